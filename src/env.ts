@@ -1,0 +1,131 @@
+/**
+ * The worker's configuration: bindings from wrangler.toml plus string variables/secrets,
+ * validated once per isolate with zod. A bad value fails fast with the variable's name
+ * (`JWT_JWKS_URL: Invalid URL`), and the worker answers 500 `misconfigured` instead of
+ * half-working.
+ */
+import { z } from "zod";
+import type { ChatRoom } from "./room";
+import { DEFAULT_RATE_LIMIT_PER_SEC } from "./protocol";
+
+/** Bindings declared in wrangler.toml, plus every variable the worker reads (all strings). */
+export interface Env {
+  CHAT_ROOM: DurableObjectNamespace<ChatRoom>;
+  CHAT_EVENTS: Queue<unknown>;
+  ASSETS?: Fetcher;
+
+  JWT_SECRET?: string;
+  JWT_JWKS_URL?: string;
+  JWT_ISSUER?: string;
+  JWT_AUDIENCE?: string;
+  ALLOWED_ORIGINS?: string;
+  DEV_TOKENS?: string;
+  RATE_LIMIT_PER_SEC?: string;
+
+  KAFKA_REST_URL?: string;
+  KAFKA_REST_TOKEN?: string;
+  KAFKA_REST_USER?: string;
+  KAFKA_REST_PASSWORD?: string;
+  KAFKA_CHAT_TOPIC?: string;
+
+  UPSTASH_REDIS_REST_URL?: string;
+  UPSTASH_REDIS_REST_TOKEN?: string;
+
+  DATABASE_URL?: string;
+  NEON_WS_PROXY?: string;
+  /** Cap of the queue consumer's retry backoff, seconds (default 60). */
+  SINK_RETRY_MAX_DELAY_S?: string;
+}
+
+const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
+const optionalString = z.preprocess(blankToUndefined, z.string().optional());
+const optionalUrl = z.preprocess(blankToUndefined, z.url().optional());
+const bool = z.preprocess(
+  blankToUndefined,
+  z
+    .enum(["true", "false", "1", "0"], { message: 'expected "true" or "false"' })
+    .optional()
+    .transform((v) => v === "true" || v === "1"),
+);
+const commaList = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .optional()
+    .transform((v) =>
+      v
+        ? v
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [],
+    ),
+);
+
+const ConfigSchema = z
+  .object({
+    JWT_SECRET: z.preprocess(
+      blankToUndefined,
+      z.string().min(16, "must be at least 16 characters (HS256 key)").optional(),
+    ),
+    JWT_JWKS_URL: optionalUrl,
+    JWT_ISSUER: optionalString,
+    JWT_AUDIENCE: optionalString,
+    ALLOWED_ORIGINS: commaList,
+    DEV_TOKENS: bool,
+    RATE_LIMIT_PER_SEC: z.preprocess(
+      blankToUndefined,
+      z.coerce.number().int().positive().max(1_000_000).default(DEFAULT_RATE_LIMIT_PER_SEC),
+    ),
+    KAFKA_REST_URL: optionalUrl,
+    KAFKA_REST_TOKEN: optionalString,
+    KAFKA_REST_USER: optionalString,
+    KAFKA_REST_PASSWORD: optionalString,
+    KAFKA_CHAT_TOPIC: z.preprocess(
+      blankToUndefined,
+      z
+        .string()
+        .regex(/^[a-zA-Z0-9._-]{1,249}$/, "expected a Kafka topic name")
+        .default("streams.chat"),
+    ),
+    UPSTASH_REDIS_REST_URL: optionalUrl,
+    UPSTASH_REDIS_REST_TOKEN: optionalString,
+    DATABASE_URL: optionalString,
+    NEON_WS_PROXY: optionalString,
+    SINK_RETRY_MAX_DELAY_S: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(43_200).default(60)),
+  })
+  .superRefine((c, ctx) => {
+    if (!c.JWT_SECRET && !c.JWT_JWKS_URL) {
+      ctx.addIssue({ code: "custom", path: ["JWT_SECRET"], message: "set JWT_SECRET and/or JWT_JWKS_URL" });
+    }
+    if (c.DEV_TOKENS && !c.JWT_SECRET) {
+      ctx.addIssue({ code: "custom", path: ["DEV_TOKENS"], message: "DEV_TOKENS=true needs JWT_SECRET to sign tokens" });
+    }
+    if (c.KAFKA_REST_USER && !c.KAFKA_REST_PASSWORD) {
+      ctx.addIssue({ code: "custom", path: ["KAFKA_REST_PASSWORD"], message: "required with KAFKA_REST_USER" });
+    }
+    if (c.UPSTASH_REDIS_REST_URL && !c.UPSTASH_REDIS_REST_TOKEN) {
+      ctx.addIssue({ code: "custom", path: ["UPSTASH_REDIS_REST_TOKEN"], message: "required with UPSTASH_REDIS_REST_URL" });
+    }
+  });
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+// Parsed once per env object (one per isolate in production; tests may pass their own).
+const cache = new WeakMap<object, Config>();
+
+export function loadConfig(env: Env): Config {
+  const hit = cache.get(env);
+  if (hit) return hit;
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "env"}: ${i.message}`).join("; ");
+    throw new ConfigError(`invalid worker configuration: ${detail}`);
+  }
+  cache.set(env, parsed.data);
+  return parsed.data;
+}

@@ -1,0 +1,577 @@
+/**
+ * ChatRoom: one Durable Object per stream (`idFromName(stream_id)`).
+ *
+ * It owns the stream's real-time state:
+ *   - the viewers' sockets, through the WebSocket Hibernation API: the runtime keeps the sockets
+ *     open while this object is evicted from memory, and everything a socket needs after a
+ *     wake-up (who it is, how it wants frames) lives in its attachment;
+ *   - the sequence number and a ring of the last HISTORY_SIZE comments, in the object's SQLite
+ *     storage, so newcomers get a backlog and reconnecting clients get exactly what they missed;
+ *   - client_msg_id acknowledgements (durable, so a retry after a reconnect is not re-broadcast);
+ *   - per-user rate limits (in memory: a bucket only matters while messages are flowing);
+ *   - an outbox of queue events, so a comment that was broadcast always reaches CHAT_EVENTS even if
+ *     the Queue is briefly unavailable (retried by alarm with backoff, in seq order).
+ *
+ * Requests come only from the worker (src/worker.ts), which has already authenticated the user;
+ * a Durable Object is not reachable from the Internet, so the identity headers are trusted.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { loadConfig, type Env } from "./env";
+import {
+  ClientFrame,
+  ERROR_MESSAGES,
+  HISTORY_SIZE,
+  MAX_FRAME_BYTES,
+  MAX_MESSAGE_CODE_POINTS,
+  PING_FRAME,
+  PONG_FRAME,
+  codePointLength,
+  isUuid,
+  toQueueEvent,
+  type ErrorCode,
+  type MessageFrame,
+  type SeqComment,
+  type ServerFrame,
+} from "./protocol";
+
+// ---------------------------------------------------------------------------------------------
+// Tunables (quoted in the README)
+// ---------------------------------------------------------------------------------------------
+
+/** Comments sent to a newcomer that is not resuming (the ring holds HISTORY_SIZE for resumes). */
+export const BACKLOG_SIZE = 50;
+/** Ticket lifetime. */
+export const TICKET_TTL_S = 30;
+/** A socket that sends this many rejected frames within STRIKE_WINDOW_MS is closed with 1008. */
+export const MAX_STRIKES = 20;
+export const STRIKE_WINDOW_MS = 10_000;
+/** Coalescing window for `?batch=1` clients (DESIGN.md: ≤ 25 ms). */
+export const BATCH_WINDOW_MS = 20;
+/** Queue events per sendBatch (Queues allow 100 messages / 256 KB; a comment event is ≤ ~2.3 KB). */
+const OUTBOX_BATCH = 50;
+/** How long client_msg_id acknowledgements are remembered, in sequence numbers. */
+const ACK_RETENTION_SEQ = 10_000;
+const OUTBOX_RETRY_MIN_MS = 1_000;
+const OUTBOX_RETRY_MAX_MS = 60_000;
+
+/** Internal headers set by the worker on requests to this object. */
+export const H_STREAM = "x-chat-stream";
+export const H_IDENTITY = "x-chat-identity";
+export const H_TICKET = "x-chat-ticket";
+export const H_ORIGIN_DENIED = "x-chat-origin-denied";
+
+/** What a socket carries through hibernation (kept small: it is stored per connection). */
+interface Attachment {
+  /** user id */
+  u: string;
+  /** username */
+  n: string | null;
+  /** 1 = accepts batch frames */
+  b?: 1;
+}
+
+interface Conn {
+  ws: WebSocket;
+  userId: string;
+  username: string | null;
+  batch: boolean;
+  strikes: number;
+  strikeWindowStart: number;
+}
+
+interface Bucket {
+  tokens: number;
+  updated: number;
+}
+
+export interface RoomIdentity {
+  id: string;
+  username: string | null;
+}
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8" } });
+
+const OPEN = 1; // WebSocket.READY_STATE_OPEN
+
+export class ChatRoom extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private streamId: string | null = null;
+  private epoch = "";
+  private seq = 0;
+  /** Ring of the last HISTORY_SIZE comments, oldest first: seq numbers and `{"seq","comment"}` JSON. */
+  private ringSeq: number[] = [];
+  private ringJson: string[] = [];
+  /** Cached `history` frame for newcomers (not resuming); cleared on every new comment. */
+  private backlogFrame: string | null = null;
+
+  private readonly conns = new Map<WebSocket, Conn>();
+  private readonly plain = new Set<Conn>();
+  private readonly batched = new Set<Conn>();
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly ratePerSec: number;
+
+  // Batched delivery state (shared by every batch=1 client: one encoding per flush).
+  private batchWindowOpen = false;
+  private batchPending: string[] = [];
+
+  private outboxRunning = false;
+  private outboxFailures = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.ratePerSec = loadConfig(env).RATE_LIMIT_PER_SEC;
+    // `{"type":"ping"}` is answered by the runtime without waking the object (exact string match;
+    // a ping with other spacing is parsed and answered in webSocketMessage).
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+    // SQLite calls are synchronous; if this throws, the constructor fails and the next request retries.
+    this.loadState();
+    for (const ws of ctx.getWebSockets()) this.adopt(ws);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // State
+  // -------------------------------------------------------------------------------------------
+
+  private loadState(): void {
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS ring (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS acks (
+        user_id TEXT NOT NULL, client_msg_id TEXT NOT NULL, comment_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        PRIMARY KEY (user_id, client_msg_id));
+      CREATE INDEX IF NOT EXISTS acks_by_seq ON acks(seq);
+      CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS tickets (
+        hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, username TEXT, expires_at INTEGER NOT NULL);
+    `);
+    const meta = new Map<string, string>();
+    for (const row of this.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta")) meta.set(row.k, row.v);
+    this.streamId = meta.get("stream_id") ?? null;
+    this.seq = Number(meta.get("seq") ?? 0);
+    this.epoch = meta.get("epoch") ?? "";
+    if (!this.epoch) {
+      // A new lineage of sequence numbers: clients holding a `since` from another epoch get a fresh backlog.
+      this.epoch = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+      this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('epoch', ?)", this.epoch);
+    }
+    for (const row of this.sql.exec<{ seq: number; body: string }>("SELECT seq, body FROM ring ORDER BY seq")) {
+      this.ringSeq.push(row.seq);
+      this.ringJson.push(row.body);
+    }
+    const pending = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
+    if (pending > 0) void this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MIN_MS);
+  }
+
+  private adopt(ws: WebSocket): Conn | null {
+    const a = ws.deserializeAttachment() as Attachment | null;
+    if (!a || typeof a.u !== "string") return null;
+    const conn: Conn = { ws, userId: a.u, username: a.n, batch: a.b === 1, strikes: 0, strikeWindowStart: 0 };
+    this.conns.set(ws, conn);
+    (conn.batch ? this.batched : this.plain).add(conn);
+    return conn;
+  }
+
+  private forget(ws: WebSocket): void {
+    const conn = this.conns.get(ws);
+    if (!conn) return;
+    this.conns.delete(ws);
+    this.plain.delete(conn);
+    this.batched.delete(conn);
+  }
+
+  private setStreamId(id: string): void {
+    if (this.streamId === id) return;
+    if (this.streamId && this.streamId !== id) throw new Error(`room for ${this.streamId} asked to serve ${id}`);
+    this.streamId = id;
+    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('stream_id', ?)", id);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // HTTP from the worker: ticket minting and WebSocket upgrades
+  // -------------------------------------------------------------------------------------------
+
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const streamId = request.headers.get(H_STREAM);
+    if (!streamId || !isUuid(streamId)) return json(400, { error: "invalid_stream_id", message: "Missing stream id" });
+    this.setStreamId(streamId.toLowerCase());
+
+    if (url.pathname === "/tickets" && request.method === "POST") {
+      const identity = readIdentity(request.headers.get(H_IDENTITY));
+      if (!identity) return json(400, { error: "bad_request", message: "Missing identity" });
+      return json(200, { ticket: await this.mintTicket(identity), expires_in: TICKET_TTL_S });
+    }
+    if (url.pathname === "/ws") return this.upgrade(request, url);
+    return json(404, { error: "not_found", message: "No such route" });
+  }
+
+  private async mintTicket(identity: RoomIdentity): Promise<string> {
+    const raw = crypto.getRandomValues(new Uint8Array(24));
+    const ticket = base64url(raw);
+    const now = Date.now();
+    this.sql.exec("DELETE FROM tickets WHERE expires_at < ?", now);
+    this.sql.exec(
+      "INSERT INTO tickets (hash, user_id, username, expires_at) VALUES (?, ?, ?, ?)",
+      await sha256(ticket),
+      identity.id,
+      identity.username,
+      now + TICKET_TTL_S * 1000,
+    );
+    return ticket;
+  }
+
+  private async upgrade(request: Request, url: URL): Promise<Response> {
+    // The worker has checked the upgrade header already; a socket must never be returned to a
+    // non-upgrade request (workerd throws), so check again here.
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return json(426, { error: "upgrade_required", message: "Expected a WebSocket upgrade" });
+    }
+    let identity: RoomIdentity | null;
+    const ticket = request.headers.get(H_TICKET);
+    let ticketHash: string | null = null;
+    if (ticket) {
+      ticketHash = await sha256(ticket);
+      const row = this.sql
+        .exec<{ user_id: string; username: string | null; expires_at: number }>(
+          "SELECT user_id, username, expires_at FROM tickets WHERE hash = ?",
+          ticketHash,
+        )
+        .toArray()[0];
+      identity = row && row.expires_at >= Date.now() ? { id: row.user_id, username: row.username } : null;
+      if (!identity) return json(401, { error: "unauthorized", message: "Invalid, expired or already used ticket" });
+    } else {
+      identity = readIdentity(request.headers.get(H_IDENTITY));
+      if (!identity) return json(401, { error: "unauthorized", message: "Missing credentials" });
+    }
+    if (request.headers.get(H_ORIGIN_DENIED) === "1") {
+      return json(403, { error: "forbidden_origin", message: "Origin not allowed" });
+    }
+    if (ticketHash) this.sql.exec("DELETE FROM tickets WHERE hash = ?", ticketHash);
+
+    const batch = url.searchParams.get("batch") === "1";
+    const pair = new WebSocketPair();
+    const server = pair[1];
+    this.ctx.acceptWebSocket(server);
+    const attachment: Attachment = batch ? { u: identity.id, n: identity.username, b: 1 } : { u: identity.id, n: identity.username };
+    server.serializeAttachment(attachment);
+    // Deliver anything still held in the batch window first, so the history below is the
+    // complete picture and nothing arrives twice or out of order.
+    this.flushBatch();
+    this.adopt(server);
+
+    server.send(
+      JSON.stringify({
+        type: "welcome",
+        stream_id: this.streamId!,
+        user: { id: identity.id, username: identity.username },
+        seq: this.seq,
+        epoch: this.epoch,
+      } satisfies ServerFrame),
+    );
+    server.send(this.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
+    return new Response(null, { status: 101, webSocket: pair[0] });
+  }
+
+  /** `history`: exactly the comments after `since` when the ring still has them, else the backlog. */
+  private historyFrame(sinceParam: string | null, epoch: string | null): string {
+    if (sinceParam !== null && epoch === this.epoch && /^\d{1,15}$/.test(sinceParam)) {
+      const since = Number(sinceParam);
+      const oldest = this.ringSeq[0] ?? this.seq + 1;
+      if (since <= this.seq && since >= oldest - 1) {
+        const from = this.ringSeq.findIndex((s) => s > since);
+        const slice = from === -1 ? [] : this.ringJson.slice(from);
+        return `{"type":"history","comments":[${slice.join(",")}],"recovered":true}`;
+      }
+    }
+    this.backlogFrame ??= `{"type":"history","comments":[${this.ringJson.slice(-BACKLOG_SIZE).join(",")}],"recovered":false}`;
+    return this.backlogFrame;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // WebSocket events (Hibernation API)
+  // -------------------------------------------------------------------------------------------
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const conn = this.conns.get(ws) ?? this.adopt(ws);
+    if (!conn) {
+      ws.close(1011, "unknown connection");
+      return;
+    }
+    try {
+      if (typeof message !== "string") return this.reject(conn, "unsupported_binary");
+      // Cheap bound first: UTF-8 needs at least one byte per UTF-16 unit and at most three.
+      if (message.length > MAX_FRAME_BYTES || (message.length * 3 > MAX_FRAME_BYTES && utf8Length(message) > MAX_FRAME_BYTES)) {
+        return this.reject(conn, "frame_too_large");
+      }
+      let raw: unknown;
+      try {
+        raw = JSON.parse(message);
+      } catch {
+        return this.reject(conn, "invalid_json");
+      }
+      const parsed = ClientFrame.safeParse(raw);
+      if (!parsed.success) return this.reject(conn, "invalid_frame");
+      const frame = parsed.data;
+      if (frame.type === "ping") {
+        ws.send(PONG_FRAME);
+        return;
+      }
+      this.onMessage(conn, frame);
+    } catch (err) {
+      console.error(`ChatRoom webSocketMessage stream=${this.streamId} user=${conn.userId}: ${(err as Error)?.stack ?? err}`);
+      this.sendError(conn, "internal_error");
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.forget(ws);
+    // Reciprocate, or the client sees 1006 instead of a clean close. 1005 ("no code") and the
+    // other reserved codes cannot be sent back: answer those with 1000.
+    try {
+      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    const conn = this.conns.get(ws);
+    console.warn(`ChatRoom webSocketError stream=${this.streamId} user=${conn?.userId ?? "?"}: ${String(error)}`);
+    this.forget(ws);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Messages
+  // -------------------------------------------------------------------------------------------
+
+  private onMessage(conn: Conn, frame: MessageFrame): void {
+    const text = frame.text.trim();
+    if (text.length === 0) return; // DESIGN.md: empty after trim is ignored
+    const cmid = frame.client_msg_id;
+    if (codePointLength(text) > MAX_MESSAGE_CODE_POINTS) return this.reject(conn, "message_too_long", cmid);
+
+    if (cmid !== undefined) {
+      const seen = this.sql
+        .exec<{ comment_id: string; seq: number }>(
+          "SELECT comment_id, seq FROM acks WHERE user_id = ? AND client_msg_id = ?",
+          conn.userId,
+          cmid,
+        )
+        .toArray()[0];
+      if (seen) {
+        // A retry (e.g. after a reconnect): acknowledge again, never broadcast twice.
+        conn.ws.send(JSON.stringify({ type: "ack", client_msg_id: cmid, id: seen.comment_id, seq: seen.seq } satisfies ServerFrame));
+        return;
+      }
+    }
+
+    const waitMs = this.takeToken(conn.userId);
+    if (waitMs > 0) return this.reject(conn, "rate_limited", cmid, waitMs);
+
+    const seq = this.seq + 1;
+    const sc: SeqComment = {
+      seq,
+      comment: {
+        id: crypto.randomUUID(),
+        stream_id: this.streamId!,
+        user_id: conn.userId,
+        username: conn.username,
+        message: text,
+        created_at: new Date().toISOString(),
+      },
+    };
+    const body = JSON.stringify(sc);
+    // All of this commits atomically (writes within one event are coalesced), and the runtime's
+    // output gate holds the broadcast below until it is durable.
+    this.sql.exec("INSERT INTO ring (seq, body) VALUES (?, ?)", seq, body);
+    if (seq > HISTORY_SIZE) this.sql.exec("DELETE FROM ring WHERE seq <= ?", seq - HISTORY_SIZE);
+    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('seq', ?)", String(seq));
+    this.sql.exec("INSERT INTO outbox (seq, body) VALUES (?, ?)", seq, JSON.stringify(toQueueEvent(sc)));
+    if (cmid !== undefined) {
+      this.sql.exec(
+        "INSERT INTO acks (user_id, client_msg_id, comment_id, seq) VALUES (?, ?, ?, ?)",
+        conn.userId,
+        cmid,
+        sc.comment.id,
+        seq,
+      );
+      if (seq % 500 === 0) this.sql.exec("DELETE FROM acks WHERE seq <= ?", seq - ACK_RETENTION_SEQ);
+    }
+    this.seq = seq;
+    this.ringSeq.push(seq);
+    this.ringJson.push(body);
+    if (this.ringSeq.length > HISTORY_SIZE) {
+      this.ringSeq.shift();
+      this.ringJson.shift();
+    }
+    this.backlogFrame = null;
+
+    // Encoded once, sent to every viewer (including the sender).
+    this.broadcast(`{"type":"comment",${body.slice(1)}`);
+    if (cmid !== undefined) {
+      conn.ws.send(JSON.stringify({ type: "ack", client_msg_id: cmid, id: sc.comment.id, seq } satisfies ServerFrame));
+    }
+    void this.drainOutbox();
+  }
+
+  private broadcast(frame: string): void {
+    for (const c of this.plain) sendTo(c.ws, frame);
+    if (this.batched.size === 0) return;
+    if (!this.batchWindowOpen) {
+      // A lone message is never held back: send it now and open a window for what follows.
+      for (const c of this.batched) sendTo(c.ws, frame);
+      this.openBatchWindow();
+    } else {
+      this.batchPending.push(frame);
+    }
+  }
+
+  private openBatchWindow(): void {
+    this.batchWindowOpen = true;
+    setTimeout(() => {
+      this.batchWindowOpen = false;
+      if (this.batchPending.length > 0) {
+        this.flushBatch();
+        this.openBatchWindow();
+      }
+    }, BATCH_WINDOW_MS);
+  }
+
+  private flushBatch(): void {
+    const pending = this.batchPending;
+    if (pending.length === 0) return;
+    this.batchPending = [];
+    const frame = pending.length === 1 ? pending[0]! : `{"type":"batch","frames":[${pending.join(",")}]}`;
+    for (const c of this.batched) sendTo(c.ws, frame);
+  }
+
+  /** Token bucket per user (burst = rate). Returns 0 when allowed, else ms until the next token. */
+  private takeToken(userId: string): number {
+    const now = Date.now();
+    const rate = this.ratePerSec;
+    let b = this.buckets.get(userId);
+    if (!b) {
+      if (this.buckets.size > 10_000) this.pruneBuckets(now);
+      b = { tokens: rate, updated: now };
+      this.buckets.set(userId, b);
+    }
+    b.tokens = Math.min(rate, b.tokens + ((now - b.updated) * rate) / 1000);
+    b.updated = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil(((1 - b.tokens) * 1000) / rate));
+  }
+
+  private pruneBuckets(now: number): void {
+    for (const [user, b] of this.buckets) if (now - b.updated > 1000) this.buckets.delete(user);
+  }
+
+  private reject(conn: Conn, code: ErrorCode, clientMsgId?: string, retryAfterMs?: number): void {
+    this.sendError(conn, code, clientMsgId, retryAfterMs);
+    const now = Date.now();
+    if (now - conn.strikeWindowStart > STRIKE_WINDOW_MS) {
+      conn.strikeWindowStart = now;
+      conn.strikes = 0;
+    }
+    if (++conn.strikes > MAX_STRIKES) {
+      console.warn(`ChatRoom closing abusive socket stream=${this.streamId} user=${conn.userId}`);
+      this.forget(conn.ws);
+      try {
+        conn.ws.close(1008, "too many rejected frames");
+      } catch {
+        // already closing
+      }
+    }
+  }
+
+  private sendError(conn: Conn, code: ErrorCode, clientMsgId?: string, retryAfterMs?: number): void {
+    const frame: ServerFrame = { type: "error", code, message: ERROR_MESSAGES[code] };
+    if (retryAfterMs !== undefined) frame.retry_after_ms = retryAfterMs;
+    if (clientMsgId !== undefined) frame.client_msg_id = clientMsgId;
+    sendTo(conn.ws, JSON.stringify(frame));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Outbox → CHAT_EVENTS queue
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Sends pending events to the queue in seq order, in batches. One drain runs at a time; events
+   * accepted while a send is in flight go out in the next batch (natural coalescing under load).
+   * On failure the alarm retries with exponential backoff, forever: an event leaves the outbox
+   * only once the Queue has accepted it.
+   */
+  private async drainOutbox(): Promise<void> {
+    if (this.outboxRunning) return;
+    this.outboxRunning = true;
+    try {
+      for (;;) {
+        const rows = this.sql
+          .exec<{ seq: number; body: string }>("SELECT seq, body FROM outbox ORDER BY seq LIMIT ?", OUTBOX_BATCH)
+          .toArray();
+        if (rows.length === 0) break;
+        await this.env.CHAT_EVENTS.sendBatch(rows.map((r) => ({ body: JSON.parse(r.body), contentType: "json" as const })));
+        this.sql.exec("DELETE FROM outbox WHERE seq <= ?", rows[rows.length - 1]!.seq);
+        this.outboxFailures = 0;
+      }
+    } catch (err) {
+      this.outboxFailures++;
+      const delay = Math.min(OUTBOX_RETRY_MAX_MS, OUTBOX_RETRY_MIN_MS * 2 ** (this.outboxFailures - 1));
+      console.error(`ChatRoom outbox send failed stream=${this.streamId} attempt=${this.outboxFailures} retry_in_ms=${delay}: ${String(err)}`);
+      await this.ctx.storage.setAlarm(Date.now() + delay);
+    } finally {
+      this.outboxRunning = false;
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    await this.drainOutbox();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+function sendTo(ws: WebSocket, frame: string): void {
+  if (ws.readyState !== OPEN) return;
+  try {
+    ws.send(frame);
+  } catch {
+    // Closed between the check and the send; webSocketClose/webSocketError cleans up.
+  }
+}
+
+function readIdentity(header: string | null): RoomIdentity | null {
+  if (!header) return null;
+  try {
+    const v = JSON.parse(decodeURIComponent(header)) as Partial<RoomIdentity>;
+    if (typeof v.id !== "string" || !v.id) return null;
+    return { id: v.id, username: typeof v.username === "string" ? v.username : null };
+  } catch {
+    return null;
+  }
+}
+
+export function encodeIdentity(identity: RoomIdentity): string {
+  return encodeURIComponent(JSON.stringify(identity));
+}
+
+function utf8Length(s: string): number {
+  return new TextEncoder().encode(s).byteLength;
+}
+
+function base64url(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+
+async function sha256(s: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
+  return base64url(d);
+}

@@ -1,0 +1,16 @@
+/**
+ * A durable home for chat events. The queue consumer hands each sink the batch's events and
+ * acknowledges a queue message only when every configured sink stored it.
+ */
+import type { QueueEvent } from "../protocol";
+
+export interface Sink {
+  /** Short name for logs and metrics ("redis-history", "kafka"). */
+  readonly name: string;
+  /**
+   * Stores the events (sorted by stream, then seq). Resolves with one flag per event: true when
+   * that event is durably stored. Must be idempotent: a redelivered event may arrive again.
+   * A rejection means none of them is known to be stored.
+   */
+  deliver(events: readonly QueueEvent[]): Promise<boolean[]>;
+}

@@ -1,0 +1,206 @@
+/**
+ * Edge live-stream chat — the worker (Hono).
+ *
+ *   browser/app ──wss──▶ this worker ──stub.fetch──▶ ChatRoom Durable Object (src/room.ts), one per stream
+ *                                                        │ CHAT_EVENTS queue
+ *                        this worker's queue() ◀─────────┘ ──▶ Redis history (Upstash REST) + Kafka (REST proxy)
+ *
+ * Bindings (wrangler.toml):
+ *   CHAT_ROOM     Durable Object namespace, class ChatRoom
+ *   CHAT_EVENTS   Queue producer (the room) and consumer (queue() below), DLQ chat-events-dlq
+ *   ASSETS        static files in ./public (the demo page)
+ * Variables and secrets (all optional unless noted; validated once by src/env.ts):
+ *   JWT_SECRET (HS256) and/or JWT_JWKS_URL (RS256/ES256) — at least one required
+ *   JWT_ISSUER, JWT_AUDIENCE       enforced when set
+ *   ALLOWED_ORIGINS                comma list; upgrades with another Origin get 403
+ *   DEV_TOKENS                     "true" enables POST /dev/token (local development only)
+ *   RATE_LIMIT_PER_SEC             messages per user per stream per second (default 10)
+ *   UPSTASH_REDIS_REST_URL/_TOKEN  history sink and history API
+ *   KAFKA_REST_URL, KAFKA_REST_TOKEN | KAFKA_REST_USER/_PASSWORD, KAFKA_CHAT_TOPIC (streams.chat)
+ *   DATABASE_URL, NEON_WS_PROXY    usernames from Postgres (Neon driver)
+ */
+import { Hono, type Context } from "hono";
+import { cors } from "hono/cors";
+import { HTTPException } from "hono/http-exception";
+import { AuthError, DEV_USERNAME_RE, DEV_TOKEN_TTL_S, bearerToken, mintDevToken, verifyJwt, type Identity } from "./auth";
+import { ConfigError, loadConfig, type Config, type Env } from "./env";
+import { isUuid } from "./protocol";
+import { H_IDENTITY, H_ORIGIN_DENIED, H_STREAM, H_TICKET, encodeIdentity } from "./room";
+import { handleQueueBatch } from "./consumer";
+import { resolveUsername } from "./usernames";
+import { readHistory } from "./history";
+
+export { ChatRoom } from "./room";
+
+type AppEnv = { Bindings: Env; Variables: { config: Config } };
+
+const app = new Hono<AppEnv>();
+
+// ---------------------------------------------------------------------------------------------
+// Errors: expected failures are HTTPExceptions with a JSON body; anything else is logged and
+// answered with a plain 500 — never a stack trace or internal detail.
+// ---------------------------------------------------------------------------------------------
+
+function fail(status: 400 | 401 | 403 | 404 | 413 | 415 | 422 | 426 | 500 | 503, error: string, message: string): never {
+  throw new HTTPException(status, {
+    res: new Response(JSON.stringify({ error, message }), {
+      status,
+      headers: { "content-type": "application/json; charset=utf-8" },
+    }),
+  });
+}
+
+app.onError((err, c) => {
+  if (err instanceof HTTPException) return err.getResponse();
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    return c.json({ error: "misconfigured", message: "The service is misconfigured" }, 500);
+  }
+  console.error(`worker ${c.req.method} ${new URL(c.req.url).pathname}: ${(err as Error)?.stack ?? err}`);
+  return c.json({ error: "internal_error", message: "Internal error" }, 500);
+});
+
+app.notFound((c) => c.json({ error: "not_found", message: "No such route" }, 404));
+
+app.use("*", async (c, next) => {
+  c.set("config", loadConfig(c.env));
+  await next();
+});
+
+// Browsers on other origins may call the JSON API with a bearer token (no cookies are used, so
+// this does not widen what a token allows).
+app.use(
+  "/v1/*",
+  cors({
+    origin: (origin, c: Context<AppEnv>) => {
+      const allowed = c.get("config").ALLOWED_ORIGINS;
+      return allowed.length === 0 ? "*" : allowed.includes(origin) ? origin : null;
+    },
+    allowHeaders: ["Authorization", "Content-Type"],
+    allowMethods: ["GET", "POST", "OPTIONS"],
+    maxAge: 600,
+  }),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+function streamIdParam(c: Context<AppEnv>): string {
+  const id = c.req.param("stream_id") ?? "";
+  if (!isUuid(id)) fail(400, "invalid_stream_id", "stream_id must be a UUID");
+  return id.toLowerCase();
+}
+
+async function authenticate(c: Context<AppEnv>): Promise<Identity> {
+  const token = bearerToken(c.req.header("authorization"));
+  if (!token) fail(401, "unauthorized", "Missing bearer token");
+  try {
+    return await verifyJwt(token, c.get("config"));
+  } catch (err) {
+    if (err instanceof AuthError) fail(401, "unauthorized", `Invalid token: ${err.message}`);
+    throw err;
+  }
+}
+
+function roomFor(c: Context<AppEnv>, streamId: string) {
+  return c.env.CHAT_ROOM.get(c.env.CHAT_ROOM.idFromName(streamId));
+}
+
+function originDenied(c: Context<AppEnv>): boolean {
+  const origin = c.req.header("origin");
+  const allowed = c.get("config").ALLOWED_ORIGINS;
+  return origin !== undefined && allowed.length > 0 && !allowed.includes(origin);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------------------------
+
+app.get("/healthz", (c) => c.json({ ok: true }));
+
+/**
+ * WebSocket upgrade. Checks, in DESIGN.md's order, all before any upgrade:
+ * stream_id not a UUID → 400; not an upgrade → 426; no/bad credentials → 401; Origin not allowed → 403.
+ * A `?ticket=` is one-time and lives in the stream's room, so the room checks it (and then the origin).
+ */
+app.get("/ws/streams/:stream_id/chat", async (c) => {
+  const streamId = streamIdParam(c);
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+    fail(426, "upgrade_required", "Expected a WebSocket upgrade");
+  }
+  const url = new URL(c.req.url);
+  const headers = new Headers(c.req.raw.headers);
+  for (const h of [H_IDENTITY, H_TICKET, H_ORIGIN_DENIED]) headers.delete(h);
+  headers.set(H_STREAM, streamId);
+  const ticket = url.searchParams.get("ticket");
+  if (c.req.header("authorization") || !ticket) {
+    const identity = await authenticate(c);
+    if (originDenied(c)) fail(403, "forbidden_origin", "Origin not allowed");
+    const username = await resolveUsername(c.env, c.get("config"), identity, c.executionCtx);
+    headers.set(H_IDENTITY, encodeIdentity({ id: identity.userId, username }));
+  } else {
+    if (ticket.length > 128) fail(401, "unauthorized", "Invalid ticket");
+    headers.set(H_TICKET, ticket);
+    if (originDenied(c)) headers.set(H_ORIGIN_DENIED, "1");
+  }
+  const inner = new URL("https://room/ws");
+  for (const key of ["since", "epoch", "batch"]) {
+    const v = url.searchParams.get(key);
+    if (v !== null) inner.searchParams.set(key, v);
+  }
+  return roomFor(c, streamId).fetch(new Request(inner, { headers }));
+});
+
+/** One-time ticket for browsers (which cannot set headers on a WebSocket). */
+app.post("/v1/streams/:stream_id/chat/tickets", async (c) => {
+  const streamId = streamIdParam(c);
+  const identity = await authenticate(c);
+  const username = await resolveUsername(c.env, c.get("config"), identity, c.executionCtx);
+  return roomFor(c, streamId).fetch(
+    new Request("https://room/tickets", {
+      method: "POST",
+      headers: { [H_STREAM]: streamId, [H_IDENTITY]: encodeIdentity({ id: identity.userId, username }) },
+    }),
+  );
+});
+
+app.get("/v1/streams/:stream_id/chat/history", async (c) => {
+  const streamId = streamIdParam(c);
+  await authenticate(c);
+  const limitRaw = c.req.query("limit");
+  const beforeRaw = c.req.query("before");
+  const limit = limitRaw === undefined ? 50 : Number(limitRaw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 200) fail(400, "invalid_limit", "limit must be an integer from 1 to 200");
+  let before: number | undefined;
+  if (beforeRaw !== undefined) {
+    before = Number(beforeRaw);
+    if (!Number.isInteger(before) || before < 1) fail(400, "invalid_before", "before must be a positive integer (a seq)");
+  }
+  const comments = await readHistory(c.get("config"), streamId, limit, before);
+  if (comments === null) fail(503, "history_unavailable", "History storage is not configured");
+  return c.json({ comments });
+});
+
+/** Development tokens for the demo page (DEV_TOKENS=true only; never enable in production). */
+app.post("/dev/token", async (c) => {
+  const cfg = c.get("config");
+  if (!cfg.DEV_TOKENS) fail(404, "not_found", "No such route");
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    fail(400, "invalid_json", "Body must be JSON: {\"username\": \"...\"}");
+  }
+  const username = typeof (body as { username?: unknown })?.username === "string" ? (body as { username: string }).username.trim() : "";
+  if (!DEV_USERNAME_RE.test(username)) {
+    fail(400, "invalid_username", "username: 1-32 letters, digits, spaces, '.', '_' or '-'");
+  }
+  const { token, userId } = await mintDevToken(cfg, username);
+  return c.json({ token, user_id: userId, username, expires_in: DEV_TOKEN_TTL_S });
+});
+
+export default {
+  fetch: app.fetch,
+  queue: (batch, env, ctx) => handleQueueBatch(batch as MessageBatch<unknown>, env, ctx),
+} satisfies ExportedHandler<Env>;
