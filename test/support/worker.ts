@@ -1,0 +1,130 @@
+/**
+ * Runs the real worker under `wrangler dev` (workerd + miniflare: Durable Object, queue, assets)
+ * on free local ports, for the Node suites (end-to-end, client SDK, browser, bench smoke).
+ *
+ *   const w = await startWorker({ vars: { UPSTASH_REDIS_REST_URL: ... } });
+ *   ... w.url ...            // http://127.0.0.1:PORT
+ *   await w.restart();       // same port, same persisted state (sockets drop, data stays)
+ *   await w.stop();
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const DEV_JWT_SECRET = "test-dev-secret-0123456789abcdef";
+const ROOT = resolve(import.meta.dirname, "../..");
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+export interface RunningWorker {
+  url: string;
+  port: number;
+  /** Everything wrangler printed so far (worker console.* included). */
+  logs(): string;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  vars?: Record<string, string>;
+  /** Defaults to a fresh temporary directory (removed on stop). */
+  persistTo?: string;
+  timeoutMs?: number;
+}
+
+export async function startWorker(opts: StartOptions = {}): Promise<RunningWorker> {
+  const port = await freePort();
+  const inspector = await freePort();
+  const ownPersist = !opts.persistTo;
+  const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), "chat-wrangler-"));
+  const vars: Record<string, string> = { DEV_TOKENS: "true", JWT_SECRET: DEV_JWT_SECRET, ...opts.vars };
+  let output = "";
+  let child: ChildProcess | null = null;
+
+  const launch = async () => {
+    const args = ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(inspector)];
+    args.push("--persist-to", persistTo, "--show-interactive-dev-session=false", "--log-level", "info");
+    for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+    const proc = spawn("npx", args, {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1", FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    child = proc;
+    proc.stdout!.on("data", (d) => (output += d));
+    proc.stderr!.on("data", (d) => (output += d));
+    const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`wrangler dev exited (${proc.exitCode}):\n${output.slice(-3000)}`);
+      if (Date.now() > deadline) throw new Error(`wrangler dev did not become ready:\n${output.slice(-3000)}`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+
+  const kill = async () => {
+    const proc = child;
+    child = null;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+    try {
+      process.kill(-proc.pid!, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-proc.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  await launch();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    logs: () => output,
+    restart: async () => {
+      await kill();
+      await launch();
+    },
+    stop: async () => {
+      await kill();
+      if (ownPersist) rmSync(persistTo, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A dev token from the running worker (DEV_TOKENS=true). */
+export async function devToken(baseUrl: string, username: string): Promise<{ token: string; user_id: string; username: string }> {
+  const res = await fetch(`${baseUrl}/dev/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username }),
+  });
+  if (!res.ok) throw new Error(`dev token: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { token: string; user_id: string; username: string };
+}

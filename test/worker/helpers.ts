@@ -1,0 +1,128 @@
+/** Helpers for tests inside workerd: tokens, sockets that record frames, waits with diagnostics. */
+import { env, exports } from "cloudflare:workers";
+import { SignJWT, importJWK, type JWTPayload } from "jose";
+import { ServerFrame } from "../../src/protocol";
+
+export const ISSUER = "https://idp.test/";
+export const AUDIENCE = "chat";
+export const BASE = "http://chat.test";
+
+export const newStreamId = () => crypto.randomUUID();
+export const newUserId = () => crypto.randomUUID();
+
+export interface TokenOptions {
+  sub?: string;
+  username?: string;
+  alg?: "HS256" | "RS256" | "ES256";
+  secret?: string;
+  issuer?: string | null;
+  audience?: string | null;
+  /** seconds from now */
+  exp?: number | null;
+  /** seconds from now */
+  nbf?: number;
+  claims?: JWTPayload;
+}
+
+export async function token(o: TokenOptions = {}): Promise<string> {
+  const alg = o.alg ?? "HS256";
+  let jwt = new SignJWT({ ...(o.username ? { username: o.username } : {}), ...o.claims })
+    .setProtectedHeader({ alg, ...(alg === "HS256" ? {} : { kid: alg === "RS256" ? "rs-1" : "es-1" }) })
+    .setSubject(o.sub ?? newUserId())
+    .setIssuedAt();
+  if (o.issuer !== null) jwt = jwt.setIssuer(o.issuer ?? ISSUER);
+  if (o.audience !== null) jwt = jwt.setAudience(o.audience ?? AUDIENCE);
+  if (o.exp !== null) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + (o.exp ?? 600));
+  if (o.nbf !== undefined) jwt = jwt.setNotBefore(Math.floor(Date.now() / 1000) + o.nbf);
+  if (alg === "HS256") return jwt.sign(new TextEncoder().encode(o.secret ?? env.JWT_SECRET!));
+  const keys = JSON.parse(env.TEST_PRIVATE_JWKS) as Record<string, Record<string, unknown>>;
+  return jwt.sign(await importJWK(keys[alg]!, alg));
+}
+
+export function fetchWorker(path: string, init?: RequestInit): Promise<Response> {
+  return exports.default.fetch(new Request(BASE + path, init));
+}
+
+export function upgrade(streamId: string, opts: { token?: string; query?: string; headers?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { upgrade: "websocket", ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  return fetchWorker(`/ws/streams/${streamId}/chat${opts.query ?? ""}`, { headers });
+}
+
+export class Client {
+  readonly frames: ServerFrame[] = [];
+  readonly raw: string[] = [];
+  closed: { code: number; reason: string } | null = null;
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly ws: WebSocket) {
+    ws.accept();
+    ws.addEventListener("message", (e) => {
+      const data = typeof e.data === "string" ? e.data : "<binary>";
+      this.raw.push(data);
+      const parsed = ServerFrame.safeParse(JSON.parse(data));
+      if (!parsed.success) throw new Error(`server sent a frame outside the protocol: ${data}`);
+      // Unwrap batches so tests see the same stream either way.
+      if (parsed.data.type === "batch") this.frames.push(...(parsed.data.frames as ServerFrame[]));
+      else this.frames.push(parsed.data);
+      this.wake();
+    });
+    ws.addEventListener("close", (e) => {
+      this.closed = { code: e.code, reason: e.reason };
+      this.wake();
+    });
+  }
+
+  private wake() {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  send(frame: unknown) {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  of<T extends ServerFrame["type"]>(type: T): Extract<ServerFrame, { type: T }>[] {
+    return this.frames.filter((f) => f.type === type) as Extract<ServerFrame, { type: T }>[];
+  }
+
+  /** Waits until `pred` holds; fails with what was received instead of hanging. */
+  async until(pred: (c: Client) => boolean, what: string, ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!pred(this)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; received: ${this.raw.join("\n").slice(-2000)}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 50));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  comments() {
+    return this.of("comment");
+  }
+
+  async close(code = 1000) {
+    this.ws.close(code, "bye");
+    await this.until((c) => c.closed !== null, "close");
+  }
+}
+
+export async function connect(streamId: string, opts: { token?: string; query?: string; headers?: Record<string, string> } = {}) {
+  const res = await upgrade(streamId, { token: opts.token ?? (await token()), query: opts.query, headers: opts.headers });
+  if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade failed: ${res.status} ${await res.text()}`);
+  const c = new Client(res.webSocket);
+  await c.until((x) => x.of("history").length > 0, "welcome + history");
+  return c;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function roomStub(streamId: string) {
+  return env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(streamId));
+}
