@@ -1,3 +1,4 @@
+import { SignJWT, generateKeyPair } from "jose";
 import { describe, expect, it } from "vitest";
 import { AUDIENCE, ISSUER, connect, fetchWorker, newStreamId, newUserId, token, upgrade } from "./helpers";
 
@@ -60,11 +61,26 @@ describe("WebSocket route: checks before any upgrade, in order", () => {
     }
   });
 
-  it("rejects an RS256 token whose key is not in the JWKS, and an HS256 token claiming a kid", async () => {
+  it("rejects a token signed by a key that is not in the JWKS, and a tampered signature", async () => {
     const sid = newStreamId();
-    const good = await token({ alg: "ES256" });
-    const [h, p] = good.split(".");
-    // Re-signed payload with a tampered signature.
+    const stranger = await generateKeyPair("ES256");
+    const foreign = await new SignJWT({})
+      .setProtectedHeader({ alg: "ES256", kid: "es-1" })
+      .setSubject(newUserId())
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime("5m")
+      .sign(stranger.privateKey);
+    await expectError(await upgrade(sid, { token: foreign }), 401, "unauthorized");
+    const unknownKid = await new SignJWT({})
+      .setProtectedHeader({ alg: "ES256", kid: "nobody" })
+      .setSubject(newUserId())
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime("5m")
+      .sign(stranger.privateKey);
+    await expectError(await upgrade(sid, { token: unknownKid }), 401, "unauthorized");
+    const [h, p] = (await token({ alg: "ES256" })).split(".");
     await expectError(await upgrade(sid, { token: `${h}.${p}.AAAA` }), 401, "unauthorized");
   });
 
