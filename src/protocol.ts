@@ -6,7 +6,7 @@
  * Limits live here too, because both ends enforce them (the server always, the client as a
  * courtesy), and the README quotes them.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 // ---------------------------------------------------------------------------------------------
 // Limits

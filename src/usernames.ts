@@ -32,11 +32,18 @@ function configureNeon(proxy: string | undefined) {
 export async function lookupUsername(cfg: Config, userId: string): Promise<string | null> {
   configureNeon(cfg.NEON_WS_PROXY);
   const client = new Client({ connectionString: cfg.DATABASE_URL });
+  // The driver emits socket errors (e.g. the connection dropping as it is closed) as events;
+  // without a listener they would surface as uncaught errors.
+  let ending = false;
+  client.on("error", (err: unknown) => {
+    if (!ending) console.warn(`usernames: Postgres connection error: ${(err as { message?: string })?.message ?? String(err)}`);
+  });
   await client.connect();
   try {
     const res = await client.query<{ username: string }>("SELECT username FROM users WHERE id = $1", [userId]);
     return res.rows[0]?.username ?? null;
   } finally {
+    ending = true;
     await client.end().catch(() => undefined);
   }
 }

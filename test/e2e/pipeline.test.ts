@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { Kafka, logLevel, type Consumer } from "kafkajs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { devToken, startWorker, type RunningWorker } from "../support/worker";
 import { startBridge, workerVarsFor, type RunningBridge } from "../support/bridge";
 import { ChatSocket, eventually } from "../support/chat";
@@ -32,24 +32,31 @@ beforeAll(async () => {
   consumer = kafka.consumer({ groupId: `e2e-${crypto.randomUUID()}` });
   await consumer.connect();
   await consumer.subscribe({ topic: "streams.chat", fromBeginning: false });
+  // Wait until the group has its partitions, so nothing produced from now on is missed.
+  const joined = new Promise<void>((resolve) => {
+    const off = consumer.on(consumer.events.GROUP_JOIN, () => {
+      off();
+      resolve();
+    });
+  });
   await consumer.run({
     eachMessage: async ({ message, partition }) => {
       seen.push({
-        key: message.key?.toString() ?? "",
+        key: JSON.parse(message.key!.toString()) as string, // JSON-encoded, as Confluent's json format does
         value: JSON.parse(message.value!.toString()) as ChatEvent,
         partition,
         offset: message.offset,
       });
     },
   });
-  // Wait until the group has its partitions, so nothing produced from now on is missed.
-  await new Promise<void>((resolve) => {
-    const off = consumer.on(consumer.events.GROUP_JOIN, () => {
-      off();
-      resolve();
-    });
-  });
+  await joined;
 }, 180_000);
+
+afterEach(({ task }) => {
+  if (task.result?.state === "fail") {
+    console.log(`worker logs:\n${worker?.logs().slice(-4000)}\nbridge logs:\n${bridge?.logs().slice(-2000)}`);
+  }
+});
 
 afterAll(async () => {
   await consumer?.disconnect();
@@ -58,7 +65,7 @@ afterAll(async () => {
 });
 
 describe("chat → queue → Redis + Kafka, usernames from Postgres", () => {
-  it("every message lands once, in order, in the history API, in Redis and in Kafka", async () => {
+  it("every message lands once, in order, in the history API, in Redis and in Kafka", { timeout: 150_000 }, async () => {
     const sid = crypto.randomUUID();
     const alice = await devToken(worker.url, "e2e-alice");
     const bob = await devToken(worker.url, "e2e-bob");

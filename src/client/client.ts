@@ -1,0 +1,740 @@
+/**
+ * ChatClient: one viewer's connection to one stream's chat, in a browser or in Node ≥ 20.
+ *
+ * Life of a connection (one "attempt"):
+ *   credentials() ─▶ ticket (POST /v1/streams/{id}/chat/tickets, unless the provider gave one)
+ *   ─▶ WebSocket /ws/streams/{id}/chat?ticket=…[&since=…&epoch=…][&batch=1]
+ *   ─▶ welcome ─▶ history ─▶ state "open": outbox resent, live comments, heartbeat.
+ * Anything that ends it (server close, connect timeout, missed pong, the browser going offline,
+ * a hole in the sequence that does not fill) tears it down completely and schedules the next
+ * attempt with full-jitter backoff. The SequenceTracker makes the app see every comment once,
+ * in order, across all of that; the Outbox makes sends survive it.
+ *
+ * Everything time-based is a timer owned by this object, and close() clears them all: a closed
+ * client keeps no process alive and sends nothing.
+ */
+import {
+  ERROR_MESSAGES,
+  MAX_CLIENT_MSG_ID,
+  MAX_MESSAGE_CODE_POINTS,
+  PING_FRAME,
+  ServerFrame,
+  TicketResponse,
+  codePointLength,
+  isUuid,
+  type ClientFrame,
+  type SeqComment,
+  type SingleServerFrame,
+  type WelcomeFrame,
+} from "../protocol.js";
+import { Backoff, type BackoffOptions } from "./backoff.js";
+import { Emitter } from "./emitter.js";
+import { ChatError } from "./errors.js";
+import { DEFAULT_OUTBOX_LIMIT, Outbox, type OutboxEntry, type SendResult } from "./outbox.js";
+import { SequenceTracker, type ResumePoint } from "./sequence.js";
+import { uuid } from "./uuid.js";
+
+// ---------------------------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The part of a WebSocket the client uses. The browser's WebSocket, Node 22's global one
+ * (undici) and the `ws` package's class all fit.
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  // `any` on purpose: each implementation types its own event objects; we read only
+  // `data` (message) and `code`/`reason` (close).
+  onopen: ((ev: any) => void) | null;
+  onmessage: ((ev: any) => void) | null;
+  onclose: ((ev: any) => void) | null;
+  onerror: ((ev: any) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+/**
+ * How one connection attempt authenticates:
+ * - `{ ticket }`: a one-time ticket the app fetched itself; goes into `?ticket=`.
+ * - `{ token }`: a JWT; the client exchanges it for a ticket at
+ *   `POST /v1/streams/{id}/chat/tickets` (works in browsers, which cannot set headers on an
+ *   upgrade, and in Node alike).
+ */
+export type Credentials = { ticket: string } | { token: string };
+
+export interface CredentialsContext {
+  streamId: string;
+  /** Failed attempts in a row before this one (0 for the first). */
+  attempt: number;
+  /** Aborted when the attempt is abandoned (timeout, close()). */
+  signal: AbortSignal;
+}
+
+/**
+ * Called before every (re)connect, so it can refresh an expiring token. Throw a ChatError to
+ * report a problem to the app (`error` event); a TypeError (what fetch throws when the network
+ * is down) is treated as a transient failure and retried silently.
+ */
+export type CredentialsProvider = (ctx: CredentialsContext) => Credentials | Promise<Credentials>;
+
+/** Tells the client when the device goes offline / online (browsers: window events). */
+export interface NetworkMonitor {
+  isOnline(): boolean;
+  subscribe(onChange: (online: boolean) => void): () => void;
+}
+
+export interface ChatClientOptions {
+  /** Where the worker lives, e.g. `https://chat.example.com` or `location.origin`. */
+  baseUrl: string | URL;
+  streamId: string;
+  credentials: CredentialsProvider;
+  /** WebSocket implementation; default the global one (browsers, Node ≥ 22). Node 20: `ws`. */
+  WebSocket?: WebSocketConstructor;
+  /** fetch implementation for the ticket request; default the global one. */
+  fetch?: typeof fetch;
+  /** Ask the server for batched delivery (`?batch=1`). Default true. */
+  batch?: boolean;
+  /** From attempt start to history received. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Ping after this long without any frame from the server. Default 20 s. */
+  heartbeatIntervalMs?: number;
+  /** Reconnect when the pong (or any frame) does not come within this. Default 10 s. */
+  heartbeatTimeoutMs?: number;
+  /** Reconnect delays. Default 250 ms doubling up to 15 s, full jitter. */
+  backoff?: BackoffOptions;
+  /** A connection that lasted this long resets the backoff. Default 5 s. */
+  stableAfterMs?: number;
+  /** Max messages waiting for an ack. Default 100. */
+  outboxLimit?: number;
+  /** How long a hole in the sequence may stay open before the client resyncs. Default 2 s. */
+  gapTimeoutMs?: number;
+  /**
+   * Offline/online signal. Default: the browser's `online`/`offline` events when present, none
+   * in Node. `false` disables it.
+   */
+  network?: NetworkMonitor | false;
+}
+
+export type ConnectionState =
+  /** Created, connect() not called yet. */
+  | "idle"
+  /** An attempt is in progress (credentials, ticket, socket, welcome, history). */
+  | "connecting"
+  /** History received; live. */
+  | "open"
+  /** Waiting before the next attempt (see `retryInMs`; none while the device is offline). */
+  | "reconnecting"
+  /** close() was called. Final. */
+  | "closed";
+
+export type DisconnectReason =
+  | "connect_timeout"
+  | "heartbeat_timeout"
+  /** The socket closed (server restart, deploy, network). See `closeCode`. */
+  | "connection_lost"
+  /** The network request for credentials or the ticket failed. */
+  | "network_error"
+  | "unauthorized"
+  | "auth_failed"
+  /** The device is offline (browser `offline` event). */
+  | "offline"
+  /** A hole in the sequence did not fill in time; reconnecting with `since` fills it. */
+  | "gap"
+  /** reconnect() or close() was called. */
+  | "manual";
+
+export interface StateChange {
+  state: ConnectionState;
+  previous: ConnectionState;
+  /** Failed attempts in a row. */
+  attempt: number;
+  /** For "reconnecting": the delay before the next attempt; absent while offline. */
+  retryInMs?: number;
+  /** Why the previous connection or attempt ended. */
+  reason?: DisconnectReason;
+  /** The WebSocket close code, when the socket was closed by the other side. */
+  closeCode?: number;
+  /** Diagnostic text for the reason (an exception's message, the close reason), for logs. */
+  detail?: string;
+}
+
+export interface ChatClientEvents {
+  state: StateChange;
+  /** Every connection's welcome: who we are, and the stream's position. */
+  welcome: { streamId: string; user: WelcomeFrame["user"]; seq: number; epoch: string };
+  /**
+   * On every connection: the comments the app has not seen yet, in seq order (first
+   * connection: the recent backlog; reconnect: what was missed). Not repeated as `comment`.
+   */
+  history: { comments: SeqComment[]; recovered: boolean; resumed: boolean };
+  /**
+   * Instead of `history`, when a reconnect could not resume (the server answered
+   * `recovered: false` and its backlog does not reach back to our last comment, or the
+   * stream's epoch changed): drop everything shown and render `comments` instead.
+   */
+  reset: { comments: SeqComment[]; epoch: string };
+  /** One live comment, after every comment before it. */
+  comment: SeqComment;
+  /**
+   * Errors the app may want to show that are not the rejection of a send(): server errors not
+   * tied to a message, unauthorized/auth_failed, protocol_error, policy_violation.
+   */
+  error: ChatError;
+}
+
+export interface SendOptions {
+  /** Idempotency key (≤ 64 chars). Default a random UUID. Pass your own to track a pending row. */
+  clientMsgId?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Defaults
+// ---------------------------------------------------------------------------------------------
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 20_000;
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
+export const DEFAULT_STABLE_AFTER_MS = 5_000;
+export const DEFAULT_GAP_TIMEOUT_MS = 2_000;
+
+const WS_OPEN = 1;
+/** Application close code (4000–4999 is ours) for connections the client abandons. */
+const CLOSE_ABANDONED = 4000;
+const noop = (): void => {};
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** One connection attempt and everything that belongs to it. */
+interface Connection {
+  readonly abort: AbortController;
+  ws: WebSocketLike | null;
+  synced: boolean;
+  syncedAt: number;
+  lastFrameAt: number;
+  connectTimer?: Timer;
+  heartbeatTimer?: Timer;
+  pongTimer?: Timer;
+  gapTimer?: Timer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client
+// ---------------------------------------------------------------------------------------------
+
+export class ChatClient extends Emitter<ChatClientEvents> {
+  readonly streamId: string;
+  readonly #httpBase: URL;
+  readonly #wsBase: URL;
+  readonly #credentials: CredentialsProvider;
+  readonly #WebSocket: WebSocketConstructor;
+  readonly #fetch: typeof fetch;
+  readonly #batch: boolean;
+  readonly #connectTimeoutMs: number;
+  readonly #heartbeatIntervalMs: number;
+  readonly #heartbeatTimeoutMs: number;
+  readonly #stableAfterMs: number;
+  readonly #gapTimeoutMs: number;
+  readonly #network: NetworkMonitor | null;
+
+  readonly #backoff: Backoff;
+  readonly #outbox: Outbox;
+  readonly #tracker = new SequenceTracker();
+
+  #state: ConnectionState = "idle";
+  #conn: Connection | null = null;
+  #reconnectTimer: Timer | undefined;
+  #unsubscribeNetwork: () => void = noop;
+  #user: WelcomeFrame["user"] | null = null;
+
+  constructor(options: ChatClientOptions) {
+    super();
+    if (!isUuid(options.streamId)) throw new TypeError(`streamId must be a UUID, got ${JSON.stringify(options.streamId)}`);
+    this.streamId = options.streamId.toLowerCase();
+    const base = new URL(String(options.baseUrl));
+    if (!["http:", "https:", "ws:", "wss:"].includes(base.protocol)) {
+      throw new TypeError(`baseUrl must be http(s) or ws(s), got ${base.protocol}`);
+    }
+    // Routes are resolved relative to the base, so a worker mounted under a path prefix works.
+    if (!base.pathname.endsWith("/")) base.pathname += "/";
+    const secure = base.protocol === "https:" || base.protocol === "wss:";
+    this.#httpBase = new URL(base);
+    this.#httpBase.protocol = secure ? "https:" : "http:";
+    this.#wsBase = new URL(base);
+    this.#wsBase.protocol = secure ? "wss:" : "ws:";
+
+    const WS = options.WebSocket ?? (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WS) throw new TypeError("no global WebSocket (Node < 22): pass the `ws` package's WebSocket as options.WebSocket");
+    this.#WebSocket = WS;
+    if (!options.fetch && typeof globalThis.fetch !== "function") throw new TypeError("no global fetch: pass options.fetch");
+    // Called through a wrapper: browsers throw "Illegal invocation" when fetch's `this` is not the window.
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#credentials = options.credentials;
+    this.#batch = options.batch ?? true;
+    this.#connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS);
+    this.#heartbeatIntervalMs = positive("heartbeatIntervalMs", options.heartbeatIntervalMs, DEFAULT_HEARTBEAT_INTERVAL_MS);
+    this.#heartbeatTimeoutMs = positive("heartbeatTimeoutMs", options.heartbeatTimeoutMs, DEFAULT_HEARTBEAT_TIMEOUT_MS);
+    this.#stableAfterMs = positive("stableAfterMs", options.stableAfterMs, DEFAULT_STABLE_AFTER_MS);
+    this.#gapTimeoutMs = positive("gapTimeoutMs", options.gapTimeoutMs, DEFAULT_GAP_TIMEOUT_MS);
+    this.#backoff = new Backoff(options.backoff);
+    this.#outbox = new Outbox(options.outboxLimit ?? DEFAULT_OUTBOX_LIMIT);
+    this.#network = options.network === false ? null : (options.network ?? browserNetwork());
+  }
+
+  // -- read-only views ------------------------------------------------------------------------
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Who the server says we are (from the last welcome), or null before the first one. */
+  get user(): WelcomeFrame["user"] | null {
+    return this.#user;
+  }
+
+  /** The last delivered position (what the next connection resumes from), or null. */
+  get position(): ResumePoint | null {
+    return this.#tracker.resumePoint();
+  }
+
+  /** Messages sent but not acknowledged yet, oldest first. */
+  get pending(): OutboxEntry[] {
+    return this.#outbox.entries();
+  }
+
+  // -- commands -------------------------------------------------------------------------------
+
+  /** Starts connecting (once; later calls do nothing). */
+  connect(): void {
+    if (this.#state !== "idle") return;
+    this.#unsubscribeNetwork = this.#network?.subscribe((online) => this.#onNetwork(online)) ?? noop;
+    this.#attempt();
+  }
+
+  /** Resolves the next time the client is open (now if it is); rejects if it gets closed. */
+  ready(): Promise<void> {
+    if (this.#state === "open") return Promise.resolve();
+    if (this.#state === "closed") return Promise.reject(new ChatError("closed", "the chat client is closed"));
+    return new Promise((resolve, reject) => {
+      const off = this.on("state", ({ state }) => {
+        if (state === "open") {
+          off();
+          resolve();
+        } else if (state === "closed") {
+          off();
+          reject(new ChatError("closed", "the chat client was closed"));
+        }
+      });
+    });
+  }
+
+  /**
+   * Sends a message. Resolves with the server's ack; rejects with a ChatError whose `code` is
+   * the server's (`rate_limited` with `retryAfterMs`, `message_too_long`, …) or the client's
+   * (`empty_message`, `outbox_full`, `closed`). While disconnected the message waits in the
+   * outbox and goes out on the next connection.
+   */
+  send(text: string, options: SendOptions = {}): Promise<SendResult> {
+    const clientMsgId = options.clientMsgId ?? uuid();
+    const fail = (code: ChatError["code"], message: string) => Promise.reject(new ChatError(code, message, { clientMsgId }));
+    if (this.#state === "closed") return fail("closed", "the chat client is closed");
+    if (clientMsgId.length === 0 || clientMsgId.length > MAX_CLIENT_MSG_ID) {
+      return fail("invalid_frame", `clientMsgId must be 1–${MAX_CLIENT_MSG_ID} characters`);
+    }
+    const trimmed = text.trim();
+    if (trimmed.length === 0) return fail("empty_message", "The message is empty");
+    if (codePointLength(trimmed) > MAX_MESSAGE_CODE_POINTS) return fail("message_too_long", ERROR_MESSAGES.message_too_long);
+    const known = this.#outbox.has(clientMsgId);
+    let result: Promise<SendResult>;
+    try {
+      result = this.#outbox.add(clientMsgId, text);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const conn = this.#conn;
+    if (!known && conn?.synced) this.#sendFrame(conn, { type: "message", text, client_msg_id: clientMsgId });
+    return result;
+  }
+
+  /** Drops the current connection (if any) and connects again now, resuming where it was. */
+  reconnect(): void {
+    if (this.#state === "idle" || this.#state === "closed") return;
+    if (this.#conn) this.#drop(this.#conn, "manual", { immediate: true });
+    else this.#retryNow();
+  }
+
+  /** Stops for good: closes the socket, clears every timer, rejects pending sends. */
+  close(): void {
+    if (this.#state === "closed") return;
+    const conn = this.#conn;
+    this.#conn = null;
+    if (conn) this.#teardown(conn, 1000, "client closed");
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#unsubscribeNetwork();
+    this.#unsubscribeNetwork = noop;
+    this.#outbox.failAll((clientMsgId) => new ChatError("closed", "The chat was closed before the message was delivered", { clientMsgId }));
+    this.#setState("closed", { reason: "manual" });
+  }
+
+  // -- connection attempts --------------------------------------------------------------------
+
+  #attempt(opts: { ignoreNetwork?: boolean } = {}): void {
+    if (this.#state === "closed" || this.#conn) return;
+    if (!opts.ignoreNetwork && this.#network && !this.#network.isOnline()) {
+      this.#waitForNetwork();
+      return;
+    }
+    const conn: Connection = { abort: new AbortController(), ws: null, synced: false, syncedAt: 0, lastFrameAt: 0 };
+    this.#conn = conn;
+    this.#tracker.beginConnection();
+    this.#setState("connecting");
+    conn.connectTimer = setTimeout(() => this.#drop(conn, "connect_timeout"), this.#connectTimeoutMs);
+    void this.#open(conn);
+  }
+
+  async #open(conn: Connection): Promise<void> {
+    let ticket: string;
+    try {
+      const creds = await this.#credentials({ streamId: this.streamId, attempt: this.#backoff.attempt, signal: conn.abort.signal });
+      if (this.#conn !== conn) return;
+      ticket = "ticket" in creds ? creds.ticket : await this.#fetchTicket(creds.token, conn.abort.signal);
+    } catch (err) {
+      if (this.#conn !== conn) return; // abandoned meanwhile (timeout, close): not an error
+      if (err instanceof ChatError) {
+        this.emit("error", err);
+        this.#drop(conn, err.code === "unauthorized" ? "unauthorized" : "auth_failed");
+      } else if (err instanceof TypeError) {
+        this.#drop(conn, "network_error", { detail: err.message });
+      } else {
+        this.emit("error", new ChatError("auth_failed", `Could not get credentials: ${describe(err)}`, { cause: err }));
+        this.#drop(conn, "auth_failed");
+      }
+      return;
+    }
+    if (this.#conn !== conn) return;
+
+    let ws: WebSocketLike;
+    try {
+      ws = new this.#WebSocket(this.#socketUrl(ticket));
+    } catch (err) {
+      this.emit("error", new ChatError("protocol_error", `Could not open a WebSocket: ${describe(err)}`, { cause: err }));
+      this.#drop(conn, "network_error");
+      return;
+    }
+    conn.ws = ws;
+    ws.onmessage = (ev: { data: unknown }) => {
+      if (this.#conn === conn) this.#onData(conn, ev.data);
+    };
+    ws.onclose = (ev: { code?: number; reason?: string }) => {
+      if (this.#conn !== conn) return;
+      if (ev.code === 1008) {
+        this.emit("error", new ChatError("policy_violation", `The server closed the chat: ${ev.reason || "policy violation"}`));
+      }
+      this.#drop(conn, "connection_lost", { closeCode: ev.code, detail: ev.reason || undefined });
+    };
+    // An error is always followed by a close event, which does the work. The handler must stay
+    // set even so: the `ws` package throws on an 'error' event nobody listens to.
+    ws.onerror = noop;
+  }
+
+  async #fetchTicket(token: string, signal: AbortSignal): Promise<string> {
+    const url = new URL(`v1/streams/${this.streamId}/chat/tickets`, this.#httpBase);
+    const res = await this.#fetch(url, { method: "POST", headers: { authorization: `Bearer ${token}` }, signal });
+    if (res.status === 401 || res.status === 403) {
+      throw new ChatError("unauthorized", `The server refused our credentials (${await errorMessage(res)})`);
+    }
+    if (!res.ok) throw new ChatError("auth_failed", `Getting a chat ticket failed (HTTP ${res.status}: ${await errorMessage(res)})`);
+    const body = TicketResponse.safeParse(await res.json().catch(() => null));
+    if (!body.success) throw new ChatError("auth_failed", "The ticket endpoint answered something that is not a ticket");
+    return body.data.ticket;
+  }
+
+  #socketUrl(ticket: string): string {
+    const url = new URL(`ws/streams/${this.streamId}/chat`, this.#wsBase);
+    url.searchParams.set("ticket", ticket);
+    const resume = this.#tracker.resumePoint();
+    if (resume) {
+      url.searchParams.set("since", String(resume.since));
+      url.searchParams.set("epoch", resume.epoch);
+    }
+    if (this.#batch) url.searchParams.set("batch", "1");
+    return url.toString();
+  }
+
+  /**
+   * Ends a connection or attempt and schedules the next one. Idempotent per connection: the
+   * first cause wins, later ones (e.g. the close event that follows our own close()) are ignored.
+   */
+  #drop(conn: Connection, reason: DisconnectReason, opts: { immediate?: boolean; closeCode?: number; detail?: string } = {}): void {
+    if (this.#conn !== conn) return;
+    this.#conn = null;
+    this.#teardown(conn, CLOSE_ABANDONED, reason);
+    if (conn.synced && Date.now() - conn.syncedAt >= this.#stableAfterMs) this.#backoff.reset();
+    const why = { reason, closeCode: opts.closeCode, detail: opts.detail };
+    if (opts.immediate) {
+      this.#setState("reconnecting", { ...why, retryInMs: 0 });
+      this.#attempt();
+    } else {
+      this.#scheduleRetry(why);
+    }
+  }
+
+  #teardown(conn: Connection, code: number, reason: string): void {
+    clearTimeout(conn.connectTimer);
+    clearTimeout(conn.heartbeatTimer);
+    clearTimeout(conn.pongTimer);
+    clearTimeout(conn.gapTimer);
+    conn.abort.abort();
+    const ws = conn.ws;
+    if (!ws) return;
+    ws.onopen = noop;
+    ws.onmessage = noop;
+    ws.onclose = noop;
+    ws.onerror = noop;
+    try {
+      ws.close(code, reason.slice(0, 120));
+    } catch {
+      // Already closing or closed: nothing more to do.
+    }
+  }
+
+  #scheduleRetry(why: { reason: DisconnectReason; closeCode?: number; detail?: string }): void {
+    if (this.#state === "closed") return;
+    if (this.#network && !this.#network.isOnline()) {
+      this.#waitForNetwork();
+      return;
+    }
+    const delay = this.#backoff.next();
+    this.#setState("reconnecting", { ...why, retryInMs: delay });
+    this.#reconnectTimer = setTimeout(() => this.#retryNow(), delay);
+  }
+
+  #retryNow(): void {
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#attempt();
+  }
+
+  /**
+   * Offline: no point in burning attempts. Wait for the `online` event — but also retry at the
+   * backoff ceiling, because `navigator.onLine === false` is occasionally wrong (VPNs, some
+   * virtual interfaces) and a client must never wait forever.
+   */
+  #waitForNetwork(): void {
+    clearTimeout(this.#reconnectTimer);
+    this.#setState("reconnecting", { reason: "offline" });
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#attempt({ ignoreNetwork: true });
+    }, OFFLINE_RETRY_MS);
+  }
+
+  #onNetwork(online: boolean): void {
+    if (this.#state === "closed") return;
+    if (!online) {
+      if (this.#conn) this.#drop(this.#conn, "offline");
+      else if (this.#state === "reconnecting") this.#waitForNetwork();
+      return;
+    }
+    // Back online: whatever we were waiting for, try now.
+    if (this.#state === "reconnecting" && !this.#conn) this.#retryNow();
+  }
+
+  // -- frames ---------------------------------------------------------------------------------
+
+  #onData(conn: Connection, data: unknown): void {
+    conn.lastFrameAt = Date.now();
+    if (conn.pongTimer !== undefined) {
+      // Anything from the server proves the connection is alive, not only the pong.
+      clearTimeout(conn.pongTimer);
+      conn.pongTimer = undefined;
+    }
+    if (typeof data !== "string") {
+      this.emit("error", new ChatError("protocol_error", "The server sent a binary frame"));
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(data);
+    } catch {
+      this.emit("error", new ChatError("protocol_error", "The server sent a frame that is not JSON"));
+      return;
+    }
+    // A batch is unpacked before validation so one unknown frame inside does not drop the rest.
+    const raw = isBatch(json) ? json.frames : [json];
+    for (const item of raw) {
+      const parsed = ServerFrame.safeParse(item);
+      if (!parsed.success || parsed.data.type === "batch") {
+        const type = typeof item === "object" && item !== null && "type" in item ? String(item.type) : "?";
+        this.emit("error", new ChatError("protocol_error", `The server sent an unexpected frame (type ${type})`));
+        continue;
+      }
+      this.#onFrame(conn, parsed.data);
+      if (this.#conn !== conn) return; // a frame ended the connection (e.g. a resync)
+    }
+  }
+
+  #onFrame(conn: Connection, frame: SingleServerFrame): void {
+    switch (frame.type) {
+      case "welcome":
+        this.#user = frame.user;
+        this.#tracker.welcome(frame.epoch, frame.seq);
+        this.emit("welcome", { streamId: frame.stream_id, user: frame.user, seq: frame.seq, epoch: frame.epoch });
+        return;
+      case "history":
+        this.#onHistory(conn, frame.comments, frame.recovered);
+        return;
+      case "comment":
+        for (const c of this.#tracker.comment({ seq: frame.seq, comment: frame.comment })) this.emit("comment", c);
+        this.#watchGap(conn);
+        return;
+      case "ack":
+        this.#outbox.ack(frame);
+        return;
+      case "error": {
+        const err = new ChatError(frame.code, frame.message, {
+          retryAfterMs: frame.retry_after_ms,
+          clientMsgId: frame.client_msg_id,
+        });
+        if (frame.client_msg_id !== undefined && this.#outbox.fail(frame.client_msg_id, err)) return;
+        this.emit("error", err);
+        return;
+      }
+      case "pong":
+        return;
+    }
+  }
+
+  #onHistory(conn: Connection, comments: SeqComment[], recovered: boolean): void {
+    const outcome = this.#tracker.history(comments, recovered);
+    const firstSync = !conn.synced;
+    conn.synced = true;
+    if (firstSync) {
+      conn.syncedAt = Date.now();
+      clearTimeout(conn.connectTimer);
+      conn.connectTimer = undefined;
+    }
+    if (outcome.kind === "reset") this.emit("reset", { comments: outcome.comments, epoch: this.#tracker.epoch ?? "" });
+    else this.emit("history", { comments: outcome.comments, recovered: outcome.recovered, resumed: outcome.resumed });
+    if (this.#conn !== conn) return; // a listener closed or reconnected
+    this.#setState("open");
+    if (!firstSync) return;
+    this.#armHeartbeat(conn);
+    // Resend everything unacknowledged; the room dedupes by client_msg_id.
+    for (const f of this.#outbox.frames()) this.#sendFrame(conn, f);
+    this.#watchGap(conn);
+  }
+
+  #sendFrame(conn: Connection, frame: ClientFrame | string): void {
+    const ws = conn.ws;
+    if (!ws || ws.readyState !== WS_OPEN) return; // the outbox keeps it for the next connection
+    try {
+      ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+    } catch {
+      // The socket died between the check and the send; its close event follows.
+    }
+  }
+
+  // -- heartbeat and gaps ---------------------------------------------------------------------
+
+  /**
+   * Idle-based heartbeat: every interval, if nothing came from the server during it, send the
+   * exact ping string (the room answers it without waking up) and expect any frame within
+   * the timeout. Busy connections never ping.
+   */
+  #armHeartbeat(conn: Connection): void {
+    conn.heartbeatTimer = setTimeout(() => {
+      if (this.#conn !== conn) return;
+      if (Date.now() - conn.lastFrameAt >= this.#heartbeatIntervalMs && conn.pongTimer === undefined) {
+        this.#sendFrame(conn, PING_FRAME);
+        conn.pongTimer = setTimeout(() => this.#drop(conn, "heartbeat_timeout"), this.#heartbeatTimeoutMs);
+      }
+      this.#armHeartbeat(conn);
+    }, this.#heartbeatIntervalMs);
+  }
+
+  #watchGap(conn: Connection): void {
+    if (this.#tracker.pendingCount > this.#tracker.maxPending) {
+      this.#drop(conn, "gap", { immediate: true });
+      return;
+    }
+    if (!this.#tracker.hasGap) {
+      clearTimeout(conn.gapTimer);
+      conn.gapTimer = undefined;
+    } else if (conn.gapTimer === undefined) {
+      conn.gapTimer = setTimeout(() => this.#drop(conn, "gap", { immediate: true }), this.#gapTimeoutMs);
+    }
+  }
+
+  #setState(state: ConnectionState, extra: Omit<StateChange, "state" | "previous" | "attempt"> = {}): void {
+    const previous = this.#state;
+    if (previous === state && state !== "reconnecting") return;
+    this.#state = state;
+    const change: StateChange = { state, previous, attempt: this.#backoff.attempt };
+    if (extra.retryInMs !== undefined) change.retryInMs = extra.retryInMs;
+    if (extra.reason !== undefined) change.reason = extra.reason;
+    if (extra.closeCode !== undefined) change.closeCode = extra.closeCode;
+    if (extra.detail !== undefined) change.detail = extra.detail;
+    this.emit("state", change);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/** While offline, retry this often anyway (see #waitForNetwork). */
+const OFFLINE_RETRY_MS = 15_000;
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+function isBatch(json: unknown): json is { type: "batch"; frames: unknown[] } {
+  return typeof json === "object" && json !== null && (json as { type?: unknown }).type === "batch" && Array.isArray((json as { frames?: unknown }).frames);
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function errorMessage(res: Response): Promise<string> {
+  const text = await res.text().catch(() => "");
+  try {
+    const body = JSON.parse(text) as { message?: unknown; error?: unknown };
+    if (typeof body.message === "string") return body.message;
+    if (typeof body.error === "string") return body.error;
+  } catch {
+    // Not JSON: fall through to the raw text.
+  }
+  return text.slice(0, 200) || res.statusText || `HTTP ${res.status}`;
+}
+
+/** The browser's online/offline events, when this runtime has them (not Node). */
+function browserNetwork(): NetworkMonitor | null {
+  const g = globalThis as unknown as {
+    addEventListener?: (type: string, fn: () => void) => void;
+    removeEventListener?: (type: string, fn: () => void) => void;
+    navigator?: { onLine?: unknown };
+  };
+  const add = g.addEventListener;
+  const remove = g.removeEventListener;
+  if (typeof add !== "function" || typeof remove !== "function" || typeof g.navigator?.onLine !== "boolean") return null;
+  return {
+    isOnline: () => g.navigator?.onLine !== false,
+    subscribe(onChange) {
+      const online = () => onChange(true);
+      const offline = () => onChange(false);
+      add.call(globalThis, "online", online);
+      add.call(globalThis, "offline", offline);
+      return () => {
+        remove.call(globalThis, "online", online);
+        remove.call(globalThis, "offline", offline);
+      };
+    },
+  };
+}

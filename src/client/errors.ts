@@ -1,0 +1,40 @@
+/**
+ * One error type for everything the client reports, so an app can `switch (err.code)`.
+ * Server codes (src/protocol.ts ErrorCode) pass through unchanged; the client adds its own
+ * for what only it can detect (a full outbox, a dead socket, a ticket the server refused).
+ */
+import type { ErrorCode } from "../protocol.js";
+
+export type ClientErrorCode =
+  /** send() while more than `outboxLimit` messages are waiting for their ack. */
+  | "outbox_full"
+  /** send() with nothing but whitespace: the server would drop it silently, never acking. */
+  | "empty_message"
+  /** close() was called (pending sends are rejected with this). */
+  | "closed"
+  /** The ticket endpoint answered 401/403: the token is missing, expired or not for this stream. */
+  | "unauthorized"
+  /** Getting credentials or a ticket failed for another reason (network, 5xx, bad body). */
+  | "auth_failed"
+  /** A frame from the server that is not JSON or not in the protocol. */
+  | "protocol_error"
+  /** The server closed the socket with 1008 (persistent abuse). */
+  | "policy_violation";
+
+export type ChatErrorCode = ErrorCode | ClientErrorCode;
+
+export class ChatError extends Error {
+  override readonly name = "ChatError";
+  readonly code: ChatErrorCode;
+  /** For `rate_limited`: how long the server asks us to wait before sending again. */
+  readonly retryAfterMs: number | undefined;
+  /** The message this error is about, when it is about one. */
+  readonly clientMsgId: string | undefined;
+
+  constructor(code: ChatErrorCode, message: string, extra: { retryAfterMs?: number; clientMsgId?: string; cause?: unknown } = {}) {
+    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+    this.code = code;
+    this.retryAfterMs = extra.retryAfterMs;
+    this.clientMsgId = extra.clientMsgId;
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Client SDK for the live-stream chat: `new ChatClient({ baseUrl, streamId, credentials })`.
+ * Runs in browsers and Node ≥ 20 (Node 20: pass the `ws` package's WebSocket).
+ * The pure pieces (backoff, outbox, sequence tracking) are exported for reuse and tests.
+ */
+export {
+  ChatClient,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_GAP_TIMEOUT_MS,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_STABLE_AFTER_MS,
+  type ChatClientEvents,
+  type ChatClientOptions,
+  type ConnectionState,
+  type Credentials,
+  type CredentialsContext,
+  type CredentialsProvider,
+  type DisconnectReason,
+  type NetworkMonitor,
+  type SendOptions,
+  type StateChange,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from "./client.js";
+export { ChatError, type ChatErrorCode, type ClientErrorCode } from "./errors.js";
+export { Backoff, backoffCeiling, backoffDelay, DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, type BackoffOptions } from "./backoff.js";
+export { Outbox, DEFAULT_OUTBOX_LIMIT, type OutboxEntry, type SendResult } from "./outbox.js";
+export { SequenceTracker, DEFAULT_MAX_PENDING, type HistoryOutcome, type ResumePoint } from "./sequence.js";
+export { Emitter, type Listener } from "./emitter.js";
+export { uuid } from "./uuid.js";
+export type { SeqComment, StreamComment, ErrorCode } from "../protocol.js";

@@ -1,0 +1,485 @@
+/**
+ * ChatClient against a scripted fake socket and fake timers: reconnects, resume, outbox,
+ * heartbeat, gaps, close(). (The same behaviours against the real worker: integration.test.ts.)
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import {
+  ChatClient,
+  ChatError,
+  type ChatClientOptions,
+  type NetworkMonitor,
+  type SeqComment,
+  type StateChange,
+} from "../../src/client/index.js";
+import { fakeWebSockets, type FakeSocket } from "./fake-websocket.js";
+
+const STREAM = "7d0a5f5e-4a57-4d2b-9a39-0f5b7a4c2e11";
+const ME = { id: "11111111-1111-4111-8111-111111111111", username: "me" };
+
+const sc = (seq: number): SeqComment => ({
+  seq,
+  comment: {
+    id: `00000000-0000-4000-8000-${String(seq).padStart(12, "0")}`,
+    stream_id: STREAM,
+    user_id: "22222222-2222-4222-8222-222222222222",
+    username: "other",
+    message: `m${seq}`,
+    created_at: "2026-01-01T00:00:00.000Z",
+  },
+});
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => sc(from + i));
+const commentFrame = (seq: number) => ({ type: "comment", ...sc(seq) });
+
+/** Lets pending promise callbacks run (credentials, ticket) without moving the clock. */
+const settle = () => vi.advanceTimersByTimeAsync(0);
+
+interface Harness {
+  client: ChatClient;
+  sockets: FakeSocket[];
+  last(): FakeSocket;
+  states: StateChange[];
+  delivered: number[];
+  resets: Array<{ comments: SeqComment[] }>;
+  errors: ChatError[];
+  /** Walks the latest socket through open, welcome and history. */
+  accept(opts?: { seq?: number; epoch?: string; comments?: SeqComment[]; recovered?: boolean }): Promise<FakeSocket>;
+}
+
+function harness(overrides: Partial<ChatClientOptions> = {}): Harness {
+  const ws = fakeWebSockets();
+  let n = 0;
+  const client = new ChatClient({
+    baseUrl: "http://chat.test",
+    streamId: STREAM,
+    credentials: () => ({ ticket: `t${++n}` }),
+    WebSocket: ws.WebSocket,
+    backoff: { random: () => 0.999_999 }, // always the ceiling: deterministic delays
+    network: false,
+    ...overrides,
+  });
+  const h: Harness = {
+    client,
+    sockets: ws.sockets,
+    last: ws.last,
+    states: [],
+    delivered: [],
+    resets: [],
+    errors: [],
+    async accept({ seq = 0, epoch = "e1", comments = [], recovered = false } = {}) {
+      await settle();
+      const s = ws.last();
+      s.open();
+      s.receive({ type: "welcome", stream_id: STREAM, user: ME, seq, epoch });
+      s.receive({ type: "history", comments, recovered });
+      return s;
+    },
+  };
+  client.on("state", (s) => h.states.push(s));
+  client.on("history", (e) => h.delivered.push(...e.comments.map((c) => c.seq)));
+  client.on("reset", (e) => {
+    h.resets.push(e);
+    h.delivered.length = 0;
+    h.delivered.push(...e.comments.map((c) => c.seq));
+  });
+  client.on("comment", (c) => h.delivered.push(c.seq));
+  client.on("error", (e) => h.errors.push(e));
+  return h;
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("connecting", () => {
+  it("opens the stream's socket with the ticket and batch=1, then goes open after the history", async () => {
+    const h = harness();
+    h.client.connect();
+    expect(h.client.state).toBe("connecting");
+    const s = await h.accept({ seq: 3, comments: range(1, 3) });
+    const url = new URL(s.url);
+    expect(`${url.protocol}//${url.host}${url.pathname}`).toBe(`ws://chat.test/ws/streams/${STREAM}/chat`);
+    expect(s.params.get("ticket")).toBe("t1");
+    expect(s.params.get("batch")).toBe("1");
+    expect(s.params.has("since")).toBe(false);
+    expect(h.client.state).toBe("open");
+    expect(h.client.user).toEqual(ME);
+    expect(h.delivered).toEqual([1, 2, 3]);
+    s.receive(commentFrame(4));
+    expect(h.delivered).toEqual([1, 2, 3, 4]);
+    expect(h.states.map((x) => x.state)).toEqual(["connecting", "open"]);
+    h.client.close();
+  });
+
+  it("exchanges a token for a ticket at the tickets endpoint (https → wss)", async () => {
+    const calls: Array<{ url: string; auth: string | null; method: string | undefined }> = [];
+    const fetchStub = (async (input: string | URL | Request, init?: RequestInit) => {
+      calls.push({ url: String(input), auth: new Headers(init?.headers).get("authorization"), method: init?.method });
+      return new Response(JSON.stringify({ ticket: "from-server", expires_in: 30 }), { status: 200 });
+    }) as typeof fetch;
+    const h = harness({ baseUrl: "https://chat.test", credentials: () => ({ token: "jwt-1" }), fetch: fetchStub });
+    h.client.connect();
+    await settle();
+    expect(calls).toEqual([{ url: `https://chat.test/v1/streams/${STREAM}/chat/tickets`, auth: "Bearer jwt-1", method: "POST" }]);
+    expect(h.last().url.startsWith(`wss://chat.test/ws/streams/${STREAM}/chat?ticket=from-server`)).toBe(true);
+    h.client.close();
+  });
+
+  it("reports a refused token as `unauthorized` and keeps retrying with backoff", async () => {
+    const fetchStub = (async () =>
+      new Response(JSON.stringify({ error: "unauthorized", message: "Invalid token: expired" }), { status: 401 })) as typeof fetch;
+    const h = harness({ credentials: () => ({ token: "old" }), fetch: fetchStub });
+    h.client.connect();
+    await settle();
+    expect(h.errors.map((e) => [e.code, e.message])).toEqual([["unauthorized", "The server refused our credentials (Invalid token: expired)"]]);
+    expect(h.states.at(-1)).toMatchObject({ state: "reconnecting", reason: "unauthorized", retryInMs: 250 });
+    expect(h.sockets).toHaveLength(0);
+    h.client.close();
+  });
+
+  it("gives up an attempt that does not reach the history within the connect timeout", async () => {
+    const h = harness({ connectTimeoutMs: 5000 });
+    h.client.connect();
+    await settle();
+    const s = h.last();
+    s.open(); // TCP fine, but the server never says welcome
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(h.client.state).toBe("connecting");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(s.closedWith?.code).toBe(4000);
+    expect(h.states.at(-1)).toMatchObject({ state: "reconnecting", reason: "connect_timeout" });
+    h.client.close();
+  });
+
+  it("validates its options at once", () => {
+    const WebSocket = fakeWebSockets().WebSocket;
+    expect(() => new ChatClient({ baseUrl: "http://x", streamId: "nope", credentials: () => ({ ticket: "t" }), WebSocket })).toThrow(/UUID/);
+    expect(() => new ChatClient({ baseUrl: "ftp://x", streamId: STREAM, credentials: () => ({ ticket: "t" }), WebSocket })).toThrow(/http/);
+    expect(() => new ChatClient({ baseUrl: "http://x", streamId: STREAM, credentials: () => ({ ticket: "t" }), WebSocket, gapTimeoutMs: 0 })).toThrow(
+      /gapTimeoutMs/,
+    );
+  });
+});
+
+describe("reconnecting", () => {
+  it("backs off exponentially while attempts fail, and resets after a stable connection", async () => {
+    const h = harness();
+    h.client.connect();
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await settle();
+      h.last().serverClose(1006); // refused before any welcome
+      const st = h.states.at(-1)!;
+      expect(st.state).toBe("reconnecting");
+      delays.push(st.retryInMs!);
+      await vi.advanceTimersByTimeAsync(st.retryInMs!);
+    }
+    expect(delays).toEqual([250, 500, 1000, 2000, 4000]);
+    const s = await h.accept();
+    await vi.advanceTimersByTimeAsync(5000); // stable for stableAfterMs
+    s.serverClose(1001, "going away");
+    expect(h.states.at(-1)).toMatchObject({ state: "reconnecting", retryInMs: 250, reason: "connection_lost", closeCode: 1001 });
+    h.client.close();
+  });
+
+  it("resumes with since/epoch and delivers each missed comment once, in order", async () => {
+    const h = harness();
+    h.client.connect();
+    const s1 = await h.accept({ seq: 2, epoch: "ep", comments: range(1, 2) });
+    s1.receive(commentFrame(3));
+    s1.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    const s2 = h.last();
+    expect(s2).not.toBe(s1);
+    expect(s2.params.get("since")).toBe("3");
+    expect(s2.params.get("epoch")).toBe("ep");
+    expect(s2.params.get("ticket")).toBe("t2"); // credentials asked again on every attempt
+    s2.open();
+    s2.receive({ type: "welcome", stream_id: STREAM, user: ME, seq: 6, epoch: "ep" });
+    s2.receive(commentFrame(7)); // a live comment racing the history
+    s2.receive({ type: "history", comments: range(3, 6), recovered: true }); // 3 again: a duplicate
+    s2.receive(commentFrame(7)); // and 7 again
+    s2.receive(commentFrame(8));
+    expect(h.delivered).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(h.resets).toEqual([]);
+    h.client.close();
+  });
+
+  it("emits `reset` when the server could not recover what was missed", async () => {
+    const h = harness();
+    h.client.connect();
+    const s1 = await h.accept({ seq: 5, comments: range(1, 5) });
+    s1.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(250);
+    await h.accept({ seq: 400, comments: range(351, 400), recovered: false });
+    expect(h.resets).toHaveLength(1);
+    expect(h.delivered).toEqual(range(351, 400).map((c) => c.seq));
+    h.client.close();
+  });
+
+  it("resyncs when a hole in the sequence does not fill in time", async () => {
+    const h = harness({ gapTimeoutMs: 2000 });
+    h.client.connect();
+    const s1 = await h.accept({ seq: 2, comments: range(1, 2) });
+    s1.receive(commentFrame(3));
+    s1.receive(commentFrame(5)); // 4 lost
+    expect(h.delivered).toEqual([1, 2, 3]);
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(h.sockets).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    await settle();
+    expect(s1.closedWith?.code).toBe(4000);
+    const s2 = h.last();
+    expect(s2).not.toBe(s1);
+    expect(s2.params.get("since")).toBe("3");
+    await h.accept({ seq: 5, comments: range(4, 5), recovered: true });
+    expect(h.delivered).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("does not resync when the hole fills in time", async () => {
+    const h = harness({ gapTimeoutMs: 2000 });
+    h.client.connect();
+    const s1 = await h.accept();
+    s1.receive(commentFrame(2));
+    await vi.advanceTimersByTimeAsync(1000);
+    s1.receive(commentFrame(1));
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(h.sockets).toHaveLength(1);
+    expect(h.delivered).toEqual([1, 2]);
+    h.client.close();
+  });
+
+  it("reconnects at once on reconnect(), resuming", async () => {
+    const h = harness();
+    h.client.connect();
+    const s1 = await h.accept({ seq: 4, comments: range(1, 4) });
+    h.client.reconnect();
+    await settle();
+    expect(s1.closedWith?.code).toBe(4000);
+    expect(h.last().params.get("since")).toBe("4");
+    h.client.close();
+  });
+
+  it("reports a 1008 close from the server as policy_violation, and still reconnects", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    s.serverClose(1008, "too many rejected frames");
+    expect(h.errors.map((e) => e.code)).toEqual(["policy_violation"]);
+    expect(h.client.state).toBe("reconnecting");
+    h.client.close();
+  });
+});
+
+describe("heartbeat", () => {
+  it("pings an idle connection and reconnects when nothing answers", async () => {
+    const h = harness({ heartbeatIntervalMs: 20_000, heartbeatTimeoutMs: 10_000 });
+    h.client.connect();
+    const s = await h.accept();
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(s.sent).toEqual(['{"type":"ping"}']); // the exact string the room auto-answers
+    s.receive({ type: "pong" });
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(h.client.state).toBe("open");
+    await vi.advanceTimersByTimeAsync(5_000); // second ping
+    expect(s.sent).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(10_000); // no pong
+    expect(h.states.at(-1)).toMatchObject({ state: "reconnecting", reason: "heartbeat_timeout" });
+    expect(s.closedWith?.code).toBe(4000);
+    h.client.close();
+  });
+
+  it("does not ping a connection that is receiving frames", async () => {
+    const h = harness({ heartbeatIntervalMs: 20_000 });
+    h.client.connect();
+    const s = await h.accept();
+    for (let seq = 1; seq <= 10; seq++) {
+      await vi.advanceTimersByTimeAsync(5_000);
+      s.receive(commentFrame(seq));
+    }
+    expect(s.sent).toEqual([]);
+    h.client.close();
+  });
+});
+
+describe("sending", () => {
+  it("sends with a client_msg_id and resolves on the ack", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    const p = h.client.send("hello", { clientMsgId: "c1" });
+    expect(s.frames).toEqual([{ type: "message", text: "hello", client_msg_id: "c1" }]);
+    expect(h.client.pending).toEqual([{ clientMsgId: "c1", text: "hello" }]);
+    s.receive({ type: "ack", client_msg_id: "c1", id: sc(1).comment.id, seq: 1 });
+    await expect(p).resolves.toEqual({ clientMsgId: "c1", id: sc(1).comment.id, seq: 1 });
+    expect(h.client.pending).toEqual([]);
+    const q = h.client.send("generated id");
+    const id = s.frames[1]!.client_msg_id as string;
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    s.receive({ type: "ack", client_msg_id: id, id: sc(2).comment.id, seq: 2 });
+    await expect(q).resolves.toMatchObject({ clientMsgId: id, seq: 2 });
+    h.client.close();
+  });
+
+  it("keeps sends made while disconnected and delivers them on the next connection; unacked ones are resent with the same id", async () => {
+    const h = harness();
+    h.client.connect();
+    const early = h.client.send("before connect", { clientMsgId: "a" });
+    const s1 = await h.accept();
+    expect(s1.frames).toEqual([{ type: "message", text: "before connect", client_msg_id: "a" }]);
+    s1.serverClose(1006); // no ack: did the server get it? The resend settles it.
+    const offline = h.client.send("while reconnecting", { clientMsgId: "b" });
+    await vi.advanceTimersByTimeAsync(250);
+    const s2 = await h.accept();
+    expect(s2.frames).toEqual([
+      { type: "message", text: "before connect", client_msg_id: "a" },
+      { type: "message", text: "while reconnecting", client_msg_id: "b" },
+    ]);
+    s2.receive({ type: "ack", client_msg_id: "a", id: sc(1).comment.id, seq: 1 });
+    s2.receive({ type: "ack", client_msg_id: "b", id: sc(2).comment.id, seq: 2 });
+    await expect(early).resolves.toMatchObject({ seq: 1 });
+    await expect(offline).resolves.toMatchObject({ seq: 2 });
+    h.client.close();
+  });
+
+  it("rejects with the server's error code; rate_limited carries retryAfterMs", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    const p = h.client.send("spam", { clientMsgId: "r1" });
+    s.receive({ type: "error", code: "rate_limited", message: "Too many messages, slow down", retry_after_ms: 100, client_msg_id: "r1" });
+    const err = await p.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChatError);
+    expect(err).toMatchObject({ code: "rate_limited", retryAfterMs: 100, clientMsgId: "r1", message: "Too many messages, slow down" });
+    expect(h.errors).toEqual([]); // a send's error goes to its promise, not to `error`
+    s.receive({ type: "error", code: "invalid_frame", message: "Unknown or malformed frame" });
+    expect(h.errors.map((e) => e.code)).toEqual(["invalid_frame"]);
+    h.client.close();
+  });
+
+  it("refuses empty, too long, and over-the-limit messages before sending anything", async () => {
+    const h = harness({ outboxLimit: 2 });
+    h.client.connect();
+    await expect(h.client.send("   \n ")).rejects.toMatchObject({ code: "empty_message" });
+    await expect(h.client.send("é".repeat(501))).rejects.toMatchObject({ code: "message_too_long" });
+    const ok = h.client.send(` ${"😀".repeat(500)} `); // 500 code points after trim: fine
+    const ok2 = h.client.send("two");
+    await expect(h.client.send("three")).rejects.toMatchObject({ code: "outbox_full" });
+    expect(h.client.pending).toHaveLength(2);
+    h.client.close();
+    await expect(ok).rejects.toMatchObject({ code: "closed" });
+    await expect(ok2).rejects.toMatchObject({ code: "closed" });
+  });
+
+  it("unpacks batch frames", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    const p = h.client.send("x", { clientMsgId: "b1" });
+    s.receive({
+      type: "batch",
+      frames: [commentFrame(1), commentFrame(2), { type: "ack", client_msg_id: "b1", id: sc(2).comment.id, seq: 2 }, commentFrame(3)],
+    });
+    expect(h.delivered).toEqual([1, 2, 3]);
+    await expect(p).resolves.toMatchObject({ seq: 2 });
+    h.client.close();
+  });
+
+  it("reports frames outside the protocol as protocol_error and keeps going", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    s.receive("not json");
+    s.receive({ type: "surprise" });
+    s.receive({ type: "batch", frames: [{ type: "surprise" }, commentFrame(1)] });
+    expect(h.errors.map((e) => e.code)).toEqual(["protocol_error", "protocol_error", "protocol_error"]);
+    expect(h.delivered).toEqual([1]);
+    expect(h.client.state).toBe("open");
+    h.client.close();
+  });
+});
+
+describe("network events", () => {
+  function fakeNetwork(): NetworkMonitor & { set(online: boolean): void } {
+    let online = true;
+    let listener: ((online: boolean) => void) | null = null;
+    return {
+      isOnline: () => online,
+      subscribe(fn) {
+        listener = fn;
+        return () => {
+          listener = null;
+        };
+      },
+      set(v) {
+        online = v;
+        listener?.(v);
+      },
+    };
+  }
+
+  it("drops the socket when the device goes offline and reconnects as soon as it is back", async () => {
+    const net = fakeNetwork();
+    const h = harness({ network: net });
+    h.client.connect();
+    const s1 = await h.accept({ seq: 1, comments: range(1, 1) });
+    net.set(false);
+    expect(s1.closedWith?.code).toBe(4000);
+    expect(h.states.at(-1)).toMatchObject({ state: "reconnecting", reason: "offline" });
+    expect(h.states.at(-1)!.retryInMs).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(h.sockets).toHaveLength(1); // no attempts while offline
+    net.set(true);
+    await settle();
+    expect(h.sockets).toHaveLength(2);
+    expect(h.last().params.get("since")).toBe("1");
+    h.client.close();
+  });
+});
+
+describe("close()", () => {
+  it("really stops: socket closed with 1000, no timers left, nothing reconnects", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    const pending = h.client.send("never acked");
+    s.receive(commentFrame(2)); // leaves a gap timer running
+    expect(vi.getTimerCount()).toBeGreaterThan(0);
+    h.client.close();
+    expect(s.closedWith).toEqual({ code: 1000, reason: "client closed" });
+    expect(vi.getTimerCount()).toBe(0);
+    await expect(pending).rejects.toMatchObject({ code: "closed" });
+    s.serverClose(1000); // a late close event must not revive it
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(h.sockets).toHaveLength(1);
+    expect(h.client.state).toBe("closed");
+    await expect(h.client.send("after")).rejects.toMatchObject({ code: "closed" });
+    await expect(h.client.ready()).rejects.toMatchObject({ code: "closed" });
+  });
+
+  it("during a slow credentials call: the late answer opens no socket", async () => {
+    let release!: (c: { ticket: string }) => void;
+    const h = harness({ credentials: () => new Promise((r) => (release = r)) });
+    h.client.connect();
+    await settle();
+    h.client.close();
+    release({ ticket: "late" });
+    await settle();
+    expect(h.sockets).toHaveLength(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("while waiting to reconnect: clears the backoff timer", async () => {
+    const h = harness();
+    h.client.connect();
+    await settle();
+    h.last().serverClose(1006);
+    expect(vi.getTimerCount()).toBe(1);
+    h.client.close();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(h.states.map((s) => s.state)).toEqual(["connecting", "reconnecting", "closed"]);
+  });
+});

@@ -1,0 +1,255 @@
+/**
+ * The client SDK in Node against the real worker (`wrangler dev`): connections that drop, go
+ * half-open, or lose the whole worker while another viewer keeps sending. The listener must end
+ * up with every comment exactly once, in seq order; the sender's messages must each be accepted
+ * exactly once, whatever happened to their acks.
+ */
+import WS from "ws";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ChatClient, ChatError, type ChatClientOptions, type SendResult, type SeqComment, type StateChange } from "../../src/client/index.js";
+import { devToken, startWorker, type RunningWorker } from "../support/worker.js";
+import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
+
+let worker: RunningWorker;
+let proxy: TcpProxy;
+const clients: ChatClient[] = [];
+
+beforeAll(async () => {
+  worker = await startWorker();
+  proxy = await startTcpProxy(worker.port);
+}, 90_000);
+
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+  proxy.refuse(false);
+  proxy.dropAll();
+});
+
+afterAll(async () => {
+  await proxy?.close();
+  await worker?.stop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(cond: () => boolean, what: string, describe: () => unknown, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; state: ${JSON.stringify(describe())}`);
+    await sleep(20);
+  }
+}
+
+/** A client plus a record of everything it delivered to the app. */
+interface Viewer {
+  client: ChatClient;
+  delivered: SeqComment[];
+  histories: Array<{ seqs: number[]; recovered: boolean; resumed: boolean }>;
+  resets: number;
+  states: StateChange[];
+  errors: ChatError[];
+}
+
+async function viewer(name: string, streamId: string, baseUrl: string, extra: Partial<ChatClientOptions> = {}): Promise<Viewer> {
+  const { token } = await devToken(worker.url, name);
+  const client = new ChatClient({
+    baseUrl,
+    streamId,
+    credentials: () => ({ token }),
+    backoff: { baseMs: 50, maxMs: 500 }, // keep the test quick; the shape is unit-tested
+    ...extra,
+  });
+  clients.push(client);
+  const v: Viewer = { client, delivered: [], histories: [], resets: 0, states: [], errors: [] };
+  client.on("history", (h) => {
+    v.histories.push({ seqs: h.comments.map((c) => c.seq), recovered: h.recovered, resumed: h.resumed });
+    v.delivered.push(...h.comments);
+  });
+  client.on("reset", (r) => {
+    v.resets++;
+    v.delivered = [...r.comments];
+  });
+  client.on("comment", (c) => v.delivered.push(c));
+  client.on("state", (s) => v.states.push(s));
+  client.on("error", (e) => v.errors.push(e));
+  client.connect();
+  await client.ready();
+  return v;
+}
+
+/** Sends one by one, waiting for each ack; honours rate_limited by waiting retryAfterMs. */
+async function sendAll(v: Viewer, texts: string[]): Promise<SendResult[]> {
+  const out: SendResult[] = [];
+  for (const text of texts) {
+    for (;;) {
+      try {
+        out.push(await v.client.send(text));
+        break;
+      } catch (err) {
+        if (err instanceof ChatError && err.code === "rate_limited") {
+          await sleep(err.retryAfterMs ?? 100);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+  return out;
+}
+
+const texts = (prefix: string, from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `${prefix} ${from + i}`);
+
+/** Every comment exactly once, in seq order 1..n, with the texts the sender sent, in order. */
+function expectExactlyOnce(v: Viewer, sent: string[]): void {
+  expect(v.delivered.map((c) => c.seq)).toEqual(sent.map((_, i) => i + 1));
+  expect(v.delivered.map((c) => c.comment.message)).toEqual(sent);
+  expect(v.resets).toBe(0);
+}
+
+describe("client ↔ real worker", () => {
+  it("a listener whose connection is reset mid-stream gets every comment once, in order", async () => {
+    const stream = crypto.randomUUID();
+    const a = await viewer("listener", stream, proxy.url);
+    const b = await viewer("sender", stream, worker.url);
+
+    const sent = texts("msg", 1, 10);
+    await sendAll(b, sent);
+    await waitFor(() => a.delivered.length === 10, "the first 10 at the listener", () => a.delivered.length);
+
+    // The network under the listener goes down (and stays down for a while).
+    proxy.refuse(true);
+    proxy.dropAll();
+    await waitFor(() => a.client.state !== "open", "the listener to notice", () => a.client.state);
+    const missed = texts("msg", 11, 20);
+    await sendAll(b, missed);
+    sent.push(...missed);
+    expect(a.delivered).toHaveLength(10); // it really missed them
+
+    proxy.refuse(false);
+    await a.client.ready();
+    const after = texts("msg", 21, 30);
+    await sendAll(b, after);
+    sent.push(...after);
+    await waitFor(() => a.delivered.length >= 30, "all 30 at the listener", () => a.delivered.map((c) => c.seq));
+    await sleep(200); // anything extra (a duplicate) would arrive now
+    expectExactlyOnce(a, sent);
+    // The gap was filled by resuming: one history with exactly the missed comments.
+    expect(a.histories.filter((h) => h.resumed && h.seqs.length > 0)).toEqual([
+      { seqs: [11, 12, 13, 14, 15, 16, 17, 18, 19, 20], recovered: true, resumed: true },
+    ]);
+    expect(a.states.some((s) => s.state === "reconnecting" && s.reason === "connection_lost")).toBe(true);
+    expectExactlyOnce(b, sent);
+  });
+
+  it("a half-open connection is noticed by the heartbeat, and the listener catches up", async () => {
+    const stream = crypto.randomUUID();
+    const a = await viewer("listener", stream, proxy.url, { heartbeatIntervalMs: 300, heartbeatTimeoutMs: 700 });
+    const b = await viewer("sender", stream, worker.url);
+    const sent = texts("hb", 1, 5);
+    await sendAll(b, sent);
+    await waitFor(() => a.delivered.length === 5, "the first 5", () => a.delivered.length);
+
+    proxy.blackholeAll(); // the socket stays "open" but nothing gets through
+    const during = texts("hb", 6, 10);
+    await sendAll(b, during);
+    sent.push(...during);
+
+    await waitFor(() => a.delivered.length >= 10, "the listener to catch up", () => ({ n: a.delivered.length, states: a.states.slice(-3) }));
+    await sleep(200);
+    expectExactlyOnce(a, sent);
+    expect(a.states.some((s) => s.state === "reconnecting" && s.reason === "heartbeat_timeout")).toBe(true);
+  });
+
+  it("sends cut off by a dropped connection are accepted exactly once (resent with the same client_msg_id)", async () => {
+    const stream = crypto.randomUUID();
+    const a = await viewer("listener", stream, worker.url);
+    // Counts the message frames that leave the sender, to prove some really were resent.
+    const frames: string[] = [];
+    class CountingWS extends WS {
+      override send(data: unknown, ...rest: unknown[]): void {
+        const f = JSON.parse(String(data)) as { type: string; client_msg_id?: string };
+        if (f.type === "message") frames.push(f.client_msg_id!);
+        (super.send as (...a: unknown[]) => void)(data, ...rest);
+      }
+    }
+    const b = await viewer("sender", stream, proxy.url, { WebSocket: CountingWS });
+    const sent: string[] = [];
+    const results: SendResult[] = [];
+    for (const [round, delayMs] of [0, 2, 5, 10].entries()) {
+      const batch = texts(`round ${round}`, 1, 4);
+      sent.push(...batch);
+      const pending = batch.map((t) => b.client.send(t));
+      // Drop the sender's connection while the messages (or their acks) are in flight.
+      if (delayMs > 0) await sleep(delayMs);
+      proxy.dropAll();
+      results.push(...(await Promise.all(pending)));
+      await b.client.ready();
+      await sleep(450); // stay under the rate limit (10/s) across rounds
+    }
+    // Each message was accepted once: distinct seqs, and the listener saw each text once.
+    expect(new Set(results.map((r) => r.seq)).size).toBe(sent.length);
+    await waitFor(() => a.delivered.length >= sent.length, "the listener to see every message", () => a.delivered.length);
+    await sleep(200);
+    expect(a.delivered.map((c) => c.seq)).toEqual(sent.map((_, i) => i + 1));
+    expect([...a.delivered.map((c) => c.comment.message)].sort()).toEqual([...sent].sort());
+    // Within one sender, order is kept.
+    expect(a.delivered.map((c) => c.comment.message)).toEqual(sent);
+    // The drops did interrupt messages in flight: some went out more than once.
+    expect(new Set(frames).size).toBe(sent.length);
+    expect(frames.length).toBeGreaterThan(sent.length);
+  });
+
+  it("over the rate limit, sends are rejected with rate_limited and retryAfterMs", async () => {
+    const stream = crypto.randomUUID();
+    const a = await viewer("listener", stream, worker.url);
+    const b = await viewer("spammer", stream, worker.url);
+    const settled = await Promise.allSettled(texts("burst", 1, 15).map((t, i) => b.client.send(t, { clientMsgId: `burst-${i}` })));
+    const ok = settled.filter((s) => s.status === "fulfilled");
+    const refused = settled.flatMap((s, i) => (s.status === "rejected" ? [{ i, err: s.reason as ChatError }] : []));
+    expect(ok.length).toBeGreaterThanOrEqual(10);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    for (const { i, err } of refused) {
+      expect(err).toBeInstanceOf(ChatError);
+      expect(err.code).toBe("rate_limited");
+      expect(err.retryAfterMs).toBeGreaterThan(0);
+      expect(err.clientMsgId).toBe(`burst-${i}`);
+    }
+    await waitFor(() => a.delivered.length >= ok.length, "the accepted ones at the listener", () => a.delivered.length);
+    await sleep(200);
+    expect(a.delivered).toHaveLength(ok.length);
+    expect(b.client.pending).toEqual([]);
+  });
+
+  it("survives a worker restart (Node 20 path: the `ws` package as WebSocket)", async () => {
+    const stream = crypto.randomUUID();
+    const a = await viewer("listener", stream, worker.url, { WebSocket: WS });
+    const b = await viewer("sender", stream, worker.url);
+    const sent = texts("before", 1, 10);
+    await sendAll(b, sent);
+    await waitFor(() => a.delivered.length === 10, "the first 10", () => a.delivered.length);
+
+    const restarting = worker.restart();
+    await waitFor(() => a.client.state !== "open" && b.client.state !== "open", "both to lose the worker", () => [a.client.state, b.client.state]);
+    // Sent while the worker is down: they wait in the outbox.
+    const later = texts("after", 1, 10);
+    const sending = sendAll(b, later);
+    sent.push(...later);
+    await restarting;
+    const results = await sending;
+    expect(results.map((r) => r.seq)).toEqual(later.map((_, i) => 11 + i));
+
+    await waitFor(() => a.delivered.length >= 20, "all 20 at the listener", () => a.delivered.map((c) => c.seq));
+    await sleep(200);
+    expectExactlyOnce(a, sent);
+    expect(a.histories.at(-1)).toMatchObject({ recovered: true, resumed: true });
+  }, 120_000);
+
+  it("close() ends the connection and further sends fail with `closed`", async () => {
+    const stream = crypto.randomUUID();
+    const a = await viewer("closer", stream, worker.url);
+    a.client.close();
+    expect(a.client.state).toBe("closed");
+    await expect(a.client.send("late")).rejects.toMatchObject({ code: "closed" });
+    expect(a.states.at(-1)).toMatchObject({ state: "closed", previous: "open" });
+  });
+});
