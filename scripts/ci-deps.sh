@@ -4,6 +4,8 @@
 #   kcat   an independent Kafka consumer (librdkafka, not kafkajs): the bridge tests read the
 #          topic with it so that "what the bridge produced" is not checked by the same library
 #          that produced it.
+#   chromium  the browser suite (test/browser) drives Debian's Chromium with playwright-core;
+#          no browser is ever downloaded by a test tool.
 #
 # Tools that the image normally has (Java, Maven, Redis, Postgres client/server) are listed too,
 # so that a bare Debian machine gets them as well; each one is installed only when its command is
@@ -13,6 +15,7 @@ set -euo pipefail
 # command → Debian package
 declare -A WANT=(
   [kcat]=kcat
+  [chromium]=chromium
   [java]=openjdk-17-jre-headless
   [mvn]=maven
   [redis-server]=redis-server

@@ -177,7 +177,13 @@ app.get("/v1/streams/:stream_id/chat/history", async (c) => {
     before = Number(beforeRaw);
     if (!Number.isInteger(before) || before < 1) fail(400, "invalid_before", "before must be a positive integer (a seq)");
   }
-  const comments = await readHistory(c.get("config"), streamId, limit, before);
+  let comments: Awaited<ReturnType<typeof readHistory>>;
+  try {
+    comments = await readHistory(c.get("config"), streamId, limit, before);
+  } catch (err) {
+    console.error(`history: Redis read failed stream=${streamId}: ${String(err)}`);
+    fail(503, "history_unavailable", "History storage is unavailable, try again shortly");
+  }
   if (comments === null) fail(503, "history_unavailable", "History storage is not configured");
   return c.json({ comments });
 });
