@@ -5,5 +5,9 @@ declare global {
     interface Env extends WorkerEnv {
       TEST_PRIVATE_JWKS: string;
     }
+    interface GlobalProps {
+      mainModule: typeof import("../../src/worker");
+      durableNamespaces: "ChatRoom";
+    }
   }
 }
