@@ -203,7 +203,7 @@ describe("client ↔ real worker", () => {
     const stream = crypto.randomUUID();
     const a = await viewer("listener", stream, worker.url);
     const b = await viewer("spammer", stream, worker.url);
-    const settled = await Promise.allSettled(texts("burst", 1, 15).map((t, i) => b.client.send(t, { clientMsgId: `burst-${i}` })));
+    const settled = await Promise.allSettled(texts("burst", 1, 25).map((t, i) => b.client.send(t, { clientMsgId: `burst-${i}` })));
     const ok = settled.filter((s) => s.status === "fulfilled");
     const refused = settled.flatMap((s, i) => (s.status === "rejected" ? [{ i, err: s.reason as ChatError }] : []));
     expect(ok.length).toBeGreaterThanOrEqual(10);
