@@ -46,7 +46,7 @@ export const TICKET_TTL_S = 30;
 export const MAX_STRIKES = 20;
 export const STRIKE_WINDOW_MS = 10_000;
 /** Coalescing window for `?batch=1` clients (DESIGN.md: ≤ 25 ms). */
-export const BATCH_WINDOW_MS = 20;
+export const BATCH_WINDOW_MS = 25;
 /** Queue events per sendBatch (Queues allow 100 messages / 256 KB; a comment event is ≤ ~2.3 KB). */
 const OUTBOX_BATCH = 50;
 /** How long client_msg_id acknowledgements are remembered, in sequence numbers. */
