@@ -1,0 +1,71 @@
+// Runs a bundled worker on workerd through Miniflare's API, with the bindings wrangler would
+// derive from the worker's config (durable objects, queues, assets, vars) — no `wrangler dev`
+// proxy in between: the client talks to workerd's own socket.
+//   node bench/lib/miniflare-launch.mjs --config wrangler.toml --script bench/.build/ours/index.js \
+//        --port 9010 [--var NAME=value ...]
+// Prints one JSON line {"ready":true,"url":...,"workerd_pids":[...]} when listening; SIGTERM disposes.
+import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import path from "node:path";
+
+const argv = process.argv.slice(2);
+const opt = (name) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const vars = {};
+argv.forEach((a, i) => {
+  if (a === "--var") {
+    const [k, ...v] = argv[i + 1].split("=");
+    vars[k] = v.join("=");
+  }
+});
+
+const configPath = opt("config");
+const scriptPath = path.resolve(opt("script"));
+const port = Number(opt("port") ?? 0);
+
+const { workerOptions } = unstable_getMiniflareWorkerOptions(configPath);
+delete workerOptions.rootPath;
+// Our input is one pre-bundled file, so module rules are moot (and the v5 converter rejects them);
+// drop the empty binding maps too, keeping only what the config actually declares.
+delete workerOptions.modulesRules;
+// --no-assets: leave out the static-assets router that `[assets]` puts in front of the worker
+// (diagnostic: it is one more hop that every WebSocket upgrade passes through locally).
+if (argv.includes("--no-assets")) delete workerOptions.assets;
+for (const [k, v] of Object.entries(workerOptions)) {
+  if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0) delete workerOptions[k];
+  if (Array.isArray(v) && v.length === 0) delete workerOptions[k];
+}
+// This Miniflare takes a new option shape; wrangler's helper still emits the v4 one.
+const v4 = {
+  workers: [
+    {
+      ...workerOptions,
+      name: "bench",
+      modules: [{ type: "ESModule", path: scriptPath }],
+      bindings: { ...(workerOptions.bindings ?? {}), ...vars },
+    },
+  ],
+  host: "127.0.0.1",
+  port,
+  // In-memory storage (the Miniflare default): every start is a fresh room.
+  log: new Log(LogLevel.WARN),
+  cf: false, // no fetch of the Request.cf template from the network (loopback only)
+};
+const mf = new Miniflare(typeof convertV4MiniflareOptions === "function" ? convertV4MiniflareOptions(v4) : v4);
+const url = await mf.ready;
+process.stdout.write(JSON.stringify({ ready: true, url: url.href }) + "\n");
+
+let closing = false;
+async function close() {
+  if (closing) return;
+  closing = true;
+  try {
+    await mf.dispose();
+  } finally {
+    process.exit(0);
+  }
+}
+process.on("SIGTERM", close);
+process.on("SIGINT", close);

@@ -1,0 +1,312 @@
+// The systems under test. Each one starts as a process tree pinned to the server core, exposes a
+// WebSocket URL per client, and stops cleanly (its whole tree, nothing else).
+import { spawn, execFileSync } from "node:child_process";
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createHash, randomUUID } from "node:crypto";
+import { benchToken } from "./jwt.mjs";
+import { processTree } from "./proc.mjs";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const BUILD = path.join(ROOT, "bench/.build");
+
+/** Node 22 from the `node` devDependency (wrangler/miniflare need it); else whatever runs us. */
+export function nodeBin() {
+  const p = path.join(ROOT, "node_modules/node/bin/node");
+  return existsSync(p) ? p : process.execPath;
+}
+const WRANGLER = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
+
+export const JWT_SECRET = "bench-only-secret-not-for-production-0123456789";
+const OUR_VARS = { JWT_SECRET, RATE_LIMIT_PER_SEC: "100000" };
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const env = () => ({
+  ...process.env,
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_LOG: "warn",
+  NO_COLOR: "1",
+  // The bench runs as root in CI-like shells; keep wrangler non-interactive.
+  CI: "1",
+});
+
+const built = new Map();
+/** `wrangler deploy --dry-run --outdir`: the exact bundle wrangler would upload. Once per process. */
+export function bundle(name, config) {
+  if (built.has(name)) return built.get(name);
+  const outdir = path.join(BUILD, name);
+  rmSync(outdir, { recursive: true, force: true });
+  execFileSync(nodeBin(), [WRANGLER, "deploy", "--dry-run", "--outdir", outdir, "--config", path.join(ROOT, config)], {
+    cwd: ROOT,
+    env: env(),
+    stdio: ["ignore", "ignore", "pipe"],
+    timeout: 120_000,
+  });
+  // wrangler names the bundle after `main` (index.js, worker.js, …).
+  const js = readdirSync(outdir).filter((f) => f.endsWith(".js") || f.endsWith(".mjs"));
+  if (js.length !== 1) throw new Error(`bundle of ${config}: expected one .js in ${outdir}, found ${js.join(", ") || "none"}`);
+  const script = path.join(outdir, js[0]);
+  built.set(name, script);
+  bundleInfo[name] = { config, bytes: readFileSync(script).length, sha256: createHash("sha256").update(readFileSync(script)).digest("hex").slice(0, 16) };
+  return script;
+}
+/** What was measured: size and hash of each bundle built in this process. */
+export const bundleInfo = {};
+
+/** The source state of the repo (commit + hashes of the files that make our worker). */
+export function sourceInfo() {
+  const h = createHash("sha256");
+  const files = [];
+  for (const f of ["src/worker.ts", "src/room.ts", "src/protocol.ts", "wrangler.toml"]) {
+    try {
+      h.update(readFileSync(path.join(ROOT, f)));
+      files.push(f);
+    } catch {}
+  }
+  let commit = null;
+  let dirty = null;
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "wrangler.toml"], { cwd: ROOT, encoding: "utf8" }).trim() !== "";
+  } catch {}
+  return { commit, dirty, files, sha256: h.digest("hex").slice(0, 16) };
+}
+
+/**
+ * Spawns `args` under Node 22, pinned with taskset when cpu is set, in its own process group.
+ * Ready when stdout prints a JSON line with "ready", or when `probe()` resolves true.
+ */
+async function startProcess({ name, args, cpu, logDir, probe, timeoutMs = 90_000 }) {
+  mkdirSync(logDir, { recursive: true });
+  const log = createWriteStream(path.join(logDir, `${name}.log`), { flags: "a" });
+  const cmd = cpu === null || cpu === undefined ? nodeBin() : "taskset";
+  const argv = cpu === null || cpu === undefined ? args : ["-c", String(cpu), nodeBin(), ...args];
+  const child = spawn(cmd, argv, { cwd: ROOT, env: env(), detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  child.stderr.pipe(log, { end: false });
+  let exited = null;
+  const exitP = new Promise((r) => child.on("exit", (code, sig) => r((exited = { code, sig }))));
+  let readyInfo = null;
+  let buf = "";
+  child.stdout.on("data", (d) => {
+    log.write(d);
+    if (readyInfo) return;
+    buf += d.toString();
+    for (const line of buf.split("\n")) {
+      if (line.startsWith("{") && line.includes('"ready"')) {
+        try {
+          readyInfo = JSON.parse(line);
+        } catch {}
+      }
+    }
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (!readyInfo) {
+    if (exited) throw new Error(`${name} exited early (${JSON.stringify(exited)}); see ${logDir}/${name}.log`);
+    if (Date.now() > deadline) {
+      killTree(child.pid);
+      throw new Error(`${name} not ready in ${timeoutMs} ms; see ${logDir}/${name}.log`);
+    }
+    if (probe && (await probe().catch(() => false))) readyInfo = { ready: true, probed: true };
+    else await sleep(probe ? 250 : 50);
+  }
+  return {
+    pid: child.pid,
+    info: readyInfo,
+    async stop() {
+      const pids = processTree(child.pid);
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+      await Promise.race([exitP, sleep(10_000)]);
+      // Anything of ours still alive (e.g. a workerd that missed the signal): by pid, SIGKILL.
+      await sleep(200);
+      for (const p of pids) {
+        try {
+          process.kill(p, 0);
+          process.kill(p, "SIGKILL");
+        } catch {}
+      }
+      log.end();
+    },
+  };
+}
+
+function killTree(pid) {
+  for (const p of processTree(pid).reverse()) {
+    try {
+      process.kill(p, "SIGKILL");
+    } catch {}
+  }
+}
+
+async function httpOk(url) {
+  const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+  return r.status < 500;
+}
+
+// ------------------------------------------------------------------------------------------------
+
+function oursSpec(port, ctx, { batch }) {
+  const streamId = ctx.streamId;
+  const tokens = new Map();
+  return (i) => {
+    const uid = userId(i, ctx.runTag);
+    if (!tokens.has(i)) tokens.set(i, benchToken(uid, JWT_SECRET, 6 * 3600));
+    return {
+      url: `ws://127.0.0.1:${port}/ws/streams/${streamId}/chat${batch ? "?batch=1" : ""}`,
+      headers: { Authorization: `Bearer ${tokens.get(i)}` },
+    };
+  };
+}
+
+/** Deterministic per-connection user UUIDs (distinct users → per-user rate limits never bite). */
+function userId(i, tag) {
+  const hex = (i + 1).toString(16).padStart(12, "0");
+  return `${tag}-0000-4000-8000-${hex}`;
+}
+
+const plainSpec = (port, pathFor) => (i) => ({ url: `ws://127.0.0.1:${port}${pathFor(i)}` });
+
+export const TARGETS = {
+  ws: {
+    label: "Node ws (baseline)",
+    protocol: "plain",
+    async start(ctx, port) {
+      return startProcess({ name: `${ctx.logPrefix}ws`, args: ["bench/peers/ws-server.mjs", "--port", String(port)], cpu: ctx.serverCpu, logDir: ctx.logDir });
+    },
+    spec: (port) => plainSpec(port, (i) => `/?uid=u${i}`),
+  },
+  "ws-batch": {
+    label: "Node ws, 10 ms batching",
+    protocol: "plain",
+    async start(ctx, port) {
+      return startProcess({
+        name: `${ctx.logPrefix}ws-batch`,
+        args: ["bench/peers/ws-server.mjs", "--port", String(port), "--batch"],
+        cpu: ctx.serverCpu,
+        logDir: ctx.logDir,
+      });
+    },
+    spec: (port) => plainSpec(port, (i) => `/?uid=u${i}`),
+  },
+  socketio: {
+    label: "Socket.IO 4 (websocket only)",
+    protocol: "sio",
+    async start(ctx, port) {
+      return startProcess({ name: `${ctx.logPrefix}socketio`, args: ["bench/peers/socketio-server.mjs", "--port", String(port)], cpu: ctx.serverCpu, logDir: ctx.logDir });
+    },
+    spec: (port) => plainSpec(port, (i) => `/socket.io/?EIO=4&transport=websocket&uid=u${i}`),
+  },
+  ours: {
+    label: "ours: worker + ChatRoom (workerd via Miniflare)",
+    protocol: "ours",
+    seqPersisted: true,
+    async start(ctx, port) {
+      const script = bundle("ours", "wrangler.toml");
+      const vars = Object.entries(OUR_VARS).flatMap(([k, v]) => ["--var", `${k}=${v}`]);
+      return startProcess({
+        name: `${ctx.logPrefix}ours`,
+        args: [
+          "bench/lib/miniflare-launch.mjs", "--config", "wrangler.toml", "--script", script, "--port", String(port), ...vars,
+          ...(ctx.noAssets ? ["--no-assets"] : []),
+        ],
+        cpu: ctx.serverCpu,
+        logDir: ctx.logDir,
+      });
+    },
+    spec: (port, ctx) => oursSpec(port, ctx, { batch: false }),
+  },
+  "ours-batch": {
+    label: "ours, clients with ?batch=1",
+    protocol: "ours",
+    seqPersisted: true,
+    start: (ctx, port) => TARGETS.ours.start({ ...ctx, logPrefix: `${ctx.logPrefix}batch-` }, port),
+    spec: (port, ctx) => oursSpec(port, ctx, { batch: true }),
+  },
+  "ours-noassets": {
+    label: "ours without the [assets] router in front (diagnostic)",
+    protocol: "ours",
+    seqPersisted: true,
+    start: (ctx, port) => TARGETS.ours.start({ ...ctx, noAssets: true, logPrefix: `${ctx.logPrefix}noassets-` }, port),
+    spec: (port, ctx) => oursSpec(port, ctx, { batch: false }),
+  },
+  "ours-dev": {
+    label: "ours via `wrangler dev` (proxy hop)",
+    protocol: "ours",
+    seqPersisted: true,
+    async start(ctx, port) {
+      const persist = path.join(BUILD, `dev-state-${process.pid}-${port}`);
+      const inspector = await freePort();
+      const vars = Object.entries(OUR_VARS).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+      const h = await startProcess({
+        name: `${ctx.logPrefix}ours-dev`,
+        args: [
+          WRANGLER, "dev", "--config", "wrangler.toml", "--ip", "127.0.0.1", "--port", String(port),
+          "--inspector-port", String(inspector), "--persist-to", persist, "--log-level", "warn",
+          "--show-interactive-dev-session=false", ...vars,
+        ],
+        cpu: ctx.serverCpu,
+        logDir: ctx.logDir,
+        probe: () => httpOk(`http://127.0.0.1:${port}/healthz`),
+      });
+      const stop = h.stop;
+      h.stop = async () => {
+        await stop();
+        rmSync(persist, { recursive: true, force: true });
+      };
+      return h;
+    },
+    spec: (port, ctx) => oursSpec(port, ctx, { batch: false }),
+  },
+  partyserver: {
+    label: "partyserver (hibernating) on workerd",
+    protocol: "plain",
+    async start(ctx, port) {
+      const script = bundle("partyserver", "bench/peers/partyserver/wrangler.jsonc");
+      return startProcess({
+        name: `${ctx.logPrefix}partyserver`,
+        args: ["bench/lib/miniflare-launch.mjs", "--config", "bench/peers/partyserver/wrangler.jsonc", "--script", script, "--port", String(port)],
+        cpu: ctx.serverCpu,
+        logDir: ctx.logDir,
+      });
+    },
+    spec: (port, ctx) => plainSpec(port, (i) => `/parties/chat-server/${ctx.streamId}?uid=u${i}`),
+  },
+};
+
+// Diagnostics: a bare DO room, hibernatable or standard sockets (bench/peers/rawdo).
+for (const mode of ["hib", "std"]) {
+  TARGETS[`rawdo-${mode}`] = {
+    label: `bare Durable Object room, ${mode === "hib" ? "acceptWebSocket (hibernatable)" : "ws.accept() (no hibernation)"} (diagnostic)`,
+    protocol: "plain",
+    async start(ctx, port) {
+      const script = bundle("rawdo", "bench/peers/rawdo/wrangler.jsonc");
+      return startProcess({
+        name: `${ctx.logPrefix}rawdo-${mode}`,
+        args: ["bench/lib/miniflare-launch.mjs", "--config", "bench/peers/rawdo/wrangler.jsonc", "--script", script, "--port", String(port)],
+        cpu: ctx.serverCpu,
+        logDir: ctx.logDir,
+      });
+    },
+    spec: (port) => plainSpec(port, (i) => `/room?mode=${mode}&uid=u${i}`),
+  };
+}
+
+export function newRunContext(extra) {
+  return { streamId: randomUUID(), runTag: randomUUID().slice(0, 8), logPrefix: "", ...extra };
+}
