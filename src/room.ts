@@ -128,6 +128,9 @@ export class ChatRoom extends DurableObject<Env> {
     // SQLite calls are synchronous; if this throws, the constructor fails and the next request retries.
     this.loadState();
     for (const ws of ctx.getWebSockets()) this.adopt(ws);
+    if (this.conns.size > 0) {
+      console.log(`ChatRoom woke from hibernation stream=${this.streamId} sockets=${this.conns.size} seq=${this.seq}`);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
