@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: every check and test suite, starting the services they need.
 #
+#   0. Debian packages the suites need (scripts/ci-deps.sh; no-op when present)
 #   1. typecheck (tsc --noEmit over src, test, bench)
 #   2. wrangler deploy --dry-run (the worker bundles and its config is valid)
 #   3. worker suites inside workerd (Workers Vitest integration)       vitest.config.ts
@@ -45,6 +46,10 @@ count() { # vitest JSON report → adds to totals; a missing report counts as on
   passed=$((passed + p))
   failed=$((failed + f))
 }
+
+# Debian packages the suites need (kcat, Chromium, Java/Maven for Kafka): installed when missing
+# and running as root; a no-op when present. Without them the suites that need them fail and say so.
+bash scripts/ci-deps.sh || echo "warning: scripts/ci-deps.sh could not install everything (see above)"
 
 check "typecheck" npx tsc --noEmit -p tsconfig.json
 check "wrangler deploy --dry-run" npx wrangler deploy --dry-run --outdir .cache/dry-run
