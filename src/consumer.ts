@@ -48,9 +48,10 @@ export async function handleQueueBatch(
   batch: MessageBatch<unknown>,
   env: Env,
   _ctx: ExecutionContext,
-  sinks: Sink[] = sinksFor(loadConfig(env)),
+  sinks?: Sink[],
 ): Promise<void> {
   const cfg = loadConfig(env);
+  const active = sinks ?? sinksFor(cfg);
   const valid: Array<{ msg: Message<unknown>; event: QueueEvent }> = [];
   for (const msg of batch.messages) {
     const parsed = QueueEvent.safeParse(msg.body);
@@ -67,7 +68,7 @@ export async function handleQueueBatch(
   const events = valid.map((v) => v.event);
 
   const results = await Promise.all(
-    sinks.map(async (sink) => {
+    active.map(async (sink) => {
       try {
         const r = await sink.deliver(events);
         return r.length === events.length ? r : events.map(() => false);

@@ -65,33 +65,24 @@ export type ChatEvent = z.infer<typeof ChatEvent>;
 export const QueueEvent = ChatEvent.extend({ seq: z.number().int().positive() });
 export type QueueEvent = z.infer<typeof QueueEvent>;
 
-export function toChatEvent(e: QueueEvent | SeqComment): ChatEvent {
-  const c = "comment" in e ? e.comment : null;
-  if (c) {
-    return {
-      event_type: "stream_chat_message",
-      stream_id: c.stream_id,
-      user_id: c.user_id,
-      username: c.username,
-      message: c.message,
-      created_at: c.created_at,
-      comment_id: c.id,
-    };
-  }
-  const q = e as QueueEvent;
-  return {
-    event_type: "stream_chat_message",
-    stream_id: q.stream_id,
-    user_id: q.user_id,
-    username: q.username,
-    message: q.message,
-    created_at: q.created_at,
-    comment_id: q.comment_id,
-  };
+/** The Kafka event of a queue event: the same fields without `seq`. */
+export function toChatEvent({ seq: _seq, ...event }: QueueEvent): ChatEvent {
+  return event;
 }
 
+/** The queue event for a sequenced comment. */
 export function toQueueEvent(sc: SeqComment): QueueEvent {
-  return { ...toChatEvent(sc), seq: sc.seq };
+  const c = sc.comment;
+  return {
+    event_type: "stream_chat_message",
+    stream_id: c.stream_id,
+    user_id: c.user_id,
+    username: c.username,
+    message: c.message,
+    created_at: c.created_at,
+    comment_id: c.id,
+    seq: sc.seq,
+  };
 }
 
 export function queueEventToSeqComment(e: QueueEvent): SeqComment {

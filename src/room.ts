@@ -16,6 +16,7 @@
  * a Durable Object is not reachable from the Internet, so the identity headers are trusted.
  */
 import { DurableObject } from "cloudflare:workers";
+import { base64url } from "jose";
 import { loadConfig, type Env } from "./env";
 import {
   ClientFrame,
@@ -211,8 +212,7 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   private async mintTicket(identity: RoomIdentity): Promise<string> {
-    const raw = crypto.getRandomValues(new Uint8Array(24));
-    const ticket = base64url(raw);
+    const ticket = base64url.encode(crypto.getRandomValues(new Uint8Array(24)));
     const now = Date.now();
     this.sql.exec("DELETE FROM tickets WHERE expires_at < ?", now);
     this.sql.exec(
@@ -564,17 +564,12 @@ export function encodeIdentity(identity: RoomIdentity): string {
   return encodeURIComponent(JSON.stringify(identity));
 }
 
-function utf8Length(s: string): number {
-  return new TextEncoder().encode(s).byteLength;
-}
+const encoder = new TextEncoder();
 
-function base64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+function utf8Length(s: string): number {
+  return encoder.encode(s).byteLength;
 }
 
 async function sha256(s: string): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)));
-  return base64url(d);
+  return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(s))));
 }

@@ -8,7 +8,7 @@
  */
 import { Client, neonConfig } from "@neondatabase/serverless";
 import type { Identity } from "./auth";
-import type { Config, Env } from "./env";
+import type { Config } from "./env";
 
 export const USERNAME_TTL_MS = 5 * 60_000;
 const MEMO_MAX = 10_000;
@@ -49,7 +49,6 @@ export async function lookupUsername(cfg: Config, userId: string): Promise<strin
 }
 
 export async function resolveUsername(
-  _env: Env,
   cfg: Config,
   identity: Identity,
   ctx?: Pick<ExecutionContext, "waitUntil">,

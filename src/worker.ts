@@ -137,7 +137,7 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
   if (c.req.header("authorization") || !ticket) {
     const identity = await authenticate(c);
     if (originDenied(c)) fail(403, "forbidden_origin", "Origin not allowed");
-    const username = await resolveUsername(c.env, c.get("config"), identity, c.executionCtx);
+    const username = await resolveUsername(c.get("config"), identity, c.executionCtx);
     headers.set(H_IDENTITY, encodeIdentity({ id: identity.userId, username }));
   } else {
     if (ticket.length > 128) fail(401, "unauthorized", "Invalid ticket");
@@ -156,7 +156,7 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
 app.post("/v1/streams/:stream_id/chat/tickets", async (c) => {
   const streamId = streamIdParam(c);
   const identity = await authenticate(c);
-  const username = await resolveUsername(c.env, c.get("config"), identity, c.executionCtx);
+  const username = await resolveUsername(c.get("config"), identity, c.executionCtx);
   return roomFor(c, streamId).fetch(
     new Request("https://room/tickets", {
       method: "POST",

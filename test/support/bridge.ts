@@ -1,10 +1,7 @@
 /** Starts the bridge (`src/bridge/main.ts`, as `npm run bridge` does) as a child process on a free port. */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { resolve } from "node:path";
+import { startProcess } from "./process";
 import { freePort } from "./worker";
-
-const ROOT = resolve(import.meta.dirname, "../..");
 
 export interface RunningBridge {
   url: string;
@@ -17,42 +14,14 @@ export interface RunningBridge {
 export async function startBridge(env: { KAFKA_BROKERS?: string; REDIS_URL?: string; PG_ALLOWED_ADDRS?: string }): Promise<RunningBridge> {
   const port = await freePort();
   const token = randomBytes(16).toString("hex");
-  let output = "";
-  const child: ChildProcess = spawn("npx", ["tsx", "src/bridge/main.ts"], {
-    cwd: ROOT,
+  const proc = await startProcess({
+    name: "bridge",
+    args: ["tsx", "src/bridge/main.ts"],
     env: { ...process.env, ...env, BRIDGE_PORT: String(port), BRIDGE_TOKEN: token, BRIDGE_LOG_LEVEL: "warn" },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
+    healthUrl: `http://127.0.0.1:${port}/healthz`,
+    timeoutMs: 30_000,
   });
-  child.stdout!.on("data", (d) => (output += d));
-  child.stderr!.on("data", (d) => (output += d));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`bridge exited (${child.exitCode}):\n${output}`);
-    if (Date.now() > deadline) throw new Error(`bridge did not start:\n${output}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    token,
-    logs: () => output,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((r) => child.once("exit", () => r()));
-      try {
-        process.kill(-child.pid!, "SIGTERM");
-      } catch {
-        // gone
-      }
-      await exited;
-    },
-  };
+  return { url: `http://127.0.0.1:${port}`, port, token, logs: proc.logs, stop: proc.stop };
 }
 
 /** Worker variables that point every sink at a running bridge. */

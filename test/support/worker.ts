@@ -7,14 +7,13 @@
  *   await w.restart();       // same port, same persisted state (sockets drop, data stays)
  *   await w.stop();
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { startProcess, type ServiceProcess } from "./process";
 
 export const DEV_JWT_SECRET = "test-dev-secret-0123456789abcdef";
-const ROOT = resolve(import.meta.dirname, "../..");
 
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -51,65 +50,32 @@ export async function startWorker(opts: StartOptions = {}): Promise<RunningWorke
   const ownPersist = !opts.persistTo;
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), "chat-wrangler-"));
   const vars: Record<string, string> = { DEV_TOKENS: "true", JWT_SECRET: DEV_JWT_SECRET, ...opts.vars };
-  let output = "";
-  let child: ChildProcess | null = null;
-
-  const launch = async () => {
-    const args = ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(inspector)];
-    args.push("--persist-to", persistTo, "--show-interactive-dev-session=false", "--log-level", "info");
-    for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
-    const proc = spawn("npx", args, {
-      cwd: ROOT,
+  const output = { text: "" };
+  const args = ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(inspector)];
+  args.push("--persist-to", persistTo, "--show-interactive-dev-session=false", "--log-level", "info");
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  const launch = () =>
+    startProcess({
+      name: "wrangler dev",
+      args,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1", FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
+      healthUrl: `http://127.0.0.1:${port}/healthz`,
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      output,
     });
-    child = proc;
-    proc.stdout!.on("data", (d) => (output += d));
-    proc.stderr!.on("data", (d) => (output += d));
-    const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
-    for (;;) {
-      if (proc.exitCode !== null) throw new Error(`wrangler dev exited (${proc.exitCode}):\n${output.slice(-3000)}`);
-      if (Date.now() > deadline) throw new Error(`wrangler dev did not become ready:\n${output.slice(-3000)}`);
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-        if (res.ok) return;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  };
 
+  let proc: ServiceProcess | null = await launch();
   const kill = async () => {
-    const proc = child;
-    child = null;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-    try {
-      process.kill(-proc.pid!, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-proc.pid!, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, 5000);
-    await exited;
-    clearTimeout(timer);
+    await proc?.stop();
+    proc = null;
   };
-
-  await launch();
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    logs: () => output,
+    logs: () => output.text,
     restart: async () => {
       await kill();
-      await launch();
+      proc = await launch();
     },
     stop: async () => {
       await kill();
