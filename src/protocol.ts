@@ -26,6 +26,16 @@ export const DEFAULT_RATE_LIMIT_PER_SEC = 10;
 export const PING_FRAME = '{"type":"ping"}';
 export const PONG_FRAME = '{"type":"pong"}';
 
+/**
+ * Close codes the room sends (RFC 6455 §7.4: 4000–4999 are the application's).
+ * 1008 (policy violation): the socket kept exceeding its frame budget or sent too many rejected
+ * frames; clients must not reconnect in a loop. CLOSE_TOO_MANY_SOCKETS: the user opened more than
+ * MAX_SOCKETS_PER_USER sockets to one stream and this, their oldest, was closed to make room for the
+ * newest (mnemonic: HTTP 429); a client must not reconnect on it, or two tabs would evict each other.
+ */
+export const CLOSE_POLICY_VIOLATION = 1008;
+export const CLOSE_TOO_MANY_SOCKETS = 4429;
+
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (s: string): boolean => UUID_RE.test(s);
 export const Uuid = z.string().regex(UUID_RE, "expected a UUID");
@@ -124,6 +134,7 @@ export const ErrorCode = z.enum([
   "rate_limited",
   "unsupported_binary",
   "frame_too_large",
+  "room_busy",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -136,6 +147,13 @@ export const WelcomeFrame = z.object({
   seq: z.number().int().nonnegative(),
   /** Identifies this stream's sequence lineage; a resume is only valid within one epoch. */
   epoch: z.string(),
+  /**
+   * Extension (README "Protocol extensions"): the limits this socket is held to, so a client can
+   * pace its sends instead of discovering them through errors. messages_per_sec = the per-user
+   * message rate (RATE_LIMIT_PER_SEC, burst of the same size); frames_per_sec = the per-socket frame
+   * budget (every frame counts, pings included).
+   */
+  limits: z.object({ messages_per_sec: z.number().positive(), frames_per_sec: z.number().positive() }).optional(),
 });
 export const HistoryFrame = z.object({
   type: z.literal("history"),
@@ -193,6 +211,7 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   rate_limited: "Too many messages, slow down",
   unsupported_binary: "Binary frames are not supported; send JSON text frames",
   frame_too_large: `Frame too large (max ${MAX_FRAME_BYTES} bytes)`,
+  room_busy: "The chat is too busy right now, try again shortly",
   internal_error: "Internal error, try again",
 };
 

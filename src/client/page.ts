@@ -136,6 +136,10 @@ function plainError(err: unknown): string {
       return `That message is too long: the limit is ${MAX_MESSAGE_CODE_POINTS} characters.`;
     case "frame_too_large":
       return "That message is too large to send.";
+    case "room_busy": {
+      const s = Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000));
+      return `The chat is very busy right now. Wait ${s} second${s === 1 ? "" : "s"} and try again.`;
+    }
     case "empty_message":
       return "Type a message first.";
     case "outbox_full":
