@@ -9,6 +9,7 @@
 import { Client, neonConfig } from "@neondatabase/serverless";
 import type { Identity } from "./auth";
 import type { Config } from "./env";
+import { describeError } from "./errors";
 
 export const USERNAME_TTL_MS = 5 * 60_000;
 const MEMO_MAX = 10_000;
@@ -36,7 +37,7 @@ export async function lookupUsername(cfg: Config, userId: string): Promise<strin
   // without a listener they would surface as uncaught errors.
   let ending = false;
   client.on("error", (err: unknown) => {
-    if (!ending) console.warn(`usernames: Postgres connection error: ${(err as { message?: string })?.message ?? String(err)}`);
+    if (!ending) console.warn(`usernames: Postgres connection error: ${describeError(err)}`);
   });
   await client.connect();
   try {
@@ -75,7 +76,7 @@ export async function resolveUsername(
   try {
     name = await lookupUsername(cfg, identity.userId);
   } catch (err) {
-    console.error(`usernames: Postgres lookup failed for ${identity.userId}, using the token's claim: ${String(err)}`);
+    console.error(`usernames: Postgres lookup failed for ${identity.userId}, using the token's claim: ${describeError(err)}`);
     return identity.claimUsername;
   }
   remember(identity.userId, name, now);

@@ -9,6 +9,7 @@
  * introduced by a half-applied batch.
  */
 import { Redis } from "@upstash/redis";
+import { describeError } from "../errors";
 import { HISTORY_SIZE, SeqComment, queueEventToSeqComment, type QueueEvent } from "../protocol";
 import type { Sink } from "./sink";
 
@@ -69,7 +70,7 @@ export class RedisHistorySink implements Sink {
           await tx.exec();
           for (const i of idx) ok[i] = true;
         } catch (err) {
-          console.error(`sink redis-history stream=${streamId} events=${idx.length} failed: ${String(err)}`);
+          console.error(`sink redis-history stream=${streamId} events=${idx.length} failed: ${describeError(err)}`);
         }
       }),
     );
