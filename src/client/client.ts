@@ -23,15 +23,14 @@ import {
   codePointLength,
   isUuid,
   type ClientFrame,
-  type SeqComment,
   type SingleServerFrame,
-  type WelcomeFrame,
 } from "../protocol.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ChatError } from "./errors.js";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, type OutboxEntry, type SendResult } from "./outbox.js";
 import { SequenceTracker, type ResumePoint } from "./sequence.js";
+import type { ChatLimits, ChatUser, SeqComment } from "./types.js";
 import { uuid } from "./uuid.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -163,7 +162,7 @@ export interface StateChange {
 export interface ChatClientEvents {
   state: StateChange;
   /** Every connection's welcome: who we are, and the stream's position. */
-  welcome: { streamId: string; user: WelcomeFrame["user"]; seq: number; epoch: string };
+  welcome: { streamId: string; user: ChatUser; seq: number; epoch: string };
   /**
    * On every connection: the comments the app has not seen yet, in seq order (first
    * connection: the recent backlog; reconnect: what was missed). Not repeated as `comment`.
@@ -246,7 +245,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   #conn: Connection | null = null;
   #reconnectTimer: Timer | undefined;
   #unsubscribeNetwork: () => void = noop;
-  #user: WelcomeFrame["user"] | null = null;
+  #user: ChatUser | null = null;
 
   constructor(options: ChatClientOptions) {
     super();
@@ -289,7 +288,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   }
 
   /** Who the server says we are (from the last welcome), or null before the first one. */
-  get user(): WelcomeFrame["user"] | null {
+  get user(): ChatUser | null {
     return this.#user;
   }
 

@@ -3,7 +3,7 @@
  * Server codes (src/protocol.ts ErrorCode) pass through unchanged; the client adds its own
  * for what only it can detect (a full outbox, a dead socket, a ticket the server refused).
  */
-import type { ErrorCode } from "../protocol.js";
+import type { ErrorCode } from "./types.js";
 
 export type ClientErrorCode =
   /** send() while more than `outboxLimit` messages are waiting for their ack. */

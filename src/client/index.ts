@@ -29,4 +29,4 @@ export { Outbox, DEFAULT_OUTBOX_LIMIT, type OutboxEntry, type SendResult } from 
 export { SequenceTracker, DEFAULT_MAX_PENDING, type HistoryOutcome, type ResumePoint } from "./sequence.js";
 export { Emitter, type Listener } from "./emitter.js";
 export { uuid } from "./uuid.js";
-export type { SeqComment, StreamComment, ErrorCode } from "../protocol.js";
+export type { ChatLimits, ChatUser, ErrorCode, MessageFrame, SeqComment, StreamComment } from "./types.js";

@@ -7,7 +7,7 @@
  * Bounded, because a viewer who is offline for an hour should get a clear "outbox_full" error
  * instead of an ever-growing queue that floods the room (and its rate limit) on return.
  */
-import type { MessageFrame } from "../protocol.js";
+import type { MessageFrame } from "./types.js";
 import { ChatError } from "./errors.js";
 
 export const DEFAULT_OUTBOX_LIMIT = 100;

@@ -18,7 +18,7 @@
  *
  * Pure: no sockets, no timers.
  */
-import type { SeqComment } from "../protocol.js";
+import type { SeqComment } from "./types.js";
 
 export interface HistoryOutcome {
   /**

@@ -1,0 +1,77 @@
+/**
+ * The wire types the SDK shows to apps, written out as plain TypeScript.
+ *
+ * Why not re-export src/protocol.ts's `z.infer<…>` types: the published SDK bundles zod into its
+ * JavaScript (so installing it pulls no dependency), and a `.d.ts` that said `z.infer<typeof X>`
+ * would need zod's types installed next to it. These plain copies keep `dist/client/index.d.ts`
+ * self-contained. They cannot drift from the protocol: the `Same<…>` checks at the bottom fail the
+ * typecheck as soon as a schema in src/protocol.ts changes without this file.
+ */
+import type * as P from "../protocol.js";
+
+/** One chat message as stored and broadcast (the seed's StreamComment). */
+export interface StreamComment {
+  /** UUID of the comment. */
+  id: string;
+  stream_id: string;
+  user_id: string;
+  /** Display name at the time of sending; null when the server knew none. */
+  username: string | null;
+  /** The text, trimmed by the server. */
+  message: string;
+  /** RFC 3339 UTC with milliseconds, e.g. `2026-01-01T12:00:00.000Z`. */
+  created_at: string;
+}
+
+/** A comment with its position in the stream (1, 2, 3 … per stream, no gaps). */
+export interface SeqComment {
+  seq: number;
+  comment: StreamComment;
+}
+
+/** Who the server says we are (the `welcome` frame's `user`). */
+export interface ChatUser {
+  id: string;
+  username: string | null;
+}
+
+/** The limits the server holds this socket to (`welcome.limits`, when the server sends them). */
+export interface ChatLimits {
+  /** Messages per second per user per stream; the burst is the same number. */
+  messages_per_sec: number;
+  /** Frames per second per socket, every kind counted (pings too). */
+  frames_per_sec: number;
+}
+
+/** A message frame as the client sends it. */
+export interface MessageFrame {
+  type: "message";
+  text: string;
+  client_msg_id?: string | undefined;
+}
+
+/** Error codes the server sends in `{"type":"error","code"}` (README "Limits and socket errors"). */
+export type ErrorCode =
+  | "invalid_json"
+  | "invalid_frame"
+  | "message_too_long"
+  | "rate_limited"
+  | "unsupported_binary"
+  | "frame_too_large"
+  | "room_busy"
+  | "internal_error";
+
+// ---------------------------------------------------------------------------------------------
+// Compile-time proof that the copies above equal the protocol's schemas (no runtime code).
+// ---------------------------------------------------------------------------------------------
+
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Assert<T extends true> = T;
+type _ProtocolChecks = [
+  Assert<Same<StreamComment, P.StreamComment>>,
+  Assert<Same<SeqComment, P.SeqComment>>,
+  Assert<Same<ChatUser, P.WelcomeFrame["user"]>>,
+  Assert<Same<ChatLimits, NonNullable<P.WelcomeFrame["limits"]>>>,
+  Assert<Same<MessageFrame, P.MessageFrame>>,
+  Assert<Same<ErrorCode, P.ErrorCode>>,
+];
