@@ -18,12 +18,14 @@ export async function startProcess(opts: {
   env: NodeJS.ProcessEnv;
   healthUrl: string;
   timeoutMs: number;
+  /** Working directory; default the repository root. */
+  cwd?: string;
   /** Appended to by every process started with the same buffer (restarts keep their history). */
   output?: { text: string };
 }): Promise<ServiceProcess> {
   const out = opts.output ?? { text: "" };
   const child: ChildProcess = spawn("npx", opts.args, {
-    cwd: ROOT,
+    cwd: opts.cwd ?? ROOT,
     env: opts.env,
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
