@@ -2,12 +2,18 @@
  * Kafka REST proxy: the Confluent v2 produce API on a kafkajs idempotent producer.
  *
  *   POST /topics/{topic}
- *   Content-Type: application/vnd.kafka.json.v2+json
+ *   Content-Type: application/vnd.kafka.binary.v2+json                    (what the worker sends)
+ *   {"records":[{"key":"<base64>","value":"<base64>","partition"?:n}, ...]}
+ *   Content-Type: application/vnd.kafka.json.v2+json                      (other clients)
  *   {"records":[{"key":<json>,"value":<json>,"partition"?:n}, ...]}
  *   → 200 {"key_schema_id":null,"value_schema_id":null,
  *          "offsets":[{"partition":p,"offset":o,"error_code":null,"error":null}, ...]}
  *
- * Semantics (as the Confluent proxy's JSON embedded format):
+ * Semantics of the binary embedded format (as Confluent REST Proxy and Redpanda): key and value
+ * are base64 (RFC 4648 §4, standard alphabet, padding optional) of the record's exact bytes; a
+ * string that is not base64 is refused (422) rather than decoded leniently. null is a Kafka null.
+ *
+ * Semantics of the JSON embedded format (as the Confluent proxy's):
  * - key and value are written as their JSON text: a string key "abc" is the 5 bytes `"abc"`.
  *   Numbers keep the digits they were sent with (JSON.rawJSON), so a value is byte-for-byte the
  *   JSON it was given, minus insignificant whitespace. A null value is a Kafka null (tombstone).
@@ -43,7 +49,11 @@ import { HttpError, mediaType, readBody, sendJson } from "./http";
 import type { Logger } from "./log";
 import type { BridgeMetrics } from "./metrics";
 
+/** The JSON embedded format: key and value are written as their JSON text. */
 export const PRODUCE_CONTENT_TYPE = "application/vnd.kafka.json.v2+json";
+/** The binary embedded format: key and value are base64 of the exact bytes (what the worker sends). */
+export const BINARY_PRODUCE_CONTENT_TYPE = "application/vnd.kafka.binary.v2+json";
+const PRODUCE_CONTENT_TYPES = [BINARY_PRODUCE_CONTENT_TYPE, PRODUCE_CONTENT_TYPE] as const;
 const RESPONSE_CONTENT_TYPE = "application/vnd.kafka.v2+json";
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const MAX_RECORDS = 10_000;
@@ -85,12 +95,20 @@ export function parseJsonPreservingNumbers(text: string): unknown {
 
 const Present = z.custom<unknown>((v) => v !== undefined, { message: "required (null for a tombstone)" });
 
-const ProduceBody = z.object({
+/** Standard-alphabet base64, padding optional (Java's Base64 decoder, used by Confluent's proxy, accepts both). */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
+const Base64Bytes = z
+  .string({ error: "expected a base64 string or null" })
+  .regex(BASE64, "expected base64 (RFC 4648 standard alphabet)");
+
+/** The v2 produce body; the embedded format decides what a key and a value may be. */
+const produceBody = <K extends z.ZodType, V extends z.ZodType>(key: K, value: V) =>
+  z.object({
   records: z
     .array(
       z.object({
-        key: z.unknown().optional(),
-        value: Present,
+        key,
+        value,
         partition: z
           .number({ error: "expected a partition number" })
           .int("expected a partition number")
@@ -104,6 +122,15 @@ const ProduceBody = z.object({
     .min(1, "must contain at least one record")
     .max(MAX_RECORDS, `at most ${MAX_RECORDS} records per request`),
 });
+
+const JsonProduceBody = produceBody(z.unknown().optional(), Present);
+const BinaryProduceBody = produceBody(Base64Bytes.nullable().optional(), Base64Bytes.nullable());
+
+/** A record's key or value as bytes, per embedded format; null stays a Kafka null. */
+function recordBytes(format: "binary" | "json", v: unknown): Buffer | null {
+  if (v === undefined || v === null) return null;
+  return format === "binary" ? Buffer.from(v as string, "base64") : Buffer.from(JSON.stringify(v), "utf8");
+}
 
 /** Topic names Kafka accepts: 1-249 of [a-zA-Z0-9._-], not "." or "..". */
 export function isValidTopicName(t: string): boolean {
@@ -435,14 +462,15 @@ export async function handleProduce(
     throw kafkaError(403, E.INTERNAL_TOPIC, "Producing to internal topics is not allowed.");
   }
   const type = mediaType(req);
-  if (type !== PRODUCE_CONTENT_TYPE) {
+  if (!(PRODUCE_CONTENT_TYPES as readonly string[]).includes(type)) {
     throw kafkaError(
       415,
       415,
-      `HTTP 415 Unsupported Media Type: expected Content-Type ${PRODUCE_CONTENT_TYPE}` +
+      `HTTP 415 Unsupported Media Type: expected Content-Type ${PRODUCE_CONTENT_TYPES.join(" or ")}` +
         (type ? `, got ${type}` : ""),
     );
   }
+  const format = type === BINARY_PRODUCE_CONTENT_TYPE ? "binary" : "json";
   const raw = await readBody(req, MAX_BODY_BYTES, () =>
     kafkaError(413, 413, `Request body larger than ${MAX_BODY_BYTES} bytes.`),
   );
@@ -453,7 +481,7 @@ export async function handleProduce(
   } catch (err) {
     throw kafkaError(400, 400, `Request body is not valid JSON: ${(err as Error).message}`);
   }
-  const parsed = ProduceBody.safeParse(json);
+  const parsed = (format === "binary" ? BinaryProduceBody : JsonProduceBody).safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const path = issue.path.join(".") || "body";
@@ -475,8 +503,8 @@ export async function handleProduce(
   const partitioner = partitionerFor(topic);
   const records: OutRecord[] = [];
   for (const [i, r] of parsed.data.records.entries()) {
-    const key = r.key === undefined || r.key === null ? null : Buffer.from(JSON.stringify(r.key), "utf8");
-    const value = r.value === null ? null : Buffer.from(JSON.stringify(r.value), "utf8");
+    const key = recordBytes(format, r.key);
+    const value = recordBytes(format, r.value);
     let partition: number;
     if (r.partition !== undefined && r.partition !== null) {
       if (!partitions.some((p) => p.partitionId === r.partition)) {

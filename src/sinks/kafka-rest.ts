@@ -3,14 +3,38 @@
  * (the bridge in src/bridge, Confluent REST Proxy, or Redpanda's HTTP proxy).
  *
  *   POST {KAFKA_REST_URL}/topics/{topic}
- *   Content-Type: application/vnd.kafka.json.v2+json
- *   {"records":[{"key":"<stream_id>","value":<ChatEvent>}, ...]}
+ *   Content-Type: application/vnd.kafka.binary.v2+json
+ *   {"records":[{"key":"<base64 of the stream id>","value":"<base64 of the event's JSON>"}, ...]}
  *   → {"offsets":[{"partition","offset","error_code","error"}, ...]}   (one per record, in order)
  *
- * The key is the stream id, so one stream's events share a partition and keep their order.
+ * The binary embedded format, because it is the only v2 format in which the record's bytes are
+ * exactly ours on every proxy: the key is the 36 bytes of the stream id (the JSON format would
+ * write the 38 bytes `"<uuid>"`, which a Rust/Java consumer keying by stream id never matches),
+ * the value exactly the UTF-8 of the event's JSON (DESIGN.md "Events and history"). The key is the
+ * stream id, so one stream's events share a partition and keep their order.
  */
+import { describeError } from "../errors";
 import { toChatEvent, type QueueEvent } from "../protocol";
 import type { Sink } from "./sink";
+
+/** Content type of the v2 produce API's binary embedded format (Confluent REST Proxy, Redpanda, the bridge). */
+export const BINARY_PRODUCE_CONTENT_TYPE = "application/vnd.kafka.binary.v2+json";
+
+const utf8 = new TextEncoder();
+
+/** Standard (RFC 4648 §4, padded) base64 of a string's UTF-8 bytes, as the binary format expects. */
+export function base64Utf8(text: string): string {
+  const bytes = utf8.encode(text);
+  let binary = "";
+  // Chunks keep String.fromCharCode's argument list small whatever the size.
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+/** One produce record: key = the stream id's bytes, value = the event's JSON bytes, both base64. */
+export function kafkaRecord(e: QueueEvent): { key: string; value: string } {
+  return { key: base64Utf8(e.stream_id), value: base64Utf8(JSON.stringify(toChatEvent(e))) };
+}
 
 export interface KafkaRestConfig {
   url: string;
@@ -42,12 +66,12 @@ export class KafkaRestSink implements Sink {
     if (events.length === 0) return [];
     const url = `${this.cfg.url.replace(/\/+$/, "")}/topics/${encodeURIComponent(this.cfg.topic)}`;
     const headers: Record<string, string> = {
-      "content-type": "application/vnd.kafka.json.v2+json",
+      "content-type": BINARY_PRODUCE_CONTENT_TYPE,
       accept: "application/vnd.kafka.v2+json, application/json",
     };
     const auth = this.authHeader();
     if (auth) headers.authorization = auth;
-    const body = JSON.stringify({ records: events.map((e) => ({ key: e.stream_id, value: toChatEvent(e) })) });
+    const body = JSON.stringify({ records: events.map(kafkaRecord) });
     let res: Response;
     try {
       res = await this.fetchImpl(url, {
@@ -57,7 +81,7 @@ export class KafkaRestSink implements Sink {
         signal: AbortSignal.timeout(this.cfg.timeoutMs ?? 10_000),
       });
     } catch (err) {
-      console.error(`sink kafka: request failed: ${String(err)}`);
+      console.error(`sink kafka: request failed: ${describeError(err)}`);
       return events.map(() => false);
     }
     const text = await res.text();

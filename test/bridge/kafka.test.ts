@@ -1,10 +1,36 @@
 /**
  * Kafka REST proxy against the real broker of `npm run services:up`; what was produced is read
- * back with kcat (librdkafka), an independent client.
+ * back with kcat (librdkafka), an independent client. Both embedded formats of the v2 produce
+ * API: binary (what the worker sends: exact key and value bytes) and JSON (other clients).
  */
-import { Kafka, logLevel } from "kafkajs";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chatEvent, kcatRead, produce, SERVICES, startTestBridge, uniq, type TestBridge } from "./helpers";
+
+const execFileP = promisify(execFile);
+const BINARY_TYPE = "application/vnd.kafka.binary.v2+json";
+const b64 = (s: string | Buffer) => (typeof s === "string" ? Buffer.from(s, "utf8") : s).toString("base64");
+
+/**
+ * One record's exact key and value bytes as kcat (librdkafka) reads them: kcat prints the
+ * lengths (`%K`, `%S`: -1 for a null) on a line, then the raw key and value (`%k%s`).
+ */
+async function kcatRaw(topic: string, partition: number, offset: number): Promise<{ key: Buffer | null; value: Buffer | null }> {
+  const { stdout } = await execFileP(
+    "kcat",
+    ["-C", "-b", SERVICES.kafkaBrokers, "-t", topic, "-p", String(partition), "-o", String(offset), "-c", "1", "-e", "-q", "-f", "%K %S\n%k%s"],
+    { encoding: "buffer", timeout: 30_000 },
+  );
+  const nl = stdout.indexOf(0x0a);
+  const [kLen, vLen] = stdout.subarray(0, nl).toString("ascii").split(" ").map(Number) as [number, number];
+  const key = kLen < 0 ? null : stdout.subarray(nl + 1, nl + 1 + kLen);
+  const vStart = nl + 1 + Math.max(kLen, 0);
+  const value = vLen < 0 ? null : stdout.subarray(vStart, vStart + vLen);
+  expect(stdout.length, "kcat printed exactly one record").toBe(vStart + Math.max(vLen, 0));
+  return { key, value };
+}
 
 const kafka = new Kafka({ clientId: "bridge-tests", brokers: SERVICES.kafkaBrokers.split(","), logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
@@ -29,7 +55,44 @@ afterAll(async () => {
   await admin.disconnect();
 });
 
-describe("POST /topics/streams.chat", () => {
+describe("POST /topics/streams.chat, binary embedded format (what the worker sends)", () => {
+  it("writes the key as exactly the 36 bytes of the stream id and the value as exactly the event's JSON (kcat)", async () => {
+    const streamId = crypto.randomUUID();
+    const json = JSON.stringify(chatEvent(streamId, "héllo 👋 \"quoted\" \\ back\nslash"));
+    const res = await produce(bridge, "streams.chat", [{ key: b64(streamId), value: b64(json) }], { contentType: BINARY_TYPE });
+    expect(res.status).toBe(200);
+    const [o] = res.body.offsets!;
+    expect(o).toMatchObject({ error_code: null, error: null });
+    const rec = await kcatRaw("streams.chat", o!.partition!, o!.offset!);
+    expect(rec.key!.length).toBe(36);
+    expect(rec.key!.toString("latin1")).toBe(streamId);
+    expect(rec.value!.equals(Buffer.from(json, "utf8"))).toBe(true);
+  });
+
+  it("keeps arbitrary bytes, unpadded base64 and null, and puts a key on the partition its raw bytes hash to", async () => {
+    const bytes = Buffer.from([0x00, 0xff, 0x80, 0x0a, 0x22]); // not UTF-8, not JSON
+    const body = JSON.stringify({
+      records: [
+        { key: "c3RyZWFtLTc", value: bytes.toString("base64") }, // "stream-7", unpadded
+        { key: null, value: null },
+      ],
+    });
+    const res = await produce(bridge, scratch, [], { contentType: BINARY_TYPE, rawBody: body });
+    expect(res.status).toBe(200);
+    const [a, b] = res.body.offsets!;
+    // The partition is murmur2 of the raw key bytes (as a Java producer keyed "stream-7" would
+    // choose), not of the JSON text `"stream-7"`.
+    const [meta] = (await admin.fetchTopicMetadata({ topics: [scratch] })).topics;
+    const expected = Partitioners.DefaultPartitioner()({ topic: scratch, partitionMetadata: meta!.partitions, message: { key: Buffer.from("stream-7"), value: null } });
+    expect(a!.partition).toBe(expected);
+    const ra = await kcatRaw(scratch, a!.partition!, a!.offset!);
+    expect(ra.key!.toString("latin1")).toBe("stream-7");
+    expect(ra.value!.equals(bytes)).toBe(true);
+    expect(await kcatRaw(scratch, b!.partition!, b!.offset!)).toEqual({ key: null, value: null });
+  });
+});
+
+describe("POST /topics/streams.chat, JSON embedded format", () => {
   it("writes the chat event byte for byte, keyed by the stream id (read back with kcat)", async () => {
     const streamId = crypto.randomUUID();
     const event = chatEvent(streamId, "héllo 👋 \"quoted\" \\ back\nslash");
@@ -139,7 +202,11 @@ describe("produce semantics", () => {
 describe("rejected requests produce nothing", () => {
   const cases: Array<[string, Parameters<typeof produce>[3] & { records?: unknown[] }, number, number | RegExp]> = [
     ["wrong content type", { contentType: "application/json" }, 415, 415],
-    ["binary embedded format", { contentType: "application/vnd.kafka.binary.v2+json" }, 415, 415],
+    ["avro embedded format", { contentType: "application/vnd.kafka.avro.v2+json" }, 415, 415],
+    ["binary value that is not base64", { contentType: BINARY_TYPE, rawBody: '{"records": [{"value": "aGk="}, {"value": "not base64!"}]}' }, 422, 422],
+    ["binary value in the URL-safe alphabet", { contentType: BINARY_TYPE, rawBody: '{"records": [{"value": "a-b_"}]}' }, 422, 422],
+    ["binary key that is not a string", { contentType: BINARY_TYPE, rawBody: '{"records": [{"key": 17, "value": "aGk="}]}' }, 422, 422],
+    ["binary record without a value", { contentType: BINARY_TYPE, rawBody: '{"records": [{"key": "aGk="}]}' }, 422, 422],
     ["body that is not JSON", { rawBody: '{"records": [' }, 400, 400],
     ["no records array", { rawBody: '{"record": []}' }, 422, 422],
     ["empty records", { rawBody: '{"records": []}' }, 422, 422],

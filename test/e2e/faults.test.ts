@@ -64,7 +64,7 @@ async function kafkaEvents(streamId: string): Promise<ChatEvent[]> {
   await consumer.run({
     eachMessage: async ({ message }) => {
       read++;
-      out.push({ key: JSON.parse(message.key!.toString()) as string, value: JSON.parse(message.value!.toString()) });
+      out.push({ key: message.key!.toString("utf8"), value: JSON.parse(message.value!.toString()) });
     },
   });
   const deadline = Date.now() + 20_000;

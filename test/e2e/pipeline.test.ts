@@ -42,7 +42,7 @@ beforeAll(async () => {
   await consumer.run({
     eachMessage: async ({ message, partition }) => {
       seen.push({
-        key: JSON.parse(message.key!.toString()) as string, // JSON-encoded, as Confluent's json format does
+        key: message.key!.toString("utf8"), // the stream id's own bytes (binary embedded format)
         value: JSON.parse(message.value!.toString()) as ChatEvent,
         partition,
         offset: message.offset,
@@ -131,17 +131,37 @@ describe("chat → queue → Redis + Kafka, usernames from Postgres", () => {
     const final = seen.filter((m) => m.key === sid);
     expect(final).toHaveLength(N);
     expect(new Set(final.map((m) => m.partition)).size).toBe(1);
-    expect(final.map((m) => m.value)).toEqual(
-      live.map((c) => ({
-        event_type: "stream_chat_message",
-        stream_id: sid,
-        user_id: c.comment.user_id,
-        username: c.comment.username,
-        message: c.comment.message,
-        created_at: c.comment.created_at,
-        comment_id: c.comment.id,
-      })),
-    );
+    // In DESIGN.md's field order, so that JSON.stringify gives the exact bytes expected on the topic.
+    const expectedEvents = live.map((c) => ({
+      event_type: "stream_chat_message",
+      stream_id: sid,
+      user_id: c.comment.user_id,
+      username: c.comment.username,
+      message: c.comment.message,
+      created_at: c.comment.created_at,
+      comment_id: c.comment.id,
+    }));
+    expect(final.map((m) => m.value)).toEqual(expectedEvents);
+
+    // The same records through an independent client (kcat, librdkafka), byte for byte: the key is
+    // exactly the 36 bytes of the stream id (no JSON quotes), the value exactly the event's JSON.
+    const first = final[0]!;
+    const lines = execFileSync(
+      "kcat",
+      ["-C", "-b", KAFKA, "-t", "streams.chat", "-p", String(first.partition), "-o", first.offset, "-e", "-q", "-f", "%K\t%S\t%k\t%s\n"],
+      { encoding: "utf8", timeout: 30_000, maxBuffer: 64 * 1024 * 1024 },
+    )
+      .split("\n")
+      .filter((l) => l.length > 0)
+      .map((l) => l.split("\t"))
+      .filter(([, , key]) => key === sid);
+    expect(lines).toHaveLength(N);
+    lines.forEach(([keyLen, valueLen, , value], i) => {
+      const expected = JSON.stringify(expectedEvents[i]);
+      expect(keyLen).toBe("36");
+      expect(value).toBe(expected);
+      expect(Number(valueLen)).toBe(Buffer.byteLength(expected, "utf8"));
+    });
     console.log(`e2e: sent ${N}, live ${live.length}, history API ${api.length}, Redis ${raw.length / 2}, Kafka ${final.length}, duplicates 0`);
   });
 
