@@ -9,6 +9,10 @@
  *   KAFKA_BROKERS      comma list of host:port → Kafka REST proxy at POST /topics/{topic}.
  *   REDIS_URL          redis://[user:password@]host:port[/db] (rediss:// for TLS)
  *                      → Upstash-compatible REST under /redis.
+ *   REDIS_MAX_REQUEST_BYTES   default 4 MiB: larger /redis request bodies get 413.
+ *   REDIS_MAX_COMMANDS        default 1000: commands per pipeline or transaction.
+ *   REDIS_MAX_RESPONSE_BYTES  default 8 MiB: a request whose replies would be larger gets 400
+ *                             instead of the data (see redis-rest.ts for how it is measured).
  *   PG_ALLOWED_ADDRS   comma list of host:port → WebSocket→TCP proxy at /pg/v1, to these only.
  *   BRIDGE_LOG_LEVEL   debug | info | warn | error | silent (default info).
  *
@@ -38,9 +42,22 @@ export interface RedisConfig {
   db: number;
   tls: boolean;
   connectTimeoutMs: number;
-  /** A command without a reply after this long means a hung server: the connection is dropped. */
+  /** A request without its replies after this long answers 503 (a hung or stalled server). */
   commandTimeoutMs: number;
+  /** Largest request body, in bytes (REDIS_MAX_REQUEST_BYTES). */
+  maxRequestBytes: number;
+  /** Most commands in one pipeline or transaction (REDIS_MAX_COMMANDS). */
+  maxCommands: number;
+  /** Largest response, in bytes of JSON as sent (REDIS_MAX_RESPONSE_BYTES). */
+  maxResponseBytes: number;
 }
+
+/** Defaults of the Redis REST limits; the README's bridge table lists the same numbers. */
+export const REDIS_LIMIT_DEFAULTS = {
+  maxRequestBytes: 4 * 1024 * 1024,
+  maxCommands: 1000,
+  maxResponseBytes: 8 * 1024 * 1024,
+} as const;
 
 export interface PgProxyConfig {
   /** Normalised `host:port` (host lower-case) addresses the proxy may connect to. */
@@ -110,7 +127,7 @@ const redisUrl = z.preprocess(
   blankToUndefined,
   z
     .string()
-    .transform((raw, ctx): Omit<RedisConfig, "connectTimeoutMs" | "commandTimeoutMs"> => {
+    .transform((raw, ctx): Pick<RedisConfig, "host" | "port" | "username" | "password" | "db" | "tls"> => {
       let u: URL;
       try {
         u = new URL(raw);
@@ -139,6 +156,18 @@ const redisUrl = z.preprocess(
     .optional(),
 );
 
+/** A positive whole number (bytes or a count) with a default; blank = the default. */
+const positiveInt = (fallback: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ error: "expected a positive whole number" })
+      .int("expected a positive whole number")
+      .min(1, "expected a positive whole number")
+      .max(Number.MAX_SAFE_INTEGER, "expected a positive whole number")
+      .default(fallback),
+  );
+
 const EnvSchema = z.object({
   BRIDGE_TOKEN: z.preprocess(
     blankToUndefined,
@@ -160,6 +189,9 @@ const EnvSchema = z.object({
   ),
   KAFKA_BROKERS: hostPortList,
   REDIS_URL: redisUrl,
+  REDIS_MAX_REQUEST_BYTES: positiveInt(REDIS_LIMIT_DEFAULTS.maxRequestBytes),
+  REDIS_MAX_COMMANDS: positiveInt(REDIS_LIMIT_DEFAULTS.maxCommands),
+  REDIS_MAX_RESPONSE_BYTES: positiveInt(REDIS_LIMIT_DEFAULTS.maxResponseBytes),
   PG_ALLOWED_ADDRS: hostPortList,
 });
 
@@ -184,7 +216,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           produceDeadlineMs: 30_000,
         }
       : undefined,
-    redis: e.REDIS_URL ? { ...e.REDIS_URL, connectTimeoutMs: 2_000, commandTimeoutMs: 5_000 } : undefined,
+    redis: e.REDIS_URL
+      ? {
+          ...e.REDIS_URL,
+          connectTimeoutMs: 2_000,
+          commandTimeoutMs: 5_000,
+          maxRequestBytes: e.REDIS_MAX_REQUEST_BYTES,
+          maxCommands: e.REDIS_MAX_COMMANDS,
+          maxResponseBytes: e.REDIS_MAX_RESPONSE_BYTES,
+        }
+      : undefined,
     pg: e.PG_ALLOWED_ADDRS ? { allowed: e.PG_ALLOWED_ADDRS, connectTimeoutMs: 5_000 } : undefined,
   };
 }

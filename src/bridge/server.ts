@@ -24,8 +24,7 @@ import { handleProduce, KafkaProducerService, type KafkaBackend } from "./kafka"
 import { createLogger, type Logger } from "./log";
 import { BridgeMetrics, Gauge } from "./metrics";
 import { PgProxy, pgQuery, rejectUpgrade } from "./pg-proxy";
-import { handleRedis, type RedisEndpoint } from "./redis-rest";
-import { RespClient } from "./resp";
+import { handleRedis, RedisConnection, type RedisEndpoint } from "./redis-rest";
 
 export interface BridgeOptions {
   logger?: Logger;
@@ -88,13 +87,7 @@ export function createBridge(config: BridgeConfig, options: BridgeOptions = {}):
 
   const kafka: KafkaBackend | null =
     options.kafkaBackend ?? (config.kafka ? new KafkaProducerService(config.kafka, log, metrics) : null);
-  const redis = config.redis
-    ? new RespClient({
-        ...config.redis,
-        onEvent: (event, detail) =>
-          event === "connect" ? log.info("redis connected", { at: detail }) : log.warn("redis disconnected", { reason: detail }),
-      })
-    : null;
+  const redis = config.redis ? { connection: new RedisConnection(config.redis, log), config: config.redis } : null;
   const pg = config.pg ? new PgProxy(config.pg, log, metrics) : null;
 
   let inFlight = 0;
@@ -132,7 +125,7 @@ export function createBridge(config: BridgeConfig, options: BridgeOptions = {}):
       case "/redis":
       case "/redis/pipeline":
       case "/redis/multi-exec":
-        return handleRedis(req, res, r.endpoint, { client: redis, log, metrics });
+        return handleRedis(req, res, r.endpoint, { redis, log, metrics });
       case "/pg/v1":
         throw new HttpError(426, { error: "upgrade_required", message: "this route is a WebSocket" }, { upgrade: "websocket" });
       default:
@@ -209,7 +202,8 @@ export function createBridge(config: BridgeConfig, options: BridgeOptions = {}):
     idle = null;
     server.closeAllConnections();
     pg?.close();
-    await Promise.allSettled([kafka?.close(), redis?.close()]);
+    redis?.connection.close();
+    await Promise.allSettled([kafka?.close()]);
     log.info("bridge stopped");
   }
 

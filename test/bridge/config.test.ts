@@ -35,6 +35,19 @@ describe("loadConfig", () => {
     expect(c.pg?.allowed).toEqual(["127.0.0.1:5432", "db.example:6543", "[::1]:5432"]);
   });
 
+  it("Redis REST limits: defaults, overrides", () => {
+    const d = loadConfig({ BRIDGE_TOKEN: "t", REDIS_URL: "redis://127.0.0.1:6379" });
+    expect(d.redis).toMatchObject({ maxRequestBytes: 4 * 1024 * 1024, maxCommands: 1000, maxResponseBytes: 8 * 1024 * 1024 });
+    const c = loadConfig({
+      BRIDGE_TOKEN: "t",
+      REDIS_URL: "redis://127.0.0.1:6379",
+      REDIS_MAX_REQUEST_BYTES: "65536",
+      REDIS_MAX_COMMANDS: "10",
+      REDIS_MAX_RESPONSE_BYTES: " ",
+    });
+    expect(c.redis).toMatchObject({ maxRequestBytes: 65536, maxCommands: 10, maxResponseBytes: 8 * 1024 * 1024 });
+  });
+
   it("blank values count as unset", () => {
     const c = loadConfig({ BRIDGE_TOKEN: "t", KAFKA_BROKERS: "", REDIS_URL: " ", BRIDGE_PORT: "" });
     expect(c.kafka).toBeUndefined();
@@ -51,6 +64,9 @@ describe("loadConfig", () => {
     [{ BRIDGE_TOKEN: "t", REDIS_URL: "http://127.0.0.1:6379" }, /^REDIS_URL: expected a redis:\/\//],
     [{ BRIDGE_TOKEN: "t", REDIS_URL: "127.0.0.1:6379" }, /^REDIS_URL: /],
     [{ BRIDGE_TOKEN: "t", PG_ALLOWED_ADDRS: "127.0.0.1" }, /^PG_ALLOWED_ADDRS: expected host:port/],
+    [{ BRIDGE_TOKEN: "t", REDIS_MAX_RESPONSE_BYTES: "8MiB" }, /^REDIS_MAX_RESPONSE_BYTES: expected a positive whole number/],
+    [{ BRIDGE_TOKEN: "t", REDIS_MAX_REQUEST_BYTES: "0" }, /^REDIS_MAX_REQUEST_BYTES: expected a positive whole number/],
+    [{ BRIDGE_TOKEN: "t", REDIS_MAX_COMMANDS: "1.5" }, /^REDIS_MAX_COMMANDS: expected a positive whole number/],
     [{ BRIDGE_TOKEN: "t", BRIDGE_LOG_LEVEL: "loud" }, /^BRIDGE_LOG_LEVEL: /],
   ])("%j → %s", (env, re) => {
     const p = problems(env as Record<string, string>);
