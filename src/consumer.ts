@@ -1,19 +1,37 @@
 /**
- * CHAT_EVENTS queue consumer: every event goes to every configured sink (Redis history, Kafka).
+ * Queue consumers: one queue per sink, so each sink advances on its own (issue 8 item 2).
  *
- * Per message: acked only when every configured sink stored it; otherwise retried with
- * exponential backoff (message.retry). After the queue's max_retries it lands in the dead letter
- * queue (wrangler.toml). Sinks are idempotent for history (sorted set by seq) and at-least-once
- * for Kafka (consumers dedupe by comment_id). A sink that is not configured is skipped with one
- * log line per isolate; chat keeps working without it.
+ *   chat-events  (binding CHAT_EVENTS)  → Kafka relay     (KafkaRestSink)
+ *   chat-history (binding CHAT_HISTORY) → Redis history   (RedisHistorySink)
+ *
+ * The room's outbox (src/outbox.ts) sends every event to both queues with a cursor per queue; the
+ * worker's queue() handler lands here and picks the sink by `batch.queue`. A message is acked when
+ * its queue's sink stored it, otherwise retried with exponential backoff (message.retry), and after
+ * that queue's max_retries it lands in the queue's own dead letter queue (wrangler.toml). So a
+ * Redis outage retries only chat-history messages (Kafka gets each event once) and a Kafka outage
+ * only chat-events messages (Redis is not rewritten).
+ *
+ * Sinks are idempotent for history (sorted set by seq) and at-least-once for Kafka (readers
+ * dedupe by comment_id). A sink that is not configured acks its queue's messages with one log
+ * line per isolate; chat keeps working without it. A batch from a queue not listed in
+ * QUEUE_SINKS is retried (towards its dead letter queue): a wiring mistake must not drop events.
  */
 import { loadConfig, type Config, type Env } from "./env";
+import { describeError } from "./errors";
 import { QueueEvent } from "./protocol";
 import { KafkaRestSink } from "./sinks/kafka-rest";
 import { RedisHistorySink, redisClient } from "./sinks/redis-history";
 import type { Sink } from "./sinks/sink";
 
-/** Retry delay for attempt n (1-based): 2, 4, 8, ... seconds, capped. */
+/** Which sink drains which queue (queue names as in wrangler.toml). */
+export const QUEUE_SINKS = {
+  "chat-events": "kafka",
+  "chat-history": "redis-history",
+} as const satisfies Record<string, Sink["name"]>;
+
+export type SinkName = (typeof QUEUE_SINKS)[keyof typeof QUEUE_SINKS];
+
+/** Retry delay for attempt n (1-based): 2, 4, 8, ... seconds, capped at maxDelayS. */
 export function retryDelaySeconds(attempts: number, maxDelayS: number): number {
   return Math.min(maxDelayS, 2 ** Math.max(1, Math.min(attempts, 16)));
 }
@@ -25,33 +43,59 @@ function logSkipOnce(name: string, why: string) {
   console.warn(`queue consumer: sink ${name} skipped: ${why}`);
 }
 
-export function sinksFor(cfg: Config): Sink[] {
-  const sinks: Sink[] = [];
-  const redis = redisClient(cfg);
-  if (redis) sinks.push(new RedisHistorySink(redis));
-  else logSkipOnce("redis-history", "UPSTASH_REDIS_REST_URL/UPSTASH_REDIS_REST_TOKEN not set");
+/** The configured sink of that name, or null (with one log line) when its variables are not set. */
+export function sinkFor(name: SinkName, cfg: Config): Sink | null {
+  if (name === "redis-history") {
+    const redis = redisClient(cfg);
+    if (redis) return new RedisHistorySink(redis);
+    logSkipOnce(name, "UPSTASH_REDIS_REST_URL/UPSTASH_REDIS_REST_TOKEN not set");
+    return null;
+  }
   if (cfg.KAFKA_REST_URL) {
-    sinks.push(
-      new KafkaRestSink({
-        url: cfg.KAFKA_REST_URL,
-        topic: cfg.KAFKA_CHAT_TOPIC,
-        token: cfg.KAFKA_REST_TOKEN,
-        user: cfg.KAFKA_REST_USER,
-        password: cfg.KAFKA_REST_PASSWORD,
-      }),
-    );
-  } else logSkipOnce("kafka", "KAFKA_REST_URL not set");
-  return sinks;
+    return new KafkaRestSink({
+      url: cfg.KAFKA_REST_URL,
+      topic: cfg.KAFKA_CHAT_TOPIC,
+      token: cfg.KAFKA_REST_TOKEN,
+      user: cfg.KAFKA_REST_USER,
+      password: cfg.KAFKA_REST_PASSWORD,
+    });
+  }
+  logSkipOnce(name, "KAFKA_REST_URL not set");
+  return null;
 }
 
+/**
+ * Handles one batch of one queue. `sink` replaces the sink chosen by `batch.queue` (tests):
+ * undefined = choose by queue name, null = not configured (ack everything).
+ */
 export async function handleQueueBatch(
   batch: MessageBatch<unknown>,
   env: Env,
   _ctx: ExecutionContext,
-  sinks?: Sink[],
+  sink?: Sink | null,
 ): Promise<void> {
   const cfg = loadConfig(env);
-  const active = sinks ?? sinksFor(cfg);
+  const retry = (msg: Message<unknown>) => msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, cfg.SINK_RETRY_MAX_DELAY_S) });
+
+  let target: Sink | null;
+  if (sink !== undefined) target = sink;
+  else {
+    const name = (QUEUE_SINKS as Record<string, SinkName | undefined>)[batch.queue];
+    if (!name) {
+      console.error(
+        `queue consumer: no sink for queue ${JSON.stringify(batch.queue)} (known: ${Object.keys(QUEUE_SINKS).join(", ")}); ` +
+          `retrying ${batch.messages.length} messages towards its dead letter queue`,
+      );
+      batch.messages.forEach(retry);
+      return;
+    }
+    target = sinkFor(name, cfg);
+  }
+  if (!target) {
+    for (const msg of batch.messages) msg.ack();
+    return;
+  }
+
   const valid: Array<{ msg: Message<unknown>; event: QueueEvent }> = [];
   for (const msg of batch.messages) {
     const parsed = QueueEvent.safeParse(msg.body);
@@ -59,33 +103,30 @@ export async function handleQueueBatch(
     else {
       // Cannot be stored as it is: let it exhaust its retries into the dead letter queue,
       // where it stays for inspection rather than vanishing.
-      console.error(`queue consumer: malformed event id=${msg.id}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
-      msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, cfg.SINK_RETRY_MAX_DELAY_S) });
+      console.error(`queue consumer ${batch.queue}: malformed event id=${msg.id}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+      retry(msg);
     }
   }
-  // One stream's events in seq order, so each sink writes them in order.
+  // One stream's events in seq order, so the sink writes them in order.
   valid.sort((a, b) => (a.event.stream_id < b.event.stream_id ? -1 : a.event.stream_id > b.event.stream_id ? 1 : a.event.seq - b.event.seq));
   const events = valid.map((v) => v.event);
 
-  const results = await Promise.all(
-    active.map(async (sink) => {
-      try {
-        const r = await sink.deliver(events);
-        return r.length === events.length ? r : events.map(() => false);
-      } catch (err) {
-        console.error(`queue consumer: sink ${sink.name} threw: ${String(err)}`);
-        return events.map(() => false);
-      }
-    }),
-  );
+  let stored: boolean[];
+  try {
+    const r = events.length > 0 ? await target.deliver(events) : [];
+    stored = r.length === events.length ? r : events.map(() => false);
+  } catch (err) {
+    console.error(`queue consumer ${batch.queue}: sink ${target.name} threw: ${describeError(err)}`);
+    stored = events.map(() => false);
+  }
 
   let retried = 0;
   valid.forEach(({ msg }, i) => {
-    if (results.every((r) => r[i])) msg.ack();
+    if (stored[i]) msg.ack();
     else {
       retried++;
-      msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, cfg.SINK_RETRY_MAX_DELAY_S) });
+      retry(msg);
     }
   });
-  if (retried > 0) console.warn(`queue consumer: ${retried}/${batch.messages.length} events will be retried`);
+  if (retried > 0) console.warn(`queue consumer ${batch.queue}: ${retried}/${batch.messages.length} events will be retried (sink ${target.name})`);
 }

@@ -6,12 +6,20 @@
  */
 import { z } from "zod";
 import type { ChatRoom } from "./room";
-import { DEFAULT_RATE_LIMIT_PER_SEC } from "./protocol";
+import {
+  DEFAULT_MAX_SOCKETS_PER_USER,
+  DEFAULT_RATE_LIMIT_PER_SEC,
+  DEFAULT_ROOM_MAX_MESSAGES_PER_SEC,
+  DEFAULT_SOCKET_MAX_FRAMES_PER_SEC,
+} from "./protocol";
 
 /** Bindings declared in wrangler.toml, plus every variable the worker reads (all strings). */
 export interface Env {
   CHAT_ROOM: DurableObjectNamespace<ChatRoom>;
+  /** Queue of the Kafka relay (chat-events); the room's outbox feeds it, src/consumer.ts drains it. */
   CHAT_EVENTS: Queue<unknown>;
+  /** Queue of the Redis history sink (chat-history); fed and drained like CHAT_EVENTS, independently. */
+  CHAT_HISTORY: Queue<unknown>;
   ASSETS?: Fetcher;
 
   JWT_SECRET?: string;

@@ -2,12 +2,15 @@
  * Edge live-stream chat — the worker (Hono).
  *
  *   browser/app ──wss──▶ this worker ──stub.fetch──▶ ChatRoom Durable Object (src/room.ts), one per stream
- *                                                        │ CHAT_EVENTS queue
- *                        this worker's queue() ◀─────────┘ ──▶ Redis history (Upstash REST) + Kafka (REST proxy)
+ *                                                        │ outbox (src/outbox.ts): one cursor per queue
+ *                                   CHAT_EVENTS queue ◀──┤──▶ CHAT_HISTORY queue
+ *                        this worker's queue(), by batch.queue (src/consumer.ts):
+ *                          chat-events → Kafka (REST proxy), chat-history → Redis history (Upstash REST)
  *
  * Bindings (wrangler.toml):
  *   CHAT_ROOM     Durable Object namespace, class ChatRoom
- *   CHAT_EVENTS   Queue producer (the room) and consumer (queue() below), DLQ chat-events-dlq
+ *   CHAT_EVENTS   Queue chat-events: producer (the room's outbox) and consumer (queue() below → Kafka), DLQ chat-events-dlq
+ *   CHAT_HISTORY  Queue chat-history: producer (the room's outbox) and consumer (queue() below → Redis), DLQ chat-history-dlq
  *   ASSETS        static files in ./public (the demo page)
  * Variables and secrets (all optional unless noted; validated once by src/env.ts):
  *   JWT_SECRET (HS256) and/or JWT_JWKS_URL (RS256/ES256) — at least one required
