@@ -29,6 +29,14 @@ export interface Env {
   ALLOWED_ORIGINS?: string;
   DEV_TOKENS?: string;
   RATE_LIMIT_PER_SEC?: string;
+  /** Signs WebSocket tickets (src/tickets.ts); defaults to a key derived from JWT_SECRET. */
+  TICKET_SECRET?: string;
+  /** Messages per second one stream accepts in total; more → `room_busy` (default 100). */
+  ROOM_MAX_MESSAGES_PER_SEC?: string;
+  /** Frames per second one socket may send, of any kind (default 20, burst 2×). */
+  SOCKET_MAX_FRAMES_PER_SEC?: string;
+  /** Sockets one user may hold open to one stream; the oldest is closed with 4429 (default 5). */
+  MAX_SOCKETS_PER_USER?: string;
 
   KAFKA_REST_URL?: string;
   KAFKA_REST_TOKEN?: string;
@@ -70,6 +78,9 @@ const commaList = z.preprocess(
     ),
 );
 
+const positiveInt = (fallback: number, max = 1_000_000) =>
+  z.preprocess(blankToUndefined, z.coerce.number().int().positive().max(max).default(fallback));
+
 const ConfigSchema = z
   .object({
     JWT_SECRET: z.preprocess(
@@ -85,6 +96,10 @@ const ConfigSchema = z
       blankToUndefined,
       z.coerce.number().int().positive().max(1_000_000).default(DEFAULT_RATE_LIMIT_PER_SEC),
     ),
+    TICKET_SECRET: z.preprocess(blankToUndefined, z.string().min(16, "must be at least 16 characters").optional()),
+    ROOM_MAX_MESSAGES_PER_SEC: positiveInt(DEFAULT_ROOM_MAX_MESSAGES_PER_SEC),
+    SOCKET_MAX_FRAMES_PER_SEC: positiveInt(DEFAULT_SOCKET_MAX_FRAMES_PER_SEC),
+    MAX_SOCKETS_PER_USER: positiveInt(DEFAULT_MAX_SOCKETS_PER_USER, 1_000),
     KAFKA_REST_URL: optionalUrl,
     KAFKA_REST_TOKEN: optionalString,
     KAFKA_REST_USER: optionalString,
@@ -105,6 +120,9 @@ const ConfigSchema = z
   .superRefine((c, ctx) => {
     if (!c.JWT_SECRET && !c.JWT_JWKS_URL) {
       ctx.addIssue({ code: "custom", path: ["JWT_SECRET"], message: "set JWT_SECRET and/or JWT_JWKS_URL" });
+    }
+    if (!c.JWT_SECRET && !c.TICKET_SECRET) {
+      ctx.addIssue({ code: "custom", path: ["TICKET_SECRET"], message: "required when JWT_SECRET is not set (it signs WebSocket tickets)" });
     }
     if (c.DEV_TOKENS && !c.JWT_SECRET) {
       ctx.addIssue({ code: "custom", path: ["DEV_TOKENS"], message: "DEV_TOKENS=true needs JWT_SECRET to sign tokens" });

@@ -22,6 +22,19 @@ export const MAX_CLIENT_MSG_ID = 64;
 export const HISTORY_SIZE = 200;
 /** Default per-user, per-stream message rate (messages per second). */
 export const DEFAULT_RATE_LIMIT_PER_SEC = 10;
+/**
+ * Default total messages per second one stream accepts (ROOM_MAX_MESSAGES_PER_SEC). Sized from
+ * BENCHMARKS.md: the seed load (100 msg/s to 1,000 viewers) is what one room on one core delivers
+ * with p99 < 250 ms; beyond it the room's event loop, not the senders, sets the latency for everyone.
+ */
+export const DEFAULT_ROOM_MAX_MESSAGES_PER_SEC = 100;
+/**
+ * Default per-socket frame budget (SOCKET_MAX_FRAMES_PER_SEC): every frame a socket sends counts,
+ * whatever its kind; burst = 2 × rate. A client at the message rate limit plus pings uses about half.
+ */
+export const DEFAULT_SOCKET_MAX_FRAMES_PER_SEC = 20;
+/** Default sockets per user per stream (MAX_SOCKETS_PER_USER). */
+export const DEFAULT_MAX_SOCKETS_PER_USER = 5;
 /** The exact string that the room answers without waking up (setWebSocketAutoResponse). */
 export const PING_FRAME = '{"type":"ping"}';
 export const PONG_FRAME = '{"type":"pong"}';

@@ -16,9 +16,11 @@
  * a Durable Object is not reachable from the Internet, so the identity headers are trusted.
  */
 import { DurableObject } from "cloudflare:workers";
-import { base64url } from "jose";
-import { loadConfig, type Env } from "./env";
+import { loadConfig, type Config, type Env } from "./env";
+import { BucketMap, fullBucket, take, type Bucket } from "./rules/budget";
 import {
+  CLOSE_POLICY_VIOLATION,
+  CLOSE_TOO_MANY_SOCKETS,
   ClientFrame,
   ERROR_MESSAGES,
   HISTORY_SIZE,
@@ -41,11 +43,20 @@ import {
 
 /** Comments sent to a newcomer that is not resuming (the ring holds HISTORY_SIZE for resumes). */
 export const BACKLOG_SIZE = 50;
-/** Ticket lifetime. */
-export const TICKET_TTL_S = 30;
-/** A socket that sends this many rejected frames within STRIKE_WINDOW_MS is closed with 1008. */
+/**
+ * A socket that sends more than MAX_STRIKES rejected frames (invalid, too long, too large, binary)
+ * within STRIKE_WINDOW_MS is closed with 1008. `rate_limited` and `room_busy` are not strikes: a
+ * client that hits a rate limit is slowed down, not disconnected (issue 9, kind 3).
+ */
 export const MAX_STRIKES = 20;
 export const STRIKE_WINDOW_MS = 10_000;
+/**
+ * Frame budget (issue 9, kind 1): each socket may send SOCKET_MAX_FRAMES_PER_SEC frames of any
+ * kind, with a burst of FRAME_BURST_FACTOR × that. Frames over budget are dropped unprocessed; a
+ * socket that has more than FRAME_BURST_FACTOR × burst frames dropped within STRIKE_WINDOW_MS is
+ * closed with 1008, and nothing it queued is processed after that.
+ */
+export const FRAME_BURST_FACTOR = 2;
 /** Coalescing window for `?batch=1` clients (DESIGN.md: ≤ 25 ms). */
 export const BATCH_WINDOW_MS = 25;
 /** Queue events per sendBatch (Queues allow 100 messages / 256 KB; a comment event is ≤ ~2.3 KB). */
@@ -55,11 +66,15 @@ const ACK_RETENTION_SEQ = 10_000;
 const OUTBOX_RETRY_MIN_MS = 1_000;
 const OUTBOX_RETRY_MAX_MS = 60_000;
 
-/** Internal headers set by the worker on requests to this object. */
+/**
+ * Internal headers set by the worker on requests to this object, after it has authenticated the
+ * request (a Durable Object is not reachable from the Internet; the worker strips these from the
+ * client's request). Values are encoded by the worker, never copied from the request.
+ */
 export const H_STREAM = "x-chat-stream";
 export const H_IDENTITY = "x-chat-identity";
-export const H_TICKET = "x-chat-ticket";
-export const H_ORIGIN_DENIED = "x-chat-origin-denied";
+/** A verified ticket's nonce and expiry (ms), `<nonce>.<expires_at>`: the room enforces one use. */
+export const H_TICKET_NONCE = "x-chat-ticket-nonce";
 
 /** What a socket carries through hibernation (kept small: it is stored per connection). */
 interface Attachment {
@@ -69,6 +84,10 @@ interface Attachment {
   n: string | null;
   /** 1 = accepts batch frames */
   b?: 1;
+  /** connected at, ms (the oldest of a user's sockets is closed first) */
+  t: number;
+  /** 1 = closed by the room: never served again, even after a wake-up */
+  x?: 1;
 }
 
 interface Conn {
@@ -76,13 +95,13 @@ interface Conn {
   userId: string;
   username: string | null;
   batch: boolean;
+  connectedAt: number;
   strikes: number;
   strikeWindowStart: number;
-}
-
-interface Bucket {
-  tokens: number;
-  updated: number;
+  /** Per-socket frame budget. */
+  frames: Bucket;
+  dropped: number;
+  droppedWindowStart: number;
 }
 
 export interface RoomIdentity {
@@ -94,6 +113,27 @@ const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8" } });
 
 const OPEN = 1; // WebSocket.READY_STATE_OPEN
+
+/** A room's rates and caps, from the worker's configuration (README "Limits"). */
+export interface RoomLimits {
+  /** Per user per stream: RATE_LIMIT_PER_SEC, burst = rate. */
+  user: BucketMap;
+  /** Per stream: ROOM_MAX_MESSAGES_PER_SEC, burst = rate. */
+  roomPerSec: number;
+  /** Per socket, frames of any kind: SOCKET_MAX_FRAMES_PER_SEC, burst = FRAME_BURST_FACTOR × rate. */
+  framesPerSec: number;
+  /** MAX_SOCKETS_PER_USER. */
+  socketsPerUser: number;
+}
+
+export function roomLimits(c: Pick<Config, "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER">): RoomLimits {
+  return {
+    user: new BucketMap(c.RATE_LIMIT_PER_SEC, c.RATE_LIMIT_PER_SEC),
+    roomPerSec: c.ROOM_MAX_MESSAGES_PER_SEC,
+    framesPerSec: c.SOCKET_MAX_FRAMES_PER_SEC,
+    socketsPerUser: c.MAX_SOCKETS_PER_USER,
+  };
+}
 
 export class ChatRoom extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -109,8 +149,12 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly conns = new Map<WebSocket, Conn>();
   private readonly plain = new Set<Conn>();
   private readonly batched = new Set<Conn>();
-  private readonly buckets = new Map<string, Bucket>();
-  private readonly ratePerSec: number;
+  private readonly byUser = new Map<string, Set<Conn>>();
+  private readonly cfg: Config;
+  /** The room's rates (a field, so tests can give one room other limits). */
+  private limits: RoomLimits;
+  /** The stream's total message budget (ROOM_MAX_MESSAGES_PER_SEC, burst = rate). */
+  private readonly roomBucket: Bucket;
 
   // Batched delivery state (shared by every batch=1 client: one encoding per flush).
   private batchWindowOpen = false;
@@ -122,7 +166,9 @@ export class ChatRoom extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.ratePerSec = loadConfig(env).RATE_LIMIT_PER_SEC;
+    this.cfg = loadConfig(env);
+    this.limits = roomLimits(this.cfg);
+    this.roomBucket = fullBucket(this.limits.roomPerSec, Date.now());
     // `{"type":"ping"}` is answered by the runtime without waking the object (exact string match;
     // a ping with other spacing is parsed and answered in webSocketMessage).
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -147,8 +193,8 @@ export class ChatRoom extends DurableObject<Env> {
         PRIMARY KEY (user_id, client_msg_id));
       CREATE INDEX IF NOT EXISTS acks_by_seq ON acks(seq);
       CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS tickets (
-        hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, username TEXT, expires_at INTEGER NOT NULL);
+      DROP TABLE IF EXISTS tickets;
+      CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
     `);
     const meta = new Map<string, string>();
     for (const row of this.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta")) meta.set(row.k, row.v);
@@ -168,12 +214,28 @@ export class ChatRoom extends DurableObject<Env> {
     if (pending > 0) void this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MIN_MS);
   }
 
+  /** Rebuilds a connection from its attachment. Null for a socket the room closed or that is not open. */
   private adopt(ws: WebSocket): Conn | null {
+    if (ws.readyState !== OPEN) return null;
     const a = ws.deserializeAttachment() as Attachment | null;
-    if (!a || typeof a.u !== "string") return null;
-    const conn: Conn = { ws, userId: a.u, username: a.n, batch: a.b === 1, strikes: 0, strikeWindowStart: 0 };
+    if (!a || typeof a.u !== "string" || a.x === 1) return null;
+    const conn: Conn = {
+      ws,
+      userId: a.u,
+      username: a.n,
+      batch: a.b === 1,
+      connectedAt: a.t ?? 0,
+      strikes: 0,
+      strikeWindowStart: 0,
+      frames: fullBucket(this.limits.framesPerSec * FRAME_BURST_FACTOR, Date.now()),
+      dropped: 0,
+      droppedWindowStart: 0,
+    };
     this.conns.set(ws, conn);
     (conn.batch ? this.batched : this.plain).add(conn);
+    let mine = this.byUser.get(conn.userId);
+    if (!mine) this.byUser.set(conn.userId, (mine = new Set()));
+    mine.add(conn);
     return conn;
   }
 
@@ -183,6 +245,28 @@ export class ChatRoom extends DurableObject<Env> {
     this.conns.delete(ws);
     this.plain.delete(conn);
     this.batched.delete(conn);
+    const mine = this.byUser.get(conn.userId);
+    mine?.delete(conn);
+    if (mine?.size === 0) this.byUser.delete(conn.userId);
+  }
+
+  /**
+   * Closes a socket for good (issue 9, kind 2): the attachment is marked first, so neither a frame
+   * still queued nor a wake-up from hibernation can re-admit it; then it is forgotten and closed.
+   */
+  private closeConn(conn: Conn, code: number, reason: string): void {
+    try {
+      const a = conn.ws.deserializeAttachment() as Attachment;
+      conn.ws.serializeAttachment({ ...a, x: 1 } satisfies Attachment);
+    } catch {
+      // already closed: nothing can be queued behind it
+    }
+    this.forget(conn.ws);
+    try {
+      conn.ws.close(code, reason);
+    } catch {
+      // already closing
+    }
   }
 
   private setStreamId(id: string): void {
@@ -200,64 +284,45 @@ export class ChatRoom extends DurableObject<Env> {
     const url = new URL(request.url);
     const streamId = request.headers.get(H_STREAM);
     if (!streamId || !isUuid(streamId)) return json(400, { error: "invalid_stream_id", message: "Missing stream id" });
-    this.setStreamId(streamId.toLowerCase());
-
-    if (url.pathname === "/tickets" && request.method === "POST") {
-      const identity = readIdentity(request.headers.get(H_IDENTITY));
-      if (!identity) return json(400, { error: "bad_request", message: "Missing identity" });
-      return json(200, { ticket: await this.mintTicket(identity), expires_in: TICKET_TTL_S });
-    }
-    if (url.pathname === "/ws") return this.upgrade(request, url);
+    if (url.pathname === "/ws") return this.upgrade(request, url, streamId.toLowerCase());
     return json(404, { error: "not_found", message: "No such route" });
   }
 
-  private async mintTicket(identity: RoomIdentity): Promise<string> {
-    const ticket = base64url.encode(crypto.getRandomValues(new Uint8Array(24)));
-    const now = Date.now();
-    this.sql.exec("DELETE FROM tickets WHERE expires_at < ?", now);
-    this.sql.exec(
-      "INSERT INTO tickets (hash, user_id, username, expires_at) VALUES (?, ?, ?, ?)",
-      await sha256(ticket),
-      identity.id,
-      identity.username,
-      now + TICKET_TTL_S * 1000,
-    );
-    return ticket;
-  }
-
-  private async upgrade(request: Request, url: URL): Promise<Response> {
+  /**
+   * Accepts an upgrade the worker has authenticated (JWT, or a ticket whose signature, expiry and
+   * stream it verified). Nothing is written before that: the only writes are the stream id (first
+   * socket), the ticket's nonce (one use), and the socket itself.
+   */
+  private async upgrade(request: Request, url: URL, streamId: string): Promise<Response> {
     // The worker has checked the upgrade header already; a socket must never be returned to a
     // non-upgrade request (workerd throws), so check again here.
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return json(426, { error: "upgrade_required", message: "Expected a WebSocket upgrade" });
     }
-    let identity: RoomIdentity | null;
-    const ticket = request.headers.get(H_TICKET);
-    let ticketHash: string | null = null;
+    const identity = readIdentity(request.headers.get(H_IDENTITY));
+    if (!identity) return json(401, { error: "unauthorized", message: "Missing credentials" });
+    const now = Date.now();
+    const ticket = /^([A-Za-z0-9_-]{1,64})\.(\d{1,15})$/.exec(request.headers.get(H_TICKET_NONCE) ?? "");
+    if (request.headers.has(H_TICKET_NONCE)) {
+      if (!ticket) return json(401, { error: "unauthorized", message: "Invalid ticket" });
+      // One use: the nonce is remembered until the ticket would have expired anyway.
+      if (this.sql.exec("SELECT 1 FROM used_tickets WHERE nonce = ?", ticket[1]!).toArray().length > 0) {
+        return json(401, { error: "unauthorized", message: "Invalid, expired or already used ticket" });
+      }
+    }
+    this.setStreamId(streamId);
     if (ticket) {
-      ticketHash = await sha256(ticket);
-      const row = this.sql
-        .exec<{ user_id: string; username: string | null; expires_at: number }>(
-          "SELECT user_id, username, expires_at FROM tickets WHERE hash = ?",
-          ticketHash,
-        )
-        .toArray()[0];
-      identity = row && row.expires_at >= Date.now() ? { id: row.user_id, username: row.username } : null;
-      if (!identity) return json(401, { error: "unauthorized", message: "Invalid, expired or already used ticket" });
-    } else {
-      identity = readIdentity(request.headers.get(H_IDENTITY));
-      if (!identity) return json(401, { error: "unauthorized", message: "Missing credentials" });
+      this.sql.exec("DELETE FROM used_tickets WHERE expires_at < ?", now);
+      this.sql.exec("INSERT INTO used_tickets (nonce, expires_at) VALUES (?, ?)", ticket[1]!, Number(ticket[2]));
     }
-    if (request.headers.get(H_ORIGIN_DENIED) === "1") {
-      return json(403, { error: "forbidden_origin", message: "Origin not allowed" });
-    }
-    if (ticketHash) this.sql.exec("DELETE FROM tickets WHERE hash = ?", ticketHash);
+    this.enforceSocketCap(identity.id);
 
     const batch = url.searchParams.get("batch") === "1";
     const pair = new WebSocketPair();
     const server = pair[1];
     this.ctx.acceptWebSocket(server);
-    const attachment: Attachment = batch ? { u: identity.id, n: identity.username, b: 1 } : { u: identity.id, n: identity.username };
+    const attachment: Attachment = { u: identity.id, n: identity.username, t: now };
+    if (batch) attachment.b = 1;
     server.serializeAttachment(attachment);
     // Deliver anything still held in the batch window first, so the history below is the
     // complete picture and nothing arrives twice or out of order.
@@ -271,10 +336,26 @@ export class ChatRoom extends DurableObject<Env> {
         user: { id: identity.id, username: identity.username },
         seq: this.seq,
         epoch: this.epoch,
+        limits: { messages_per_sec: this.limits.user.ratePerSec, frames_per_sec: this.limits.framesPerSec },
       } satisfies ServerFrame),
     );
     server.send(this.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
     return new Response(null, { status: 101, webSocket: pair[0] });
+  }
+
+  /**
+   * MAX_SOCKETS_PER_USER (issue 9, kind 6): before a user's new socket is accepted, their oldest
+   * sockets beyond the cap − 1 are closed with CLOSE_TOO_MANY_SOCKETS (4429). Closing the oldest
+   * rather than refusing the newest keeps a reload or a new device working when a dead socket has
+   * not been noticed yet.
+   */
+  private enforceSocketCap(userId: string): void {
+    const mine = this.byUser.get(userId);
+    if (!mine) return;
+    const excess = mine.size - (this.limits.socketsPerUser - 1);
+    if (excess <= 0) return;
+    const oldest = [...mine].sort((a, b) => a.connectedAt - b.connectedAt).slice(0, excess);
+    for (const c of oldest) this.closeConn(c, CLOSE_TOO_MANY_SOCKETS, "too many sockets for this user");
   }
 
   /** `history`: exactly the comments after `since` when the ring still has them, else the backlog. */
@@ -297,11 +378,17 @@ export class ChatRoom extends DurableObject<Env> {
   // -------------------------------------------------------------------------------------------
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    // A socket the room has closed may still have frames queued: they are never processed.
+    if (ws.readyState !== OPEN) return;
     const conn = this.conns.get(ws) ?? this.adopt(ws);
     if (!conn) {
       ws.close(1011, "unknown connection");
       return;
     }
+    // Every frame draws on the socket's budget before any other work, whatever it is.
+    const now = Date.now();
+    const budget = this.limits.framesPerSec;
+    if (take(conn.frames, budget, budget * FRAME_BURST_FACTOR, now) > 0) return this.dropFrame(conn, now);
     try {
       if (typeof message !== "string") return this.reject(conn, "unsupported_binary");
       // Cheap bound first: UTF-8 needs at least one byte per UTF-16 unit and at most three.
@@ -370,8 +457,12 @@ export class ChatRoom extends DurableObject<Env> {
       }
     }
 
-    const waitMs = this.takeToken(conn.userId);
-    if (waitMs > 0) return this.reject(conn, "rate_limited", cmid, waitMs);
+    const now = Date.now();
+    const userWait = this.limits.user.take(conn.userId, now);
+    if (userWait > 0) return this.sendError(conn, "rate_limited", cmid, userWait);
+    // The stream's total budget, checked last so one user's flood cannot drain it for everyone.
+    const roomWait = take(this.roomBucket, this.limits.roomPerSec, this.limits.roomPerSec, now);
+    if (roomWait > 0) return this.sendError(conn, "room_busy", cmid, roomWait);
 
     const seq = this.seq + 1;
     const sc: SeqComment = {
@@ -450,29 +541,6 @@ export class ChatRoom extends DurableObject<Env> {
     for (const c of this.batched) sendTo(c.ws, frame);
   }
 
-  /** Token bucket per user (burst = rate). Returns 0 when allowed, else ms until the next token. */
-  private takeToken(userId: string): number {
-    const now = Date.now();
-    const rate = this.ratePerSec;
-    let b = this.buckets.get(userId);
-    if (!b) {
-      if (this.buckets.size > 10_000) this.pruneBuckets(now);
-      b = { tokens: rate, updated: now };
-      this.buckets.set(userId, b);
-    }
-    b.tokens = Math.min(rate, b.tokens + ((now - b.updated) * rate) / 1000);
-    b.updated = now;
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return 0;
-    }
-    return Math.max(1, Math.ceil(((1 - b.tokens) * 1000) / rate));
-  }
-
-  private pruneBuckets(now: number): void {
-    for (const [user, b] of this.buckets) if (now - b.updated > 1000) this.buckets.delete(user);
-  }
-
   private reject(conn: Conn, code: ErrorCode, clientMsgId?: string, retryAfterMs?: number): void {
     this.sendError(conn, code, clientMsgId, retryAfterMs);
     const now = Date.now();
@@ -481,13 +549,26 @@ export class ChatRoom extends DurableObject<Env> {
       conn.strikes = 0;
     }
     if (++conn.strikes > MAX_STRIKES) {
-      console.warn(`ChatRoom closing abusive socket stream=${this.streamId} user=${conn.userId}`);
-      this.forget(conn.ws);
-      try {
-        conn.ws.close(1008, "too many rejected frames");
-      } catch {
-        // already closing
-      }
+      console.warn(`ChatRoom closing abusive socket stream=${this.streamId} user=${conn.userId}: too many rejected frames`);
+      this.closeConn(conn, CLOSE_POLICY_VIOLATION, "too many rejected frames");
+    }
+  }
+
+  /**
+   * A frame over the socket's budget: dropped unread. The first drop in a window tells the client
+   * (`rate_limited` + `retry_after_ms`); a socket that keeps sending is closed with 1008.
+   */
+  private dropFrame(conn: Conn, now: number): void {
+    if (now - conn.droppedWindowStart > STRIKE_WINDOW_MS) {
+      conn.droppedWindowStart = now;
+      conn.dropped = 0;
+    }
+    const burst = this.limits.framesPerSec * FRAME_BURST_FACTOR;
+    if (++conn.dropped > burst * FRAME_BURST_FACTOR) {
+      console.warn(`ChatRoom closing abusive socket stream=${this.streamId} user=${conn.userId}: frame budget exceeded`);
+      this.closeConn(conn, CLOSE_POLICY_VIOLATION, "frame budget exceeded");
+    } else if (conn.dropped === 1) {
+      this.sendError(conn, "rate_limited", undefined, Math.ceil(1000 / this.limits.framesPerSec));
     }
   }
 
@@ -568,8 +649,4 @@ const encoder = new TextEncoder();
 
 function utf8Length(s: string): number {
   return encoder.encode(s).byteLength;
-}
-
-async function sha256(s: string): Promise<string> {
-  return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(s))));
 }

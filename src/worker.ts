@@ -18,6 +18,10 @@
  *   ALLOWED_ORIGINS                comma list; upgrades with another Origin get 403
  *   DEV_TOKENS                     "true" enables POST /dev/token (local development only)
  *   RATE_LIMIT_PER_SEC             messages per user per stream per second (default 10)
+ *   ROOM_MAX_MESSAGES_PER_SEC      messages per stream per second, all users (default 100)
+ *   SOCKET_MAX_FRAMES_PER_SEC      frames per socket per second, any kind (default 20, burst 40)
+ *   MAX_SOCKETS_PER_USER           sockets per user per stream; the oldest is closed with 4429 (default 5)
+ *   TICKET_SECRET                  signs WebSocket tickets (default: derived from JWT_SECRET)
  *   UPSTASH_REDIS_REST_URL/_TOKEN  history sink and history API
  *   KAFKA_REST_URL, KAFKA_REST_TOKEN | KAFKA_REST_USER/_PASSWORD, KAFKA_CHAT_TOPIC (streams.chat)
  *   DATABASE_URL, NEON_WS_PROXY    usernames from Postgres (Neon driver)
@@ -28,7 +32,8 @@ import { HTTPException } from "hono/http-exception";
 import { AuthError, DEV_USERNAME_RE, DEV_TOKEN_TTL_S, bearerToken, mintDevToken, verifyJwt, type Identity } from "./auth";
 import { ConfigError, loadConfig, type Config, type Env } from "./env";
 import { isUuid } from "./protocol";
-import { H_IDENTITY, H_ORIGIN_DENIED, H_STREAM, H_TICKET, encodeIdentity } from "./room";
+import { H_IDENTITY, H_STREAM, H_TICKET_NONCE, encodeIdentity } from "./room";
+import { TICKET_TTL_S, mintTicket, ticketSecret, verifyTicket } from "./tickets";
 import { handleQueueBatch } from "./consumer";
 import { resolveUsername } from "./usernames";
 import { readHistory } from "./history";
@@ -123,9 +128,10 @@ function originDenied(c: Context<AppEnv>): boolean {
 app.get("/healthz", (c) => c.json({ ok: true }));
 
 /**
- * WebSocket upgrade. Checks, in DESIGN.md's order, all before any upgrade:
- * stream_id not a UUID → 400; not an upgrade → 426; no/bad credentials → 401; Origin not allowed → 403.
- * A `?ticket=` is one-time and lives in the stream's room, so the room checks it (and then the origin).
+ * WebSocket upgrade. Checks, in DESIGN.md's order, all before any upgrade and before any Durable
+ * Object is touched: stream_id not a UUID → 400; not an upgrade → 426; no/bad credentials → 401
+ * (a `?ticket=` is verified here: signature, expiry, stream — src/tickets.ts); Origin not allowed → 403.
+ * Only the ticket's one-time use is left to the room.
  */
 app.get("/ws/streams/:stream_id/chat", async (c) => {
   const streamId = streamIdParam(c);
@@ -133,19 +139,21 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
     fail(426, "upgrade_required", "Expected a WebSocket upgrade");
   }
   const url = new URL(c.req.url);
-  const headers = new Headers(c.req.raw.headers);
-  for (const h of [H_IDENTITY, H_TICKET, H_ORIGIN_DENIED]) headers.delete(h);
-  headers.set(H_STREAM, streamId);
+  const cfg = c.get("config");
+  // Only what the room needs, rebuilt from validated values: nothing from the request is copied on.
+  const headers = new Headers({ upgrade: "websocket", [H_STREAM]: streamId });
   const ticket = url.searchParams.get("ticket");
-  if (c.req.header("authorization") || !ticket) {
+  if (c.req.header("authorization") || ticket === null) {
     const identity = await authenticate(c);
     if (originDenied(c)) fail(403, "forbidden_origin", "Origin not allowed");
-    const username = await resolveUsername(c.get("config"), identity, c.executionCtx);
+    const username = await resolveUsername(cfg, identity, c.executionCtx);
     headers.set(H_IDENTITY, encodeIdentity({ id: identity.userId, username }));
   } else {
-    if (ticket.length > 128) fail(401, "unauthorized", "Invalid ticket");
-    headers.set(H_TICKET, ticket);
-    if (originDenied(c)) headers.set(H_ORIGIN_DENIED, "1");
+    const claims = await verifyTicket(await ticketSecret(cfg), ticket, streamId);
+    if (!claims) fail(401, "unauthorized", "Invalid, expired or foreign ticket");
+    if (originDenied(c)) fail(403, "forbidden_origin", "Origin not allowed");
+    headers.set(H_IDENTITY, encodeIdentity({ id: claims.userId, username: claims.username }));
+    headers.set(H_TICKET_NONCE, `${claims.nonce}.${claims.expiresAt}`);
   }
   const inner = new URL("https://room/ws");
   for (const key of ["since", "epoch", "batch"]) {
@@ -155,17 +163,17 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
   return roomFor(c, streamId).fetch(new Request(inner, { headers }));
 });
 
-/** One-time ticket for browsers (which cannot set headers on a WebSocket). */
+/**
+ * One-time ticket for browsers (which cannot set headers on a WebSocket): minted and signed here,
+ * so neither minting nor a guess ever reaches a Durable Object.
+ */
 app.post("/v1/streams/:stream_id/chat/tickets", async (c) => {
   const streamId = streamIdParam(c);
   const identity = await authenticate(c);
-  const username = await resolveUsername(c.get("config"), identity, c.executionCtx);
-  return roomFor(c, streamId).fetch(
-    new Request("https://room/tickets", {
-      method: "POST",
-      headers: { [H_STREAM]: streamId, [H_IDENTITY]: encodeIdentity({ id: identity.userId, username }) },
-    }),
-  );
+  const cfg = c.get("config");
+  const username = await resolveUsername(cfg, identity, c.executionCtx);
+  const ticket = await mintTicket(await ticketSecret(cfg), { streamId, userId: identity.userId, username, role: "viewer" });
+  return c.json({ ticket, expires_in: TICKET_TTL_S });
 });
 
 app.get("/v1/streams/:stream_id/chat/history", async (c) => {

@@ -1,7 +1,10 @@
 /** Helpers for tests inside workerd: tokens, sockets that record frames, waits with diagnostics. */
 import { env, exports } from "cloudflare:workers";
 import { SignJWT, importJWK, type JWTPayload } from "jose";
+import { runInDurableObject } from "cloudflare:test";
+import { loadConfig, type Config } from "../../src/env";
 import { ServerFrame } from "../../src/protocol";
+import { roomLimits, type ChatRoom, type RoomLimits } from "../../src/room";
 
 export const ISSUER = "https://idp.test/";
 export const AUDIENCE = "chat";
@@ -125,4 +128,18 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function roomStub(streamId: string) {
   return env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(streamId));
+}
+
+/**
+ * Gives one room other limits than the test config's (merged over the defaults of src/env.ts), so a
+ * test's outcome does not depend on how fast a loaded machine sends frames.
+ */
+export async function setLimits(
+  stub: DurableObjectStub<ChatRoom>,
+  overrides: Partial<Pick<Config, "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER">>,
+): Promise<void> {
+  const merged = { ...loadConfig(env), ...overrides };
+  await runInDurableObject(stub, (room: ChatRoom) => {
+    (room as unknown as { limits: RoomLimits }).limits = roomLimits(merged);
+  });
 }

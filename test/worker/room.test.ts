@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ChatRoom } from "../../src/room";
-import { Client, connect, newStreamId, newUserId, roomStub, sleep, token } from "./helpers";
+import { Client, connect, newStreamId, newUserId, roomStub, setLimits, sleep, token } from "./helpers";
 
 const msg = (text: string, client_msg_id?: string) => ({ type: "message", text, ...(client_msg_id ? { client_msg_id } : {}) });
 
@@ -103,9 +103,7 @@ describe("message rules", () => {
     const other = await connect(sid);
     // 1 message/s (burst 1) for this room, so the outcome does not depend on how fast a loaded
     // machine sends the frames (the default 10/s is covered by the config tests).
-    await runInDurableObject(roomStub(sid), (room: ChatRoom) => {
-      (room as unknown as { ratePerSec: number }).ratePerSec = 1;
-    });
+    await setLimits(roomStub(sid), { RATE_LIMIT_PER_SEC: 1 });
     a.send(msg("a0"));
     a.send(msg("a1"));
     b.send(msg("b0", "b0"));
@@ -233,10 +231,7 @@ describe("welcome, history and resume", () => {
     const c = await connect(sid, { token: await token() });
     const epoch = c.of("welcome")[0]!.epoch;
     // Fill the ring faster than the rate limit allows by writing through the object itself.
-    await runInDurableObject(stub, async (room: ChatRoom) => {
-      const r = room as unknown as { buckets: Map<string, unknown>; ratePerSec: number };
-      (r as { ratePerSec: number }).ratePerSec = 1_000_000;
-    });
+    await setLimits(stub, { RATE_LIMIT_PER_SEC: 1_000_000, ROOM_MAX_MESSAGES_PER_SEC: 1_000_000, SOCKET_MAX_FRAMES_PER_SEC: 1_000_000 });
     for (let i = 1; i <= 205; i++) c.send(msg(`n${i}`));
     await c.until((x) => x.comments().length === 205, "205 comments", 15_000);
     const tooOld = await connect(sid, { query: `?since=2&epoch=${epoch}` });
