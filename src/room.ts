@@ -17,6 +17,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type Config, type Env } from "./env";
+import { Outbox } from "./outbox";
 import { BucketMap, fullBucket, take, type Bucket } from "./rules/budget";
 import {
   CLOSE_POLICY_VIOLATION,
@@ -59,12 +60,8 @@ export const STRIKE_WINDOW_MS = 10_000;
 export const FRAME_BURST_FACTOR = 2;
 /** Coalescing window for `?batch=1` clients (DESIGN.md: ≤ 25 ms). */
 export const BATCH_WINDOW_MS = 25;
-/** Queue events per sendBatch (Queues allow 100 messages / 256 KB; a comment event is ≤ ~2.3 KB). */
-const OUTBOX_BATCH = 50;
 /** How long client_msg_id acknowledgements are remembered, in sequence numbers. */
 const ACK_RETENTION_SEQ = 10_000;
-const OUTBOX_RETRY_MIN_MS = 1_000;
-const OUTBOX_RETRY_MAX_MS = 60_000;
 
 /**
  * Internal headers set by the worker on requests to this object, after it has authenticated the
@@ -160,8 +157,8 @@ export class ChatRoom extends DurableObject<Env> {
   private batchWindowOpen = false;
   private batchPending: string[] = [];
 
-  private outboxRunning = false;
-  private outboxFailures = 0;
+  /** Events on their way to the sinks' queues, one cursor per queue (src/outbox.ts). */
+  private readonly outbox: Outbox;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -174,6 +171,15 @@ export class ChatRoom extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     // SQLite calls are synchronous; if this throws, the constructor fails and the next request retries.
     this.loadState();
+    this.outbox = new Outbox(
+      this.sql,
+      [
+        { name: "kafka", queue: env.CHAT_EVENTS },
+        { name: "history", queue: env.CHAT_HISTORY },
+      ],
+      { label: `stream=${this.streamId}` },
+    );
+    if (this.outbox.pending()) void this.drainOutbox();
     for (const ws of ctx.getWebSockets()) this.adopt(ws);
     if (this.conns.size > 0) {
       console.log(`ChatRoom woke from hibernation stream=${this.streamId} sockets=${this.conns.size} seq=${this.seq}`);
@@ -192,7 +198,6 @@ export class ChatRoom extends DurableObject<Env> {
         user_id TEXT NOT NULL, client_msg_id TEXT NOT NULL, comment_id TEXT NOT NULL, seq INTEGER NOT NULL,
         PRIMARY KEY (user_id, client_msg_id));
       CREATE INDEX IF NOT EXISTS acks_by_seq ON acks(seq);
-      CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
       DROP TABLE IF EXISTS tickets;
       CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
     `);
@@ -210,8 +215,6 @@ export class ChatRoom extends DurableObject<Env> {
       this.ringSeq.push(row.seq);
       this.ringJson.push(row.body);
     }
-    const pending = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox").one().n;
-    if (pending > 0) void this.ctx.storage.setAlarm(Date.now() + OUTBOX_RETRY_MIN_MS);
   }
 
   /** Rebuilds a connection from its attachment. Null for a socket the room closed or that is not open. */
@@ -482,7 +485,7 @@ export class ChatRoom extends DurableObject<Env> {
     this.sql.exec("INSERT INTO ring (seq, body) VALUES (?, ?)", seq, body);
     if (seq > HISTORY_SIZE) this.sql.exec("DELETE FROM ring WHERE seq <= ?", seq - HISTORY_SIZE);
     this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('seq', ?)", String(seq));
-    this.sql.exec("INSERT INTO outbox (seq, body) VALUES (?, ?)", seq, JSON.stringify(toQueueEvent(sc)));
+    this.outbox.add(seq, toQueueEvent(sc));
     if (cmid !== undefined) {
       this.sql.exec(
         "INSERT INTO acks (user_id, client_msg_id, comment_id, seq) VALUES (?, ?, ?, ?)",
@@ -583,33 +586,10 @@ export class ChatRoom extends DurableObject<Env> {
   // Outbox → CHAT_EVENTS queue
   // -------------------------------------------------------------------------------------------
 
-  /**
-   * Sends pending events to the queue in seq order, in batches. One drain runs at a time; events
-   * accepted while a send is in flight go out in the next batch (natural coalescing under load).
-   * On failure the alarm retries with exponential backoff, forever: an event leaves the outbox
-   * only once the Queue has accepted it.
-   */
+  /** Hands pending events to the queues; after a failure the alarm retries (src/outbox.ts backoff). */
   private async drainOutbox(): Promise<void> {
-    if (this.outboxRunning) return;
-    this.outboxRunning = true;
-    try {
-      for (;;) {
-        const rows = this.sql
-          .exec<{ seq: number; body: string }>("SELECT seq, body FROM outbox ORDER BY seq LIMIT ?", OUTBOX_BATCH)
-          .toArray();
-        if (rows.length === 0) break;
-        await this.env.CHAT_EVENTS.sendBatch(rows.map((r) => ({ body: JSON.parse(r.body), contentType: "json" as const })));
-        this.sql.exec("DELETE FROM outbox WHERE seq <= ?", rows[rows.length - 1]!.seq);
-        this.outboxFailures = 0;
-      }
-    } catch (err) {
-      this.outboxFailures++;
-      const delay = Math.min(OUTBOX_RETRY_MAX_MS, OUTBOX_RETRY_MIN_MS * 2 ** (this.outboxFailures - 1));
-      console.error(`ChatRoom outbox send failed stream=${this.streamId} attempt=${this.outboxFailures} retry_in_ms=${delay}: ${String(err)}`);
-      await this.ctx.storage.setAlarm(Date.now() + delay);
-    } finally {
-      this.outboxRunning = false;
-    }
+    const { retryInMs } = await this.outbox.drain();
+    if (retryInMs !== null) await this.ctx.storage.setAlarm(Date.now() + retryInMs);
   }
 
   override async alarm(): Promise<void> {

@@ -94,7 +94,7 @@ describe("kind 2: a socket the room has closed is never served again", () => {
     expect(fromFlooder.map((f) => f.seq)).toEqual(flooder.comments().map((f) => f.seq));
     expect(fromFlooder.length).toBeLessThan(50);
     const open = await runInDurableObject(roomStub(sid), (_room: ChatRoom, state) =>
-      state.getWebSockets().filter((ws) => ws.readyState === WebSocket.READY_STATE_OPEN).length,
+      state.getWebSockets().filter((ws) => ws.readyState === WebSocket.OPEN).length,
     );
     expect(open).toBe(1);
     await viewer.close();
