@@ -44,6 +44,11 @@ export class Backoff {
     this.#opts = { baseMs, maxMs, random: opts.random ?? Math.random };
   }
 
+  /** The largest delay ceiling (options.maxMs). */
+  get maxMs(): number {
+    return this.#opts.maxMs;
+  }
+
   /** Failed attempts since the last reset. */
   get attempt(): number {
     return this.#attempt;

@@ -14,6 +14,8 @@
  * client keeps no process alive and sends nothing.
  */
 import {
+  CLOSE_POLICY_VIOLATION,
+  CLOSE_TOO_MANY_SOCKETS,
   ERROR_MESSAGES,
   MAX_CLIENT_MSG_ID,
   MAX_MESSAGE_CODE_POINTS,
@@ -29,6 +31,7 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ChatError } from "./errors.js";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, type OutboxEntry, type SendResult } from "./outbox.js";
+import { DEFAULT_SEND_RATE_PER_SEC, SendPacer } from "./pacer.js";
 import { SequenceTracker, type ResumePoint } from "./sequence.js";
 import type { ChatLimits, ChatUser, SeqComment } from "./types.js";
 import { uuid } from "./uuid.js";
@@ -107,6 +110,12 @@ export interface ChatClientOptions {
   stableAfterMs?: number;
   /** Max messages waiting for an ack. Default 100. */
   outboxLimit?: number;
+  /**
+   * How many times one message is resent after the server throttled it (`rate_limited` or
+   * `room_busy`, each time after its `retry_after_ms`) before send() rejects with that error.
+   * Default 10.
+   */
+  throttleRetries?: number;
   /** How long a hole in the sequence may stay open before the client resyncs. Default 2 s. */
   gapTimeoutMs?: number;
   /**
@@ -125,7 +134,11 @@ export type ConnectionState =
   | "open"
   /** Waiting before the next attempt (see `retryInMs`; none while the device is offline). */
   | "reconnecting"
-  /** close() was called. Final. */
+  /**
+   * Final: close() was called, or the server closed the socket with 4429 (too many sockets for
+   * this user and stream: `reason` "too_many_sockets"), after which reconnecting would only
+   * close another of the user's tabs.
+   */
   | "closed";
 
 export type DisconnectReason =
@@ -141,6 +154,14 @@ export type DisconnectReason =
   | "offline"
   /** A hole in the sequence did not fill in time; reconnecting with `since` fills it. */
   | "gap"
+  /**
+   * The server closed with 1008 (this socket kept exceeding its frame budget or sent too many
+   * rejected frames). Reconnects no sooner than the backoff's ceiling (15 s by default), so a
+   * misbehaving client cannot hammer the room.
+   */
+  | "policy_violation"
+  /** The server closed with 4429: the user has too many sockets on this stream. Final ("closed"). */
+  | "too_many_sockets"
   /** reconnect() or close() was called. */
   | "manual";
 
@@ -178,7 +199,8 @@ export interface ChatClientEvents {
   comment: SeqComment;
   /**
    * Errors the app may want to show that are not the rejection of a send(): server errors not
-   * tied to a message, unauthorized/auth_failed, protocol_error, policy_violation.
+   * tied to a message, unauthorized/auth_failed, protocol_error, policy_violation,
+   * too_many_sockets.
    */
   error: ChatError;
 }
@@ -197,6 +219,7 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 20_000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
 export const DEFAULT_STABLE_AFTER_MS = 5_000;
 export const DEFAULT_GAP_TIMEOUT_MS = 2_000;
+export const DEFAULT_THROTTLE_RETRIES = 10;
 
 const WS_OPEN = 1;
 /** Application close code (4000–4999 is ours) for connections the client abandons. */
@@ -216,6 +239,8 @@ interface Connection {
   heartbeatTimer?: Timer;
   pongTimer?: Timer;
   gapTimer?: Timer;
+  /** Wakes the send pump when the pacer allows the next message. */
+  pumpTimer?: Timer;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,6 +264,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   readonly #backoff: Backoff;
   readonly #outbox: Outbox;
+  readonly #pacer = new SendPacer();
+  readonly #throttleRetries: number;
   readonly #tracker = new SequenceTracker();
 
   #state: ConnectionState = "idle";
@@ -278,6 +305,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#gapTimeoutMs = positive("gapTimeoutMs", options.gapTimeoutMs, DEFAULT_GAP_TIMEOUT_MS);
     this.#backoff = new Backoff(options.backoff);
     this.#outbox = new Outbox(options.outboxLimit ?? DEFAULT_OUTBOX_LIMIT);
+    const retries = options.throttleRetries ?? DEFAULT_THROTTLE_RETRIES;
+    if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`throttleRetries must be an integer ≥ 0, got ${retries}`);
+    this.#throttleRetries = retries;
     this.#network = options.network === false ? null : (options.network ?? browserNetwork());
   }
 
@@ -330,9 +360,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   /**
    * Sends a message. Resolves with the server's ack; rejects with a ChatError whose `code` is
-   * the server's (`rate_limited` with `retryAfterMs`, `message_too_long`, …) or the client's
-   * (`empty_message`, `outbox_full`, `closed`). While disconnected the message waits in the
-   * outbox and goes out on the next connection.
+   * the server's (`message_too_long`, …; `rate_limited` / `room_busy` with `retryAfterMs` only
+   * after `throttleRetries` resends) or the client's (`empty_message`, `outbox_full`, `closed`,
+   * `too_many_sockets`). While disconnected the message waits in the outbox and goes out on the
+   * next connection. Messages leave at the server's rate (`welcome.limits`, default 10/s, burst
+   * of the same size), oldest first; a throttled one is resent after the server's retry_after_ms.
    */
   send(text: string, options: SendOptions = {}): Promise<SendResult> {
     const clientMsgId = options.clientMsgId ?? uuid();
@@ -344,7 +376,6 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const trimmed = text.trim();
     if (trimmed.length === 0) return fail("empty_message", "The message is empty");
     if (codePointLength(trimmed) > MAX_MESSAGE_CODE_POINTS) return fail("message_too_long", ERROR_MESSAGES.message_too_long);
-    const known = this.#outbox.has(clientMsgId);
     let result: Promise<SendResult>;
     try {
       result = this.#outbox.add(clientMsgId, text);
@@ -352,7 +383,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       return Promise.reject(err);
     }
     const conn = this.#conn;
-    if (!known && conn?.synced) this.#sendFrame(conn, { type: "message", text, client_msg_id: clientMsgId });
+    if (conn?.synced) this.#pump(conn);
     return result;
   }
 
@@ -365,6 +396,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   /** Stops for good: closes the socket, clears every timer, rejects pending sends. */
   close(): void {
+    this.#shutdown({ reason: "manual" }, (clientMsgId) => new ChatError("closed", "The chat was closed before the message was delivered", { clientMsgId }));
+  }
+
+  #shutdown(why: { reason: DisconnectReason; closeCode?: number; detail?: string }, sendError: (clientMsgId: string) => ChatError): void {
     if (this.#state === "closed") return;
     const conn = this.#conn;
     this.#conn = null;
@@ -373,8 +408,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#reconnectTimer = undefined;
     this.#unsubscribeNetwork();
     this.#unsubscribeNetwork = noop;
-    this.#outbox.failAll((clientMsgId) => new ChatError("closed", "The chat was closed before the message was delivered", { clientMsgId }));
-    this.#setState("closed", { reason: "manual" });
+    this.#outbox.failAll(sendError);
+    this.#setState("closed", why);
   }
 
   // -- connection attempts --------------------------------------------------------------------
@@ -428,10 +463,21 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     };
     ws.onclose = (ev: { code?: number; reason?: string }) => {
       if (this.#conn !== conn) return;
-      if (ev.code === 1008) {
-        this.emit("error", new ChatError("policy_violation", `The server closed the chat: ${ev.reason || "policy violation"}`));
+      const detail = ev.reason || undefined;
+      if (ev.code === CLOSE_TOO_MANY_SOCKETS) {
+        // The room closed this, the user's oldest socket, to admit a newer one (another tab):
+        // reconnecting would close that one in turn. Stop, and say why.
+        const message = `You have the chat open in too many places; this one was closed (${ev.reason || "too many sockets"})`;
+        this.emit("error", new ChatError("too_many_sockets", message));
+        this.#shutdown({ reason: "too_many_sockets", closeCode: ev.code, detail }, (clientMsgId) => new ChatError("too_many_sockets", message, { clientMsgId }));
+        return;
       }
-      this.#drop(conn, "connection_lost", { closeCode: ev.code, detail: ev.reason || undefined });
+      if (ev.code === CLOSE_POLICY_VIOLATION) {
+        this.emit("error", new ChatError("policy_violation", `The server closed the chat: ${ev.reason || "policy violation"}`));
+        this.#drop(conn, "policy_violation", { closeCode: ev.code, detail, slow: true });
+        return;
+      }
+      this.#drop(conn, "connection_lost", { closeCode: ev.code, detail });
     };
     // An error is always followed by a close event, which does the work. The handler must stay
     // set even so: the `ws` package throws on an 'error' event nobody listens to.
@@ -466,17 +512,19 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * Ends a connection or attempt and schedules the next one. Idempotent per connection: the
    * first cause wins, later ones (e.g. the close event that follows our own close()) are ignored.
    */
-  #drop(conn: Connection, reason: DisconnectReason, opts: { immediate?: boolean; closeCode?: number; detail?: string } = {}): void {
+  #drop(conn: Connection, reason: DisconnectReason, opts: { immediate?: boolean; slow?: boolean; closeCode?: number; detail?: string } = {}): void {
     if (this.#conn !== conn) return;
     this.#conn = null;
     this.#teardown(conn, CLOSE_ABANDONED, reason);
-    if (conn.synced && Date.now() - conn.syncedAt >= this.#stableAfterMs) this.#backoff.reset();
+    // `slow` (a 1008 close): the connection was long enough, but it ended for cause; it must not
+    // earn a fast retry.
+    if (!opts.slow && conn.synced && Date.now() - conn.syncedAt >= this.#stableAfterMs) this.#backoff.reset();
     const why = { reason, closeCode: opts.closeCode, detail: opts.detail };
     if (opts.immediate) {
       this.#setState("reconnecting", { ...why, retryInMs: 0 });
       this.#attempt();
     } else {
-      this.#scheduleRetry(why);
+      this.#scheduleRetry(why, opts.slow ? this.#backoff.maxMs : 0);
     }
   }
 
@@ -485,6 +533,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     clearTimeout(conn.heartbeatTimer);
     clearTimeout(conn.pongTimer);
     clearTimeout(conn.gapTimer);
+    clearTimeout(conn.pumpTimer);
     conn.abort.abort();
     const ws = conn.ws;
     if (!ws) return;
@@ -499,13 +548,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     }
   }
 
-  #scheduleRetry(why: { reason: DisconnectReason; closeCode?: number; detail?: string }): void {
+  /** Next attempt after the backoff's delay, plus `extraMs` (a 1008 close waits the ceiling on top). */
+  #scheduleRetry(why: { reason: DisconnectReason; closeCode?: number; detail?: string }, extraMs = 0): void {
     if (this.#state === "closed") return;
     if (this.#network && !this.#network.isOnline()) {
       this.#waitForNetwork();
       return;
     }
-    const delay = this.#backoff.next();
+    const delay = extraMs + this.#backoff.next();
     this.#setState("reconnecting", { ...why, retryInMs: delay });
     this.#reconnectTimer = setTimeout(() => this.#retryNow(), delay);
   }
@@ -579,6 +629,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     switch (frame.type) {
       case "welcome":
         this.#user = frame.user;
+        this.#pacer.setRate(sendRate(frame.limits));
         this.#tracker.welcome(frame.epoch, frame.seq);
         this.emit("welcome", { streamId: frame.stream_id, user: frame.user, seq: frame.seq, epoch: frame.epoch });
         return;
@@ -597,7 +648,22 @@ export class ChatClient extends Emitter<ChatClientEvents> {
           retryAfterMs: frame.retry_after_ms,
           clientMsgId: frame.client_msg_id,
         });
-        if (frame.client_msg_id !== undefined && this.#outbox.fail(frame.client_msg_id, err)) return;
+        if (frame.code === "rate_limited" || frame.code === "room_busy") {
+          // Throttled: nothing goes out before the server's time; the message itself is resent
+          // then (same client_msg_id), unless it has been throttled too often already.
+          this.#pacer.hold(frame.retry_after_ms ?? Math.ceil(1000 / this.#pacer.rate));
+          const id = frame.client_msg_id;
+          if (id !== undefined) {
+            const times = this.#outbox.throttled(id);
+            if (times > this.#throttleRetries) this.#outbox.fail(id, err);
+            if (times > 0) {
+              this.#pump(conn);
+              return;
+            }
+          }
+        } else if (frame.client_msg_id !== undefined && this.#outbox.fail(frame.client_msg_id, err)) {
+          return;
+        }
         this.emit("error", err);
         return;
       }
@@ -621,9 +687,34 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#setState("open");
     if (!firstSync) return;
     this.#armHeartbeat(conn);
-    // Resend everything unacknowledged; the room dedupes by client_msg_id.
-    for (const f of this.#outbox.frames()) this.#sendFrame(conn, f);
+    // Resend everything unacknowledged, paced; the room dedupes by client_msg_id.
+    this.#outbox.requeueAll();
+    this.#pump(conn);
     this.#watchGap(conn);
+  }
+
+  /**
+   * Sends queued messages, oldest first, as fast as the pacer allows; when it says wait, sets a
+   * timer to come back. One pump per connection (a running timer means one is already waiting).
+   */
+  #pump(conn: Connection): void {
+    if (this.#conn !== conn || !conn.synced || conn.pumpTimer !== undefined) return;
+    for (;;) {
+      const frame = this.#outbox.nextQueued();
+      if (!frame) return;
+      const wait = this.#pacer.delay();
+      if (wait > 0) {
+        conn.pumpTimer = setTimeout(() => {
+          conn.pumpTimer = undefined;
+          this.#pump(conn);
+        }, wait);
+        return;
+      }
+      if (conn.ws?.readyState !== WS_OPEN) return; // the close event follows; the outbox keeps it
+      this.#pacer.take();
+      this.#outbox.markSent(frame.client_msg_id!);
+      this.#sendFrame(conn, frame);
+    }
   }
 
   #sendFrame(conn: Connection, frame: ClientFrame | string): void {
@@ -686,6 +777,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
 /** While offline, retry this often anyway (see #waitForNetwork). */
 const OFFLINE_RETRY_MS = 15_000;
+
+/** The message rate to pace sends at: the server's (both of its limits bind a message), or the default. */
+function sendRate(limits: ChatLimits | undefined): number {
+  if (!limits) return DEFAULT_SEND_RATE_PER_SEC;
+  return Math.min(limits.messages_per_sec, limits.frames_per_sec);
+}
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;

@@ -18,15 +18,20 @@ export type ClientErrorCode =
   | "auth_failed"
   /** A frame from the server that is not JSON or not in the protocol. */
   | "protocol_error"
-  /** The server closed the socket with 1008 (persistent abuse). */
-  | "policy_violation";
+  /** The server closed the socket with 1008 (persistent abuse); the client reconnects slowly. */
+  | "policy_violation"
+  /**
+   * The server closed the socket with 4429: this user has too many sockets on the stream (other
+   * tabs or devices) and this was the oldest. Final: the client is closed, pending sends fail.
+   */
+  | "too_many_sockets";
 
 export type ChatErrorCode = ErrorCode | ClientErrorCode;
 
 export class ChatError extends Error {
   override readonly name = "ChatError";
   readonly code: ChatErrorCode;
-  /** For `rate_limited`: how long the server asks us to wait before sending again. */
+  /** For `rate_limited` / `room_busy`: how long the server asks us to wait before sending again. */
   readonly retryAfterMs: number | undefined;
   /** The message this error is about, when it is about one. */
   readonly clientMsgId: string | undefined;

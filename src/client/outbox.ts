@@ -6,6 +6,12 @@
  * a message that did reach the server before the socket died is acked, not duplicated.
  * Bounded, because a viewer who is offline for an hour should get a clear "outbox_full" error
  * instead of an ever-growing queue that floods the room (and its rate limit) on return.
+ *
+ * Each entry is either *queued* (still to go out on the current connection) or *sent* (on the
+ * wire, waiting for its ack). The client takes queued entries oldest first, at the pace of its
+ * SendPacer; a new connection queues everything again (`requeueAll`), and a throttle answer from
+ * the server (`rate_limited`, `room_busy`) queues that one entry again (`throttled`), up to a
+ * bound after which the send is rejected with the server's error.
  */
 import type { MessageFrame } from "./types.js";
 import { ChatError } from "./errors.js";
@@ -27,6 +33,10 @@ export interface OutboxEntry {
 }
 
 interface Entry extends OutboxEntry {
+  /** Still to be sent on the current connection. */
+  queued: boolean;
+  /** Throttle answers (rate_limited / room_busy) received for it so far. */
+  throttled: number;
   readonly promise: Promise<SendResult>;
   resolve(r: SendResult): void;
   reject(e: ChatError): void;
@@ -57,7 +67,35 @@ export class Outbox {
 
   /** The frames to (re)send, oldest first. */
   frames(): MessageFrame[] {
-    return [...this.#entries.values()].map((e) => ({ type: "message", text: e.text, client_msg_id: e.clientMsgId }));
+    return [...this.#entries.values()].map(frameOf);
+  }
+
+  /** The oldest queued message's frame, or null when everything is sent. */
+  nextQueued(): MessageFrame | null {
+    for (const e of this.#entries.values()) if (e.queued) return frameOf(e);
+    return null;
+  }
+
+  /** The entry went out on the wire: it waits for its ack now. */
+  markSent(clientMsgId: string): void {
+    const e = this.#entries.get(clientMsgId);
+    if (e) e.queued = false;
+  }
+
+  /** A new connection: every waiting message goes out again (the room dedupes by id). */
+  requeueAll(): void {
+    for (const e of this.#entries.values()) e.queued = true;
+  }
+
+  /**
+   * The server throttled this entry (rate_limited / room_busy): queue it again. Returns how many
+   * throttle answers it has had, or 0 if it was not waiting (answered already, or failed).
+   */
+  throttled(clientMsgId: string): number {
+    const e = this.#entries.get(clientMsgId);
+    if (!e) return 0;
+    e.queued = true;
+    return ++e.throttled;
   }
 
   /**
@@ -80,7 +118,7 @@ export class Outbox {
       resolve = res;
       reject = rej;
     });
-    this.#entries.set(clientMsgId, { clientMsgId, text, promise, resolve, reject });
+    this.#entries.set(clientMsgId, { clientMsgId, text, queued: true, throttled: 0, promise, resolve, reject });
     return promise;
   }
 
@@ -108,4 +146,8 @@ export class Outbox {
     this.#entries.clear();
     for (const e of all) e.reject(error(e.clientMsgId));
   }
+}
+
+function frameOf(e: Entry): MessageFrame {
+  return { type: "message", text: e.text, client_msg_id: e.clientMsgId };
 }

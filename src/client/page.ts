@@ -114,8 +114,9 @@ function describeState(s: StateChange): string {
     case "open":
       return "Connected";
     case "closed":
-      return "Not connected";
+      return s.reason === "too_many_sockets" ? "Closed — the chat is open in too many other tabs" : "Not connected";
     case "reconnecting":
+      if (s.reason === "policy_violation") return `Disconnected by the server — retrying in ${Math.max(1, Math.round((s.retryInMs ?? 0) / 1000))} s`;
       if (s.reason === "offline") return "Offline — waiting for the network";
       if (!s.retryInMs) return "Reconnecting…";
       return `Connection lost — retrying in ${Math.max(1, Math.round(s.retryInMs / 1000))} s`;
@@ -151,7 +152,9 @@ function plainError(err: unknown): string {
     case "auth_failed":
       return "Could not sign in to the chat. Retrying…";
     case "policy_violation":
-      return "The server closed the connection because too many messages were rejected. Reconnecting…";
+      return "The server closed the connection because this page sent too much. It will reconnect in a little while.";
+    case "too_many_sockets":
+      return "This chat is open in too many tabs or devices, so the server closed it here. Close some of them and reload this page to chat here.";
     case "internal_error":
       return "The server had a problem. Try again in a moment.";
     case "invalid_json":

@@ -63,6 +63,8 @@ export type ErrorCode =
 
 // ---------------------------------------------------------------------------------------------
 // Compile-time proof that the copies above equal the protocol's schemas (no runtime code).
+// "Type 'false' does not satisfy the constraint 'true'" on a line below means src/protocol.ts
+// changed that shape: make the same change above (the SDK's users must see it too).
 // ---------------------------------------------------------------------------------------------
 
 type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;

@@ -263,14 +263,41 @@ describe("reconnecting", () => {
     h.client.close();
   });
 
-  it("reports a 1008 close from the server as policy_violation, and still reconnects", async () => {
+  it("reports a 1008 close as policy_violation and reconnects no sooner than the backoff ceiling, even after a stable connection", async () => {
     const h = harness();
     h.client.connect();
     const s = await h.accept();
+    await vi.advanceTimersByTimeAsync(5000); // stable: a plain drop would be retried within 250 ms
     s.serverClose(1008, "too many rejected frames");
     expect(h.errors.map((e) => e.code)).toEqual(["policy_violation"]);
-    expect(h.client.state).toBe("reconnecting");
+    expect(h.states.at(-1)).toMatchObject({ state: "reconnecting", reason: "policy_violation", closeCode: 1008, retryInMs: 15_000 + 250 });
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(h.sockets).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    expect(h.sockets).toHaveLength(2);
+    // A second 1008 right away: again the ceiling on top of a growing backoff, never a tight loop.
+    const s2 = await h.accept();
+    s2.serverClose(1008, "again");
+    expect(h.states.at(-1)).toMatchObject({ state: "reconnecting", reason: "policy_violation", retryInMs: 15_000 + 500 });
     h.client.close();
+  });
+
+  it("stops on a 4429 close (too many sockets): closed with a clear reason, no reconnect, pending sends fail", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    const pending = h.client.send("unanswered", { clientMsgId: "p1" });
+    s.serverClose(4429, "too many sockets for this user");
+    expect(h.client.state).toBe("closed");
+    expect(h.states.at(-1)).toMatchObject({ state: "closed", previous: "open", reason: "too_many_sockets", closeCode: 4429 });
+    expect(h.errors.map((e) => e.code)).toEqual(["too_many_sockets"]);
+    await expect(pending).rejects.toMatchObject({ code: "too_many_sockets", clientMsgId: "p1" });
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(h.sockets).toHaveLength(1);
+    await expect(h.client.ready()).rejects.toMatchObject({ code: "closed" });
+    await expect(h.client.send("later")).rejects.toMatchObject({ code: "closed" });
   });
 });
 
@@ -345,15 +372,15 @@ describe("sending", () => {
     h.client.close();
   });
 
-  it("rejects with the server's error code; rate_limited carries retryAfterMs", async () => {
+  it("rejects with the server's error code; errors not about a pending message go to `error`", async () => {
     const h = harness();
     h.client.connect();
     const s = await h.accept();
-    const p = h.client.send("spam", { clientMsgId: "r1" });
-    s.receive({ type: "error", code: "rate_limited", message: "Too many messages, slow down", retry_after_ms: 100, client_msg_id: "r1" });
+    const p = h.client.send("x".repeat(10), { clientMsgId: "r1" });
+    s.receive({ type: "error", code: "message_too_long", message: "Message too long (max 500 chars)", client_msg_id: "r1" });
     const err = await p.catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ChatError);
-    expect(err).toMatchObject({ code: "rate_limited", retryAfterMs: 100, clientMsgId: "r1", message: "Too many messages, slow down" });
+    expect(err).toMatchObject({ code: "message_too_long", clientMsgId: "r1", message: "Message too long (max 500 chars)" });
     expect(h.errors).toEqual([]); // a send's error goes to its promise, not to `error`
     s.receive({ type: "error", code: "invalid_frame", message: "Unknown or malformed frame" });
     expect(h.errors.map((e) => e.code)).toEqual(["invalid_frame"]);
@@ -399,6 +426,119 @@ describe("sending", () => {
     expect(h.delivered).toEqual([1]);
     expect(h.client.state).toBe("open");
     h.client.close();
+  });
+});
+
+describe("pacing and throttling (issue 9 item 3)", () => {
+  const ack = (s: FakeSocket, id: string, seq: number) => s.receive({ type: "ack", client_msg_id: id, id: sc(seq).comment.id, seq });
+
+  /**
+   * Token-bucket conformance: in any stretch of sends i..j, at most burst + rate · (t_j − t_i)
+   * messages. (The server's bucket is the same shape, so a conforming client is never limited.)
+   */
+  function expectConforms(times: number[], rate: number, burst: number): void {
+    for (let i = 0; i < times.length; i++) {
+      for (let j = i; j < times.length; j++) {
+        const allowed = burst + (rate * (times[j]! - times[i]!)) / 1000;
+        if (j - i + 1 > allowed + 1e-9) {
+          throw new Error(`sends ${i}..${j} (${j - i + 1}) within ${times[j]! - times[i]!} ms exceed ${rate}/s with burst ${burst}`);
+        }
+      }
+    }
+  }
+
+  it("flushes 40 sends queued while disconnected at no more than the rate the server advertised", async () => {
+    const h = harness();
+    h.client.connect();
+    const s1 = await h.accept();
+    s1.serverClose(1006);
+    const ids = Array.from({ length: 40 }, (_, i) => `q${i}`);
+    const results = ids.map((id) => h.client.send(`queued ${id}`, { clientMsgId: id }));
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    const s2 = h.last();
+    s2.open();
+    s2.receive({ type: "welcome", stream_id: STREAM, user: ME, seq: 0, epoch: "e1", limits: { messages_per_sec: 5, frames_per_sec: 20 } });
+    s2.receive({ type: "history", comments: [], recovered: false });
+    const start = Date.now();
+    expect(s2.sent).toHaveLength(5); // the burst goes at once...
+    for (let t = 0; t < 10_000 && s2.sent.length < 40; t += 50) await vi.advanceTimersByTimeAsync(50);
+    // ...the rest at 5/s: all 40, oldest first, each once, and never faster than advertised.
+    expect(s2.frames.map((f) => f.client_msg_id)).toEqual(ids);
+    expectConforms(s2.sentAt, 5, 5);
+    expect(s2.sentAt.at(-1)! - start).toBeLessThanOrEqual(((40 - 5) / 5) * 1000 + 50); // and no slower
+    s2.frames.forEach((f, i) => ack(s2, f.client_msg_id as string, i + 1));
+    expect((await Promise.all(results)).map((r) => r.seq)).toEqual(ids.map((_, i) => i + 1));
+    h.client.close();
+  });
+
+  it("paces at 10/s with a burst of 10 when the welcome gives no limits", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    for (let i = 0; i < 25; i++) void h.client.send(`m${i}`, { clientMsgId: `m${i}` }).catch(() => {});
+    expect(s.sent).toHaveLength(10);
+    await vi.advanceTimersByTimeAsync(99);
+    expect(s.sent).toHaveLength(10);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(s.sent).toHaveLength(11);
+    await vi.advanceTimersByTimeAsync(1400);
+    expect(s.sent).toHaveLength(25);
+    expectConforms(s.sentAt, 10, 10);
+    h.client.close();
+  });
+
+  it("resends a rate_limited message after retry_after_ms with the same client_msg_id, and resolves", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    const p = h.client.send("hello", { clientMsgId: "c1" });
+    s.receive({ type: "error", code: "rate_limited", message: "Too many messages, slow down", retry_after_ms: 300, client_msg_id: "c1" });
+    const later = h.client.send("typed meanwhile", { clientMsgId: "c2" });
+    await vi.advanceTimersByTimeAsync(299);
+    expect(s.frames.map((f) => f.client_msg_id)).toEqual(["c1"]); // nothing before the server's time
+    await vi.advanceTimersByTimeAsync(1);
+    expect(s.frames.map((f) => f.client_msg_id)).toEqual(["c1", "c1"]); // the same message again, first
+    await vi.advanceTimersByTimeAsync(100);
+    expect(s.frames.map((f) => f.client_msg_id)).toEqual(["c1", "c1", "c2"]); // then the normal pace
+    ack(s, "c1", 1);
+    ack(s, "c2", 2);
+    await expect(p).resolves.toEqual({ clientMsgId: "c1", id: sc(1).comment.id, seq: 1 });
+    await expect(later).resolves.toMatchObject({ seq: 2 });
+    expect(h.errors).toEqual([]);
+    h.client.close();
+  });
+
+  it("room_busy is retried the same way; after throttleRetries answers the send rejects with the server's error", async () => {
+    const h = harness({ throttleRetries: 2 });
+    h.client.connect();
+    const s = await h.accept();
+    const p = h.client.send("busy", { clientMsgId: "b1" });
+    const busy = { type: "error", code: "room_busy", message: "The chat is too busy right now, try again shortly", retry_after_ms: 1000, client_msg_id: "b1" };
+    for (let i = 1; i <= 2; i++) {
+      s.receive(busy);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(s.frames).toHaveLength(i + 1);
+    }
+    s.receive(busy); // the third answer is past the bound
+    await expect(p).rejects.toMatchObject({ code: "room_busy", retryAfterMs: 1000, clientMsgId: "b1" });
+    expect(h.client.pending).toEqual([]);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(s.frames).toHaveLength(3);
+    expect(h.errors).toEqual([]);
+    h.client.close();
+  });
+
+  it("a throttled message still waiting is rejected by close(), and nothing is sent after it", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    const p = h.client.send("hello", { clientMsgId: "c1" });
+    s.receive({ type: "error", code: "rate_limited", message: "slow down", retry_after_ms: 500, client_msg_id: "c1" });
+    h.client.close();
+    await expect(p).rejects.toMatchObject({ code: "closed" });
+    expect(vi.getTimerCount()).toBe(0);
+    expect(s.sent).toHaveLength(1);
   });
 });
 

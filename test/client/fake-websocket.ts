@@ -11,6 +11,8 @@ export class FakeSocket implements WebSocketLike {
   onclose: ((ev: { code: number; reason: string }) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
   readonly sent: string[] = [];
+  /** Date.now() at each send (fake timers make it the test's clock). */
+  readonly sentAt: number[] = [];
   closedWith: { code: number | undefined; reason: string | undefined } | null = null;
 
   constructor(readonly url: string) {}
@@ -27,6 +29,7 @@ export class FakeSocket implements WebSocketLike {
   send(data: string): void {
     if (this.readyState !== 1) throw new Error("send on a socket that is not open");
     this.sent.push(data);
+    this.sentAt.push(Date.now());
   }
 
   close(code?: number, reason?: string): void {

@@ -56,4 +56,21 @@ describe("outbox: unacknowledged messages", () => {
     await expect(c).rejects.toMatchObject({ code: "closed", clientMsgId: "c" });
     expect(box.size).toBe(0);
   });
+
+  it("hands out queued messages oldest first; a throttled one is queued again and counted", () => {
+    const box = new Outbox(5);
+    void box.add("a", "x");
+    void box.add("b", "y");
+    expect(box.nextQueued()).toMatchObject({ client_msg_id: "a" });
+    box.markSent("a");
+    expect(box.nextQueued()).toMatchObject({ client_msg_id: "b" });
+    box.markSent("b");
+    expect(box.nextQueued()).toBeNull();
+    expect(box.throttled("b")).toBe(1);
+    expect(box.throttled("b")).toBe(2);
+    expect(box.nextQueued()).toMatchObject({ client_msg_id: "b" });
+    expect(box.throttled("unknown")).toBe(0);
+    box.requeueAll();
+    expect(box.nextQueued()).toMatchObject({ client_msg_id: "a" });
+  });
 });
