@@ -7,6 +7,7 @@
 import WS from "ws";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChatClient, ChatError, type ChatClientOptions, type SendResult, type SeqComment, type StateChange } from "../../src/client/index.js";
+import { DEFAULT_MAX_SOCKETS_PER_USER } from "../../src/protocol.js";
 import { devToken, startWorker, type RunningWorker } from "../support/worker.js";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 
@@ -239,6 +240,21 @@ describe("client ↔ real worker", () => {
     expectExactlyOnce(a, sent);
     expect(a.histories.at(-1)).toMatchObject({ recovered: true, resumed: true });
   }, 120_000);
+
+  it("the user's oldest socket, closed with 4429 for one too many, stays closed (no reconnect fight between tabs)", async () => {
+    const stream = crypto.randomUUID();
+    const tabs: Viewer[] = [];
+    for (let i = 0; i < DEFAULT_MAX_SOCKETS_PER_USER; i++) tabs.push(await viewer("many-tabs", stream, worker.url));
+    const oldest = tabs[0]!;
+    const newest = await viewer("many-tabs", stream, worker.url); // one more than the cap
+    await waitFor(() => oldest.client.state === "closed", "the oldest tab to be closed", () => oldest.states.slice(-2));
+    expect(oldest.states.at(-1)).toMatchObject({ state: "closed", reason: "too_many_sockets", closeCode: 4429 });
+    expect(oldest.errors.map((e) => e.code)).toEqual(["too_many_sockets"]);
+    await sleep(1500); // a client that reconnected would have closed another tab by now
+    expect(oldest.client.state).toBe("closed");
+    for (const t of [...tabs.slice(1), newest]) expect(t.client.state).toBe("open");
+    await expect(newest.client.send("still chatting")).resolves.toMatchObject({ seq: 1 });
+  });
 
   it("close() ends the connection and further sends fail with `closed`", async () => {
     const stream = crypto.randomUUID();
