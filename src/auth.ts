@@ -1,15 +1,38 @@
 /**
  * Authentication: verify a bearer JWT (HS256 shared secret and/or RS256/ES256 from a remote
- * JWKS), and mint development tokens for the demo page when DEV_TOKENS=true.
+ * JWKS), read its identity and role claims, and mint development tokens for the demo page when
+ * DEV_TOKENS=true. Roles in a stream are resolved from these claims plus Postgres by src/roles.ts.
  */
 import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
 import type { Config } from "./env";
 import { isUuid } from "./protocol";
 
+/** A role a token can grant in one stream (`stream_roles` claim); `viewer` needs no grant. */
+export type StreamGrant = "owner" | "moderator";
+
+/**
+ * At most this many `stream_roles` entries are read from one token; the rest are ignored. A token
+ * travels in a header (Cloudflare allows 32 KiB of request headers, ~45 bytes per entry), so a
+ * real one never gets near it; the cap bounds the work a single verified token can cause.
+ */
+export const MAX_STREAM_ROLES = 1_000;
+
+/** Who a verified JWT says the caller is (DESIGN.md "Auth", "Room events"). */
 export interface Identity {
+  /** The `sub` claim, a UUID, lower-cased. */
   userId: string;
   /** From the JWT's `username`/`preferred_username` claim; Postgres may override it later. */
   claimUsername: string | null;
+  /** The claim `role: "admin"` (exactly that string): platform staff, who act as owner in every stream. */
+  admin: boolean;
+  /**
+   * The claim `stream_roles: {"<stream_id>": "owner" | "moderator"}`, keys lower-cased. Entries
+   * whose key is not a UUID or whose value is not one of the two roles are dropped, as is the
+   * whole claim when it is not a JSON object; at most MAX_STREAM_ROLES entries are kept (the first
+   * valid ones in the claim's order). A stream named twice (case aside) keeps the stronger role.
+   * A null-prototype object: look up with `Object.hasOwn` or after checking the key is a UUID.
+   */
+  streamRoles: Record<string, StreamGrant>;
 }
 
 export class AuthError extends Error {
@@ -78,7 +101,31 @@ export async function verifyJwt(token: string, cfg: Config): Promise<Identity> {
   }
   const sub = payload.sub;
   if (!sub || !isUuid(sub)) throw new AuthError("token `sub` must be a UUID");
-  return { userId: sub.toLowerCase(), claimUsername: claimUsername(payload) };
+  return {
+    userId: sub.toLowerCase(),
+    claimUsername: claimUsername(payload),
+    admin: payload.role === "admin",
+    streamRoles: claimStreamRoles(payload.stream_roles),
+  };
+}
+
+/** The valid entries of a `stream_roles` claim (see Identity.streamRoles); anything else → {}. */
+function claimStreamRoles(claim: unknown): Record<string, StreamGrant> {
+  const out = Object.create(null) as Record<string, StreamGrant>;
+  if (typeof claim !== "object" || claim === null || Array.isArray(claim)) return out;
+  let kept = 0;
+  for (const [key, value] of Object.entries(claim)) {
+    if (kept >= MAX_STREAM_ROLES) break;
+    if (!isUuid(key) || (value !== "owner" && value !== "moderator")) continue;
+    const id = key.toLowerCase();
+    if (Object.hasOwn(out, id)) {
+      if (value === "owner") out[id] = "owner";
+      continue;
+    }
+    out[id] = value;
+    kept += 1;
+  }
+  return out;
 }
 
 function claimUsername(p: JWTPayload): string | null {
@@ -108,10 +155,22 @@ export async function devUserId(username: string): Promise<string> {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-export async function mintDevToken(cfg: Config, username: string): Promise<{ token: string; userId: string }> {
+/**
+ * A one-hour HS256 token for a dev username (sub = devUserId(username), claim `username`). With
+ * `ownerOf` (a stream id) it also carries `stream_roles: {[ownerOf]: "owner"}`, so the demo can
+ * make a streamer (DESIGN.md "Dev tokens"). Throws when JWT_SECRET is not set, and a RangeError
+ * when `ownerOf` is not a UUID (the route should answer 400 before calling this).
+ */
+export async function mintDevToken(
+  cfg: Config,
+  username: string,
+  ownerOf?: string,
+): Promise<{ token: string; userId: string }> {
   if (!cfg.JWT_SECRET) throw new Error("DEV_TOKENS needs JWT_SECRET");
+  if (ownerOf !== undefined && !isUuid(ownerOf)) throw new RangeError("owner_of must be a stream id (UUID)");
   const userId = await devUserId(username);
-  let jwt = new SignJWT({ username })
+  const claims = ownerOf === undefined ? { username } : { username, stream_roles: { [ownerOf.toLowerCase()]: "owner" } };
+  let jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(userId)
     .setIssuedAt()
