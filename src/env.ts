@@ -7,6 +7,7 @@
 import { z } from "zod";
 import type { ChatRoom } from "./room";
 import {
+  DEFAULT_EDIT_WINDOW_S,
   DEFAULT_MAX_SOCKETS_PER_USER,
   DEFAULT_RATE_LIMIT_PER_SEC,
   DEFAULT_ROOM_MAX_MESSAGES_PER_SEC,
@@ -37,6 +38,8 @@ export interface Env {
   SOCKET_MAX_FRAMES_PER_SEC?: string;
   /** Sockets one user may hold open to one stream; the oldest is closed with 4429 (default 5). */
   MAX_SOCKETS_PER_USER?: string;
+  /** How long an author may edit a comment, seconds (default 300). */
+  EDIT_WINDOW_S?: string;
 
   KAFKA_REST_URL?: string;
   KAFKA_REST_TOKEN?: string;
@@ -100,6 +103,7 @@ const ConfigSchema = z
     ROOM_MAX_MESSAGES_PER_SEC: positiveInt(DEFAULT_ROOM_MAX_MESSAGES_PER_SEC),
     SOCKET_MAX_FRAMES_PER_SEC: positiveInt(DEFAULT_SOCKET_MAX_FRAMES_PER_SEC),
     MAX_SOCKETS_PER_USER: positiveInt(DEFAULT_MAX_SOCKETS_PER_USER, 1_000),
+    EDIT_WINDOW_S: positiveInt(DEFAULT_EDIT_WINDOW_S, 86_400),
     KAFKA_REST_URL: optionalUrl,
     KAFKA_REST_TOKEN: optionalString,
     KAFKA_REST_USER: optionalString,

@@ -20,6 +20,25 @@ export const MAX_FRAME_BYTES = 8 * 1024;
 export const MAX_CLIENT_MSG_ID = 64;
 /** Comments kept per stream: in the room's ring (for resume) and in Redis history. */
 export const HISTORY_SIZE = 200;
+/** Default time an author may edit a comment after posting it, seconds (EDIT_WINDOW_S; DESIGN.md "Room events"). */
+export const DEFAULT_EDIT_WINDOW_S = 300;
+/** Timeout durations a moderator may give, seconds (DESIGN.md: 10 … 86,400). */
+export const TIMEOUT_MIN_S = 10;
+export const TIMEOUT_MAX_S = 86_400;
+/** Slow mode spacing, seconds (DESIGN.md: 0 … 3,600; 0 = off). */
+export const SLOW_MODE_MAX_S = 3_600;
+/** Blocked terms per stream, and the longest term, in code points. */
+export const MAX_BLOCKED_TERMS = 500;
+export const MAX_BLOCKED_TERM_CODE_POINTS = 100;
+/** Terms one `blocked_terms` frame may add or remove. */
+export const MAX_BLOCKED_TERMS_PER_FRAME = 100;
+/** Longest moderation `reason`, code points. */
+export const MAX_REASON_CODE_POINTS = 200;
+/** A reply's quoted excerpt of its target, code points. */
+export const REPLY_EXCERPT_CODE_POINTS = 100;
+/** Attachments per message (DESIGN.md "Images in chat"). */
+export const MAX_ATTACHMENTS = 4;
+
 /** Default per-user, per-stream message rate (messages per second). */
 export const DEFAULT_RATE_LIMIT_PER_SEC = 10;
 /**
@@ -57,7 +76,44 @@ export const Uuid = z.string().regex(UUID_RE, "expected a UUID");
 // Domain objects
 // ---------------------------------------------------------------------------------------------
 
-/** One chat message as stored and broadcast (the seed's StreamComment, field for field). */
+/** Roles in a stream (DESIGN.md "Room events"); platform admins act as `owner`. */
+export const Role = z.enum(["owner", "moderator", "viewer"]);
+export type Role = z.infer<typeof Role>;
+
+/**
+ * A span of a message the server recognised. `offset` and `length` count Unicode code points of
+ * `message` (not UTF-16 units): `[...message].slice(offset, offset + length)`.
+ */
+export const Entity = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("mention"), offset: z.number().int().nonnegative(), length: z.number().int().positive(), username: z.string() }),
+  z.object({ type: z.literal("url"), offset: z.number().int().nonnegative(), length: z.number().int().positive(), url: z.string() }),
+]);
+export type Entity = z.infer<typeof Entity>;
+
+/** What a reply quotes of its target, filled in by the server from the room's ring. */
+export const ReplyRef = z.object({
+  id: Uuid,
+  user_id: z.string(),
+  username: z.string().nullable(),
+  /** The target's text, at most REPLY_EXCERPT_CODE_POINTS code points. */
+  excerpt: z.string(),
+});
+export type ReplyRef = z.infer<typeof ReplyRef>;
+
+/** An image attached to a comment (DESIGN.md "Images in chat"). `size` in bytes. */
+export const Attachment = z.object({
+  upload_id: z.string(),
+  url: z.string(),
+  content_type: z.string(),
+  size: z.number().int().nonnegative(),
+});
+export type Attachment = z.infer<typeof Attachment>;
+
+/**
+ * One chat message as stored and broadcast: the seed's StreamComment, field for field, plus —
+ * only when they apply — `reply_to`, `entities`, `attachments`, and `edited_at` (in a fresh
+ * join's history, where edits are already applied).
+ */
 export const StreamComment = z.object({
   id: Uuid,
   stream_id: Uuid,
@@ -66,13 +122,70 @@ export const StreamComment = z.object({
   message: z.string(),
   /** RFC 3339, UTC, millisecond precision. */
   created_at: z.string(),
+  reply_to: ReplyRef.optional(),
+  entities: z.array(Entity).optional(),
+  attachments: z.array(Attachment).optional(),
+  edited_at: z.string().optional(),
 });
 export type StreamComment = z.infer<typeof StreamComment>;
 
 export const SeqComment = z.object({ seq: z.number().int().positive(), comment: StreamComment });
 export type SeqComment = z.infer<typeof SeqComment>;
 
-/** The Kafka event value, exactly these fields (topic KAFKA_CHAT_TOPIC, key = stream_id). */
+// ---------------------------------------------------------------------------------------------
+// Sequenced room events (DESIGN.md "Room events"): one seq counter for all of them
+// ---------------------------------------------------------------------------------------------
+
+const Seq = z.number().int().positive();
+export const CommentFrame = z.object({ type: z.literal("comment"), seq: Seq, comment: StreamComment });
+export const CommentEditedFrame = z.object({
+  type: z.literal("comment_edited"),
+  seq: Seq,
+  id: Uuid,
+  message: z.string(),
+  entities: z.array(Entity),
+  edited_at: z.string(),
+});
+export const CommentDeletedFrame = z.object({
+  type: z.literal("comment_deleted"),
+  seq: Seq,
+  id: Uuid,
+  /** user id of who deleted it (the author, or an owner/moderator) */
+  by: z.string(),
+});
+export const PinnedFrame = z.object({ type: z.literal("pinned"), seq: Seq, comment: StreamComment.nullable(), by: z.string() });
+export const ModerationAction = z.enum(["timeout", "ban", "unban", "slow_mode", "role"]);
+export type ModerationAction = z.infer<typeof ModerationAction>;
+export const ModerationFrame = z.object({
+  type: z.literal("moderation"),
+  seq: Seq,
+  action: ModerationAction,
+  user_id: z.string().optional(),
+  /** timeout: when it ends, RFC 3339 */
+  until: z.string().optional(),
+  /** timeout: its length; slow_mode: the spacing (0 = off) */
+  seconds: z.number().int().nonnegative().optional(),
+  /** role: the user's new role */
+  role: z.enum(["moderator", "viewer"]).optional(),
+  /** ban: ids of the user's comments the ban removed from the ring */
+  deleted: z.array(Uuid).optional(),
+  reason: z.string().optional(),
+  by: z.string(),
+});
+/** Every sequenced frame; the room's ring holds the last HISTORY_SIZE of them, exactly as broadcast. */
+export const RoomEvent = z.discriminatedUnion("type", [CommentFrame, CommentEditedFrame, CommentDeletedFrame, PinnedFrame, ModerationFrame]);
+export type RoomEvent = z.infer<typeof RoomEvent>;
+export type CommentFrame = z.infer<typeof CommentFrame>;
+export type CommentEditedFrame = z.infer<typeof CommentEditedFrame>;
+export type CommentDeletedFrame = z.infer<typeof CommentDeletedFrame>;
+export type PinnedFrame = z.infer<typeof PinnedFrame>;
+export type ModerationFrame = z.infer<typeof ModerationFrame>;
+
+// ---------------------------------------------------------------------------------------------
+// Events for the sinks: the Kafka value (topic KAFKA_CHAT_TOPIC, key = the stream id's bytes)
+// ---------------------------------------------------------------------------------------------
+
+/** A new comment: exactly these fields (+ reply_to_id / attachments only when it has them). */
 export const ChatEvent = z.object({
   event_type: z.literal("stream_chat_message"),
   stream_id: Uuid,
@@ -81,58 +194,179 @@ export const ChatEvent = z.object({
   message: z.string(),
   created_at: z.string(),
   comment_id: Uuid,
+  reply_to_id: Uuid.optional(),
+  attachments: z.array(Attachment).optional(),
 });
 export type ChatEvent = z.infer<typeof ChatEvent>;
 
-/** Body of a CHAT_EVENTS queue message: the Kafka event plus the room's sequence number. */
-export const QueueEvent = ChatEvent.extend({ seq: z.number().int().positive() });
+/** The envelope every other event shares: `created_at` is when the event happened, `by` who caused it. */
+const Envelope = { stream_id: Uuid, created_at: z.string(), by: z.string() };
+export const EditedEvent = z.object({
+  event_type: z.literal("stream_chat_message_edited"),
+  ...Envelope,
+  comment_id: Uuid,
+  /** the author (only authors edit) */
+  user_id: z.string(),
+  message: z.string(),
+});
+export const DeletedEvent = z.object({ event_type: z.literal("stream_chat_message_deleted"), ...Envelope, comment_id: Uuid });
+export const PinnedEvent = z.object({ event_type: z.literal("stream_chat_pinned"), ...Envelope, comment_id: Uuid.nullable() });
+export const ModerationEvent = z.object({
+  event_type: z.literal("stream_chat_moderation"),
+  ...Envelope,
+  action: ModerationAction,
+  user_id: z.string().optional(),
+  seconds: z.number().int().nonnegative().optional(),
+  until: z.string().optional(),
+  role: z.enum(["moderator", "viewer"]).optional(),
+  reason: z.string().optional(),
+  /** ban: the comments it removed */
+  deleted_comment_ids: z.array(Uuid).optional(),
+});
+/** Every Kafka event value (DESIGN.md "Events and history", "Room events"). */
+export const KafkaRoomEvent = z.discriminatedUnion("event_type", [ChatEvent, EditedEvent, DeletedEvent, PinnedEvent, ModerationEvent]);
+export type KafkaRoomEvent = z.infer<typeof KafkaRoomEvent>;
+
+/**
+ * Body of a queue message (CHAT_EVENTS → Kafka, CHAT_HISTORY → Redis): the Kafka event plus the
+ * room's `seq` (DESIGN.md) and — our extension — `frame`, the sequenced frame exactly as broadcast,
+ * which the history sink applies to Redis. The Kafka sink drops both before producing.
+ */
+const QueueExtras = { seq: Seq, frame: RoomEvent };
+export const QueueEvent = z.discriminatedUnion("event_type", [
+  ChatEvent.extend(QueueExtras),
+  EditedEvent.extend(QueueExtras),
+  DeletedEvent.extend(QueueExtras),
+  PinnedEvent.extend(QueueExtras),
+  ModerationEvent.extend(QueueExtras),
+]);
 export type QueueEvent = z.infer<typeof QueueEvent>;
 
-/** The Kafka event of a queue event: the same fields without `seq`. */
-export function toChatEvent({ seq: _seq, ...event }: QueueEvent): ChatEvent {
+/** The Kafka event of a queue event: the same fields without `seq` and `frame`. */
+export function toChatEvent(e: QueueEvent): KafkaRoomEvent {
+  const { seq: _seq, frame: _frame, ...event } = e;
   return event;
 }
 
-/** The queue event for a sequenced comment. */
-export function toQueueEvent(sc: SeqComment): QueueEvent {
-  const c = sc.comment;
-  return {
-    event_type: "stream_chat_message",
-    stream_id: c.stream_id,
-    user_id: c.user_id,
-    username: c.username,
-    message: c.message,
-    created_at: c.created_at,
-    comment_id: c.id,
-    seq: sc.seq,
-  };
+/**
+ * The queue event for a sequenced frame: `at` = when it happened (RFC 3339), `actor` = the user
+ * id that caused it (for an edit, the author).
+ */
+export function toQueueEvent(frame: RoomEvent, streamId: string, at: string, actor: string): QueueEvent {
+  return { ...kafkaEvent(frame, streamId, at, actor), seq: frame.seq, frame } as QueueEvent;
 }
 
-export function queueEventToSeqComment(e: QueueEvent): SeqComment {
-  return {
-    seq: e.seq,
-    comment: {
-      id: e.comment_id,
-      stream_id: e.stream_id,
-      user_id: e.user_id,
-      username: e.username,
-      message: e.message,
-      created_at: e.created_at,
-    },
-  };
+function kafkaEvent(f: RoomEvent, streamId: string, at: string, actor: string): KafkaRoomEvent {
+  const env = { stream_id: streamId, created_at: at };
+  switch (f.type) {
+    case "comment": {
+      const c = f.comment;
+      const e: ChatEvent = {
+        event_type: "stream_chat_message",
+        stream_id: c.stream_id,
+        user_id: c.user_id,
+        username: c.username,
+        message: c.message,
+        created_at: c.created_at,
+        comment_id: c.id,
+      };
+      if (c.reply_to) e.reply_to_id = c.reply_to.id;
+      if (c.attachments?.length) e.attachments = c.attachments;
+      return e;
+    }
+    case "comment_edited":
+      return { event_type: "stream_chat_message_edited", ...env, comment_id: f.id, user_id: actor, message: f.message, by: actor };
+    case "comment_deleted":
+      return { event_type: "stream_chat_message_deleted", ...env, comment_id: f.id, by: f.by };
+    case "pinned":
+      return { event_type: "stream_chat_pinned", ...env, comment_id: f.comment?.id ?? null, by: f.by };
+    case "moderation": {
+      const { type: _t, seq: _s, deleted, ...rest } = f;
+      return { event_type: "stream_chat_moderation", ...env, ...rest, ...(deleted ? { deleted_comment_ids: deleted } : {}) };
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Client → server frames
 // ---------------------------------------------------------------------------------------------
 
+const ClientMsgId = z.string().min(1).max(MAX_CLIENT_MSG_ID).optional();
+const Reason = z.string().max(MAX_REASON_CODE_POINTS * 2).optional();
+const TargetUser = z.string().min(1).max(64);
+const Term = z.string().min(1).max(MAX_BLOCKED_TERM_CODE_POINTS * 2);
+
 export const MessageFrame = z.object({
   type: z.literal("message"),
   text: z.string(),
-  client_msg_id: z.string().min(1).max(MAX_CLIENT_MSG_ID).optional(),
+  client_msg_id: ClientMsgId,
+  /** id of the comment this replies to (must still be in the room's ring) */
+  reply_to: Uuid.optional(),
+  /** upload ids from POST /v1/streams/{id}/chat/uploads */
+  attachments: z.array(z.string().min(1).max(512)).max(MAX_ATTACHMENTS).optional(),
 });
 export const PingFrame = z.object({ type: z.literal("ping") });
-export const ClientFrame = z.discriminatedUnion("type", [MessageFrame, PingFrame]);
+export const EditFrame = z.object({ type: z.literal("edit"), id: Uuid, text: z.string(), client_msg_id: ClientMsgId });
+export const DeleteFrame = z.object({ type: z.literal("delete"), id: Uuid, client_msg_id: ClientMsgId });
+export const PinFrame = z.object({ type: z.literal("pin"), id: Uuid, client_msg_id: ClientMsgId });
+export const UnpinFrame = z.object({ type: z.literal("unpin"), client_msg_id: ClientMsgId });
+export const TimeoutFrame = z.object({
+  type: z.literal("timeout"),
+  user_id: TargetUser,
+  seconds: z.number().int().min(TIMEOUT_MIN_S).max(TIMEOUT_MAX_S),
+  reason: Reason,
+  client_msg_id: ClientMsgId,
+});
+export const BanFrame = z.object({ type: z.literal("ban"), user_id: TargetUser, reason: Reason, client_msg_id: ClientMsgId });
+export const UnbanFrame = z.object({ type: z.literal("unban"), user_id: TargetUser, client_msg_id: ClientMsgId });
+export const SlowModeFrame = z.object({
+  type: z.literal("slow_mode"),
+  seconds: z.number().int().min(0).max(SLOW_MODE_MAX_S),
+  client_msg_id: ClientMsgId,
+});
+export const BlockedTermsFrame = z.object({
+  type: z.literal("blocked_terms"),
+  add: z.array(Term).max(MAX_BLOCKED_TERMS_PER_FRAME).optional(),
+  remove: z.array(Term).max(MAX_BLOCKED_TERMS_PER_FRAME).optional(),
+  client_msg_id: ClientMsgId,
+});
+export const RoleFrame = z.object({
+  type: z.literal("role"),
+  user_id: TargetUser,
+  role: z.enum(["moderator", "viewer"]),
+  client_msg_id: ClientMsgId,
+});
+
+/** Commands that change the room (everything a client sends but `ping`). */
+export const Command = z.discriminatedUnion("type", [
+  MessageFrame,
+  EditFrame,
+  DeleteFrame,
+  PinFrame,
+  UnpinFrame,
+  TimeoutFrame,
+  BanFrame,
+  UnbanFrame,
+  SlowModeFrame,
+  BlockedTermsFrame,
+  RoleFrame,
+]);
+export type Command = z.infer<typeof Command>;
+/** The moderation commands, also accepted by `POST /v1/streams/{id}/chat/actions`. */
+export const ModerationCommand = z.discriminatedUnion("type", [
+  DeleteFrame,
+  PinFrame,
+  UnpinFrame,
+  TimeoutFrame,
+  BanFrame,
+  UnbanFrame,
+  SlowModeFrame,
+  BlockedTermsFrame,
+  RoleFrame,
+]);
+export type ModerationCommand = z.infer<typeof ModerationCommand>;
+
+export const ClientFrame = z.discriminatedUnion("type", [...Command.options, PingFrame]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 export type MessageFrame = z.infer<typeof MessageFrame>;
 
@@ -148,6 +382,15 @@ export const ErrorCode = z.enum([
   "unsupported_binary",
   "frame_too_large",
   "room_busy",
+  "forbidden",
+  "not_found",
+  "edit_window_passed",
+  "muted",
+  "banned",
+  "slow_mode",
+  "blocked_term",
+  "invalid_text",
+  "invalid_attachment",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -167,52 +410,68 @@ export const WelcomeFrame = z.object({
    * budget (every frame counts, pings included).
    */
   limits: z.object({ messages_per_sec: z.number().positive(), frames_per_sec: z.number().positive() }).optional(),
+  /** This user's role in the stream (DESIGN.md "Room events"). */
+  role: Role.optional(),
+  /** The pinned comment, in its current state. */
+  pinned: StreamComment.nullable().optional(),
+  /** Slow mode spacing in seconds, 0 = off. */
+  slow_mode_s: z.number().int().nonnegative().optional(),
+  /** Distinct users connected. */
+  viewers: z.number().int().nonnegative().optional(),
+  /** This user's timeout end (RFC 3339), when timed out. */
+  muted_until: z.string().optional(),
+  /** true when this user is banned (a reader only). */
+  banned: z.boolean().optional(),
 });
 export const HistoryFrame = z.object({
   type: z.literal("history"),
+  /**
+   * Fresh join (`recovered:false`): the latest comments in their current state (edits applied,
+   * deleted ones absent). Resume (`recovered:true`): the missed comments exactly as broadcast.
+   */
   comments: z.array(SeqComment),
-  /** true: exactly the comments after `since`; false: the recent backlog (the app should reset). */
+  /** true: exactly what came after `since`; false: the recent backlog (the app should reset). */
   recovered: z.boolean(),
+  /** Resume only: every other missed sequenced frame, exactly as broadcast; merge by `seq`. */
+  events: z.array(RoomEvent).optional(),
 });
-export const CommentFrame = z.object({ type: z.literal("comment"), seq: z.number().int().positive(), comment: StreamComment });
 export const AckFrame = z.object({
   type: z.literal("ack"),
   client_msg_id: z.string(),
-  id: Uuid,
-  seq: z.number().int().positive(),
+  /** The comment created or acted on, when there is one. */
+  id: Uuid.optional(),
+  /** The seq of the event the command produced (absent for `blocked_terms`, which is not broadcast). */
+  seq: z.number().int().positive().optional(),
 });
 export const ErrorFrame = z.object({
   type: z.literal("error"),
   code: ErrorCode,
   message: z.string(),
   retry_after_ms: z.number().int().nonnegative().optional(),
+  /** `muted`: when the timeout ends, RFC 3339. */
+  until: z.string().optional(),
   client_msg_id: z.string().optional(),
 });
 export const PongFrame = z.object({ type: z.literal("pong") });
+/** Presence, not sequenced: distinct users connected, at most every VIEWERS_INTERVAL_MS, only when changed. */
+export const ViewersFrame = z.object({ type: z.literal("viewers"), count: z.number().int().nonnegative() });
 
 const SingleServerFrame = z.discriminatedUnion("type", [
   WelcomeFrame,
   HistoryFrame,
-  CommentFrame,
+  ...RoomEvent.options,
   AckFrame,
   ErrorFrame,
   PongFrame,
+  ViewersFrame,
 ]);
 export const BatchFrame = z.object({ type: z.literal("batch"), frames: z.array(SingleServerFrame) });
-export const ServerFrame = z.discriminatedUnion("type", [
-  WelcomeFrame,
-  HistoryFrame,
-  CommentFrame,
-  AckFrame,
-  ErrorFrame,
-  PongFrame,
-  BatchFrame,
-]);
+export const ServerFrame = z.discriminatedUnion("type", [...SingleServerFrame.options, BatchFrame]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type SingleServerFrame = z.infer<typeof SingleServerFrame>;
 export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
 export type HistoryFrame = z.infer<typeof HistoryFrame>;
-export type CommentFrame = z.infer<typeof CommentFrame>;
+export type ViewersFrame = z.infer<typeof ViewersFrame>;
 export type AckFrame = z.infer<typeof AckFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export type BatchFrame = z.infer<typeof BatchFrame>;
@@ -225,6 +484,15 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   unsupported_binary: "Binary frames are not supported; send JSON text frames",
   frame_too_large: `Frame too large (max ${MAX_FRAME_BYTES} bytes)`,
   room_busy: "The chat is too busy right now, try again shortly",
+  forbidden: "You are not allowed to do that in this chat",
+  not_found: "No such comment (unknown, deleted, or too old)",
+  edit_window_passed: "This comment can no longer be edited",
+  muted: "You are timed out in this chat",
+  banned: "You are banned from this chat",
+  slow_mode: "Slow mode is on: wait before sending again",
+  blocked_term: "Your message contains a term this chat does not allow",
+  invalid_text: "The message contains characters that are not allowed",
+  invalid_attachment: "An attachment is not one of your uploads to this stream",
   internal_error: "Internal error, try again",
 };
 

@@ -1,24 +1,22 @@
 /**
- * ChatRoom: one Durable Object per stream (`idFromName(stream_id)`).
+ * ChatRoom: one Durable Object per stream (`idFromName(stream_id)`) — the wiring of the stream:
+ * sockets, storage, timers and the outbox. The rules live in pure modules beside it:
+ *   src/rules/room-state.ts   what a command does (roles, moderation, edits, slow mode, …)
+ *   src/rules/text.ts         message text rules and entities
+ *   src/rules/budget.ts       token buckets (per user, per socket, per stream)
+ *   src/room-store.ts         the SQLite tables
+ *   src/outbox.ts             events on their way to the sinks' queues
  *
- * It owns the stream's real-time state:
- *   - the viewers' sockets, through the WebSocket Hibernation API: the runtime keeps the sockets
- *     open while this object is evicted from memory, and everything a socket needs after a
- *     wake-up (who it is, how it wants frames) lives in its attachment;
- *   - the sequence number and a ring of the last HISTORY_SIZE comments, in the object's SQLite
- *     storage, so newcomers get a backlog and reconnecting clients get exactly what they missed;
- *   - client_msg_id acknowledgements (durable, so a retry after a reconnect is not re-broadcast);
- *   - per-user rate limits (in memory: a bucket only matters while messages are flowing);
- *   - an outbox of queue events, so a comment that was broadcast always reaches CHAT_EVENTS even if
- *     the Queue is briefly unavailable (retried by alarm with backoff, in seq order).
+ * One pass per command: gate (frame budget, size, JSON, schema) → decide → apply + persist →
+ * broadcast → outbox. Sockets use the WebSocket Hibernation API: everything a socket needs after a
+ * wake-up lives in its attachment, and the in-memory maps are rebuilt from ctx.getWebSockets().
  *
- * Requests come only from the worker (src/worker.ts), which has already authenticated the user;
- * a Durable Object is not reachable from the Internet, so the identity headers are trusted.
+ * Requests come only from the worker (src/worker.ts), which has authenticated the user and resolved
+ * their role; a Durable Object is not reachable from the Internet, so the identity it sends is trusted.
  */
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type Config, type Env } from "./env";
 import { Outbox } from "./outbox";
-import { BucketMap, fullBucket, take, type Bucket } from "./rules/budget";
 import {
   CLOSE_POLICY_VIOLATION,
   CLOSE_TOO_MANY_SOCKETS,
@@ -26,59 +24,68 @@ import {
   ERROR_MESSAGES,
   HISTORY_SIZE,
   MAX_FRAME_BYTES,
-  MAX_MESSAGE_CODE_POINTS,
   PING_FRAME,
   PONG_FRAME,
-  codePointLength,
+  Role,
   isUuid,
   toQueueEvent,
+  type Command,
   type ErrorCode,
-  type MessageFrame,
-  type SeqComment,
+  type ModerationCommand,
+  type RoomEvent,
   type ServerFrame,
 } from "./protocol";
+import { RoomStore, type RingEntry } from "./room-store";
+import { BucketMap, fullBucket, take, type Bucket } from "./rules/budget";
+import { apply, decide, effectiveRole, pruneTimeouts, restrictions, type Outcome, type RoomState } from "./rules/room-state";
 
 // ---------------------------------------------------------------------------------------------
 // Tunables (quoted in the README)
 // ---------------------------------------------------------------------------------------------
 
-/** Comments sent to a newcomer that is not resuming (the ring holds HISTORY_SIZE for resumes). */
-export const BACKLOG_SIZE = 50;
 /**
  * A socket that sends more than MAX_STRIKES rejected frames (invalid, too long, too large, binary)
- * within STRIKE_WINDOW_MS is closed with 1008. `rate_limited` and `room_busy` are not strikes: a
- * client that hits a rate limit is slowed down, not disconnected (issue 9, kind 3).
+ * within STRIKE_WINDOW_MS is closed with 1008. Rate limits, `room_busy` and rule refusals
+ * (`forbidden`, `muted`, …) are not strikes: such a client is slowed down, not disconnected.
  */
 export const MAX_STRIKES = 20;
 export const STRIKE_WINDOW_MS = 10_000;
 /**
- * Frame budget (issue 9, kind 1): each socket may send SOCKET_MAX_FRAMES_PER_SEC frames of any
- * kind, with a burst of FRAME_BURST_FACTOR × that. Frames over budget are dropped unprocessed; a
- * socket that has more than FRAME_BURST_FACTOR × burst frames dropped within STRIKE_WINDOW_MS is
- * closed with 1008, and nothing it queued is processed after that.
+ * Frame budget (issue 9): each socket may send SOCKET_MAX_FRAMES_PER_SEC frames of any kind, with
+ * a burst of FRAME_BURST_FACTOR × that. Frames over budget are dropped unread; a socket with more
+ * than FRAME_BURST_FACTOR × burst frames dropped within STRIKE_WINDOW_MS is closed with 1008.
  */
 export const FRAME_BURST_FACTOR = 2;
+/** Comments sent to a newcomer that is not resuming (the ring holds HISTORY_SIZE frames for resumes). */
+export const BACKLOG_SIZE = 50;
 /** Coalescing window for `?batch=1` clients (DESIGN.md: ≤ 25 ms). */
 export const BATCH_WINDOW_MS = 25;
-/** How long client_msg_id acknowledgements are remembered, in sequence numbers. */
-const ACK_RETENTION_SEQ = 10_000;
+/** `viewers` frames: at most one per interval, only when the count changed (DESIGN.md: every few seconds). */
+export const VIEWERS_INTERVAL_MS = 3_000;
 
 /**
  * Internal headers set by the worker on requests to this object, after it has authenticated the
- * request (a Durable Object is not reachable from the Internet; the worker strips these from the
- * client's request). Values are encoded by the worker, never copied from the request.
+ * request; the worker builds them from validated values, never copies them from the request.
  */
 export const H_STREAM = "x-chat-stream";
 export const H_IDENTITY = "x-chat-identity";
 /** A verified ticket's nonce and expiry (ms), `<nonce>.<expires_at>`: the room enforces one use. */
 export const H_TICKET_NONCE = "x-chat-ticket-nonce";
 
+/** Who the worker says the user is. `owner` = the stream's owner from Postgres, when known. */
+export interface RoomIdentity {
+  id: string;
+  username: string | null;
+  role: Role;
+  owner?: string | null;
+}
+
 /** What a socket carries through hibernation (kept small: it is stored per connection). */
 interface Attachment {
-  /** user id */
   u: string;
-  /** username */
   n: string | null;
+  /** role the worker resolved */
+  r: Role;
   /** 1 = accepts batch frames */
   b?: 1;
   /** connected at, ms (the oldest of a user's sockets is closed first) */
@@ -89,27 +96,15 @@ interface Attachment {
 
 interface Conn {
   ws: WebSocket;
-  userId: string;
-  username: string | null;
+  actor: { userId: string; username: string | null; role: Role };
   batch: boolean;
   connectedAt: number;
   strikes: number;
   strikeWindowStart: number;
-  /** Per-socket frame budget. */
   frames: Bucket;
   dropped: number;
   droppedWindowStart: number;
 }
-
-export interface RoomIdentity {
-  id: string;
-  username: string | null;
-}
-
-const json = (status: number, body: unknown) =>
-  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8" } });
-
-const OPEN = 1; // WebSocket.READY_STATE_OPEN
 
 /** A room's rates and caps, from the worker's configuration (README "Limits"). */
 export interface RoomLimits {
@@ -121,101 +116,98 @@ export interface RoomLimits {
   framesPerSec: number;
   /** MAX_SOCKETS_PER_USER. */
   socketsPerUser: number;
+  /** EDIT_WINDOW_S, ms. */
+  editWindowMs: number;
 }
 
-export function roomLimits(c: Pick<Config, "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER">): RoomLimits {
+export function roomLimits(
+  c: Pick<Config, "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "EDIT_WINDOW_S">,
+): RoomLimits {
   return {
     user: new BucketMap(c.RATE_LIMIT_PER_SEC, c.RATE_LIMIT_PER_SEC),
     roomPerSec: c.ROOM_MAX_MESSAGES_PER_SEC,
     framesPerSec: c.SOCKET_MAX_FRAMES_PER_SEC,
     socketsPerUser: c.MAX_SOCKETS_PER_USER,
+    editWindowMs: c.EDIT_WINDOW_S * 1000,
   };
 }
 
+/** The answer to a command, for the socket (frames) or the HTTP actions route (JSON). */
+export type CommandResult =
+  | { kind: "ignored" }
+  | { kind: "error"; code: ErrorCode; message: string; until?: string; retry_after_ms?: number }
+  | { kind: "ok"; events: RoomEvent[]; id?: string; seq?: number };
+
+/** `GET /v1/streams/{id}/chat/state`; the staff-only fields are absent for viewers. */
+export interface StateSnapshot {
+  role: Role;
+  pinned: RoomState["pinned"];
+  slow_mode_s: number;
+  viewers: number;
+  bans?: Array<{ user_id: string; by: string; at: string; reason?: string }>;
+  timeouts?: Array<{ user_id: string; until: string }>;
+  moderators?: string[];
+  blocked_terms?: string[];
+}
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8" } });
+
+const OPEN = 1; // WebSocket.READY_STATE_OPEN
+
 export class ChatRoom extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
-  private streamId: string | null = null;
-  private epoch = "";
-  private seq = 0;
-  /** Ring of the last HISTORY_SIZE comments, oldest first: seq numbers and `{"seq","comment"}` JSON. */
-  private ringSeq: number[] = [];
-  private ringJson: string[] = [];
-  /** Cached `history` frame for newcomers (not resuming); cleared on every new comment. */
+  private readonly store: RoomStore;
+  private readonly state: RoomState;
+  private readonly epoch: string;
+  /** The resume ring: the last HISTORY_SIZE sequenced frames, oldest first. */
+  private readonly ring: RingEntry[];
+  /** Cached `history` frame for newcomers (not resuming); cleared on every event. */
   private backlogFrame: string | null = null;
 
   private readonly conns = new Map<WebSocket, Conn>();
   private readonly plain = new Set<Conn>();
   private readonly batched = new Set<Conn>();
   private readonly byUser = new Map<string, Set<Conn>>();
-  private readonly cfg: Config;
   /** The room's rates (a field, so tests can give one room other limits). */
   private limits: RoomLimits;
-  /** The stream's total message budget (ROOM_MAX_MESSAGES_PER_SEC, burst = rate). */
   private readonly roomBucket: Bucket;
+  private readonly outbox: Outbox;
 
-  // Batched delivery state (shared by every batch=1 client: one encoding per flush).
+  // Batched delivery (shared by every batch=1 client: one encoding per flush).
   private batchWindowOpen = false;
   private batchPending: string[] = [];
-
-  /** Events on their way to the sinks' queues, one cursor per queue (src/outbox.ts). */
-  private readonly outbox: Outbox;
+  // Presence: the last count sent, and whether a send is scheduled.
+  private viewersSent = -1;
+  private viewersTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.cfg = loadConfig(env);
-    this.limits = roomLimits(this.cfg);
+    this.limits = roomLimits(loadConfig(env));
     this.roomBucket = fullBucket(this.limits.roomPerSec, Date.now());
     // `{"type":"ping"}` is answered by the runtime without waking the object (exact string match;
     // a ping with other spacing is parsed and answered in webSocketMessage).
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     // SQLite calls are synchronous; if this throws, the constructor fails and the next request retries.
-    this.loadState();
+    this.store = new RoomStore(ctx.storage.sql);
+    ({ state: this.state, ring: this.ring, epoch: this.epoch } = this.store.load());
     this.outbox = new Outbox(
-      this.sql,
+      ctx.storage.sql,
       [
         { name: "kafka", queue: env.CHAT_EVENTS },
         { name: "history", queue: env.CHAT_HISTORY },
       ],
-      { label: `stream=${this.streamId}` },
+      { label: `stream=${this.state.streamId}` },
     );
     if (this.outbox.pending()) void this.drainOutbox();
     for (const ws of ctx.getWebSockets()) this.adopt(ws);
     if (this.conns.size > 0) {
-      console.log(`ChatRoom woke from hibernation stream=${this.streamId} sockets=${this.conns.size} seq=${this.seq}`);
+      console.log(`ChatRoom woke from hibernation stream=${this.state.streamId} sockets=${this.conns.size} seq=${this.state.seq}`);
     }
   }
 
   // -------------------------------------------------------------------------------------------
-  // State
+  // Connections
   // -------------------------------------------------------------------------------------------
-
-  private loadState(): void {
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS ring (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS acks (
-        user_id TEXT NOT NULL, client_msg_id TEXT NOT NULL, comment_id TEXT NOT NULL, seq INTEGER NOT NULL,
-        PRIMARY KEY (user_id, client_msg_id));
-      CREATE INDEX IF NOT EXISTS acks_by_seq ON acks(seq);
-      DROP TABLE IF EXISTS tickets;
-      CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
-    `);
-    const meta = new Map<string, string>();
-    for (const row of this.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta")) meta.set(row.k, row.v);
-    this.streamId = meta.get("stream_id") ?? null;
-    this.seq = Number(meta.get("seq") ?? 0);
-    this.epoch = meta.get("epoch") ?? "";
-    if (!this.epoch) {
-      // A new lineage of sequence numbers: clients holding a `since` from another epoch get a fresh backlog.
-      this.epoch = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
-      this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('epoch', ?)", this.epoch);
-    }
-    for (const row of this.sql.exec<{ seq: number; body: string }>("SELECT seq, body FROM ring ORDER BY seq")) {
-      this.ringSeq.push(row.seq);
-      this.ringJson.push(row.body);
-    }
-  }
 
   /** Rebuilds a connection from its attachment. Null for a socket the room closed or that is not open. */
   private adopt(ws: WebSocket): Conn | null {
@@ -224,8 +216,7 @@ export class ChatRoom extends DurableObject<Env> {
     if (!a || typeof a.u !== "string" || a.x === 1) return null;
     const conn: Conn = {
       ws,
-      userId: a.u,
-      username: a.n,
+      actor: { userId: a.u, username: a.n, role: Role.safeParse(a.r).data ?? "viewer" },
       batch: a.b === 1,
       connectedAt: a.t ?? 0,
       strikes: 0,
@@ -236,8 +227,8 @@ export class ChatRoom extends DurableObject<Env> {
     };
     this.conns.set(ws, conn);
     (conn.batch ? this.batched : this.plain).add(conn);
-    let mine = this.byUser.get(conn.userId);
-    if (!mine) this.byUser.set(conn.userId, (mine = new Set()));
+    let mine = this.byUser.get(conn.actor.userId);
+    if (!mine) this.byUser.set(conn.actor.userId, (mine = new Set()));
     mine.add(conn);
     return conn;
   }
@@ -248,19 +239,19 @@ export class ChatRoom extends DurableObject<Env> {
     this.conns.delete(ws);
     this.plain.delete(conn);
     this.batched.delete(conn);
-    const mine = this.byUser.get(conn.userId);
+    const mine = this.byUser.get(conn.actor.userId);
     mine?.delete(conn);
-    if (mine?.size === 0) this.byUser.delete(conn.userId);
+    if (mine?.size === 0) this.byUser.delete(conn.actor.userId);
+    this.scheduleViewers();
   }
 
   /**
-   * Closes a socket for good (issue 9, kind 2): the attachment is marked first, so neither a frame
-   * still queued nor a wake-up from hibernation can re-admit it; then it is forgotten and closed.
+   * Closes a socket for good: the attachment is marked first, so neither a frame still queued nor
+   * a wake-up from hibernation can re-admit it; then it is forgotten and closed.
    */
   private closeConn(conn: Conn, code: number, reason: string): void {
     try {
-      const a = conn.ws.deserializeAttachment() as Attachment;
-      conn.ws.serializeAttachment({ ...a, x: 1 } satisfies Attachment);
+      conn.ws.serializeAttachment({ ...(conn.ws.deserializeAttachment() as Attachment), x: 1 } satisfies Attachment);
     } catch {
       // already closed: nothing can be queued behind it
     }
@@ -272,15 +263,28 @@ export class ChatRoom extends DurableObject<Env> {
     }
   }
 
-  private setStreamId(id: string): void {
-    if (this.streamId === id) return;
-    if (this.streamId && this.streamId !== id) throw new Error(`room for ${this.streamId} asked to serve ${id}`);
-    this.streamId = id;
-    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('stream_id', ?)", id);
+  /** The stream id is fixed by the first authorised request (idFromName(stream_id)). */
+  private bind(streamId: string, identity?: RoomIdentity): void {
+    if (this.state.streamId !== streamId) {
+      if (this.state.streamId) throw new Error(`room for ${this.state.streamId} asked to serve ${streamId}`);
+      this.state.streamId = streamId;
+      this.store.setMeta("stream_id", streamId);
+    }
+    if (!identity) return;
+    if (identity.owner && identity.owner !== this.state.ownerId) {
+      this.state.ownerId = identity.owner;
+      this.store.setMeta("owner_id", identity.owner);
+    }
+    // Staff roles are remembered, so a moderator cannot act on them while they are offline.
+    const known = this.state.knownRoles.get(identity.id);
+    if (known !== identity.role && (identity.role !== "viewer" || known !== undefined)) {
+      this.state.knownRoles.set(identity.id, identity.role);
+      this.store.recordKnownRole(identity.id, identity.role);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
-  // HTTP from the worker: ticket minting and WebSocket upgrades
+  // From the worker: WebSocket upgrades (fetch) and HTTP actions/state (RPC)
   // -------------------------------------------------------------------------------------------
 
   override async fetch(request: Request): Promise<Response> {
@@ -293,53 +297,52 @@ export class ChatRoom extends DurableObject<Env> {
 
   /**
    * Accepts an upgrade the worker has authenticated (JWT, or a ticket whose signature, expiry and
-   * stream it verified). Nothing is written before that: the only writes are the stream id (first
-   * socket), the ticket's nonce (one use), and the socket itself.
+   * stream it verified). Nothing is written before that; then only the stream id (first socket),
+   * staff roles, the ticket's nonce (one use) and the socket itself.
    */
   private async upgrade(request: Request, url: URL, streamId: string): Promise<Response> {
-    // The worker has checked the upgrade header already; a socket must never be returned to a
-    // non-upgrade request (workerd throws), so check again here.
+    // A socket must never be returned to a non-upgrade request (workerd throws): check again.
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return json(426, { error: "upgrade_required", message: "Expected a WebSocket upgrade" });
     }
     const identity = readIdentity(request.headers.get(H_IDENTITY));
     if (!identity) return json(401, { error: "unauthorized", message: "Missing credentials" });
     const now = Date.now();
-    const ticket = /^([A-Za-z0-9_-]{1,64})\.(\d{1,15})$/.exec(request.headers.get(H_TICKET_NONCE) ?? "");
     if (request.headers.has(H_TICKET_NONCE)) {
-      if (!ticket) return json(401, { error: "unauthorized", message: "Invalid ticket" });
-      // One use: the nonce is remembered until the ticket would have expired anyway.
-      if (this.sql.exec("SELECT 1 FROM used_tickets WHERE nonce = ?", ticket[1]!).toArray().length > 0) {
+      const ticket = /^([A-Za-z0-9_-]{1,64})\.(\d{1,15})$/.exec(request.headers.get(H_TICKET_NONCE)!);
+      if (!ticket || this.store.useTicket(ticket[1]!, Number(ticket[2]), now)) {
         return json(401, { error: "unauthorized", message: "Invalid, expired or already used ticket" });
       }
     }
-    this.setStreamId(streamId);
-    if (ticket) {
-      this.sql.exec("DELETE FROM used_tickets WHERE expires_at < ?", now);
-      this.sql.exec("INSERT INTO used_tickets (nonce, expires_at) VALUES (?, ?)", ticket[1]!, Number(ticket[2]));
-    }
+    this.bind(streamId, identity);
     this.enforceSocketCap(identity.id);
 
-    const batch = url.searchParams.get("batch") === "1";
     const pair = new WebSocketPair();
     const server = pair[1];
     this.ctx.acceptWebSocket(server);
-    const attachment: Attachment = { u: identity.id, n: identity.username, t: now };
-    if (batch) attachment.b = 1;
+    const attachment: Attachment = { u: identity.id, n: identity.username, r: identity.role, t: now };
+    if (url.searchParams.get("batch") === "1") attachment.b = 1;
     server.serializeAttachment(attachment);
     // Deliver anything still held in the batch window first, so the history below is the
     // complete picture and nothing arrives twice or out of order.
     this.flushBatch();
     this.adopt(server);
+    this.scheduleViewers();
 
+    const s = this.state;
     server.send(
       JSON.stringify({
         type: "welcome",
-        stream_id: this.streamId!,
+        stream_id: s.streamId,
         user: { id: identity.id, username: identity.username },
-        seq: this.seq,
+        seq: s.seq,
         epoch: this.epoch,
         limits: { messages_per_sec: this.limits.user.ratePerSec, frames_per_sec: this.limits.framesPerSec },
+        role: effectiveRole(s, identity.id, identity.role),
+        pinned: s.pinned,
+        slow_mode_s: s.slowModeS,
+        viewers: this.byUser.size,
+        ...restrictions(s, identity.id, now),
       } satisfies ServerFrame),
     );
     server.send(this.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
@@ -347,33 +350,64 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   /**
-   * MAX_SOCKETS_PER_USER (issue 9, kind 6): before a user's new socket is accepted, their oldest
-   * sockets beyond the cap − 1 are closed with CLOSE_TOO_MANY_SOCKETS (4429). Closing the oldest
-   * rather than refusing the newest keeps a reload or a new device working when a dead socket has
-   * not been noticed yet.
+   * MAX_SOCKETS_PER_USER: before a user's new socket is accepted, their oldest sockets beyond the
+   * cap − 1 are closed with CLOSE_TOO_MANY_SOCKETS (4429). Closing the oldest rather than refusing
+   * the newest keeps a reload or a new device working when a dead socket has not been noticed yet.
    */
   private enforceSocketCap(userId: string): void {
     const mine = this.byUser.get(userId);
-    if (!mine) return;
-    const excess = mine.size - (this.limits.socketsPerUser - 1);
-    if (excess <= 0) return;
+    const excess = (mine?.size ?? 0) - (this.limits.socketsPerUser - 1);
+    if (!mine || excess <= 0) return;
     const oldest = [...mine].sort((a, b) => a.connectedAt - b.connectedAt).slice(0, excess);
     for (const c of oldest) this.closeConn(c, CLOSE_TOO_MANY_SOCKETS, "too many sockets for this user");
   }
 
-  /** `history`: exactly the comments after `since` when the ring still has them, else the backlog. */
+  /**
+   * `history`: on a resume whose `since` the ring still covers, exactly the missed frames
+   * (comments in `comments`, everything else in `events`); otherwise the latest BACKLOG_SIZE
+   * comments in their current state.
+   */
   private historyFrame(sinceParam: string | null, epoch: string | null): string {
     if (sinceParam !== null && epoch === this.epoch && /^\d{1,15}$/.test(sinceParam)) {
       const since = Number(sinceParam);
-      const oldest = this.ringSeq[0] ?? this.seq + 1;
-      if (since <= this.seq && since >= oldest - 1) {
-        const from = this.ringSeq.findIndex((s) => s > since);
-        const slice = from === -1 ? [] : this.ringJson.slice(from);
-        return `{"type":"history","comments":[${slice.join(",")}],"recovered":true}`;
+      const oldest = this.ring[0]?.seq ?? this.state.seq + 1;
+      if (since <= this.state.seq && since >= oldest - 1) {
+        const missed = this.ring.filter((r) => r.seq > since);
+        const comments = missed.filter((r) => r.comment).map((r) => r.json);
+        const events = missed.filter((r) => !r.comment).map((r) => r.json);
+        const rest = events.length > 0 ? `,"events":[${events.join(",")}]` : "";
+        return `{"type":"history","comments":[${comments.join(",")}],"recovered":true${rest}}`;
       }
     }
-    this.backlogFrame ??= `{"type":"history","comments":[${this.ringJson.slice(-BACKLOG_SIZE).join(",")}],"recovered":false}`;
+    if (this.backlogFrame === null) {
+      const latest = [...this.state.comments.values()].slice(-BACKLOG_SIZE).map((e) => JSON.stringify(e));
+      this.backlogFrame = `{"type":"history","comments":[${latest.join(",")}],"recovered":false}`;
+    }
     return this.backlogFrame;
+  }
+
+  /** RPC from the worker: `POST /v1/streams/{id}/chat/actions` (same rules as the socket). */
+  async act(streamId: string, identity: RoomIdentity, cmd: ModerationCommand): Promise<CommandResult> {
+    this.bind(streamId, identity);
+    return this.command({ userId: identity.id, username: identity.username, role: identity.role }, cmd);
+  }
+
+  /** RPC from the worker: `GET /v1/streams/{id}/chat/state`. */
+  async snapshot(streamId: string, identity: RoomIdentity): Promise<StateSnapshot> {
+    this.bind(streamId, identity);
+    const s = this.state;
+    const role = effectiveRole(s, identity.id, identity.role);
+    const out: StateSnapshot = { role, pinned: s.pinned, slow_mode_s: s.slowModeS, viewers: this.byUser.size };
+    if (role === "viewer") return out;
+    const now = Date.now();
+    pruneTimeouts(s, now);
+    out.bans = [...s.bans].map(([user_id, b]) => ({ user_id, by: b.by, at: new Date(b.at).toISOString(), ...(b.reason ? { reason: b.reason } : {}) }));
+    out.timeouts = [...s.timeouts].map(([user_id, until]) => ({ user_id, until: new Date(until).toISOString() }));
+    const mods = new Set([...s.knownRoles].filter(([, r]) => r === "moderator").map(([u]) => u));
+    for (const [u, r] of s.grants) r === "moderator" ? mods.add(u) : mods.delete(u);
+    out.moderators = [...mods];
+    out.blocked_terms = [...s.blockedTerms];
+    return out;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -389,9 +423,8 @@ export class ChatRoom extends DurableObject<Env> {
       return;
     }
     // Every frame draws on the socket's budget before any other work, whatever it is.
-    const now = Date.now();
     const budget = this.limits.framesPerSec;
-    if (take(conn.frames, budget, budget * FRAME_BURST_FACTOR, now) > 0) return this.dropFrame(conn, now);
+    if (take(conn.frames, budget, budget * FRAME_BURST_FACTOR, Date.now()) > 0) return this.dropFrame(conn);
     try {
       if (typeof message !== "string") return this.reject(conn, "unsupported_binary");
       // Cheap bound first: UTF-8 needs at least one byte per UTF-16 unit and at most three.
@@ -405,15 +438,23 @@ export class ChatRoom extends DurableObject<Env> {
         return this.reject(conn, "invalid_json");
       }
       const parsed = ClientFrame.safeParse(raw);
-      if (!parsed.success) return this.reject(conn, "invalid_frame");
-      const frame = parsed.data;
-      if (frame.type === "ping") {
-        ws.send(PONG_FRAME);
-        return;
+      if (!parsed.success) {
+        const cmid = (raw as { client_msg_id?: unknown } | null)?.client_msg_id;
+        return this.reject(conn, "invalid_frame", typeof cmid === "string" && cmid.length <= 64 ? cmid : undefined);
       }
-      this.onMessage(conn, frame);
+      const frame = parsed.data;
+      if (frame.type === "ping") return sendTo(ws, PONG_FRAME);
+      const r = this.command(conn.actor, frame);
+      const cmid = frame.client_msg_id;
+      if (r.kind === "error") {
+        if (r.code === "message_too_long" || r.code === "invalid_text") this.strike(conn);
+        const { kind: _k, ...e } = r;
+        sendTo(ws, JSON.stringify({ type: "error", ...e, ...(cmid !== undefined ? { client_msg_id: cmid } : {}) } satisfies ServerFrame));
+      } else if (r.kind === "ok" && cmid !== undefined) {
+        sendTo(ws, JSON.stringify({ type: "ack", client_msg_id: cmid, id: r.id, seq: r.seq } satisfies ServerFrame));
+      }
     } catch (err) {
-      console.error(`ChatRoom webSocketMessage stream=${this.streamId} user=${conn.userId}: ${(err as Error)?.stack ?? err}`);
+      console.error(`ChatRoom webSocketMessage stream=${this.state.streamId} user=${conn.actor.userId}: ${(err as Error)?.stack ?? err}`);
       this.sendError(conn, "internal_error");
     }
   }
@@ -431,86 +472,65 @@ export class ChatRoom extends DurableObject<Env> {
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
     const conn = this.conns.get(ws);
-    console.warn(`ChatRoom webSocketError stream=${this.streamId} user=${conn?.userId ?? "?"}: ${String(error)}`);
+    console.warn(`ChatRoom webSocketError stream=${this.state.streamId} user=${conn?.actor.userId ?? "?"}: ${String(error)}`);
     this.forget(ws);
   }
 
   // -------------------------------------------------------------------------------------------
-  // Messages
+  // Commands: dedupe → budgets → decide → apply + persist → broadcast → outbox
   // -------------------------------------------------------------------------------------------
 
-  private onMessage(conn: Conn, frame: MessageFrame): void {
-    const text = frame.text.trim();
-    if (text.length === 0) return; // DESIGN.md: empty after trim is ignored
-    const cmid = frame.client_msg_id;
-    if (codePointLength(text) > MAX_MESSAGE_CODE_POINTS) return this.reject(conn, "message_too_long", cmid);
-
+  private command(actor: Conn["actor"], cmd: Command): CommandResult {
+    const cmid = cmd.client_msg_id;
     if (cmid !== undefined) {
-      const seen = this.sql
-        .exec<{ comment_id: string; seq: number }>(
-          "SELECT comment_id, seq FROM acks WHERE user_id = ? AND client_msg_id = ?",
-          conn.userId,
-          cmid,
-        )
-        .toArray()[0];
-      if (seen) {
-        // A retry (e.g. after a reconnect): acknowledge again, never broadcast twice.
-        conn.ws.send(JSON.stringify({ type: "ack", client_msg_id: cmid, id: seen.comment_id, seq: seen.seq } satisfies ServerFrame));
-        return;
-      }
+      // A retry (e.g. after a reconnect): acknowledge again, never apply twice.
+      const seen = this.store.findAck(actor.userId, cmid);
+      if (seen) return { kind: "ok", events: [], ...seen };
     }
-
     const now = Date.now();
-    const userWait = this.limits.user.take(conn.userId, now);
-    if (userWait > 0) return this.sendError(conn, "rate_limited", cmid, userWait);
-    // The stream's total budget, checked last so one user's flood cannot drain it for everyone.
-    const roomWait = take(this.roomBucket, this.limits.roomPerSec, this.limits.roomPerSec, now);
-    if (roomWait > 0) return this.sendError(conn, "room_busy", cmid, roomWait);
-
-    const seq = this.seq + 1;
-    const sc: SeqComment = {
-      seq,
-      comment: {
-        id: crypto.randomUUID(),
-        stream_id: this.streamId!,
-        user_id: conn.userId,
-        username: conn.username,
-        message: text,
-        created_at: new Date().toISOString(),
-      },
-    };
-    const body = JSON.stringify(sc);
-    // All of this commits atomically (writes within one event are coalesced), and the runtime's
-    // output gate holds the broadcast below until it is durable.
-    this.sql.exec("INSERT INTO ring (seq, body) VALUES (?, ?)", seq, body);
-    if (seq > HISTORY_SIZE) this.sql.exec("DELETE FROM ring WHERE seq <= ?", seq - HISTORY_SIZE);
-    this.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('seq', ?)", String(seq));
-    this.outbox.add(seq, toQueueEvent(sc));
-    if (cmid !== undefined) {
-      this.sql.exec(
-        "INSERT INTO acks (user_id, client_msg_id, comment_id, seq) VALUES (?, ?, ?, ?)",
-        conn.userId,
-        cmid,
-        sc.comment.id,
-        seq,
-      );
-      if (seq % 500 === 0) this.sql.exec("DELETE FROM acks WHERE seq <= ?", seq - ACK_RETENTION_SEQ);
+    if (cmd.type === "message") {
+      const userWait = this.limits.user.take(actor.userId, now);
+      if (userWait > 0) return error("rate_limited", { retry_after_ms: userWait });
+      // The stream's total budget, checked last so one user's flood cannot drain it for everyone.
+      const roomWait = take(this.roomBucket, this.limits.roomPerSec, this.limits.roomPerSec, now);
+      if (roomWait > 0) return error("room_busy", { retry_after_ms: roomWait });
     }
-    this.seq = seq;
-    this.ringSeq.push(seq);
-    this.ringJson.push(body);
-    if (this.ringSeq.length > HISTORY_SIZE) {
-      this.ringSeq.shift();
-      this.ringJson.shift();
+    const outcome: Outcome = decide(this.state, actor, cmd, now, {
+      editWindowMs: this.limits.editWindowMs,
+      newId: () => crypto.randomUUID(),
+    });
+    if (outcome.kind === "ignored") return outcome;
+    if (outcome.kind === "error") {
+      return error(outcome.code, {
+        ...(outcome.until ? { until: outcome.until } : {}),
+        ...(outcome.retryAfterMs !== undefined ? { retry_after_ms: outcome.retryAfterMs } : {}),
+      });
     }
-    this.backlogFrame = null;
-
-    // Encoded once, sent to every viewer (including the sender).
-    this.broadcast(`{"type":"comment",${body.slice(1)}`);
-    if (cmid !== undefined) {
-      conn.ws.send(JSON.stringify({ type: "ack", client_msg_id: cmid, id: sc.comment.id, seq } satisfies ServerFrame));
+    // All writes below happen in this one event: they commit together, and the output gate holds
+    // the broadcasts until they are durable.
+    const at = new Date(now).toISOString();
+    const frames: string[] = [];
+    for (const e of outcome.events) {
+      apply(this.state, e, now);
+      const entry = this.store.persist(e, this.state);
+      this.ring.push(entry);
+      if (this.ring.length > HISTORY_SIZE) this.ring.shift();
+      this.outbox.add(e.seq, toQueueEvent(e, this.state.streamId, at, actor.userId));
+      // Encoded once, sent to every viewer (the sender included). A comment's stored form is
+      // `{"seq","comment"}`: its frame is the same JSON with the type in front.
+      frames.push(entry.comment ? `{"type":"comment",${entry.json.slice(1)}` : entry.json);
     }
-    void this.drainOutbox();
+    if (outcome.blockedTerms) {
+      this.state.blockedTerms = outcome.blockedTerms;
+      this.store.setBlockedTerms(outcome.blockedTerms);
+    }
+    if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, outcome.ack, this.state.seq);
+    if (frames.length > 0) {
+      this.backlogFrame = null;
+      for (const f of frames) this.broadcast(f);
+      void this.drainOutbox();
+    }
+    return { kind: "ok", events: outcome.events, ...outcome.ack };
   }
 
   private broadcast(frame: string): void {
@@ -544,15 +564,37 @@ export class ChatRoom extends DurableObject<Env> {
     for (const c of this.batched) sendTo(c.ws, frame);
   }
 
-  private reject(conn: Conn, code: ErrorCode, clientMsgId?: string, retryAfterMs?: number): void {
-    this.sendError(conn, code, clientMsgId, retryAfterMs);
+  /** Presence: one `viewers` frame per VIEWERS_INTERVAL_MS at most, only when the count changed; no storage. */
+  private scheduleViewers(): void {
+    if (this.viewersTimer !== null) return;
+    this.viewersTimer = setTimeout(() => {
+      this.viewersTimer = null;
+      const count = this.byUser.size;
+      if (count === this.viewersSent) return;
+      this.viewersSent = count;
+      const frame = JSON.stringify({ type: "viewers", count } satisfies ServerFrame);
+      for (const c of this.conns.values()) sendTo(c.ws, frame);
+    }, VIEWERS_INTERVAL_MS);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Refusals
+  // -------------------------------------------------------------------------------------------
+
+  /** A malformed frame: an error to the client, and a strike. */
+  private reject(conn: Conn, code: ErrorCode, clientMsgId?: string): void {
+    this.sendError(conn, code, clientMsgId);
+    this.strike(conn);
+  }
+
+  private strike(conn: Conn): void {
     const now = Date.now();
     if (now - conn.strikeWindowStart > STRIKE_WINDOW_MS) {
       conn.strikeWindowStart = now;
       conn.strikes = 0;
     }
     if (++conn.strikes > MAX_STRIKES) {
-      console.warn(`ChatRoom closing abusive socket stream=${this.streamId} user=${conn.userId}: too many rejected frames`);
+      console.warn(`ChatRoom closing abusive socket stream=${this.state.streamId} user=${conn.actor.userId}: too many rejected frames`);
       this.closeConn(conn, CLOSE_POLICY_VIOLATION, "too many rejected frames");
     }
   }
@@ -561,14 +603,14 @@ export class ChatRoom extends DurableObject<Env> {
    * A frame over the socket's budget: dropped unread. The first drop in a window tells the client
    * (`rate_limited` + `retry_after_ms`); a socket that keeps sending is closed with 1008.
    */
-  private dropFrame(conn: Conn, now: number): void {
+  private dropFrame(conn: Conn): void {
+    const now = Date.now();
     if (now - conn.droppedWindowStart > STRIKE_WINDOW_MS) {
       conn.droppedWindowStart = now;
       conn.dropped = 0;
     }
-    const burst = this.limits.framesPerSec * FRAME_BURST_FACTOR;
-    if (++conn.dropped > burst * FRAME_BURST_FACTOR) {
-      console.warn(`ChatRoom closing abusive socket stream=${this.streamId} user=${conn.userId}: frame budget exceeded`);
+    if (++conn.dropped > this.limits.framesPerSec * FRAME_BURST_FACTOR * FRAME_BURST_FACTOR) {
+      console.warn(`ChatRoom closing abusive socket stream=${this.state.streamId} user=${conn.actor.userId}: frame budget exceeded`);
       this.closeConn(conn, CLOSE_POLICY_VIOLATION, "frame budget exceeded");
     } else if (conn.dropped === 1) {
       this.sendError(conn, "rate_limited", undefined, Math.ceil(1000 / this.limits.framesPerSec));
@@ -583,7 +625,7 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Outbox → CHAT_EVENTS queue
+  // Outbox → the sinks' queues
   // -------------------------------------------------------------------------------------------
 
   /** Hands pending events to the queues; after a failure the alarm retries (src/outbox.ts backoff). */
@@ -601,6 +643,10 @@ export class ChatRoom extends DurableObject<Env> {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
+function error(code: ErrorCode, extra: { until?: string; retry_after_ms?: number } = {}): CommandResult {
+  return { kind: "error", code, message: ERROR_MESSAGES[code], ...extra };
+}
+
 function sendTo(ws: WebSocket, frame: string): void {
   if (ws.readyState !== OPEN) return;
   try {
@@ -615,12 +661,18 @@ function readIdentity(header: string | null): RoomIdentity | null {
   try {
     const v = JSON.parse(decodeURIComponent(header)) as Partial<RoomIdentity>;
     if (typeof v.id !== "string" || !v.id) return null;
-    return { id: v.id, username: typeof v.username === "string" ? v.username : null };
+    return {
+      id: v.id,
+      username: typeof v.username === "string" ? v.username : null,
+      role: Role.safeParse(v.role).data ?? "viewer",
+      owner: typeof v.owner === "string" ? v.owner : null,
+    };
   } catch {
     return null;
   }
 }
 
+/** The identity header's value (URI-encoded JSON: header-safe whatever the username holds). */
 export function encodeIdentity(identity: RoomIdentity): string {
   return encodeURIComponent(JSON.stringify(identity));
 }

@@ -3,7 +3,7 @@
  * unauthenticated may create or write a Durable Object).
  *
  * A ticket is `base64url(payload) "." base64url(HMAC-SHA256(key, payload))`, where payload is the
- * JSON `{"v":1,"s":stream_id,"u":user_id,"n":username|null,"r":role,"e":expires_at_ms,"j":nonce}`.
+ * JSON `{"v":1,"s":stream_id,"u":user_id,"n":username|null,"r":role,"o":owner_id|null,"e":expires_at_ms,"j":nonce}`.
  * The worker checks the MAC, the expiry and the stream before it touches any object, so a forged,
  * malformed or foreign ticket costs one HMAC and never reaches a room. One-time use is the room's job:
  * it remembers the nonce `j` until `e` (a write made only for an authentic ticket).
@@ -25,6 +25,8 @@ export interface TicketClaims {
   username: string | null;
   /** The role the worker resolved when minting (DESIGN.md "Room events"); the room re-checks it. */
   role: string;
+  /** The stream's owner from Postgres when the worker knew it, else null. */
+  ownerId: string | null;
   /** Unix time, ms. */
   expiresAt: number;
   /** Random, 16 bytes base64url: the room's one-time-use key. */
@@ -67,6 +69,7 @@ export async function mintTicket(
     u: claims.userId,
     n: claims.username,
     r: claims.role,
+    o: claims.ownerId,
     e: now + TICKET_TTL_S * 1000,
     j: base64url.encode(crypto.getRandomValues(new Uint8Array(16))),
   };
@@ -100,11 +103,20 @@ export async function verifyTicket(secret: string, ticket: string, streamId: str
     typeof p.u !== "string" ||
     (p.n !== null && typeof p.n !== "string") ||
     typeof p.r !== "string" ||
+    (p.o !== null && p.o !== undefined && typeof p.o !== "string") ||
     typeof p.e !== "number" ||
     typeof p.j !== "string"
   ) {
     return null;
   }
   if (p.s !== streamId || p.e < now) return null;
-  return { streamId: p.s, userId: p.u, username: p.n as string | null, role: p.r, expiresAt: p.e, nonce: p.j };
+  return {
+    streamId: p.s,
+    userId: p.u,
+    username: p.n as string | null,
+    role: p.r,
+    ownerId: typeof p.o === "string" ? p.o : null,
+    expiresAt: p.e,
+    nonce: p.j,
+  };
 }

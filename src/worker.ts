@@ -31,8 +31,9 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { AuthError, DEV_USERNAME_RE, DEV_TOKEN_TTL_S, bearerToken, mintDevToken, verifyJwt, type Identity } from "./auth";
 import { ConfigError, loadConfig, type Config, type Env } from "./env";
-import { isUuid } from "./protocol";
-import { H_IDENTITY, H_STREAM, H_TICKET_NONCE, encodeIdentity } from "./room";
+import { ERROR_MESSAGES, ModerationCommand, Role, isUuid, type ErrorCode } from "./protocol";
+import { H_IDENTITY, H_STREAM, H_TICKET_NONCE, encodeIdentity, type RoomIdentity } from "./room";
+import { resolveRole } from "./roles";
 import { TICKET_TTL_S, mintTicket, ticketSecret, verifyTicket } from "./tickets";
 import { handleQueueBatch } from "./consumer";
 import { resolveUsername } from "./usernames";
@@ -49,7 +50,7 @@ const app = new Hono<AppEnv>();
 // answered with a plain 500 — never a stack trace or internal detail.
 // ---------------------------------------------------------------------------------------------
 
-function fail(status: 400 | 401 | 403 | 404 | 413 | 415 | 422 | 426 | 500 | 503, error: string, message: string): never {
+function fail(status: 400 | 401 | 403 | 404 | 413 | 415 | 422 | 426 | 429 | 500 | 503, error: string, message: string): never {
   throw new HTTPException(status, {
     res: new Response(JSON.stringify({ error, message }), {
       status,
@@ -111,6 +112,16 @@ async function authenticate(c: Context<AppEnv>): Promise<Identity> {
   }
 }
 
+/** Who the user is in this stream: id, username (Postgres or claim) and role (claims, Postgres). */
+async function roomIdentity(c: Context<AppEnv>, identity: Identity, streamId: string): Promise<RoomIdentity> {
+  const cfg = c.get("config");
+  const [username, { role, ownerId }] = await Promise.all([
+    resolveUsername(cfg, identity, c.executionCtx),
+    resolveRole(cfg, identity, streamId, c.executionCtx),
+  ]);
+  return { id: identity.userId, username, role, owner: ownerId };
+}
+
 function roomFor(c: Context<AppEnv>, streamId: string) {
   return c.env.CHAT_ROOM.get(c.env.CHAT_ROOM.idFromName(streamId));
 }
@@ -146,13 +157,13 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
   if (c.req.header("authorization") || ticket === null) {
     const identity = await authenticate(c);
     if (originDenied(c)) fail(403, "forbidden_origin", "Origin not allowed");
-    const username = await resolveUsername(cfg, identity, c.executionCtx);
-    headers.set(H_IDENTITY, encodeIdentity({ id: identity.userId, username }));
+    headers.set(H_IDENTITY, encodeIdentity(await roomIdentity(c, identity, streamId)));
   } else {
     const claims = await verifyTicket(await ticketSecret(cfg), ticket, streamId);
     if (!claims) fail(401, "unauthorized", "Invalid, expired or foreign ticket");
     if (originDenied(c)) fail(403, "forbidden_origin", "Origin not allowed");
-    headers.set(H_IDENTITY, encodeIdentity({ id: claims.userId, username: claims.username }));
+    const role = Role.safeParse(claims.role).data ?? "viewer";
+    headers.set(H_IDENTITY, encodeIdentity({ id: claims.userId, username: claims.username, role, owner: claims.ownerId }));
     headers.set(H_TICKET_NONCE, `${claims.nonce}.${claims.expiresAt}`);
   }
   const inner = new URL("https://room/ws");
@@ -169,11 +180,61 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
  */
 app.post("/v1/streams/:stream_id/chat/tickets", async (c) => {
   const streamId = streamIdParam(c);
-  const identity = await authenticate(c);
   const cfg = c.get("config");
-  const username = await resolveUsername(cfg, identity, c.executionCtx);
-  const ticket = await mintTicket(await ticketSecret(cfg), { streamId, userId: identity.userId, username, role: "viewer" });
+  const who = await roomIdentity(c, await authenticate(c), streamId);
+  const ticket = await mintTicket(await ticketSecret(cfg), {
+    streamId,
+    userId: who.id,
+    username: who.username,
+    role: who.role,
+    ownerId: who.owner ?? null,
+  });
   return c.json({ ticket, expires_in: TICKET_TTL_S });
+});
+
+/** HTTP status for each command error code (DESIGN.md "Room events": the same codes as the socket). */
+const ACTION_STATUS: Partial<Record<ErrorCode, 400 | 403 | 404 | 409 | 429 | 503>> = {
+  forbidden: 403,
+  not_found: 404,
+  banned: 403,
+  muted: 403,
+  edit_window_passed: 409,
+  rate_limited: 429,
+  room_busy: 503,
+  slow_mode: 429,
+};
+
+/**
+ * Moderation for the streamer's backend and bots: the body is one moderation frame (delete, pin,
+ * unpin, timeout, ban, unban, slow_mode, blocked_terms, role) → `{"events":[...],"id"?,"seq"?}`
+ * (the sequenced events it produced, as broadcast), or the socket's error codes as JSON.
+ */
+app.post("/v1/streams/:stream_id/chat/actions", async (c) => {
+  const streamId = streamIdParam(c);
+  const identity = await authenticate(c);
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    fail(400, "invalid_json", "Body must be one moderation frame as JSON");
+  }
+  const parsed = ModerationCommand.safeParse(body);
+  if (!parsed.success) fail(400, "invalid_frame", `Not a moderation frame: ${parsed.error.issues[0]?.path.join(".") || "type"}: ${parsed.error.issues[0]?.message}`);
+  const who = await roomIdentity(c, identity, streamId);
+  const r = await roomFor(c, streamId).act(streamId, who, parsed.data);
+  if (r.kind === "error") {
+    const { kind: _k, code, ...rest } = r;
+    return c.json({ error: code, ...rest }, ACTION_STATUS[code] ?? 400);
+  }
+  if (r.kind === "ignored") return c.json({ events: [] });
+  return c.json({ events: r.events, ...(r.id ? { id: r.id } : {}), ...(r.seq ? { seq: r.seq } : {}) });
+});
+
+/** Pinned comment, slow mode, viewers; for owner/moderators also bans, timeouts, moderators, blocked terms. */
+app.get("/v1/streams/:stream_id/chat/state", async (c) => {
+  const streamId = streamIdParam(c);
+  const who = await roomIdentity(c, await authenticate(c), streamId);
+  return c.json(await roomFor(c, streamId).snapshot(streamId, who));
 });
 
 app.get("/v1/streams/:stream_id/chat/history", async (c) => {
@@ -213,8 +274,12 @@ app.post("/dev/token", async (c) => {
   if (!DEV_USERNAME_RE.test(username)) {
     fail(400, "invalid_username", "username: 1-32 letters, digits, spaces, '.', '_' or '-'");
   }
-  const { token, userId } = await mintDevToken(cfg, username);
-  return c.json({ token, user_id: userId, username, expires_in: DEV_TOKEN_TTL_S });
+  const ownerOf = (body as { owner_of?: unknown }).owner_of;
+  if (ownerOf !== undefined && (typeof ownerOf !== "string" || !isUuid(ownerOf))) {
+    fail(400, "invalid_stream_id", "owner_of must be a stream id (UUID)");
+  }
+  const { token, userId } = await mintDevToken(cfg, username, ownerOf?.toLowerCase());
+  return c.json({ token, user_id: userId, username, expires_in: DEV_TOKEN_TTL_S, ...(ownerOf ? { owner_of: ownerOf.toLowerCase() } : {}) });
 });
 
 export default {

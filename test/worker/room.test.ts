@@ -243,7 +243,7 @@ describe("welcome, history and resume", () => {
     const h2 = edge.of("history")[0]!;
     expect(h2.recovered).toBe(true);
     expect(h2.comments.map((x) => x.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 6));
-    const rows = await runInDurableObject(stub, (_room, state) => state.storage.sql.exec("SELECT count(*) AS n FROM ring").one().n);
+    const rows = await runInDurableObject(stub, (_room, state) => state.storage.sql.exec("SELECT count(*) AS n FROM events").one().n);
     expect(rows).toBe(200);
     await Promise.all([c.close(), tooOld.close(), edge.close()]);
   });

@@ -1,0 +1,322 @@
+/**
+ * The stream's rules, as a pure state machine (no I/O, no Workers APIs): DESIGN.md "Room events:
+ * rich chat and moderation".
+ *
+ *   decide(state, actor, command, now, opts) → Outcome     what a command would do; state untouched
+ *   apply(state, event)                                   the state after one sequenced event
+ *
+ * The ChatRoom (src/room.ts) runs one pass per command: parse → decide → persist → apply →
+ * broadcast → outbox. Replaying the same events with apply() gives the same state, which is what
+ * makes a resumed client end where a connected one is.
+ *
+ * Roles: `actor.role` is what the worker resolved (JWT claims, Postgres) and the socket carries;
+ * on every command it is re-checked against the room's own grants (`role` frames) and bans.
+ * A moderator cannot act on the owner or another moderator; nobody acts on themselves.
+ */
+import {
+  HISTORY_SIZE,
+  MAX_BLOCKED_TERMS,
+  type Attachment,
+  type Command,
+  type ErrorCode,
+  type ModerationFrame,
+  type Role,
+  type RoomEvent,
+  type StreamComment,
+} from "../protocol";
+import { excerpt, findBlockedTerm, normalizeTerm, prepareText } from "./text";
+
+/** A comment in its current state (edits applied), with the seq it was created at. */
+export interface CommentEntry {
+  seq: number;
+  comment: StreamComment;
+}
+
+/** Everything the rules need to know about one stream. The room keeps it in memory and in SQLite. */
+export interface RoomState {
+  streamId: string;
+  /** Last seq assigned (0 if none). */
+  seq: number;
+  /** The stream's owner from Postgres, when the worker knew it. */
+  ownerId: string | null;
+  /** The last `maxComments` comments, current state, in seq order (Map keeps insertion order). */
+  comments: Map<string, CommentEntry>;
+  pinned: StreamComment | null;
+  /** Slow mode spacing, seconds; 0 = off. */
+  slowModeS: number;
+  /** Roles granted in the room with `role` frames; they override the worker's moderator/viewer. */
+  grants: Map<string, "moderator" | "viewer">;
+  /** Roles users connected with (owner/moderator only), so offline staff stay protected. */
+  knownRoles: Map<string, Role>;
+  bans: Map<string, { by: string; at: number; reason?: string }>;
+  /** user id → timeout end, ms. */
+  timeouts: Map<string, number>;
+  /** normalizeTerm() forms. */
+  blockedTerms: Set<string>;
+  /** user id → when their last comment was accepted, ms (slow mode; not persisted). */
+  lastMessageAt: Map<string, number>;
+}
+
+/** Who sends a command. */
+export interface Actor {
+  userId: string;
+  username: string | null;
+  /** The role the worker resolved; see effectiveRole(). */
+  role: Role;
+}
+
+export interface RuleOptions {
+  /** EDIT_WINDOW_S in ms. */
+  editWindowMs: number;
+  /** Comment ids (crypto.randomUUID in the room; deterministic in tests). */
+  newId: () => string;
+  /** Resolves an upload id of `userId` in this stream to its attachment, or null (DESIGN.md "Images in chat"). */
+  attachment?: (uploadId: string, userId: string) => Attachment | null;
+}
+
+/** What a command does. Errors carry DESIGN.md's codes; `ignored` is a visually empty message. */
+export type Outcome =
+  | { kind: "ignored" }
+  | { kind: "error"; code: ErrorCode; until?: string; retryAfterMs?: number }
+  | {
+      kind: "ok";
+      /** Sequenced events, seqs state.seq + 1 … in order. */
+      events: RoomEvent[];
+      /** What to acknowledge: the comment created or acted on, and the first event's seq. */
+      ack: { id?: string; seq?: number };
+      /** blocked_terms only (not broadcast): the new complete term set. */
+      blockedTerms?: Set<string>;
+    };
+
+/** An empty state for a new stream. */
+export function emptyState(streamId: string): RoomState {
+  return {
+    streamId,
+    seq: 0,
+    ownerId: null,
+    comments: new Map(),
+    pinned: null,
+    slowModeS: 0,
+    grants: new Map(),
+    knownRoles: new Map(),
+    bans: new Map(),
+    timeouts: new Map(),
+    blockedTerms: new Set(),
+    lastMessageAt: new Map(),
+  };
+}
+
+/** The role a user acts with now: owners stay owners; the room's grants override moderator/viewer. */
+export function effectiveRole(state: RoomState, userId: string, claimed: Role): Role {
+  if (claimed === "owner" || state.ownerId === userId) return "owner";
+  return state.grants.get(userId) ?? claimed;
+}
+
+/** The role of a user who is the target of an action, whether connected or not. */
+export function targetRole(state: RoomState, userId: string): Role {
+  if (state.ownerId === userId || state.knownRoles.get(userId) === "owner") return "owner";
+  return state.grants.get(userId) ?? state.knownRoles.get(userId) ?? "viewer";
+}
+
+/** A user's own restrictions, for `welcome` (RFC 3339 `muted_until`). */
+export function restrictions(state: RoomState, userId: string, now: number): { muted_until?: string; banned?: boolean } {
+  if (state.bans.has(userId)) return { banned: true };
+  const until = state.timeouts.get(userId);
+  return until !== undefined && until > now ? { muted_until: new Date(until).toISOString() } : {};
+}
+
+const err = (code: ErrorCode, extra: { until?: string; retryAfterMs?: number } = {}): Outcome => ({ kind: "error", code, ...extra });
+const iso = (ms: number) => new Date(ms).toISOString();
+const isStaff = (r: Role) => r === "owner" || r === "moderator";
+
+/** Why `actor` may not act on `target`, or null when it may (DESIGN.md: moderators not on owner/moderators). */
+function guardTarget(state: RoomState, actorId: string, actorRole: Role, target: string): Outcome | null {
+  if (!isStaff(actorRole) || target === actorId) return err("forbidden");
+  const t = targetRole(state, target);
+  if (t === "owner" || (t === "moderator" && actorRole !== "owner")) return err("forbidden");
+  return null;
+}
+
+/** Decides what `cmd` from `actor` does at `now` (ms). Never mutates `state`. */
+export function decide(state: RoomState, actor: Actor, cmd: Command, now: number, opts: RuleOptions): Outcome {
+  const role = effectiveRole(state, actor.userId, actor.role);
+  const by = actor.userId;
+  const next = state.seq + 1;
+  const ok = (events: RoomEvent[], id?: string): Outcome => ({ kind: "ok", events, ack: { id, seq: events[0]?.seq } });
+
+  switch (cmd.type) {
+    case "message":
+    case "edit": {
+      if (state.bans.has(actor.userId)) return err("banned");
+      const until = state.timeouts.get(actor.userId);
+      if (until !== undefined && until > now) return err("muted", { until: iso(until) });
+      const target = cmd.type === "edit" ? state.comments.get(cmd.id) : undefined;
+      if (cmd.type === "edit") {
+        if (!target) return err("not_found");
+        if (target.comment.user_id !== actor.userId) return err("forbidden");
+        if (now - Date.parse(target.comment.created_at) > opts.editWindowMs) return err("edit_window_passed");
+      }
+      const text = prepareText(cmd.text);
+      if (text.kind === "empty") return { kind: "ignored" };
+      if (text.kind === "invalid") return err(text.code);
+      if (findBlockedTerm(text.text, state.blockedTerms) !== null) return err("blocked_term");
+      if (cmd.type === "edit") {
+        return ok(
+          [{ type: "comment_edited", seq: next, id: cmd.id, message: text.text, entities: text.entities, edited_at: iso(now) }],
+          cmd.id,
+        );
+      }
+      if (role === "viewer" && state.slowModeS > 0) {
+        const last = state.lastMessageAt.get(actor.userId);
+        const wait = last === undefined ? 0 : last + state.slowModeS * 1000 - now;
+        if (wait > 0) return err("slow_mode", { retryAfterMs: wait });
+      }
+      const comment: StreamComment = {
+        id: opts.newId(),
+        stream_id: state.streamId,
+        user_id: actor.userId,
+        username: actor.username,
+        message: text.text,
+        created_at: iso(now),
+      };
+      if (cmd.reply_to !== undefined) {
+        const t = state.comments.get(cmd.reply_to);
+        if (!t) return err("not_found");
+        comment.reply_to = { id: t.comment.id, user_id: t.comment.user_id, username: t.comment.username, excerpt: excerpt(t.comment.message) };
+      }
+      if (text.entities.length > 0) comment.entities = text.entities;
+      if (cmd.attachments?.length) {
+        const found = [...new Set(cmd.attachments)].map((id) => opts.attachment?.(id, actor.userId) ?? null);
+        if (found.some((a) => a === null)) return err("invalid_attachment");
+        comment.attachments = found as Attachment[];
+      }
+      return ok([{ type: "comment", seq: next, comment }], comment.id);
+    }
+
+    case "delete": {
+      const target = state.comments.get(cmd.id);
+      if (!target) return err("not_found");
+      if (target.comment.user_id !== actor.userId) {
+        const refused = guardTarget(state, actor.userId, role, target.comment.user_id);
+        if (refused) return refused;
+      }
+      const events: RoomEvent[] = [{ type: "comment_deleted", seq: next, id: cmd.id, by }];
+      if (state.pinned?.id === cmd.id) events.push({ type: "pinned", seq: next + 1, comment: null, by });
+      return ok(events, cmd.id);
+    }
+
+    case "pin":
+    case "unpin": {
+      if (!isStaff(role)) return err("forbidden");
+      if (cmd.type === "unpin") return state.pinned ? ok([{ type: "pinned", seq: next, comment: null, by }]) : ok([]);
+      const target = state.comments.get(cmd.id);
+      if (!target) return err("not_found");
+      return ok([{ type: "pinned", seq: next, comment: target.comment, by }], cmd.id);
+    }
+
+    case "timeout":
+    case "ban":
+    case "unban": {
+      const refused = guardTarget(state, actor.userId, role, cmd.user_id);
+      if (refused) return refused;
+      const m: ModerationFrame = { type: "moderation", seq: next, action: cmd.type, user_id: cmd.user_id, by };
+      if (cmd.type !== "unban" && cmd.reason !== undefined) {
+        const reason = excerpt(cmd.reason.trim(), 200);
+        if (reason) m.reason = reason;
+      }
+      if (cmd.type === "timeout") {
+        m.seconds = cmd.seconds;
+        m.until = iso(now + cmd.seconds * 1000);
+        return ok([m]);
+      }
+      if (cmd.type === "unban") return state.bans.has(cmd.user_id) ? ok([m]) : ok([]);
+      // A ban also removes the user's comments still in the ring (and the pin, if it was theirs).
+      m.deleted = [...state.comments.values()].filter((e) => e.comment.user_id === cmd.user_id).map((e) => e.comment.id);
+      const events: RoomEvent[] = [m];
+      if (state.pinned?.user_id === cmd.user_id) events.push({ type: "pinned", seq: next + 1, comment: null, by });
+      return ok(events);
+    }
+
+    case "slow_mode":
+      if (!isStaff(role)) return err("forbidden");
+      return ok([{ type: "moderation", seq: next, action: "slow_mode", seconds: cmd.seconds, by }]);
+
+    case "blocked_terms": {
+      if (!isStaff(role)) return err("forbidden");
+      const terms = new Set(state.blockedTerms);
+      for (const raw of cmd.remove ?? []) {
+        const t = normalizeTerm(raw);
+        if (t !== null) terms.delete(t);
+      }
+      for (const raw of cmd.add ?? []) {
+        const t = normalizeTerm(raw);
+        if (t === null) return err("invalid_frame");
+        terms.add(t);
+      }
+      if (terms.size > MAX_BLOCKED_TERMS) return err("invalid_frame");
+      return { kind: "ok", events: [], ack: {}, blockedTerms: terms };
+    }
+
+    case "role": {
+      if (role !== "owner" || cmd.user_id === actor.userId || targetRole(state, cmd.user_id) === "owner") return err("forbidden");
+      return ok([{ type: "moderation", seq: next, action: "role", user_id: cmd.user_id, role: cmd.role, by }]);
+    }
+  }
+}
+
+/**
+ * Applies one sequenced event (from decide(), or replayed) to `state`, in place. `now` (ms) is
+ * when it was accepted (slow mode). Keeps at most `maxComments` comments.
+ */
+export function apply(state: RoomState, e: RoomEvent, now: number, maxComments = HISTORY_SIZE): void {
+  state.seq = e.seq;
+  switch (e.type) {
+    case "comment": {
+      state.comments.set(e.comment.id, { seq: e.seq, comment: e.comment });
+      while (state.comments.size > maxComments) state.comments.delete(state.comments.keys().next().value!);
+      state.lastMessageAt.set(e.comment.user_id, now);
+      return;
+    }
+    case "comment_edited": {
+      const entry = state.comments.get(e.id);
+      if (!entry) return;
+      const { entities: _old, ...rest } = entry.comment;
+      entry.comment = { ...rest, message: e.message, ...(e.entities.length ? { entities: e.entities } : {}), edited_at: e.edited_at };
+      if (state.pinned?.id === e.id) state.pinned = entry.comment;
+      return;
+    }
+    case "comment_deleted":
+      state.comments.delete(e.id);
+      return;
+    case "pinned":
+      state.pinned = e.comment;
+      return;
+    case "moderation":
+      switch (e.action) {
+        case "timeout":
+          state.timeouts.set(e.user_id!, Date.parse(e.until!));
+          return;
+        case "ban":
+          state.bans.set(e.user_id!, { by: e.by, at: now, ...(e.reason ? { reason: e.reason } : {}) });
+          for (const id of e.deleted ?? []) state.comments.delete(id);
+          return;
+        case "unban":
+          state.bans.delete(e.user_id!);
+          return;
+        case "slow_mode":
+          state.slowModeS = e.seconds ?? 0;
+          return;
+        case "role":
+          state.grants.set(e.user_id!, e.role!);
+          return;
+      }
+  }
+}
+
+/** Drops timeouts that have ended (called now and then; `restrictions` ignores them anyway). */
+export function pruneTimeouts(state: RoomState, now: number): string[] {
+  const ended: string[] = [];
+  for (const [user, until] of state.timeouts) if (until <= now) ended.push(user);
+  for (const user of ended) state.timeouts.delete(user);
+  return ended;
+}
