@@ -1,0 +1,223 @@
+/**
+ * The stream's rules as a pure state machine (src/rules/room-state.ts): every command allowed and
+ * refused, by each role, with a clock and ids the test controls.
+ */
+import { describe, expect, it } from "vitest";
+import type { Command, RoomEvent } from "../../src/protocol";
+import { apply, decide, emptyState, effectiveRole, restrictions, type Actor, type Outcome, type RoomState } from "../../src/rules/room-state";
+
+const STREAM = "6b5f0c1e-8a0b-4c59-9b5e-3f2a1d0c9e8f";
+const owner: Actor = { userId: "00000000-0000-4000-8000-00000000000a", username: "owner", role: "owner" };
+const mod: Actor = { userId: "00000000-0000-4000-8000-00000000000b", username: "mod", role: "moderator" };
+const mod2: Actor = { userId: "00000000-0000-4000-8000-00000000000c", username: "mod2", role: "moderator" };
+const alice: Actor = { userId: "00000000-0000-4000-8000-00000000000d", username: "alice", role: "viewer" };
+const bob: Actor = { userId: "00000000-0000-4000-8000-00000000000e", username: "bob", role: "viewer" };
+
+let ids = 0;
+const opts = { editWindowMs: 300_000, newId: () => `00000000-0000-4000-8000-${String(++ids).padStart(12, "0")}` };
+
+/** Runs a command and applies its events, like the room does; returns the outcome. */
+function run(s: RoomState, actor: Actor, cmd: Command, now = 1_000_000): Outcome {
+  const o = decide(s, actor, cmd, now, opts);
+  if (o.kind === "ok") {
+    for (const e of o.events) apply(s, e, now);
+    if (o.blockedTerms) s.blockedTerms = o.blockedTerms;
+  }
+  return o;
+}
+function post(s: RoomState, actor: Actor, text: string, now = 1_000_000): string {
+  const o = run(s, actor, { type: "message", text }, now);
+  if (o.kind !== "ok") throw new Error(`post refused: ${JSON.stringify(o)}`);
+  return o.ack.id!;
+}
+const code = (o: Outcome) => (o.kind === "error" ? o.code : o.kind);
+function fresh(): RoomState {
+  const s = emptyState(STREAM);
+  // The worker told the room who the staff are when they connected.
+  s.knownRoles.set(mod.userId, "moderator");
+  s.knownRoles.set(mod2.userId, "moderator");
+  s.ownerId = owner.userId;
+  return s;
+}
+
+describe("messages", () => {
+  it("sequence every event with one counter", () => {
+    const s = fresh();
+    const a = post(s, alice, "hi");
+    run(s, alice, { type: "edit", id: a, text: "hi!" });
+    run(s, owner, { type: "pin", id: a });
+    run(s, owner, { type: "slow_mode", seconds: 5 });
+    expect(s.seq).toBe(4);
+  });
+
+  it("ignores visually empty text and refuses invalid text", () => {
+    const s = fresh();
+    expect(code(run(s, alice, { type: "message", text: "\u200b \u2060" }))).toBe("ignored");
+    expect(code(run(s, alice, { type: "message", text: "a\u0007b" }))).toBe("invalid_text");
+    expect(s.seq).toBe(0);
+  });
+
+  it("fills reply_to from the ring and refuses a reply to a comment that is gone", () => {
+    const s = fresh();
+    const a = post(s, alice, "first @bob see https://example.com/x");
+    const o = run(s, bob, { type: "message", text: "reply", reply_to: a });
+    expect(o.kind).toBe("ok");
+    const c = s.comments.get((o as { ack: { id: string } }).ack.id)!.comment;
+    expect(c.reply_to).toEqual({ id: a, user_id: alice.userId, username: "alice", excerpt: "first @bob see https://example.com/x" });
+    expect(s.comments.get(a)!.comment.entities?.map((e) => e.type)).toEqual(["mention", "url"]);
+    run(s, alice, { type: "delete", id: a });
+    expect(code(run(s, bob, { type: "message", text: "late", reply_to: a }))).toBe("not_found");
+  });
+
+  it("refuses attachments it cannot resolve", () => {
+    const s = fresh();
+    expect(code(run(s, alice, { type: "message", text: "pic", attachments: ["nope"] }))).toBe("invalid_attachment");
+  });
+
+  it("rejects blocked terms case-insensitively, for every role", () => {
+    const s = fresh();
+    expect(code(run(s, mod, { type: "blocked_terms", add: ["Spoiler"] }))).toBe("ok");
+    expect(code(run(s, alice, { type: "message", text: "big SPOILER ahead" }))).toBe("blocked_term");
+    expect(code(run(s, owner, { type: "message", text: "spoiler" }))).toBe("blocked_term");
+    const a = post(s, alice, "fine");
+    expect(code(run(s, alice, { type: "edit", id: a, text: "now a spoiler" }))).toBe("blocked_term");
+    expect(code(run(s, mod, { type: "blocked_terms", remove: ["SPOILER"] }))).toBe("ok");
+    expect(code(run(s, alice, { type: "message", text: "spoiler" }))).toBe("ok");
+    expect(code(run(s, alice, { type: "blocked_terms", add: ["x"] }))).toBe("forbidden");
+  });
+});
+
+describe("edit and delete", () => {
+  it("lets only the author edit, within the edit window", () => {
+    const s = fresh();
+    const a = post(s, alice, "typo", 1_000);
+    expect(code(run(s, bob, { type: "edit", id: a, text: "hijack" }, 2_000))).toBe("forbidden");
+    expect(code(run(s, owner, { type: "edit", id: a, text: "hijack" }, 2_000))).toBe("forbidden");
+    expect(code(run(s, alice, { type: "edit", id: a, text: "fixed" }, 1_000 + 300_000))).toBe("ok");
+    expect(s.comments.get(a)!.comment).toMatchObject({ message: "fixed", edited_at: new Date(301_000).toISOString() });
+    expect(code(run(s, alice, { type: "edit", id: a, text: "late" }, 1_000 + 300_001))).toBe("edit_window_passed");
+    expect(code(run(s, alice, { type: "edit", id: "00000000-0000-4000-8000-ffffffffffff", text: "x" }))).toBe("not_found");
+  });
+
+  it("lets the author, the owner and moderators delete; a moderator not a moderator's or the owner's comment", () => {
+    const s = fresh();
+    const a = post(s, alice, "a");
+    expect(code(run(s, bob, { type: "delete", id: a }))).toBe("forbidden");
+    expect(code(run(s, mod, { type: "delete", id: a }))).toBe("ok");
+    const m = post(s, mod2, "mod says");
+    expect(code(run(s, mod, { type: "delete", id: m }))).toBe("forbidden");
+    const o = post(s, owner, "owner says");
+    expect(code(run(s, mod, { type: "delete", id: o }))).toBe("forbidden");
+    expect(code(run(s, owner, { type: "delete", id: m }))).toBe("ok");
+    const own = post(s, bob, "mine");
+    expect(code(run(s, bob, { type: "delete", id: own }))).toBe("ok");
+    expect(code(run(s, bob, { type: "delete", id: own }))).toBe("not_found");
+  });
+
+  it("deleting the pinned comment unpins it in the same command", () => {
+    const s = fresh();
+    const a = post(s, alice, "pin me");
+    run(s, mod, { type: "pin", id: a });
+    const o = run(s, alice, { type: "delete", id: a }) as Extract<Outcome, { kind: "ok" }>;
+    expect(o.events.map((e) => e.type)).toEqual(["comment_deleted", "pinned"]);
+    expect(s.pinned).toBeNull();
+  });
+});
+
+describe("pin", () => {
+  it("one pinned comment, staff only, follows edits", () => {
+    const s = fresh();
+    const a = post(s, alice, "one");
+    const b = post(s, bob, "two");
+    expect(code(run(s, alice, { type: "pin", id: a }))).toBe("forbidden");
+    run(s, mod, { type: "pin", id: a });
+    run(s, mod, { type: "pin", id: b });
+    expect(s.pinned?.id).toBe(b);
+    run(s, bob, { type: "edit", id: b, text: "two (edited)" });
+    expect(s.pinned?.message).toBe("two (edited)");
+    expect(code(run(s, owner, { type: "unpin" }))).toBe("ok");
+    expect(s.pinned).toBeNull();
+    const again = run(s, owner, { type: "unpin" }) as Extract<Outcome, { kind: "ok" }>;
+    expect(again.events).toEqual([]); // nothing pinned: acknowledged, no event
+  });
+});
+
+describe("timeout, ban, slow mode, roles", () => {
+  it("a timeout mutes until it ends; moderators cannot time out staff; nobody themselves", () => {
+    const s = fresh();
+    expect(code(run(s, mod, { type: "timeout", user_id: alice.userId, seconds: 60 }, 0))).toBe("ok");
+    const muted = run(s, alice, { type: "message", text: "hi" }, 59_999);
+    expect(muted).toEqual({ kind: "error", code: "muted", until: new Date(60_000).toISOString() });
+    expect(restrictions(s, alice.userId, 59_999)).toEqual({ muted_until: new Date(60_000).toISOString() });
+    expect(code(run(s, alice, { type: "message", text: "hi" }, 60_000))).toBe("ok");
+    expect(code(run(s, mod, { type: "timeout", user_id: mod2.userId, seconds: 60 }))).toBe("forbidden");
+    expect(code(run(s, mod, { type: "timeout", user_id: owner.userId, seconds: 60 }))).toBe("forbidden");
+    expect(code(run(s, mod, { type: "timeout", user_id: mod.userId, seconds: 60 }))).toBe("forbidden");
+    expect(code(run(s, alice, { type: "timeout", user_id: bob.userId, seconds: 60 }))).toBe("forbidden");
+    expect(code(run(s, owner, { type: "timeout", user_id: mod.userId, seconds: 60 }))).toBe("ok");
+  });
+
+  it("a ban deletes the user's ring comments (listed in the event) and the pin if theirs; unban restores sending", () => {
+    const s = fresh();
+    const a1 = post(s, alice, "spam 1");
+    const b1 = post(s, bob, "innocent");
+    const a2 = post(s, alice, "spam 2");
+    run(s, mod, { type: "pin", id: a2 });
+    const o = run(s, mod, { type: "ban", user_id: alice.userId, reason: "spam" }) as Extract<Outcome, { kind: "ok" }>;
+    const ban = o.events[0] as Extract<RoomEvent, { type: "moderation" }>;
+    expect(ban).toMatchObject({ action: "ban", user_id: alice.userId, deleted: [a1, a2], reason: "spam", by: mod.userId });
+    expect(o.events[1]).toMatchObject({ type: "pinned", comment: null });
+    expect([...s.comments.keys()]).toEqual([b1]);
+    expect(code(run(s, alice, { type: "message", text: "hi" }))).toBe("banned");
+    expect(restrictions(s, alice.userId, 0)).toEqual({ banned: true });
+    expect(code(run(s, mod, { type: "unban", user_id: alice.userId }))).toBe("ok");
+    expect(code(run(s, alice, { type: "message", text: "sorry" }))).toBe("ok");
+    expect((run(s, mod, { type: "unban", user_id: alice.userId }) as Extract<Outcome, { kind: "ok" }>).events).toEqual([]);
+  });
+
+  it("slow mode spaces viewers' messages, not staff's", () => {
+    const s = fresh();
+    run(s, owner, { type: "slow_mode", seconds: 10 });
+    expect(code(run(s, alice, { type: "message", text: "1" }, 0))).toBe("ok");
+    expect(run(s, alice, { type: "message", text: "2" }, 4_000)).toEqual({ kind: "error", code: "slow_mode", retryAfterMs: 6_000 });
+    expect(code(run(s, alice, { type: "message", text: "3" }, 10_000))).toBe("ok");
+    expect(code(run(s, mod, { type: "message", text: "a" }, 10_000))).toBe("ok");
+    expect(code(run(s, mod, { type: "message", text: "b" }, 10_001))).toBe("ok");
+    expect(code(run(s, alice, { type: "slow_mode", seconds: 0 }))).toBe("forbidden");
+  });
+
+  it("only the owner grants roles; a granted moderator acts, a demoted one does not", () => {
+    const s = fresh();
+    expect(code(run(s, mod, { type: "role", user_id: alice.userId, role: "moderator" }))).toBe("forbidden");
+    expect(code(run(s, owner, { type: "role", user_id: alice.userId, role: "moderator" }))).toBe("ok");
+    expect(effectiveRole(s, alice.userId, "viewer")).toBe("moderator");
+    expect(code(run(s, alice, { type: "timeout", user_id: bob.userId, seconds: 10 }))).toBe("ok");
+    // The now-moderator is protected from other moderators.
+    expect(code(run(s, mod, { type: "timeout", user_id: alice.userId, seconds: 10 }))).toBe("forbidden");
+    expect(code(run(s, owner, { type: "role", user_id: mod.userId, role: "viewer" }))).toBe("ok");
+    expect(code(run(s, mod, { type: "timeout", user_id: bob.userId, seconds: 10 }))).toBe("forbidden");
+    expect(code(run(s, owner, { type: "role", user_id: owner.userId, role: "viewer" }))).toBe("forbidden");
+  });
+});
+
+describe("replay", () => {
+  it("applying the same events to a fresh state gives the same state", () => {
+    const s = fresh();
+    const log: RoomEvent[] = [];
+    const rec = (o: Outcome) => o.kind === "ok" && log.push(...o.events);
+    const a = post(s, alice, "a");
+    log.push({ type: "comment", seq: 1, comment: s.comments.get(a)!.comment });
+    rec(run(s, alice, { type: "edit", id: a, text: "a2" }));
+    const b = post(s, bob, "b");
+    log.push({ type: "comment", seq: s.seq, comment: { ...s.comments.get(b)!.comment } });
+    rec(run(s, mod, { type: "pin", id: b }));
+    rec(run(s, mod, { type: "ban", user_id: bob.userId }));
+    rec(run(s, owner, { type: "slow_mode", seconds: 30 }));
+    const r = fresh();
+    for (const e of log.sort((x, y) => x.seq - y.seq)) apply(r, e, 1_000_000);
+    expect([...r.comments]).toEqual([...s.comments]);
+    expect(r.pinned).toEqual(s.pinned);
+    expect(r.slowModeS).toBe(30);
+    expect([...r.bans.keys()]).toEqual([bob.userId]);
+  });
+});
