@@ -122,12 +122,20 @@ export class Outbox {
     return promise;
   }
 
-  /** Resolves and removes the entry acknowledged by the server. False if it was not waiting. */
-  ack(ack: { client_msg_id: string; id: string; seq: number }): boolean {
+  /**
+   * Resolves and removes the entry acknowledged by the server. False if it was not waiting.
+   * A message's ack always names the comment it created (`id`, `seq`); one without them is
+   * rejected as a `protocol_error` rather than resolved with holes.
+   */
+  ack(ack: { client_msg_id: string; id?: string | undefined; seq?: number | undefined }): boolean {
     const e = this.#entries.get(ack.client_msg_id);
     if (!e) return false;
     this.#entries.delete(ack.client_msg_id);
-    e.resolve({ clientMsgId: ack.client_msg_id, id: ack.id, seq: ack.seq });
+    if (ack.id === undefined || ack.seq === undefined) {
+      e.reject(new ChatError("protocol_error", "The server acknowledged the message without naming the comment", { clientMsgId: ack.client_msg_id }));
+    } else {
+      e.resolve({ clientMsgId: ack.client_msg_id, id: ack.id, seq: ack.seq });
+    }
     return true;
   }
 

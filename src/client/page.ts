@@ -157,6 +157,24 @@ function plainError(err: unknown): string {
       return "This chat is open in too many tabs or devices, so the server closed it here. Close some of them and reload this page to chat here.";
     case "internal_error":
       return "The server had a problem. Try again in a moment.";
+    case "forbidden":
+      return "You are not allowed to do that in this chat.";
+    case "not_found":
+      return "That message is gone (deleted, or too old).";
+    case "edit_window_passed":
+      return "That message can no longer be edited.";
+    case "muted":
+      return "You are timed out in this chat.";
+    case "banned":
+      return "You are banned from this chat. You can still read it.";
+    case "slow_mode":
+      return "Slow mode is on. Wait a little before sending again.";
+    case "blocked_term":
+      return "Your message contains a word this chat does not allow.";
+    case "invalid_text":
+      return "Your message contains characters that cannot be sent.";
+    case "invalid_attachment":
+      return "One of the attached files cannot be used here.";
     case "invalid_json":
     case "invalid_frame":
     case "unsupported_binary":

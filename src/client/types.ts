@@ -9,7 +9,37 @@
  */
 import type * as P from "../protocol.js";
 
-/** One chat message as stored and broadcast (the seed's StreamComment). */
+/**
+ * A span of a message the server recognised (`mention` of `@name`, or an http/https `url`).
+ * `offset` and `length` count Unicode code points of the message, not UTF-16 units:
+ * `[...message].slice(offset, offset + length)`.
+ */
+export type Entity =
+  | { type: "mention"; offset: number; length: number; username: string }
+  | { type: "url"; offset: number; length: number; url: string };
+
+/** What a reply quotes of its target, filled in by the server when the reply was posted. */
+export interface ReplyRef {
+  /** The replied-to comment's id (it may have been edited or deleted since). */
+  id: string;
+  user_id: string;
+  username: string | null;
+  /** The target's text when the reply was posted, at most 100 code points. */
+  excerpt: string;
+}
+
+/** An image attached to a comment. `size` in bytes. */
+export interface Attachment {
+  upload_id: string;
+  url: string;
+  content_type: string;
+  size: number;
+}
+
+/**
+ * One chat message as stored and broadcast: the seed's StreamComment, plus — only when they
+ * apply — `reply_to`, `entities`, `attachments` and `edited_at`.
+ */
 export interface StreamComment {
   /** UUID of the comment. */
   id: string;
@@ -17,10 +47,17 @@ export interface StreamComment {
   user_id: string;
   /** Display name at the time of sending; null when the server knew none. */
   username: string | null;
-  /** The text, trimmed by the server. */
+  /** The text, trimmed by the server (the current text, once edited). */
   message: string;
   /** RFC 3339 UTC with milliseconds, e.g. `2026-01-01T12:00:00.000Z`. */
   created_at: string;
+  /** Set when this comment replies to another. */
+  reply_to?: ReplyRef | undefined;
+  /** Mentions and links in `message`, computed by the server; absent when there are none. */
+  entities?: Entity[] | undefined;
+  attachments?: Attachment[] | undefined;
+  /** When it was last edited (RFC 3339); absent if never. */
+  edited_at?: string | undefined;
 }
 
 /** A comment with its position in the stream (1, 2, 3 … per stream, no gaps). */
@@ -48,6 +85,10 @@ export interface MessageFrame {
   type: "message";
   text: string;
   client_msg_id?: string | undefined;
+  /** Id of the comment this replies to (it must still be in the room's recent ring). */
+  reply_to?: string | undefined;
+  /** Upload ids from `POST /v1/streams/{id}/chat/uploads` (at most 4). */
+  attachments?: string[] | undefined;
 }
 
 /** Error codes the server sends in `{"type":"error","code"}` (README "Limits and socket errors"). */
@@ -59,6 +100,24 @@ export type ErrorCode =
   | "unsupported_binary"
   | "frame_too_large"
   | "room_busy"
+  /** Your role does not allow this (e.g. a viewer pinning). */
+  | "forbidden"
+  /** The comment is unknown, deleted, or too old for the room to act on. */
+  | "not_found"
+  /** An edit after EDIT_WINDOW_S (300 s by default) from posting. */
+  | "edit_window_passed"
+  /** You are timed out; the error's `until` says until when. */
+  | "muted"
+  /** You are banned from this stream (you can still read). */
+  | "banned"
+  /** Slow mode: wait `retryAfterMs` before your next message. */
+  | "slow_mode"
+  /** The message contains a term this stream blocks. */
+  | "blocked_term"
+  /** Control characters, unpaired surrogates or a flood of combining marks. */
+  | "invalid_text"
+  /** An attachment is not one of your uploads to this stream. */
+  | "invalid_attachment"
   | "internal_error";
 
 // ---------------------------------------------------------------------------------------------
@@ -70,6 +129,9 @@ export type ErrorCode =
 type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
 type _ProtocolChecks = [
+  Assert<Same<Entity, P.Entity>>,
+  Assert<Same<ReplyRef, P.ReplyRef>>,
+  Assert<Same<Attachment, P.Attachment>>,
   Assert<Same<StreamComment, P.StreamComment>>,
   Assert<Same<SeqComment, P.SeqComment>>,
   Assert<Same<ChatUser, P.WelcomeFrame["user"]>>,
