@@ -60,8 +60,10 @@ export async function withNeonClient<T>(
       reject(new DatabaseTimeoutError(`no answer from Postgres within ${timeoutMs} ms`));
     }, timeoutMs);
   });
+  let connected = false;
   const work = (async () => {
     await client.connect();
+    connected = true;
     return fn(client);
   })();
   work.catch(() => undefined); // settled by the race below; a late rejection is not unhandled
@@ -71,7 +73,8 @@ export async function withNeonClient<T>(
     clearTimeout(timer);
     ending = true;
     const closing = client.end().catch(() => undefined);
-    // A connection that never answered may never finish closing either: do not wait for it.
-    if (!timedOut) await closing;
+    // Only a connection that was made is waited for: ending one that failed or never answered
+    // may never settle (in workerd a request waiting on it is cancelled as hung).
+    if (connected && !timedOut) await closing;
   }
 }

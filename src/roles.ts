@@ -106,9 +106,8 @@ export async function resolveRole(
   try {
     row = await cachedRow(cfg, sid, identity.userId, ctx);
   } catch (err) {
-    console.error(
-      `roles: Postgres lookup failed for stream ${sid} user ${identity.userId}, using the token's claims (${fromClaims}): ${describeError(err)}`,
-    );
+    const who = `stream ${sid} user ${identity.userId}`;
+    console.error(`roles: Postgres lookup failed for ${who}, using the token's claims (${fromClaims}): ${describeError(err)}`);
     return { role: fromClaims, ownerId: null };
   }
   const fromDb: Role = row.ownerId === identity.userId ? "owner" : row.moderator ? "moderator" : "viewer";
@@ -117,6 +116,11 @@ export async function resolveRole(
 
 const memo = new Map<string, { row: StreamRoleRow; until: number }>();
 const inflight = new Map<string, Promise<StreamRoleRow>>();
+
+/** The Cache API key of a (stream, user) pair (both lower-case UUIDs); exported for tests. */
+export function roleCacheKey(streamId: string, userId: string): string {
+  return `${CACHE_PREFIX}${streamId}/${userId}`;
+}
 
 async function cachedRow(
   cfg: Config,
@@ -143,7 +147,7 @@ async function fetchRow(
   ctx: Pick<ExecutionContext, "waitUntil"> | undefined,
 ): Promise<StreamRoleRow> {
   const cache = typeof caches !== "undefined" ? (caches as unknown as { default: Cache }).default : undefined;
-  const cacheKey = new Request(CACHE_PREFIX + key);
+  const cacheKey = new Request(roleCacheKey(streamId, userId));
   try {
     const cached = await cache?.match(cacheKey);
     const entry = cached ? parseEntry(await cached.json()) : null;

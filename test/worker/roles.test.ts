@@ -6,10 +6,10 @@
  */
 import { env } from "cloudflare:workers";
 import { SignJWT } from "jose";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { MAX_STREAM_ROLES, mintDevToken, verifyJwt, type Identity } from "../../src/auth";
 import { loadConfig } from "../../src/env";
-import { resolveRole, roleFromClaims } from "../../src/roles";
+import { resolveRole, roleCacheKey, roleFromClaims } from "../../src/roles";
 import { AUDIENCE, ISSUER, newStreamId, newUserId, token } from "./helpers";
 
 const cfg = () => loadConfig(env);
@@ -184,6 +184,64 @@ describe("dev tokens with owner_of", () => {
   it("refuse an owner_of that is not a stream id", async () => {
     for (const bad of ["", "stream-1", `${newStreamId()}\n`]) {
       await expect(mintDevToken(cfg(), "streamer", bad), JSON.stringify(bad)).rejects.toThrow(RangeError);
+    }
+  });
+});
+
+describe("cache entries (Cache API) with DATABASE_URL set and Postgres unreachable", () => {
+  // A config of its own (loadConfig caches per env object): a database that cannot be reached,
+  // so any answer other than the claims' can only come from the cache.
+  const dbCfg = () => loadConfig({ ...env, DATABASE_URL: "postgres://app:pw@db.internal:5432/chat", NEON_WS_PROXY: "127.0.0.1:1/pg/v1" });
+  const put = (sid: string, uid: string, entry: unknown) =>
+    (caches as unknown as { default: Cache }).default.put(
+      roleCacheKey(sid, uid),
+      new Response(JSON.stringify(entry), { headers: { "content-type": "application/json", "cache-control": "max-age=3600" } }),
+    );
+
+  afterEach(() => vi.restoreAllMocks());
+
+  function captureErrors(): string[] {
+    const logged: string[] = [];
+    vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => void logged.push(args.join(" ")));
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    return logged;
+  }
+
+  it("an entry within its own expiry answers without Postgres", async () => {
+    const logged = captureErrors();
+    const [sid, owner] = [newStreamId(), newUserId()];
+    const id = await identityWith({});
+    await put(sid, id.userId, { ownerId: owner, moderator: true, until: Date.now() + 60_000 });
+    expect(await resolveRole(dbCfg(), id, sid)).toEqual({ role: "moderator", ownerId: owner });
+    expect(logged).toEqual([]);
+  });
+
+  it("an entry past its own expiry is not used, even while the Cache API still returns it", async () => {
+    const logged = captureErrors();
+    const sid = newStreamId();
+    const id = await identityWith({ stream_roles: { [sid]: "moderator" } });
+    await put(sid, id.userId, { ownerId: id.userId, moderator: false, until: Date.now() - 1 });
+    expect(await resolveRole(dbCfg(), id, sid)).toEqual({ role: "moderator", ownerId: null });
+    const prefix = `roles: Postgres lookup failed for stream ${sid} user ${id.userId}`;
+    expect(logged.some((l) => l.startsWith(prefix)), JSON.stringify(logged)).toBe(true);
+  });
+
+  it("a malformed entry is a miss", async () => {
+    const later = Date.now() + 60_000;
+    const malformed = [
+      { ownerId: "x", moderator: true, until: later },
+      { ownerId: null, moderator: "yes", until: later },
+      { ownerId: null, moderator: true },
+      "owner",
+    ];
+    for (const entry of malformed) {
+      const logged = captureErrors();
+      const sid = newStreamId();
+      const id = await identityWith({});
+      await put(sid, id.userId, entry);
+      expect(await resolveRole(dbCfg(), id, sid), JSON.stringify(entry)).toEqual({ role: "viewer", ownerId: null });
+      expect(logged.some((l) => l.startsWith("roles: Postgres lookup failed")), JSON.stringify(entry)).toBe(true);
+      vi.restoreAllMocks();
     }
   });
 });
