@@ -88,7 +88,10 @@ async function apply(pool: Pool, plan: Plan): Promise<void> {
       console.log(`seed: stream ${plan.streamId} owner ${plan.ownerId}`);
       return;
     case "moderator":
-      await pool.query("insert into stream_moderators (stream_id, user_id) values ($1, $2) on conflict do nothing", [plan.streamId, plan.userId]);
+      await pool.query("insert into stream_moderators (stream_id, user_id) values ($1, $2) on conflict do nothing", [
+        plan.streamId,
+        plan.userId,
+      ]);
       console.log(`seed: stream ${plan.streamId} moderator ${plan.userId}`);
       return;
     case "unmoderator": {
