@@ -2,6 +2,11 @@
  * Faults on real services. This file runs its own Redis (with an append-only file, so a restart
  * keeps data like a real deployment) and its own Kafka broker (services.sh KAFKA_INSTANCE=e2e-faults),
  * so stopping them does not disturb anything else. The worker's retry backoff is capped at 2 s.
+ *
+ * Each sink has its own queue (chat-events → Kafka, chat-history → Redis), so one sink's outage
+ * must neither duplicate events in the other nor rewrite it: checked with Kafka's own records
+ * (duplicate comment_ids) and with Redis's MONITOR (ZADD commands per event), both independent of
+ * the worker's code.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -24,6 +29,24 @@ let redisDir: string;
 let redisProc: ChildProcess | null = null;
 let bridge: RunningBridge;
 let worker: RunningWorker;
+
+/** `redis-cli MONITOR` on this file's Redis: every command Redis executes, as Redis prints it. */
+async function monitorRedis(): Promise<{ zadds(key: string): number; stop(): void }> {
+  const child = spawn("redis-cli", ["-p", String(redisPort), "MONITOR"], { stdio: ["ignore", "pipe", "ignore"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
+  await eventually(async () => out, (o) => o.startsWith("OK"), "redis-cli MONITOR to start", 10_000);
+  return {
+    // One ZADD per event is a write; more means the history sink was fed the same event again.
+    zadds: (key) => out.split("\n").filter((l) => new RegExp(`"zadd" "${key}"`, "i").test(l)).length,
+    stop: () => void child.kill("SIGKILL"),
+  };
+}
+
+/** Queue-consumer retry warnings the worker logged after log offset `from` (one per retried batch). */
+function retryWarnings(from: number): number {
+  return (worker.logs().slice(from).match(/queue consumer[^\n]*will be retried/g) ?? []).length;
+}
 
 function kafkaCtl(cmd: "kafka-up" | "kafka-down") {
   execFileSync("bash", ["scripts/services.sh", cmd], {
@@ -85,7 +108,16 @@ beforeAll(async () => {
     REDIS_URL: `redis://127.0.0.1:${redisPort}`,
     PG_ALLOWED_ADDRS: "127.0.0.1:5432",
   });
-  worker = await startWorker({ vars: { ...workerVarsFor(bridge), RATE_LIMIT_PER_SEC: "1000", SINK_RETRY_MAX_DELAY_S: "2" } });
+  // Limits raised so that a burst of 100 messages from one socket is accepted whole.
+  worker = await startWorker({
+    vars: {
+      ...workerVarsFor(bridge),
+      RATE_LIMIT_PER_SEC: "1000",
+      SOCKET_MAX_FRAMES_PER_SEC: "1000",
+      ROOM_MAX_MESSAGES_PER_SEC: "1000",
+      SINK_RETRY_MAX_DELAY_S: "2",
+    },
+  });
 }, 240_000);
 
 afterAll(async () => {
@@ -109,17 +141,23 @@ async function history(sid: string, token: string): Promise<SeqComment[]> {
 describe("faults", () => {
   it("Kafka stopped while messages flow, then restarted: every message arrives, chat never stops", async () => {
     const sid = crypto.randomUUID();
+    const monitor = await monitorRedis();
     const t = await devToken(worker.url, "fault-kafka");
     const s = await ChatSocket.open(worker.url, sid, t.token);
     for (let i = 1; i <= 10; i++) s.send(`before ${i}`);
     await eventually(() => history(sid, t.token), (h) => h.length === 10, "first 10 stored");
 
     kafkaCtl("kafka-down");
+    const outageLog = worker.logs().length;
     for (let i = 11; i <= 30; i++) {
       s.send(`during ${i}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     await s.until(() => s.comments().length === 30, "chat keeps working while Kafka is down");
+    // Redis has all 30 while Kafka is still down: the history queue does not wait for Kafka.
+    await eventually(() => history(sid, t.token), (h) => h.length === 30, "all 30 in Redis during the Kafka outage");
+    // Let the Kafka queue retry a few times: with one queue for both sinks, each retry rewrote Redis.
+    await eventually(async () => retryWarnings(outageLog), (n) => n >= 3, "the Kafka queue to retry during the outage");
     const restartedAt = Date.now();
     kafkaCtl("kafka-up");
     const events = await eventually(() => kafkaEvents(sid), (e) => new Set(e.map((x) => x.comment_id)).size === 30, "all 30 in Kafka", 120_000);
@@ -128,7 +166,13 @@ describe("faults", () => {
     expect(new Set(events.map((e) => e.comment_id))).toEqual(new Set(ids));
     const duplicates = events.length - new Set(events.map((e) => e.comment_id)).size;
     expect((await history(sid, t.token)).map((c) => c.comment.id)).toEqual(ids);
-    console.log(`faults/kafka: sent 30, in Kafka ${events.length} (duplicates ${duplicates}), in Redis 30, drained ${drainMs} ms after the broker restart (includes broker start-up)`);
+    const zadds = monitor.zadds(historyKey(sid));
+    monitor.stop();
+    expect(zadds, "ZADDs of this stream's history: one per event, none from Kafka's retries").toBe(30);
+    console.log(
+      `faults/kafka: sent 30, in Kafka ${events.length} (duplicates ${duplicates}), in Redis 30 written by ${zadds} ZADDs, ` +
+        `Kafka queue retries during the outage ${retryWarnings(0)}, drained ${drainMs} ms after the broker restart (includes broker start-up)`,
+    );
     s.close();
   }, 240_000);
 
@@ -154,6 +198,47 @@ describe("faults", () => {
     expect(kafka.length).toBeGreaterThanOrEqual(25);
     s.close();
   }, 180_000);
+
+  it("Redis down during 100 messages: Kafka gets each comment_id exactly once, Redis all 100 after it returns", async () => {
+    const sid = crypto.randomUUID();
+    const t = await devToken(worker.url, "fault-redis-100");
+    const s = await ChatSocket.open(worker.url, sid, t.token);
+    for (let i = 1; i <= 5; i++) s.send(`before ${i}`);
+    await eventually(() => history(sid, t.token), (h) => h.length === 5, "first 5 stored");
+
+    await redisDown();
+    let ids: string[];
+    let retries: number;
+    let restartedAt = 0;
+    try {
+      const outageLog = worker.logs().length;
+      for (let i = 1; i <= 100; i++) s.send(`while Redis is down ${i}`);
+      await s.until(() => s.comments().length === 105, "chat keeps working while Redis is down", 60_000);
+      ids = s.comments().map((c) => c.comment.id);
+      // Kafka gets them while Redis is still down: the Kafka queue does not wait for Redis.
+      await eventually(() => kafkaEvents(sid), (e) => new Set(e.map((x) => x.comment_id)).size === 105, "all 105 in Kafka during the Redis outage", 120_000);
+      // Let the history queue retry a few times: with one queue for both sinks, each retry re-sent to Kafka.
+      await eventually(async () => retryWarnings(outageLog), (n) => n >= 3, "the history queue to retry during the outage");
+      retries = retryWarnings(outageLog);
+    } finally {
+      restartedAt = Date.now();
+      await redisUp(); // the next tests need Redis whatever happened here
+    }
+    const h = await eventually(() => history(sid, t.token), (x) => x.length === 105, "all 105 in Redis", 120_000);
+    const drainMs = Date.now() - restartedAt;
+    expect(h.map((c) => c.seq)).toEqual(Array.from({ length: 105 }, (_, i) => i + 1));
+    expect(h.map((c) => c.comment.id)).toEqual(ids);
+
+    const events = await kafkaEvents(sid);
+    const duplicates = events.length - new Set(events.map((e) => e.comment_id)).size;
+    expect(duplicates).toBe(0);
+    expect(events.map((e) => e.comment_id)).toEqual(ids);
+    console.log(
+      `faults/redis-100: sent 100 during the outage (+5 before), in Kafka ${events.length} (duplicates ${duplicates}), ` +
+        `history queue retries during the outage ${retries}, Redis 105 drained ${drainMs} ms after the restart`,
+    );
+    s.close();
+  }, 300_000);
 
   it("a redelivered (and reordered) batch adds no duplicate to the history", async () => {
     const sid = crypto.randomUUID();

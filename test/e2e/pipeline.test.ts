@@ -27,7 +27,16 @@ function psql(sql: string) {
 
 beforeAll(async () => {
   bridge = await startBridge({ KAFKA_BROKERS: KAFKA, REDIS_URL, PG_ALLOWED_ADDRS: "127.0.0.1:5432" });
-  worker = await startWorker({ vars: { ...workerVarsFor(bridge, PG), RATE_LIMIT_PER_SEC: "1000", SINK_RETRY_MAX_DELAY_S: "2" } });
+  // Limits raised so that a burst of 230 messages from one socket is accepted whole.
+  worker = await startWorker({
+    vars: {
+      ...workerVarsFor(bridge, PG),
+      RATE_LIMIT_PER_SEC: "1000",
+      SOCKET_MAX_FRAMES_PER_SEC: "1000",
+      ROOM_MAX_MESSAGES_PER_SEC: "1000",
+      SINK_RETRY_MAX_DELAY_S: "2",
+    },
+  });
   const kafka = new Kafka({ clientId: "e2e-test", brokers: [KAFKA], logLevel: logLevel.NOTHING });
   consumer = kafka.consumer({ groupId: `e2e-${crypto.randomUUID()}` });
   await consumer.connect();
