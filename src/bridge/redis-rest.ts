@@ -46,14 +46,18 @@ import type { BridgeMetrics } from "./metrics";
 /**
  * The only commands the bridge relays. `reads`: the reply carries stored values, so its size
  * depends on the data, not on the request (those are paced and counted, see above).
- * The product needs the sorted-set commands (src/sinks/redis-history.ts: ZADD and
- * ZREMRANGEBYRANK in one MULTI/EXEC to write, ZRANGE BYSCORE REV LIMIT to read); the others are
+ * The product needs the sorted-set and hash commands of src/sinks/redis-history.ts (ZRANGE +
+ * HMGET to read what a batch touches; ZREM, ZADD, HSET, ZREMRANGEBYRANK in one MULTI/EXEC to write;
+ * ZRANGE BYSCORE REV LIMIT for the history API); the others are
  * what the test suites and local debugging use to check the endpoint (PING, GET/SET, INCR/INCRBY,
  * ZCARD). Transactions are the /redis/multi-exec route, never MULTI/EXEC commands.
  */
 export const ALLOWED_COMMANDS: ReadonlyMap<string, { reads: boolean }> = new Map([
   ["ZADD", { reads: false }],
   ["ZREMRANGEBYRANK", { reads: false }],
+  ["ZREM", { reads: false }],
+  ["HSET", { reads: false }],
+  ["HMGET", { reads: true }],
   ["ZRANGE", { reads: true }],
   ["ZCARD", { reads: false }],
   ["GET", { reads: true }],

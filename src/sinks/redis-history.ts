@@ -1,19 +1,28 @@
 /**
- * History sink and reader on Upstash Redis (REST).
+ * History sink and reader on Upstash Redis (REST): the stream's comments in their **current
+ * state** (DESIGN.md "Room events": edited text, deleted comments gone), at most HISTORY_SIZE.
  *
- * Key layout, one key per stream:
- *   chat:{stream_id}:history   sorted set; score = seq, member = JSON {"seq","comment"}
- * ZADD makes a redelivery a no-op (same member, same score), the score keeps the order by seq
- * whatever order the queue delivers in, and ZREMRANGEBYRANK keeps only the newest HISTORY_SIZE.
- * All commands for a stream run in one MULTI/EXEC, so readers never see more than 200 or a gap
- * introduced by a half-applied batch.
+ * Key layout, per stream:
+ *   chat:{stream_id}:history   sorted set; score = the comment's seq, member = JSON {"seq","comment"}
+ *                              with edits applied
+ *   chat:{stream_id}:changes   hash; comment id → JSON {"seq","deleted"} or {"seq","message","entities",
+ *                              "edited_at"}: the newest edit or the deletion seen for that comment
+ *
+ * The queue may redeliver and reorder. Each batch reads the stream's members and the changes of the
+ * comments it touches, plans the writes in memory (planHistory, pure) and applies them in one
+ * MULTI/EXEC: a comment arriving after its deletion is not stored; one arriving after its edit is
+ * stored edited; an older edit arriving after a newer one is ignored; a redelivery changes nothing.
+ * The read-then-write is safe because the chat-history consumer runs one batch at a time
+ * (`max_concurrency = 1` in wrangler.toml). The changes hash keeps one small field per edited or
+ * deleted comment for the stream's lifetime.
  */
 import { Redis } from "@upstash/redis";
 import { describeError } from "../errors";
-import { HISTORY_SIZE, SeqComment, queueEventToSeqComment, type QueueEvent } from "../protocol";
+import { HISTORY_SIZE, SeqComment, type Entity, type QueueEvent } from "../protocol";
 import type { Sink } from "./sink";
 
 export const historyKey = (streamId: string) => `chat:${streamId}:history`;
+export const changesKey = (streamId: string) => `chat:${streamId}:changes`;
 
 export interface RedisConfig {
   UPSTASH_REDIS_REST_URL?: string;
@@ -40,9 +49,87 @@ export function redisClient(cfg: RedisConfig): Redis | null {
   return r;
 }
 
-/** Member for an event: deterministic, so the same event always maps to the same member. */
-export function historyMember(e: QueueEvent): string {
-  return JSON.stringify(queueEventToSeqComment(e));
+/** The newest edit or the deletion seen for a comment (the `changes` hash's values). */
+export type Change = { seq: number; deleted: true } | { seq: number; message: string; entities: Entity[]; edited_at: string };
+
+/** The writes one batch makes for one stream. */
+export interface HistoryPlan {
+  zrem: string[];
+  zadd: Array<{ score: number; member: string }>;
+  /** comment id → JSON of its Change */
+  changes: Record<string, string>;
+}
+
+/** The comment ids a batch touches (whose members and changes must be read first). */
+export function touchedIds(events: readonly QueueEvent[]): string[] {
+  const ids = new Set<string>();
+  for (const { frame: f } of events) {
+    if (f.type === "comment") ids.add(f.comment.id);
+    else if (f.type === "comment_edited" || f.type === "comment_deleted") ids.add(f.id);
+    else if (f.type === "moderation") for (const id of f.deleted ?? []) ids.add(id);
+  }
+  return [...ids];
+}
+
+/**
+ * Plans the writes for one stream's events (pure). `members`: the stored members (comment id → its
+ * seq and exact member string); `changes`: the stored changes of the touched ids. Any order or
+ * repetition of the same events ends in the same history.
+ */
+export function planHistory(
+  events: readonly QueueEvent[],
+  members: Map<string, { seq: number; member: string }>,
+  changes: Map<string, Change>,
+): HistoryPlan {
+  const plan: HistoryPlan = { zrem: [], zadd: [], changes: {} };
+  const current = new Map(members);
+  const known = new Map(changes);
+  const remove = (id: string) => {
+    const m = current.get(id);
+    if (!m) return;
+    if (members.get(id)?.member === m.member) plan.zrem.push(m.member);
+    else plan.zadd = plan.zadd.filter((z) => z.member !== m.member);
+    current.delete(id);
+  };
+  const put = (sc: SeqComment) => {
+    const member = JSON.stringify(sc);
+    if (current.get(sc.comment.id)?.member === member) return;
+    remove(sc.comment.id);
+    plan.zadd.push({ score: sc.seq, member });
+    current.set(sc.comment.id, { seq: sc.seq, member });
+  };
+  /** Records a change unless a newer one (or the deletion) is already known. */
+  const record = (id: string, c: Change): boolean => {
+    const k = known.get(id);
+    if (k && ("deleted" in k || k.seq >= c.seq)) return false;
+    known.set(id, c);
+    plan.changes[id] = JSON.stringify(c);
+    return true;
+  };
+  const edited = (comment: SeqComment["comment"], c: Extract<Change, { message: string }>): SeqComment["comment"] => {
+    const { entities: _old, ...rest } = comment;
+    return { ...rest, message: c.message, ...(c.entities.length > 0 ? { entities: c.entities } : {}), edited_at: c.edited_at };
+  };
+  for (const { frame: f } of events) {
+    if (f.type === "comment") {
+      const c = known.get(f.comment.id);
+      if (c && "deleted" in c) continue;
+      put({ seq: f.seq, comment: c && c.seq > f.seq ? edited(f.comment, c) : f.comment });
+    } else if (f.type === "comment_edited") {
+      const change = { seq: f.seq, message: f.message, entities: f.entities, edited_at: f.edited_at };
+      if (!record(f.id, change)) continue;
+      const m = current.get(f.id);
+      if (!m) continue; // its comment has not arrived yet (or was trimmed): applied when it does
+      const sc = JSON.parse(m.member) as SeqComment;
+      put({ seq: sc.seq, comment: edited(sc.comment, change) });
+    } else if (f.type === "comment_deleted" || (f.type === "moderation" && f.deleted)) {
+      for (const id of f.type === "comment_deleted" ? [f.id] : f.deleted!) {
+        record(id, { seq: f.seq, deleted: true });
+        remove(id);
+      }
+    }
+  }
+  return plan;
 }
 
 export class RedisHistorySink implements Sink {
@@ -59,15 +146,8 @@ export class RedisHistorySink implements Sink {
     const ok = events.map(() => false);
     await Promise.all(
       [...byStream].map(async ([streamId, idx]) => {
-        const key = historyKey(streamId);
-        const tx = this.redis.multi();
-        for (const i of idx) {
-          const e = events[i]!;
-          tx.zadd(key, { score: e.seq, member: historyMember(e) });
-        }
-        tx.zremrangebyrank(key, 0, -(HISTORY_SIZE + 1));
         try {
-          await tx.exec();
+          await this.#apply(streamId, idx.map((i) => events[i]!));
           for (const i of idx) ok[i] = true;
         } catch (err) {
           console.error(`sink redis-history stream=${streamId} events=${idx.length} failed: ${describeError(err)}`);
@@ -75,6 +155,37 @@ export class RedisHistorySink implements Sink {
       }),
     );
     return ok;
+  }
+
+  /** Reads what the batch touches, plans, and writes it all in one MULTI/EXEC. */
+  async #apply(streamId: string, events: readonly QueueEvent[]): Promise<void> {
+    const key = historyKey(streamId);
+    const ids = touchedIds(events);
+    const members = new Map<string, { seq: number; member: string }>();
+    const changes = new Map<string, Change>();
+    if (ids.length > 0) {
+      const read = this.redis.pipeline();
+      read.zrange(key, 0, -1);
+      read.hmget(changesKey(streamId), ...ids);
+      const [raw, found] = (await read.exec()) as [unknown[], Record<string, unknown> | null];
+      for (const m of raw) {
+        if (typeof m !== "string") continue;
+        try {
+          const sc = JSON.parse(m) as SeqComment;
+          members.set(sc.comment.id, { seq: sc.seq, member: m });
+        } catch {
+          // not one of ours: left alone
+        }
+      }
+      for (const [id, v] of Object.entries(found ?? {})) if (typeof v === "string") changes.set(id, JSON.parse(v) as Change);
+    }
+    const plan = planHistory(events, members, changes);
+    const tx = this.redis.multi();
+    if (plan.zrem.length > 0) tx.zrem(key, ...plan.zrem);
+    for (const z of plan.zadd) tx.zadd(key, z);
+    if (Object.keys(plan.changes).length > 0) tx.hset(changesKey(streamId), plan.changes);
+    tx.zremrangebyrank(key, 0, -(HISTORY_SIZE + 1));
+    await tx.exec();
   }
 }
 
