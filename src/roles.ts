@@ -17,10 +17,10 @@
  * even while the owner is offline.
  *
  * Cache (like src/usernames.ts): the Postgres answer per (stream, user) is kept 5 minutes in a
- * small in-isolate map in front of the Cache API (shared by the isolates of a colo); concurrent
- * misses for the same pair share one query. A change in Postgres is therefore seen within
- * ROLE_TTL_MS (promotion and demotion alike). Claims are never cached: they are re-read from every
- * token. A database failure is never cached: the role falls back to the claims, the cause is
+ * small in-isolate map in front of the Cache API (shared by the isolates of a colo); the entry
+ * carries its own expiry, so moving it between the two layers never extends it. A change in
+ * Postgres is therefore seen within ROLE_TTL_MS (promotion and demotion alike). Claims are never
+ * cached: they are re-read from every token. A database failure is never cached: the role falls back to the claims, the cause is
  * logged, and the next call asks Postgres again.
  */
 import type { Identity } from "./auth";
@@ -115,7 +115,6 @@ export async function resolveRole(
 }
 
 const memo = new Map<string, { row: StreamRoleRow; until: number }>();
-const inflight = new Map<string, Promise<StreamRoleRow>>();
 
 /** The Cache API key of a (stream, user) pair (both lower-case UUIDs); exported for tests. */
 export function roleCacheKey(streamId: string, userId: string): string {
@@ -131,12 +130,9 @@ async function cachedRow(
   const key = `${streamId}/${userId}`;
   const hit = memo.get(key);
   if (hit && hit.until > Date.now()) return hit.row;
-  let pending = inflight.get(key);
-  if (!pending) {
-    pending = fetchRow(cfg, key, streamId, userId, ctx).finally(() => inflight.delete(key));
-    inflight.set(key, pending);
-  }
-  return pending;
+  // Concurrent misses for one pair each ask (no shared in-flight promise): in workerd a promise
+  // settled by another request's I/O hangs this request if that one is cancelled first.
+  return fetchRow(cfg, key, streamId, userId, ctx);
 }
 
 async function fetchRow(
