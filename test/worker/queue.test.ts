@@ -7,7 +7,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { handleQueueBatch, retryDelaySeconds } from "../../src/consumer";
-import { toChatEvent, type QueueEvent } from "../../src/protocol";
+import { toChatEvent, toQueueEvent, type QueueEvent } from "../../src/protocol";
 import type { Sink } from "../../src/sinks/sink";
 import { BINARY_PRODUCE_CONTENT_TYPE, KafkaRestSink } from "../../src/sinks/kafka-rest";
 import { connect, newStreamId, sleep, token } from "./helpers";
@@ -27,17 +27,17 @@ async function recorded(): Promise<Recorded[]> {
   return (await (await fetch("https://kafka-rest.test/_recorded")).json()) as Recorded[];
 }
 
-function event(streamId: string, seq: number, message = `m${seq}`): QueueEvent {
-  return {
-    event_type: "stream_chat_message",
-    stream_id: streamId,
-    user_id: crypto.randomUUID(),
-    username: "u",
-    message,
-    created_at: new Date().toISOString(),
-    comment_id: crypto.randomUUID(),
+type MessageEvent = Extract<QueueEvent, { event_type: "stream_chat_message" }>;
+
+/** A comment's queue event, as the room's outbox makes it (src/protocol.ts toQueueEvent). */
+function event(streamId: string, seq: number, message = `m${seq}`): MessageEvent {
+  const userId = crypto.randomUUID();
+  const frame = {
+    type: "comment" as const,
     seq,
+    comment: { id: crypto.randomUUID(), stream_id: streamId, user_id: userId, username: "u", message, created_at: new Date().toISOString() },
   };
+  return toQueueEvent(frame, streamId, frame.comment.created_at, userId) as MessageEvent;
 }
 
 /** A sink that fails the events for which `fail` says so, and records what it stored. */
