@@ -18,7 +18,7 @@ import { Redis } from "@upstash/redis";
 import { devToken, freePort, startWorker, type RunningWorker } from "../support/worker";
 import { startBridge, workerVarsFor, type RunningBridge } from "../support/bridge";
 import { ChatSocket, eventually } from "../support/chat";
-import type { ChatEvent, QueueEvent, SeqComment } from "../../src/protocol";
+import { toQueueEvent, type ChatEvent, type QueueEvent, type SeqComment } from "../../src/protocol";
 import { RedisHistorySink, historyKey } from "../../src/sinks/redis-history";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -244,16 +244,17 @@ describe("faults", () => {
     const sid = crypto.randomUUID();
     const redis = new Redis({ url: `${bridge.url}/redis`, token: bridge.token, automaticDeserialization: false, enableTelemetry: false });
     const sink = new RedisHistorySink(redis);
-    const events: QueueEvent[] = Array.from({ length: 5 }, (_, i) => ({
-      event_type: "stream_chat_message",
-      stream_id: sid,
-      user_id: crypto.randomUUID(),
-      username: null,
-      message: `redelivered ${i + 1}`,
-      created_at: new Date().toISOString(),
-      comment_id: crypto.randomUUID(),
-      seq: i + 1,
-    }));
+    const events: QueueEvent[] = Array.from({ length: 5 }, (_, i) => {
+      const comment = {
+        id: crypto.randomUUID(),
+        stream_id: sid,
+        user_id: crypto.randomUUID(),
+        username: null,
+        message: `redelivered ${i + 1}`,
+        created_at: new Date().toISOString(),
+      };
+      return toQueueEvent({ type: "comment", seq: i + 1, comment }, sid, comment.created_at, comment.user_id);
+    });
     expect(await sink.deliver(events.slice(2))).toEqual([true, true, true]);
     expect(await sink.deliver(events)).toEqual([true, true, true, true, true]);
     expect(await sink.deliver([...events].reverse())).toEqual([true, true, true, true, true]);

@@ -84,12 +84,16 @@ export async function startWorker(opts: StartOptions = {}): Promise<RunningWorke
   };
 }
 
-/** A dev token from the running worker (DEV_TOKENS=true). */
-export async function devToken(baseUrl: string, username: string): Promise<{ token: string; user_id: string; username: string }> {
+/** A dev token from the running worker (DEV_TOKENS=true); with `ownerOf`, its holder owns that stream. */
+export async function devToken(
+  baseUrl: string,
+  username: string,
+  ownerOf?: string,
+): Promise<{ token: string; user_id: string; username: string }> {
   const res = await fetch(`${baseUrl}/dev/token`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username }),
+    body: JSON.stringify(ownerOf ? { username, owner_of: ownerOf } : { username }),
   });
   if (!res.ok) throw new Error(`dev token: ${res.status} ${await res.text()}`);
   return (await res.json()) as { token: string; user_id: string; username: string };
