@@ -35,6 +35,7 @@
  * replies mapped to Buffers (binary-safe) and integers to their decimal text; it reconnects by
  * itself when Redis restarts, and commands fail at once (503) while it is down.
  */
+import { describeError } from "../errors";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isLosslessNumber, LosslessNumber, parse as parseLossless, stringify as stringifyLossless } from "lossless-json";
 import { createClient, ErrorReply, RESP_TYPES } from "redis";
@@ -157,7 +158,7 @@ export class RedisConnection {
       this.client.once("error", () => resolve());
     });
     this.client.connect().catch((err: unknown) => {
-      if (!this.closed) log.error("redis client stopped", { error: String(err) });
+      if (!this.closed) log.error("redis client stopped", { error: describeError(err) });
     });
   }
 
@@ -229,7 +230,7 @@ function toCommands(body: unknown, endpoint: RedisEndpoint, maxCommands: number)
     if (reads > READS_PER_WINDOW) {
       throw redisError(
         400,
-        `ERR multi-exec: at most ${READS_PER_WINDOW} commands that read values (GET, SET, ZRANGE) per transaction; use /redis/pipeline`,
+        `ERR multi-exec: at most ${READS_PER_WINDOW} commands that read values (${[...ALLOWED_COMMANDS].filter(([, c]) => c.reads).map(([n]) => n).join(", ")}) per transaction; use /redis/pipeline`,
       );
     }
   }

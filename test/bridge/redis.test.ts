@@ -112,6 +112,11 @@ describe("@upstash/redis through the bridge", () => {
     expect(page.map((x) => x.seq)).toEqual([8, 7]);
     expect(await direct.zCard(key)).toBe(5);
     expect(await single.zcard(key)).toBe(5);
+    // Edits and deletions: a member removed, a per-comment record in a hash.
+    expect(await single.zrem(key, JSON.stringify({ seq: 8, m: "msg 8" }))).toBe(1);
+    expect(await single.hset(k("changes"), { c1: "deleted", c2: "edited" })).toBe(2);
+    expect(await single.hmget(k("changes"), "c1", "c3")).toEqual({ c1: "deleted", c3: null });
+    expect(await direct.zRange(key, 0, -1)).toEqual([4, 5, 6, 7].map((s) => JSON.stringify({ seq: s, m: `msg ${s}` })));
   });
 
   it("pipeline: results in order, a failing command reported in place", async () => {
