@@ -4,7 +4,8 @@
 #   0. Debian packages the suites need (scripts/ci-deps.sh; no-op when present)
 #   1. typecheck (tsc --noEmit over src, test, bench)
 #   2. wrangler deploy --dry-run (the worker bundles and its config is valid)
-#   3. worker suites inside workerd (Workers Vitest integration)       vitest.config.ts
+#   3. unit suites (pure modules, plain Node)                          vitest.unit.config.ts
+#      worker suites inside workerd (Workers Vitest integration)       vitest.config.ts
 #   4. real services up: Redis, Postgres, Kafka (scripts/services.sh)
 #   5. Node suites: bridge, end-to-end, client SDK, browser, bench smoke  vitest.node.config.ts
 #
@@ -53,6 +54,10 @@ bash scripts/ci-deps.sh || echo "warning: scripts/ci-deps.sh could not install e
 
 check "typecheck" npx tsc --noEmit -p tsconfig.json
 check "wrangler deploy --dry-run" npx wrangler deploy --dry-run --outdir .cache/dry-run
+
+echo "==> unit suites (pure modules: rules, text, history planning)"
+npx vitest run -c vitest.unit.config.ts --reporter=default --reporter=json --outputFile.json="$ART/unit.json"
+count "$ART/unit.json" "unit suites"
 
 echo "==> worker suites (workerd)"
 npx vitest run -c vitest.config.ts --reporter=default --reporter=json --outputFile.json="$ART/worker.json"

@@ -11,6 +11,7 @@
  *   CHAT_ROOM     Durable Object namespace, class ChatRoom
  *   CHAT_EVENTS   Queue chat-events: producer (the room's outbox) and consumer (queue() below → Kafka), DLQ chat-events-dlq
  *   CHAT_HISTORY  Queue chat-history: producer (the room's outbox) and consumer (queue() below → Redis), DLQ chat-history-dlq
+ *   CHAT_UPLOADS  R2 bucket chat-uploads: chat images, uploads/{stream_id}/{upload_id} (src/uploads.ts; the room deletes them)
  *   ASSETS        static files in ./public (the demo page)
  * Variables and secrets (all optional unless noted; validated once by src/env.ts):
  *   JWT_SECRET (HS256) and/or JWT_JWKS_URL (RS256/ES256) — at least one required
@@ -22,10 +23,13 @@
  *   SOCKET_MAX_FRAMES_PER_SEC      frames per socket per second, any kind (default 20, burst 40)
  *   MAX_SOCKETS_PER_USER           sockets per user per stream; the oldest is closed with 4429 (default 5)
  *   TICKET_SECRET                  signs WebSocket tickets (default: derived from JWT_SECRET)
+ *   MAX_UPLOAD_BYTES               largest image upload, bytes (default 5 MiB)
+ *   UPLOADS_PER_MIN                image uploads per user per stream per minute (default 10)
  *   UPSTASH_REDIS_REST_URL/_TOKEN  history sink and history API
  *   KAFKA_REST_URL, KAFKA_REST_TOKEN | KAFKA_REST_USER/_PASSWORD, KAFKA_CHAT_TOPIC (streams.chat)
  *   DATABASE_URL, NEON_WS_PROXY    usernames from Postgres (Neon driver)
  */
+import { describeError } from "./errors";
 import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
@@ -38,6 +42,7 @@ import { TICKET_TTL_S, mintTicket, ticketSecret, verifyTicket } from "./tickets"
 import { handleQueueBatch } from "./consumer";
 import { resolveUsername } from "./usernames";
 import { readHistory } from "./history";
+import { getUpload, postUpload } from "./uploads";
 
 export { ChatRoom } from "./room";
 
@@ -237,6 +242,10 @@ app.get("/v1/streams/:stream_id/chat/state", async (c) => {
   return c.json(await roomFor(c, streamId).snapshot(streamId, who));
 });
 
+// Images in chat (src/uploads.ts): upload (authenticated here) and serve (no credentials: the id is the capability).
+app.post("/v1/streams/:stream_id/chat/uploads", async (c) => postUpload(c, streamIdParam(c), (await authenticate(c)).userId));
+app.get("/v1/uploads/:stream_id/:upload_id", getUpload);
+
 app.get("/v1/streams/:stream_id/chat/history", async (c) => {
   const streamId = streamIdParam(c);
   await authenticate(c);
@@ -253,7 +262,7 @@ app.get("/v1/streams/:stream_id/chat/history", async (c) => {
   try {
     comments = await readHistory(c.get("config"), streamId, limit, before);
   } catch (err) {
-    console.error(`history: Redis read failed stream=${streamId}: ${String(err)}`);
+    console.error(`history: Redis read failed stream=${streamId}: ${describeError(err)}`);
     fail(503, "history_unavailable", "History storage is unavailable, try again shortly");
   }
   if (comments === null) fail(503, "history_unavailable", "History storage is not configured");

@@ -3,6 +3,7 @@
  * stops accepting, lets in-flight requests (Kafka produces included) finish, then disconnects.
  * A second signal exits at once.
  */
+import { describeError } from "../errors";
 import { ConfigError, loadConfig } from "./config";
 import { createLogger } from "./log";
 import { startBridge } from "./server";
@@ -33,7 +34,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     bridge.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        log.error("shutdown failed", { error: String(err) });
+        log.error("shutdown failed", { error: describeError(err) });
         process.exit(1);
       },
     );

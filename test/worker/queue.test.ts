@@ -139,7 +139,8 @@ describe("queue consumer: one sink per queue, acks and retries per message", () 
     expect(k.retryMessages).toEqual([]);
     expect(h.explicitAcks).toEqual([]);
     expect(h.retryMessages.map((m) => m.msgId).sort()).toEqual(["msg-0", "msg-1", "msg-2"]);
-    expect(kafka.stored.map((e) => e.comment_id)).toEqual(events.map((e) => e.comment_id));
+    expect(kafka.stored.map((e) => e.seq)).toEqual(events.map((e) => e.seq));
+    expect(kafka.stored.map((e) => e.frame)).toEqual(events.map((e) => e.frame));
 
     // The history queue redelivers (Redis is back): Kafka's sink is not called again.
     const fixed = new FakeSink(() => false, "redis-history");
