@@ -293,7 +293,10 @@ function kafkaEvent(f: RoomEvent, streamId: string, at: string, actor: string): 
 
 const ClientMsgId = z.string().min(1).max(MAX_CLIENT_MSG_ID).optional();
 const Reason = z.string().max(MAX_REASON_CODE_POINTS * 2).optional();
-const TargetUser = z.string().min(1).max(64);
+/** A user a command acts on: a UUID (every user id is a JWT `sub` UUID), lower-cased like the ids the worker passes. */
+const TargetUser = Uuid.transform((s) => s.toLowerCase());
+/** A comment a command refers to (ids are lower-case UUIDs; any case is accepted). */
+const CommentId = Uuid.transform((s) => s.toLowerCase());
 const Term = z.string().min(1).max(MAX_BLOCKED_TERM_CODE_POINTS * 2);
 
 export const MessageFrame = z.object({
@@ -301,14 +304,14 @@ export const MessageFrame = z.object({
   text: z.string(),
   client_msg_id: ClientMsgId,
   /** id of the comment this replies to (must still be in the room's ring) */
-  reply_to: Uuid.optional(),
+  reply_to: CommentId.optional(),
   /** upload ids from POST /v1/streams/{id}/chat/uploads */
   attachments: z.array(z.string().min(1).max(512)).max(MAX_ATTACHMENTS).optional(),
 });
 export const PingFrame = z.object({ type: z.literal("ping") });
-export const EditFrame = z.object({ type: z.literal("edit"), id: Uuid, text: z.string(), client_msg_id: ClientMsgId });
-export const DeleteFrame = z.object({ type: z.literal("delete"), id: Uuid, client_msg_id: ClientMsgId });
-export const PinFrame = z.object({ type: z.literal("pin"), id: Uuid, client_msg_id: ClientMsgId });
+export const EditFrame = z.object({ type: z.literal("edit"), id: CommentId, text: z.string(), client_msg_id: ClientMsgId });
+export const DeleteFrame = z.object({ type: z.literal("delete"), id: CommentId, client_msg_id: ClientMsgId });
+export const PinFrame = z.object({ type: z.literal("pin"), id: CommentId, client_msg_id: ClientMsgId });
 export const UnpinFrame = z.object({ type: z.literal("unpin"), client_msg_id: ClientMsgId });
 export const TimeoutFrame = z.object({
   type: z.literal("timeout"),

@@ -129,6 +129,21 @@ describe("roles over the socket", () => {
     await Promise.all([mod, phone, laptop, again].map((c) => c.close()));
   });
 
+  it("user and comment ids in commands are matched whatever their case (no dodging a ban, no acting on yourself)", async () => {
+    const sid = newStreamId();
+    const modId = newUserId();
+    const mod = await connect(sid, { token: await modToken(sid, modId) });
+    const userId = newUserId();
+    const user = await connect(sid, { token: await token({ sub: userId }) });
+    const c = await ok(user, { type: "message", text: "hi" });
+    expect((await refused(mod, { type: "timeout", user_id: modId.toUpperCase(), seconds: 60 })).code).toBe("forbidden");
+    await ok(mod, { type: "pin", id: c.id!.toUpperCase() });
+    await ok(mod, { type: "ban", user_id: userId.toUpperCase() });
+    expect((await refused(user, { type: "message", text: "still?" })).code).toBe("banned");
+    expect((await refused(mod, { type: "timeout", user_id: "not-a-user-id", seconds: 60 })).code).toBe("invalid_frame");
+    await Promise.all([mod.close(), user.close()]);
+  });
+
   it("slow mode and the rate limit together: staff exempt from slow mode, everyone under the rate limit", async () => {
     const sid = newStreamId();
     const owner = await connect(sid, { token: await ownerToken(sid) });
