@@ -109,17 +109,13 @@ const redisError = (status: number, error: string) => new HttpError(status, { er
  */
 export class RedisConnection {
   private readonly client;
-  private up = false;
   /** An outage has been logged (node-redis reports every failed reconnect attempt). */
   private loggedDown = false;
   private closed = false;
   /** Settles when the first connection attempt has succeeded or failed. */
   private readonly firstAttempt: Promise<void>;
 
-  constructor(
-    private readonly config: RedisConfig,
-    private readonly log: Logger,
-  ) {
+  constructor(config: RedisConfig, log: Logger) {
     const where = `${config.host}:${config.port}`;
     this.client = createClient({
       socket: {
@@ -144,14 +140,12 @@ export class RedisConnection {
       commandOptions: { typeMapping: REPLY_TYPES },
     });
     this.client.on("ready", () => {
-      this.up = true;
       this.loggedDown = false;
       log.info("redis connected", { at: where });
     });
     this.client.on("error", (err: Error) => {
       if (!this.loggedDown) log.warn("redis unavailable", { at: where, error: err.message });
       this.loggedDown = true;
-      this.up = false;
     });
     this.firstAttempt = new Promise<void>((resolve) => {
       this.client.once("ready", resolve);
