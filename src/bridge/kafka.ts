@@ -15,7 +15,7 @@
  *
  * Semantics of the JSON embedded format (as the Confluent proxy's):
  * - key and value are written as their JSON text: a string key "abc" is the 5 bytes `"abc"`.
- *   Numbers keep the digits they were sent with (JSON.rawJSON), so a value is byte-for-byte the
+ *   Numbers keep the digits they were sent with (lossless-json), so a value is byte-for-byte the
  *   JSON it was given, minus insignificant whitespace. A null value is a Kafka null (tombstone).
  * - a keyed record goes to murmur2(key bytes) % partitions, like Java's default partitioner.
  *
@@ -33,6 +33,7 @@
  * rewound sequence could make the broker drop a later batch as a "duplicate" while reporting
  * success. A single in-flight send and a fresh producer id after a failure rule that out.
  */
+import { LosslessNumber, parse as parseLossless, stringify as stringifyLossless } from "lossless-json";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   Kafka,
@@ -77,20 +78,14 @@ const E = {
 // Request body
 // ---------------------------------------------------------------------------------------------
 
-const rawJSON = (JSON as unknown as { rawJSON?: (text: string) => unknown }).rawJSON;
-
 /**
  * JSON.parse that keeps each number's original digits where a double would change them
- * (12345678901234567890, 1.10), so re-serialising gives the text that was sent. Needs Node 21+
- * (JSON.rawJSON + the reviver's source text); older runtimes fall back to plain numbers.
+ * (12345678901234567890, 1.10): those become lossless-json's LosslessNumber, which
+ * recordBytes() writes back as the digits that were sent. Numbers a double holds exactly stay plain
+ * numbers (partitions, counts). Works on every Node version (issue 8: digits must survive).
  */
 export function parseJsonPreservingNumbers(text: string): unknown {
-  if (!rawJSON) return JSON.parse(text);
-  const reviver = (_key: string, value: unknown, context?: { source?: string }) =>
-    typeof value === "number" && context?.source !== undefined && String(value) !== context.source
-      ? rawJSON(context.source)
-      : value;
-  return (JSON.parse as (t: string, r: typeof reviver) => unknown)(text, reviver);
+  return parseLossless(text, null, (digits) => (String(Number(digits)) === digits ? Number(digits) : new LosslessNumber(digits)));
 }
 
 const Present = z.custom<unknown>((v) => v !== undefined, { message: "required (null for a tombstone)" });
@@ -129,7 +124,7 @@ const BinaryProduceBody = produceBody(Base64Bytes.nullable().optional(), Base64B
 /** A record's key or value as bytes, per embedded format; null stays a Kafka null. */
 function recordBytes(format: "binary" | "json", v: unknown): Buffer | null {
   if (v === undefined || v === null) return null;
-  return format === "binary" ? Buffer.from(v as string, "base64") : Buffer.from(JSON.stringify(v), "utf8");
+  return format === "binary" ? Buffer.from(v as string, "base64") : Buffer.from(stringifyLossless(v) ?? "null", "utf8");
 }
 
 /** Topic names Kafka accepts: 1-249 of [a-zA-Z0-9._-], not "." or "..". */
