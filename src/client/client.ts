@@ -16,6 +16,7 @@
 import {
   CLOSE_POLICY_VIOLATION,
   CLOSE_TOO_MANY_SOCKETS,
+  Command as CommandSchema,
   ERROR_MESSAGES,
   MAX_CLIENT_MSG_ID,
   MAX_MESSAGE_CODE_POINTS,
@@ -30,10 +31,11 @@ import {
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ChatError } from "./errors.js";
-import { DEFAULT_OUTBOX_LIMIT, Outbox, type OutboxEntry, type SendResult } from "./outbox.js";
+import { DEFAULT_OUTBOX_LIMIT, Outbox, type ActionResult, type CommandInput, type OutboxEntry, type SendResult } from "./outbox.js";
 import { DEFAULT_SEND_RATE_PER_SEC, SendPacer } from "./pacer.js";
 import { SequenceTracker, type ResumePoint } from "./sequence.js";
-import type { ChatLimits, ChatUser, SeqComment } from "./types.js";
+import { DEFAULT_MAX_COMMENTS, applyEvents, emptyView, historyFrames, resetView, setViewers, welcomeView, type RoomView } from "./store.js";
+import type { ChatLimits, ChatUser, Role, RoomEvent, SeqComment, StreamComment, WelcomeFrame } from "./types.js";
 import { uuid } from "./uuid.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -123,6 +125,8 @@ export interface ChatClientOptions {
    * in Node. `false` disables it.
    */
   network?: NetworkMonitor | false;
+  /** Comments the state store (`chat.comments`) keeps; the oldest are dropped first. Default 500. */
+  maxComments?: number;
 }
 
 export type ConnectionState =
@@ -183,20 +187,30 @@ export interface StateChange {
 export interface ChatClientEvents {
   state: StateChange;
   /** Every connection's welcome: who we are, and the stream's position. */
-  welcome: { streamId: string; user: ChatUser; seq: number; epoch: string };
+  welcome: { streamId: string; user: ChatUser; seq: number; epoch: string; role: Role };
   /**
    * On every connection: the comments the app has not seen yet, in seq order (first
    * connection: the recent backlog; reconnect: what was missed). Not repeated as `comment`.
+   * `events` are all the sequenced frames delivered with it, comments included, in seq order
+   * (a resume's missed edits, deletions, pins and moderation). Not repeated as `event`.
    */
-  history: { comments: SeqComment[]; recovered: boolean; resumed: boolean };
+  history: { comments: SeqComment[]; events: RoomEvent[]; recovered: boolean; resumed: boolean };
   /**
    * Instead of `history`, when a reconnect could not resume (the server answered
    * `recovered: false` and its backlog does not reach back to our last comment, or the
    * stream's epoch changed): drop everything shown and render `comments` instead.
    */
   reset: { comments: SeqComment[]; epoch: string };
-  /** One live comment, after every comment before it. */
+  /** One live comment, after every sequenced frame before it (also emitted as `event`). */
   comment: SeqComment;
+  /** One live sequenced frame (comment, edit, deletion, pin, moderation), in seq order, once. */
+  event: RoomEvent;
+  /**
+   * The state store changed (`chat.room`; also `chat.comments`, `chat.pinned`, …): after each
+   * history, each live sequenced frame, each viewer count. Render from this and no reducer of
+   * your own is needed. The view is immutable: compare objects to find what changed.
+   */
+  change: RoomView;
   /**
    * Errors the app may want to show that are not the rejection of a send(): server errors not
    * tied to a message, unauthorized/auth_failed, protocol_error, policy_violation,
@@ -205,9 +219,17 @@ export interface ChatClientEvents {
   error: ChatError;
 }
 
-export interface SendOptions {
+/** Options of every command method. */
+export interface ActionOptions {
   /** Idempotency key (≤ 64 chars). Default a random UUID. Pass your own to track a pending row. */
   clientMsgId?: string;
+}
+
+export interface SendOptions extends ActionOptions {
+  /** Id of the comment this message replies to (the server quotes it; `not_found` when gone). */
+  replyTo?: string;
+  /** Upload ids (`POST /v1/streams/{id}/chat/uploads`), at most 4; passed through as they are. */
+  attachments?: string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,7 +288,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   readonly #outbox: Outbox;
   readonly #pacer = new SendPacer();
   readonly #throttleRetries: number;
-  readonly #tracker = new SequenceTracker();
+  readonly #tracker = new SequenceTracker<RoomEvent>();
+  readonly #maxComments: number;
+  #view: RoomView = emptyView();
+  /** This connection's welcome, applied with its history. */
+  #welcome: WelcomeFrame | null = null;
 
   #state: ConnectionState = "idle";
   #conn: Connection | null = null;
@@ -309,6 +335,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`throttleRetries must be an integer ≥ 0, got ${retries}`);
     this.#throttleRetries = retries;
     this.#network = options.network === false ? null : (options.network ?? browserNetwork());
+    const maxComments = options.maxComments ?? DEFAULT_MAX_COMMENTS;
+    if (!Number.isInteger(maxComments) || maxComments < 1) throw new RangeError(`maxComments must be a positive integer, got ${maxComments}`);
+    this.#maxComments = maxComments;
   }
 
   // -- read-only views ------------------------------------------------------------------------
@@ -327,9 +356,51 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return this.#tracker.resumePoint();
   }
 
-  /** Messages sent but not acknowledged yet, oldest first. */
+  /** Commands sent but not acknowledged yet, oldest first. */
   get pending(): OutboxEntry[] {
     return this.#outbox.entries();
+  }
+
+  // -- the state store (src/client/store.ts), updated before every `change` event -----------------
+
+  /** The whole room view (immutable; a new object after every change). */
+  get room(): RoomView {
+    return this.#view;
+  }
+
+  /** Current comments in seq order: edits applied, deleted and banned users' ones gone. */
+  get comments(): readonly SeqComment[] {
+    return this.#view.comments;
+  }
+
+  /** The pinned comment (current text), or null. */
+  get pinned(): StreamComment | null {
+    return this.#view.pinned;
+  }
+
+  /** Slow mode spacing in seconds, 0 = off. */
+  get slowModeS(): number {
+    return this.#view.slowModeS;
+  }
+
+  /** Users connected to the stream, or null before the first welcome. */
+  get viewers(): number | null {
+    return this.#view.viewers;
+  }
+
+  /** Our role in the stream, or null before the first welcome. */
+  get role(): Role | null {
+    return this.#view.role;
+  }
+
+  /** End of our timeout (RFC 3339; may be past, see `isMuted` in the store), or null. */
+  get mutedUntil(): string | null {
+    return this.#view.mutedUntil;
+  }
+
+  /** True while we are banned from this stream (we can still read). */
+  get banned(): boolean {
+    return this.#view.banned;
   }
 
   // -- commands -------------------------------------------------------------------------------
@@ -360,25 +431,123 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   /**
    * Sends a message. Resolves with the server's ack; rejects with a ChatError whose `code` is
-   * the server's (`message_too_long`, …; `rate_limited` / `room_busy` with `retryAfterMs` only
-   * after `throttleRetries` resends) or the client's (`empty_message`, `outbox_full`, `closed`,
-   * `too_many_sockets`). While disconnected the message waits in the outbox and goes out on the
-   * next connection. Messages leave at the server's rate (`welcome.limits`, default 10/s, burst
-   * of the same size), oldest first; a throttled one is resent after the server's retry_after_ms.
+   * the server's (`message_too_long`, `muted` with `until`, `banned`, `slow_mode` with
+   * `retryAfterMs`, `blocked_term`, `not_found` for a reply to a gone comment, …; `rate_limited` /
+   * `room_busy` with `retryAfterMs` only after `throttleRetries` resends) or the client's
+   * (`empty_message`, `outbox_full`, `closed`, `too_many_sockets`). While disconnected the message
+   * waits in the outbox and goes out on the next connection. Messages leave at the server's rate
+   * (`welcome.limits`, default 10/s, burst of the same size), oldest first; a throttled one is
+   * resent after the server's retry_after_ms. `replyTo` makes it a reply; `attachments` are
+   * upload ids, passed through.
    */
   send(text: string, options: SendOptions = {}): Promise<SendResult> {
     const clientMsgId = options.clientMsgId ?? uuid();
+    const checked = checkText(text, clientMsgId);
+    if (checked) return Promise.reject(checked);
+    const command: CommandInput = { type: "message", text };
+    if (options.replyTo !== undefined) command.reply_to = options.replyTo;
+    if (options.attachments !== undefined) command.attachments = options.attachments;
+    return this.#command(command, clientMsgId).then((ack) => {
+      if (ack.id === undefined || ack.seq === undefined) {
+        throw new ChatError("protocol_error", "The server acknowledged the message without naming the comment", { clientMsgId });
+      }
+      return { clientMsgId: ack.clientMsgId, id: ack.id, seq: ack.seq };
+    });
+  }
+
+  /** Sends a reply to comment `replyToId` (same as `send(text, { replyTo })`). */
+  reply(replyToId: string, text: string, options: ActionOptions = {}): Promise<SendResult> {
+    return this.send(text, { ...options, replyTo: replyToId });
+  }
+
+  /**
+   * Edits one of our comments (within EDIT_WINDOW_S of posting, 300 s by default). Rejects with
+   * `forbidden` (not ours), `not_found`, `edit_window_passed`, `muted`, `banned`, the text errors
+   * of send(), or `empty_message` locally (an edit cannot empty a comment: delete it instead).
+   */
+  edit(id: string, text: string, options: ActionOptions = {}): Promise<ActionResult> {
+    const clientMsgId = options.clientMsgId ?? uuid();
+    const checked = checkText(text, clientMsgId);
+    if (checked) return Promise.reject(checked);
+    return this.#command({ type: "edit", id, text }, clientMsgId);
+  }
+
+  /** Deletes a comment: our own, or anyone's as owner/moderator (`forbidden`, `not_found`). */
+  delete(id: string, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "delete", id }, options.clientMsgId);
+  }
+
+  /** Pins a comment (owner/moderator), replacing the pinned one. */
+  pin(id: string, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "pin", id }, options.clientMsgId);
+  }
+
+  /** Unpins (owner/moderator). Resolves without `seq` when nothing was pinned. */
+  unpin(options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "unpin" }, options.clientMsgId);
+  }
+
+  /**
+   * Times a user out for `seconds` (10 … 86,400), owner/moderator. A moderator cannot act on the
+   * owner or another moderator (`forbidden`). `reason`: at most 200 characters, shown to nobody
+   * but the event's readers.
+   */
+  timeout(userId: string, seconds: number, reason?: string, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "timeout", user_id: userId, seconds, ...(reason !== undefined ? { reason } : {}) }, options.clientMsgId);
+  }
+
+  /** Bans a user (owner/moderator): they stay connected as a reader; their recent comments are deleted. */
+  ban(userId: string, reason?: string, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "ban", user_id: userId, ...(reason !== undefined ? { reason } : {}) }, options.clientMsgId);
+  }
+
+  /** Lifts a ban (owner/moderator). Resolves without `seq` when the user was not banned. */
+  unban(userId: string, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "unban", user_id: userId }, options.clientMsgId);
+  }
+
+  /** Slow mode: viewers may send one message per `seconds` (0 … 3,600; 0 = off). Owner/moderator. */
+  slowMode(seconds: number, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "slow_mode", seconds }, options.clientMsgId);
+  }
+
+  /**
+   * Adds and removes blocked terms (case-insensitive; at most 100 per call, 500 per stream).
+   * Not broadcast: resolves with an ack that has no `seq`.
+   */
+  blockTerms(terms: { add?: string[]; remove?: string[] }, options: ActionOptions = {}): Promise<ActionResult> {
+    const command: CommandInput = { type: "blocked_terms" };
+    if (terms.add !== undefined) command.add = terms.add;
+    if (terms.remove !== undefined) command.remove = terms.remove;
+    return this.#command(command, options.clientMsgId);
+  }
+
+  /** Makes a user a moderator, or a viewer again (owner only). */
+  setRole(userId: string, role: "moderator" | "viewer", options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "role", user_id: userId, role }, options.clientMsgId);
+  }
+
+  /**
+   * Queues one command in the outbox (same pacing, resend and throttle handling as messages).
+   * The frame is checked against the protocol first, so a bad argument is refused here with
+   * `invalid_frame` and a reason, instead of costing the socket a rejected frame.
+   */
+  #command(command: CommandInput, clientMsgIdOption: string | undefined): Promise<ActionResult> {
+    const clientMsgId = clientMsgIdOption ?? uuid();
     const fail = (code: ChatError["code"], message: string) => Promise.reject(new ChatError(code, message, { clientMsgId }));
     if (this.#state === "closed") return fail("closed", "the chat client is closed");
     if (clientMsgId.length === 0 || clientMsgId.length > MAX_CLIENT_MSG_ID) {
       return fail("invalid_frame", `clientMsgId must be 1–${MAX_CLIENT_MSG_ID} characters`);
     }
-    const trimmed = text.trim();
-    if (trimmed.length === 0) return fail("empty_message", "The message is empty");
-    if (codePointLength(trimmed) > MAX_MESSAGE_CODE_POINTS) return fail("message_too_long", ERROR_MESSAGES.message_too_long);
-    let result: Promise<SendResult>;
+    const parsed = CommandSchema.safeParse({ ...command, client_msg_id: clientMsgId });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+      return fail("invalid_frame", `Invalid ${command.type} command: ${where}${issue?.message ?? "malformed"}`);
+    }
+    let result: Promise<ActionResult>;
     try {
-      result = this.#outbox.add(clientMsgId, text);
+      result = this.#outbox.add(clientMsgId, command);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -422,6 +591,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     }
     const conn: Connection = { abort: new AbortController(), ws: null, synced: false, syncedAt: 0, lastFrameAt: 0 };
     this.#conn = conn;
+    this.#welcome = null;
     this.#tracker.beginConnection();
     this.#setState("connecting");
     conn.connectTimer = setTimeout(() => this.#drop(conn, "connect_timeout"), this.#connectTimeoutMs);
@@ -629,17 +799,39 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     switch (frame.type) {
       case "welcome":
         this.#user = frame.user;
+        this.#welcome = frame;
         this.#pacer.setRate(sendRate(frame.limits));
         this.#tracker.welcome(frame.epoch, frame.seq);
-        this.emit("welcome", { streamId: frame.stream_id, user: frame.user, seq: frame.seq, epoch: frame.epoch });
+        this.emit("welcome", { streamId: frame.stream_id, user: frame.user, seq: frame.seq, epoch: frame.epoch, role: frame.role ?? "viewer" });
         return;
       case "history":
-        this.#onHistory(conn, frame.comments, frame.recovered);
+        this.#onHistory(conn, historyFrames(frame.comments, frame.events), frame.recovered);
         return;
       case "comment":
-        for (const c of this.#tracker.comment({ seq: frame.seq, comment: frame.comment })) this.emit("comment", c);
-        this.#watchGap(conn);
+      case "comment_edited":
+      case "comment_deleted":
+      case "pinned":
+      case "moderation": {
+        const ready = this.#tracker.live(frame);
+        if (ready.length > 0) {
+          this.#view = applyEvents(this.#view, ready, this.#maxComments);
+          for (const e of ready) {
+            if (e.type === "comment") this.emit("comment", { seq: e.seq, comment: e.comment });
+            this.emit("event", e);
+          }
+          this.emit("change", this.#view);
+        }
+        if (this.#conn === conn) this.#watchGap(conn);
         return;
+      }
+      case "viewers": {
+        const view = setViewers(this.#view, frame.count);
+        if (view !== this.#view) {
+          this.#view = view;
+          this.emit("change", view);
+        }
+        return;
+      }
       case "ack":
         this.#outbox.ack(frame);
         return;
@@ -647,6 +839,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         const err = new ChatError(frame.code, frame.message, {
           retryAfterMs: frame.retry_after_ms,
           clientMsgId: frame.client_msg_id,
+          until: frame.until,
         });
         if (frame.code === "rate_limited" || frame.code === "room_busy") {
           // Throttled: nothing goes out before the server's time; the message itself is resent
@@ -672,8 +865,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     }
   }
 
-  #onHistory(conn: Connection, comments: SeqComment[], recovered: boolean): void {
-    const outcome = this.#tracker.history(comments, recovered);
+  #onHistory(conn: Connection, frames: RoomEvent[], recovered: boolean): void {
+    const outcome = this.#tracker.history(frames, recovered);
     const firstSync = !conn.synced;
     conn.synced = true;
     if (firstSync) {
@@ -681,9 +874,18 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       clearTimeout(conn.connectTimer);
       conn.connectTimer = undefined;
     }
-    if (outcome.kind === "reset") this.emit("reset", { comments: outcome.comments, epoch: this.#tracker.epoch ?? "" });
-    else this.emit("history", { comments: outcome.comments, recovered: outcome.recovered, resumed: outcome.resumed });
+    // The store: a first join or a lost resume starts over from the backlog and the welcome; a
+    // resume applies the missed frames in order (the welcome adds only our role and the viewers).
+    const w = this.#welcome;
+    const items = outcome.items;
+    if (w && (outcome.kind === "reset" || !outcome.resumed)) this.#view = resetView(this.#view, w, items, this.#maxComments);
+    else this.#view = applyEvents(w ? welcomeView(this.#view, w) : this.#view, items, this.#maxComments);
+    const comments = items.flatMap((e) => (e.type === "comment" ? [{ seq: e.seq, comment: e.comment }] : []));
+    if (outcome.kind === "reset") this.emit("reset", { comments, epoch: this.#tracker.epoch ?? "" });
+    else this.emit("history", { comments, events: items, recovered: outcome.recovered, resumed: outcome.resumed });
     if (this.#conn !== conn) return; // a listener closed or reconnected
+    this.emit("change", this.#view);
+    if (this.#conn !== conn) return;
     this.#setState("open");
     if (!firstSync) return;
     this.#armHeartbeat(conn);
@@ -782,6 +984,14 @@ const OFFLINE_RETRY_MS = 15_000;
 function sendRate(limits: ChatLimits | undefined): number {
   if (!limits) return DEFAULT_SEND_RATE_PER_SEC;
   return Math.min(limits.messages_per_sec, limits.frames_per_sec);
+}
+
+/** The local checks of a message or edit text (the server's rules are authoritative). */
+function checkText(text: string, clientMsgId: string): ChatError | null {
+  const trimmed = text.trim();
+  if (trimmed.length === 0) return new ChatError("empty_message", "The message is empty", { clientMsgId });
+  if (codePointLength(trimmed) > MAX_MESSAGE_CODE_POINTS) return new ChatError("message_too_long", ERROR_MESSAGES.message_too_long, { clientMsgId });
+  return null;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {

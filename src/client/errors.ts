@@ -6,7 +6,7 @@
 import type { ErrorCode } from "./types.js";
 
 export type ClientErrorCode =
-  /** send() while more than `outboxLimit` messages are waiting for their ack. */
+  /** send() or another command while `outboxLimit` commands are waiting for their ack. */
   | "outbox_full"
   /** send() with nothing but whitespace: the server would drop it silently, never acking. */
   | "empty_message"
@@ -31,15 +31,22 @@ export type ChatErrorCode = ErrorCode | ClientErrorCode;
 export class ChatError extends Error {
   override readonly name = "ChatError";
   readonly code: ChatErrorCode;
-  /** For `rate_limited` / `room_busy`: how long the server asks us to wait before sending again. */
+  /** For `rate_limited` / `room_busy` / `slow_mode`: how long the server asks us to wait before sending again. */
   readonly retryAfterMs: number | undefined;
-  /** The message this error is about, when it is about one. */
+  /** The command this error is about (its `client_msg_id`), when it is about one. */
   readonly clientMsgId: string | undefined;
+  /** For `muted`: when the timeout ends (RFC 3339). */
+  readonly until: string | undefined;
 
-  constructor(code: ChatErrorCode, message: string, extra: { retryAfterMs?: number; clientMsgId?: string; cause?: unknown } = {}) {
+  constructor(
+    code: ChatErrorCode,
+    message: string,
+    extra: { retryAfterMs?: number | undefined; clientMsgId?: string | undefined; until?: string | undefined; cause?: unknown } = {},
+  ) {
     super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.code = code;
     this.retryAfterMs = extra.retryAfterMs;
     this.clientMsgId = extra.clientMsgId;
+    this.until = extra.until;
   }
 }

@@ -10,6 +10,7 @@ export {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_STABLE_AFTER_MS,
+  type ActionOptions,
   type ChatClientEvents,
   type ChatClientOptions,
   type ConnectionState,
@@ -25,8 +26,52 @@ export {
 } from "./client.js";
 export { ChatError, type ChatErrorCode, type ClientErrorCode } from "./errors.js";
 export { Backoff, backoffCeiling, backoffDelay, DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, type BackoffOptions } from "./backoff.js";
-export { Outbox, DEFAULT_OUTBOX_LIMIT, type OutboxEntry, type SendResult } from "./outbox.js";
-export { SequenceTracker, DEFAULT_MAX_PENDING, type HistoryOutcome, type ResumePoint } from "./sequence.js";
+export { Outbox, DEFAULT_OUTBOX_LIMIT, type ActionResult, type CommandInput, type OutboxEntry, type SendResult } from "./outbox.js";
+export { SequenceTracker, DEFAULT_MAX_PENDING, type HistoryOutcome, type ResumePoint, type Sequenced } from "./sequence.js";
+export {
+  applyEvent,
+  applyEvents,
+  emptyView,
+  historyFrames,
+  isMuted,
+  resetView,
+  setViewers,
+  welcomeView,
+  DEFAULT_MAX_COMMENTS,
+  type RoomView,
+} from "./store.js";
 export { Emitter, type Listener } from "./emitter.js";
 export { uuid } from "./uuid.js";
-export type { ChatLimits, ChatUser, ErrorCode, MessageFrame, SeqComment, StreamComment } from "./types.js";
+export type {
+  AckFrame,
+  Attachment,
+  BanFrame,
+  BlockedTermsFrame,
+  ChatLimits,
+  ChatUser,
+  Command,
+  CommentDeletedFrame,
+  CommentEditedFrame,
+  CommentFrame,
+  DeleteFrame,
+  EditFrame,
+  Entity,
+  ErrorCode,
+  HistoryFrame,
+  MessageFrame,
+  ModerationAction,
+  ModerationFrame,
+  PinFrame,
+  PinnedFrame,
+  ReplyRef,
+  Role,
+  RoleFrame,
+  RoomEvent,
+  SeqComment,
+  SlowModeFrame,
+  StreamComment,
+  TimeoutFrame,
+  UnbanFrame,
+  UnpinFrame,
+  WelcomeFrame,
+} from "./types.js";

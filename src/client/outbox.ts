@@ -1,5 +1,7 @@
 /**
- * Messages the app sent that the server has not acknowledged yet.
+ * Commands the app sent that the server has not acknowledged yet: messages, and since issue 10
+ * every other command too (edit, delete, pin, moderation), which the room acknowledges and
+ * dedupes by `client_msg_id` the same way.
  *
  * Each entry carries a `client_msg_id`. The room answers a repeated id with the same ack and
  * does not broadcast it twice, so after a reconnect the client simply sends every entry again:
@@ -13,12 +15,12 @@
  * the server (`rate_limited`, `room_busy`) queues that one entry again (`throttled`), up to a
  * bound after which the send is rejected with the server's error.
  */
-import type { MessageFrame } from "./types.js";
+import type { Command } from "./types.js";
 import { ChatError } from "./errors.js";
 
 export const DEFAULT_OUTBOX_LIMIT = 100;
 
-/** What a successful send resolves to: the server's ack. */
+/** What a successful send() resolves to: the server's ack of the new comment. */
 export interface SendResult {
   clientMsgId: string;
   /** The comment id the server assigned. */
@@ -27,9 +29,24 @@ export interface SendResult {
   seq: number;
 }
 
+/**
+ * What any other command resolves to: the server's ack. `id` is the comment acted on (edit,
+ * delete, pin); `seq` the first event the command produced — absent when it produced none
+ * (`blocked_terms`, which is not broadcast; `unpin` with nothing pinned; `unban` of someone not
+ * banned).
+ */
+export interface ActionResult {
+  clientMsgId: string;
+  id?: string | undefined;
+  seq?: number | undefined;
+}
+
+/** A command without its `client_msg_id` (the outbox adds it). */
+export type CommandInput = Command extends infer C ? (C extends Command ? Omit<C, "client_msg_id"> : never) : never;
+
 export interface OutboxEntry {
   readonly clientMsgId: string;
-  readonly text: string;
+  readonly command: CommandInput;
 }
 
 interface Entry extends OutboxEntry {
@@ -37,8 +54,8 @@ interface Entry extends OutboxEntry {
   queued: boolean;
   /** Throttle answers (rate_limited / room_busy) received for it so far. */
   throttled: number;
-  readonly promise: Promise<SendResult>;
-  resolve(r: SendResult): void;
+  readonly promise: Promise<ActionResult>;
+  resolve(r: ActionResult): void;
   reject(e: ChatError): void;
 }
 
@@ -60,18 +77,18 @@ export class Outbox {
     return this.#entries.has(clientMsgId);
   }
 
-  /** Unacknowledged messages, oldest first. */
+  /** Unacknowledged commands, oldest first. */
   entries(): OutboxEntry[] {
-    return [...this.#entries.values()].map(({ clientMsgId, text }) => ({ clientMsgId, text }));
+    return [...this.#entries.values()].map(({ clientMsgId, command }) => ({ clientMsgId, command }));
   }
 
   /** The frames to (re)send, oldest first. */
-  frames(): MessageFrame[] {
+  frames(): Command[] {
     return [...this.#entries.values()].map(frameOf);
   }
 
-  /** The oldest queued message's frame, or null when everything is sent. */
-  nextQueued(): MessageFrame | null {
+  /** The oldest queued command's frame, or null when everything is sent. */
+  nextQueued(): Command | null {
     for (const e of this.#entries.values()) if (e.queued) return frameOf(e);
     return null;
   }
@@ -99,10 +116,11 @@ export class Outbox {
   }
 
   /**
-   * Adds a message. Adding an id that is already waiting returns the same promise (idempotent).
-   * Throws ChatError("outbox_full") when `limit` messages are already waiting.
+   * Adds a command (a string: a message with that text). Adding an id that is already waiting
+   * returns the same promise (idempotent). Throws ChatError("outbox_full") when `limit` commands
+   * are already waiting.
    */
-  add(clientMsgId: string, text: string): Promise<SendResult> {
+  add(clientMsgId: string, commandOrText: CommandInput | string): Promise<ActionResult> {
     const existing = this.#entries.get(clientMsgId);
     if (existing) return existing.promise;
     if (this.#entries.size >= this.limit) {
@@ -112,30 +130,26 @@ export class Outbox {
         { clientMsgId },
       );
     }
-    let resolve!: (r: SendResult) => void;
+    let resolve!: (r: ActionResult) => void;
     let reject!: (e: ChatError) => void;
-    const promise = new Promise<SendResult>((res, rej) => {
+    const promise = new Promise<ActionResult>((res, rej) => {
       resolve = res;
       reject = rej;
     });
-    this.#entries.set(clientMsgId, { clientMsgId, text, queued: true, throttled: 0, promise, resolve, reject });
+    const command: CommandInput = typeof commandOrText === "string" ? { type: "message", text: commandOrText } : commandOrText;
+    this.#entries.set(clientMsgId, { clientMsgId, command, queued: true, throttled: 0, promise, resolve, reject });
     return promise;
   }
 
-  /**
-   * Resolves and removes the entry acknowledged by the server. False if it was not waiting.
-   * A message's ack always names the comment it created (`id`, `seq`); one without them is
-   * rejected as a `protocol_error` rather than resolved with holes.
-   */
+  /** Resolves and removes the entry acknowledged by the server. False if it was not waiting. */
   ack(ack: { client_msg_id: string; id?: string | undefined; seq?: number | undefined }): boolean {
     const e = this.#entries.get(ack.client_msg_id);
     if (!e) return false;
     this.#entries.delete(ack.client_msg_id);
-    if (ack.id === undefined || ack.seq === undefined) {
-      e.reject(new ChatError("protocol_error", "The server acknowledged the message without naming the comment", { clientMsgId: ack.client_msg_id }));
-    } else {
-      e.resolve({ clientMsgId: ack.client_msg_id, id: ack.id, seq: ack.seq });
-    }
+    const result: ActionResult = { clientMsgId: ack.client_msg_id };
+    if (ack.id !== undefined) result.id = ack.id;
+    if (ack.seq !== undefined) result.seq = ack.seq;
+    e.resolve(result);
     return true;
   }
 
@@ -156,6 +170,6 @@ export class Outbox {
   }
 }
 
-function frameOf(e: Entry): MessageFrame {
-  return { type: "message", text: e.text, client_msg_id: e.clientMsgId };
+function frameOf(e: Entry): Command {
+  return { ...e.command, client_msg_id: e.clientMsgId } as Command;
 }

@@ -1,33 +1,44 @@
 /**
  * Turns what the server sends over successive connections into what the app wants: every
- * comment exactly once, in `seq` order — or an explicit reset when that is impossible.
+ * sequenced frame exactly once, in `seq` order — or an explicit reset when that is impossible.
  *
- * Per connection the server sends `welcome {seq, epoch}` then `history {comments, recovered}`,
- * then live `comment`s. Across a reconnect the client asks for `since=<last seq>&epoch=<epoch>`:
- * the room answers `recovered: true` with exactly the comments after `since` when its ring still
- * holds them, otherwise `recovered: false` with its recent backlog. On top of that:
+ * One `seq` counter numbers every sequenced frame of a stream (comments, edits, deletions, pins,
+ * moderation: DESIGN.md "Room events"), so the tracker works on anything with a `seq`; the client
+ * feeds it RoomEvents, the unit tests plain comments.
  *
- * - duplicates (a comment seen on the old socket and again in the resumed history) are dropped
+ * Per connection the server sends `welcome {seq, epoch}` then `history`, then live frames.
+ * Across a reconnect the client asks for `since=<last seq>&epoch=<epoch>`: the room answers
+ * `recovered: true` with exactly the frames after `since` (comments and `events`, which the
+ * caller merges) when its ring still holds them, otherwise `recovered: false` with the latest
+ * comments in their current state. On top of that:
+ *
+ * - duplicates (a frame seen on the old socket and again in the resumed history) are dropped
  *   by seq;
- * - comments that arrive before the history of their connection are held and merged into it;
- * - a live comment that skips a seq is held back until the missing ones arrive; the client
+ * - frames that arrive before the history of their connection are held and merged into it;
+ * - a live frame that skips a seq is held back until the missing ones arrive; the client
  *   resyncs (reconnects with `since`) if the hole does not fill in time — see `hasGap`;
- * - `recovered: false` in the same epoch whose backlog still reaches back to our last seq is
- *   continuous after all, so no reset is needed; anything else (new epoch, backlog starting
- *   after our last seq) is a reset: the app must drop what it shows and render the backlog.
+ * - `recovered: false` on a reconnect is a reset (the app must drop what it shows and start from
+ *   the backlog) unless the stream did not move at all: a backlog of comments cannot tell which
+ *   edits, deletions or bans happened in between, even when it reaches back to our last seq.
  *
  * Pure: no sockets, no timers.
  */
-import type { SeqComment } from "./types.js";
 
-export interface HistoryOutcome {
+/** Anything numbered by the stream's sequence. */
+export interface Sequenced {
+  readonly seq: number;
+}
+
+export interface HistoryOutcome<T extends Sequenced> {
   /**
-   * "history": `comments` continue what the app already has (or are the first backlog).
-   * "reset": the app must discard what it shows; `comments` are the new backlog.
+   * "history": `items` continue what the app already has (or are the first backlog).
+   * "reset": the app must discard what it shows; `items` are the new backlog.
    */
   kind: "history" | "reset";
-  /** New comments, in seq order, none delivered before (within this lineage). */
-  comments: SeqComment[];
+  /** New items, in seq order, none delivered before (within this lineage). */
+  items: T[];
+  /** The welcome's seq: items at or below it are the history, later ones arrived live. */
+  baseline: number;
   /** The server's `recovered` flag, as sent. */
   recovered: boolean;
   /** True when this connection resumed an earlier one (the client sent `since`). */
@@ -41,12 +52,12 @@ export interface ResumePoint {
 
 export const DEFAULT_MAX_PENDING = 1000;
 
-export class SequenceTracker {
+export class SequenceTracker<T extends Sequenced> {
   #epoch: string | null = null;
   /** Highest seq delivered to the app; everything up to it has been delivered or skipped. */
   #last = 0;
-  /** Comments received but not deliverable yet (before history, or after a hole). */
-  readonly #pending = new Map<number, SeqComment>();
+  /** Items received but not deliverable yet (before history, or after a hole). */
+  readonly #pending = new Map<number, T>();
   #welcome: { epoch: string; seq: number } | null = null;
   #synced = false;
   #resumed = false;
@@ -76,7 +87,7 @@ export class SequenceTracker {
     return this.#synced && this.#pending.size > 0;
   }
 
-  /** Held comments; past `maxPending` the client should resync at once. */
+  /** Held items; past `maxPending` the client should resync at once. */
   get pendingCount(): number {
     return this.#pending.size;
   }
@@ -87,7 +98,7 @@ export class SequenceTracker {
   }
 
   /**
-   * A new connection starts. Comments held from the old one are dropped: they all have
+   * A new connection starts. Items held from the old one are dropped: they all have
    * seq > `lastSeq`, so the resumed history sends them again.
    */
   beginConnection(): void {
@@ -101,18 +112,19 @@ export class SequenceTracker {
     this.#welcome = { epoch, seq };
   }
 
-  history(comments: readonly SeqComment[], recovered: boolean): HistoryOutcome {
-    const top = comments.reduce((m, c) => Math.max(m, c.seq), 0);
+  /** The connection's history (a resume: comments and events merged), in any order. */
+  history(items: readonly T[], recovered: boolean): HistoryOutcome<T> {
+    const top = items.reduce((m, c) => Math.max(m, c.seq), 0);
     // The welcome always comes first; without one, trust the history alone.
     const w = this.#welcome ?? { epoch: this.#epoch ?? "", seq: top };
     const first = this.#epoch === null;
-    let kind: HistoryOutcome["kind"] = "history";
-    if (!first && !this.#continues(w, comments, recovered)) kind = "reset";
+    let kind: HistoryOutcome<T>["kind"] = "history";
+    if (!first && !this.#continues(w, recovered)) kind = "reset";
     if (first || kind === "reset") this.#last = 0;
     this.#epoch = w.epoch;
 
-    for (const c of comments) if (!this.#pending.has(c.seq)) this.#pending.set(c.seq, c);
-    const out: SeqComment[] = [];
+    for (const c of items) if (!this.#pending.has(c.seq)) this.#pending.set(c.seq, c);
+    const out: T[] = [];
     // Up to the welcome's seq, the history is all the server has: deliver it as is, holes
     // included (a hole there cannot be filled by anyone). Past it, only contiguous comments.
     for (const seq of [...this.#pending.keys()].sort((a, b) => a - b)) {
@@ -126,11 +138,11 @@ export class SequenceTracker {
     this.#last = Math.max(this.#last, w.seq);
     this.#synced = true;
     this.#drain(out);
-    return { kind, comments: out, recovered, resumed: this.#resumed };
+    return { kind, items: out, baseline: w.seq, recovered, resumed: this.#resumed };
   }
 
-  /** A live comment. Returns the comments now deliverable, in order (often just this one). */
-  comment(c: SeqComment): SeqComment[] {
+  /** A live frame. Returns the frames now deliverable, in order (often just this one). */
+  live(c: T): T[] {
     if (!this.#synced) {
       // Before the history we do not know the baseline (or even the epoch): hold everything.
       this.#pending.set(c.seq, c);
@@ -138,12 +150,12 @@ export class SequenceTracker {
     }
     if (c.seq <= this.#last) return [];
     this.#pending.set(c.seq, c);
-    const out: SeqComment[] = [];
+    const out: T[] = [];
     this.#drain(out);
     return out;
   }
 
-  #drain(out: SeqComment[]): void {
+  #drain(out: T[]): void {
     for (;;) {
       const next = this.#pending.get(this.#last + 1);
       if (!next) break;
@@ -155,12 +167,9 @@ export class SequenceTracker {
     for (const seq of this.#pending.keys()) if (seq <= this.#last) this.#pending.delete(seq);
   }
 
-  #continues(w: { epoch: string; seq: number }, comments: readonly SeqComment[], recovered: boolean): boolean {
+  #continues(w: { epoch: string; seq: number }, recovered: boolean): boolean {
     if (w.epoch !== this.#epoch) return false;
-    if (recovered) return true;
-    // Not recovered, but the backlog may still reach back far enough.
-    if (comments.length === 0) return w.seq <= this.#last;
-    const low = comments.reduce((m, c) => Math.min(m, c.seq), Number.POSITIVE_INFINITY);
-    return low <= this.#last + 1;
+    // Not recovered: only continuous if nothing happened since our last seq.
+    return recovered || w.seq === this.#last;
   }
 }

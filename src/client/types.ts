@@ -120,6 +120,195 @@ export type ErrorCode =
   | "invalid_attachment"
   | "internal_error";
 
+/** Roles in a stream; platform admins act as `owner`. */
+export type Role = "owner" | "moderator" | "viewer";
+
+// -- sequenced room events: one `seq` counter for all of them ----------------------------------
+
+/** A new comment. */
+export interface CommentFrame {
+  type: "comment";
+  seq: number;
+  comment: StreamComment;
+}
+
+/** The author edited a comment: its new text and entities (empty array: none). */
+export interface CommentEditedFrame {
+  type: "comment_edited";
+  seq: number;
+  id: string;
+  message: string;
+  entities: Entity[];
+  /** RFC 3339. */
+  edited_at: string;
+}
+
+/** A comment was deleted by its author or an owner/moderator (`by`, a user id). */
+export interface CommentDeletedFrame {
+  type: "comment_deleted";
+  seq: number;
+  id: string;
+  by: string;
+}
+
+/** The stream's one pinned comment changed (`null`: unpinned). */
+export interface PinnedFrame {
+  type: "pinned";
+  seq: number;
+  comment: StreamComment | null;
+  by: string;
+}
+
+export type ModerationAction = "timeout" | "ban" | "unban" | "slow_mode" | "role";
+
+/** A moderation action; which fields are set depends on `action`. */
+export interface ModerationFrame {
+  type: "moderation";
+  seq: number;
+  action: ModerationAction;
+  /** The user acted on (all but slow_mode). */
+  user_id?: string | undefined;
+  /** timeout: when it ends, RFC 3339. */
+  until?: string | undefined;
+  /** timeout: its length; slow_mode: the spacing (0 = off). Seconds. */
+  seconds?: number | undefined;
+  /** role: the user's new role. */
+  role?: "moderator" | "viewer" | undefined;
+  /** ban: ids of the user's comments the ban removed. */
+  deleted?: string[] | undefined;
+  reason?: string | undefined;
+  by: string;
+}
+
+/** Every sequenced frame (what `history.events` and the live stream carry), in `seq` order. */
+export type RoomEvent = CommentFrame | CommentEditedFrame | CommentDeletedFrame | PinnedFrame | ModerationFrame;
+
+// -- server frames the SDK hands on --------------------------------------------------------------
+
+/** The first frame of every connection. */
+export interface WelcomeFrame {
+  type: "welcome";
+  stream_id: string;
+  user: ChatUser;
+  /** Last seq assigned in the stream (0 if none). */
+  seq: number;
+  /** The stream's sequence lineage; a resume only works within one epoch. */
+  epoch: string;
+  limits?: ChatLimits | undefined;
+  /** Our role in the stream. */
+  role?: Role | undefined;
+  /** The pinned comment, current state. */
+  pinned?: StreamComment | null | undefined;
+  /** Slow mode spacing, seconds (0 = off). */
+  slow_mode_s?: number | undefined;
+  /** Distinct users connected. */
+  viewers?: number | undefined;
+  /** Our timeout's end (RFC 3339), when timed out. */
+  muted_until?: string | undefined;
+  /** true when we are banned (read only). */
+  banned?: boolean | undefined;
+}
+
+/**
+ * The second frame. Fresh join (`recovered: false`): the latest comments in their current state.
+ * Resume (`recovered: true`): the missed comments as broadcast, and in `events` every other missed
+ * sequenced frame; merged by `seq` they replay exactly what happened.
+ */
+export interface HistoryFrame {
+  type: "history";
+  comments: SeqComment[];
+  recovered: boolean;
+  events?: RoomEvent[] | undefined;
+}
+
+/** The server's answer to a command that carried a `client_msg_id`. */
+export interface AckFrame {
+  type: "ack";
+  client_msg_id: string;
+  /** The comment created or acted on, when there is one. */
+  id?: string | undefined;
+  /** The seq of the (first) event the command produced; absent when it produced none. */
+  seq?: number | undefined;
+}
+
+// -- commands (client → server) ------------------------------------------------------------------
+
+/** Edit own comment (author only, within EDIT_WINDOW_S, 300 s by default). */
+export interface EditFrame {
+  type: "edit";
+  id: string;
+  text: string;
+  client_msg_id?: string | undefined;
+}
+/** Delete a comment: the author's own, or any as owner/moderator. */
+export interface DeleteFrame {
+  type: "delete";
+  id: string;
+  client_msg_id?: string | undefined;
+}
+/** Pin a comment (owner/moderator); replaces the pinned one. */
+export interface PinFrame {
+  type: "pin";
+  id: string;
+  client_msg_id?: string | undefined;
+}
+export interface UnpinFrame {
+  type: "unpin";
+  client_msg_id?: string | undefined;
+}
+/** Time a user out for 10 … 86,400 s (owner/moderator). */
+export interface TimeoutFrame {
+  type: "timeout";
+  user_id: string;
+  seconds: number;
+  reason?: string | undefined;
+  client_msg_id?: string | undefined;
+}
+export interface BanFrame {
+  type: "ban";
+  user_id: string;
+  reason?: string | undefined;
+  client_msg_id?: string | undefined;
+}
+export interface UnbanFrame {
+  type: "unban";
+  user_id: string;
+  client_msg_id?: string | undefined;
+}
+/** Slow mode spacing 0 … 3,600 s (0 = off), owner/moderator. */
+export interface SlowModeFrame {
+  type: "slow_mode";
+  seconds: number;
+  client_msg_id?: string | undefined;
+}
+/** Add/remove blocked terms (case-insensitive); not broadcast, only acknowledged. */
+export interface BlockedTermsFrame {
+  type: "blocked_terms";
+  add?: string[] | undefined;
+  remove?: string[] | undefined;
+  client_msg_id?: string | undefined;
+}
+/** Make a user a moderator or a viewer again (owner only). */
+export interface RoleFrame {
+  type: "role";
+  user_id: string;
+  role: "moderator" | "viewer";
+  client_msg_id?: string | undefined;
+}
+/** Everything a client sends that changes the room. */
+export type Command =
+  | MessageFrame
+  | EditFrame
+  | DeleteFrame
+  | PinFrame
+  | UnpinFrame
+  | TimeoutFrame
+  | BanFrame
+  | UnbanFrame
+  | SlowModeFrame
+  | BlockedTermsFrame
+  | RoleFrame;
+
 // ---------------------------------------------------------------------------------------------
 // Compile-time proof that the copies above equal the protocol's schemas (no runtime code).
 // "Type 'false' does not satisfy the constraint 'true'" on a line below means src/protocol.ts
@@ -137,5 +326,17 @@ type _ProtocolChecks = [
   Assert<Same<ChatUser, P.WelcomeFrame["user"]>>,
   Assert<Same<ChatLimits, NonNullable<P.WelcomeFrame["limits"]>>>,
   Assert<Same<MessageFrame, P.MessageFrame>>,
+  Assert<Same<Role, P.Role>>,
+  Assert<Same<ModerationAction, P.ModerationAction>>,
+  Assert<Same<CommentFrame, P.CommentFrame>>,
+  Assert<Same<CommentEditedFrame, P.CommentEditedFrame>>,
+  Assert<Same<CommentDeletedFrame, P.CommentDeletedFrame>>,
+  Assert<Same<PinnedFrame, P.PinnedFrame>>,
+  Assert<Same<ModerationFrame, P.ModerationFrame>>,
+  Assert<Same<RoomEvent, P.RoomEvent>>,
+  Assert<Same<WelcomeFrame, P.WelcomeFrame>>,
+  Assert<Same<HistoryFrame, P.HistoryFrame>>,
+  Assert<Same<AckFrame, P.AckFrame>>,
+  Assert<Same<Command, P.Command>>,
   Assert<Same<ErrorCode, P.ErrorCode>>,
 ];

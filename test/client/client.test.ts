@@ -339,7 +339,7 @@ describe("sending", () => {
     const s = await h.accept();
     const p = h.client.send("hello", { clientMsgId: "c1" });
     expect(s.frames).toEqual([{ type: "message", text: "hello", client_msg_id: "c1" }]);
-    expect(h.client.pending).toEqual([{ clientMsgId: "c1", text: "hello" }]);
+    expect(h.client.pending).toEqual([{ clientMsgId: "c1", command: { type: "message", text: "hello" } }]);
     s.receive({ type: "ack", client_msg_id: "c1", id: sc(1).comment.id, seq: 1 });
     await expect(p).resolves.toEqual({ clientMsgId: "c1", id: sc(1).comment.id, seq: 1 });
     expect(h.client.pending).toEqual([]);
@@ -621,5 +621,145 @@ describe("close()", () => {
     h.client.close();
     expect(vi.getTimerCount()).toBe(0);
     expect(h.states.map((s) => s.state)).toEqual(["connecting", "reconnecting", "closed"]);
+  });
+});
+
+describe("room events (issue 10): commands and the state store", () => {
+  const W = (seq: number, extra: Record<string, unknown> = {}) => ({ type: "welcome", stream_id: STREAM, user: ME, seq, epoch: "e1", ...extra });
+
+  it("keeps chat.comments current through edits, deletions, pins and moderation, live and across a resume", async () => {
+    const h = harness();
+    const changes: number[] = [];
+    const events: string[] = [];
+    h.client.on("change", (v) => changes.push(v.seq));
+    h.client.on("event", (e) => events.push(`${e.seq}:${e.type}`));
+    h.client.connect();
+    await settle();
+    const s1 = h.last();
+    s1.open();
+    s1.receive(W(2, { role: "viewer", viewers: 2, slow_mode_s: 0, pinned: null }));
+    s1.receive({ type: "history", comments: range(1, 2), recovered: false });
+    expect(h.client.comments.map((c) => c.seq)).toEqual([1, 2]);
+    expect(h.client.viewers).toBe(2);
+    expect(h.client.role).toBe("viewer");
+
+    // Live: an edit (seq 3) then a comment (seq 4): no hole, both applied in order.
+    s1.receive({ type: "comment_edited", seq: 3, id: sc(1).comment.id, message: "m1 fixed", entities: [], edited_at: "2026-01-01T00:01:00.000Z" });
+    s1.receive(commentFrame(4));
+    s1.receive({ type: "viewers", count: 5 });
+    expect(h.client.comments.map((c) => c.comment.message)).toEqual(["m1 fixed", "m2", "m4"]);
+    expect(h.client.comments[0]!.comment.edited_at).toBe("2026-01-01T00:01:00.000Z");
+    expect(h.client.viewers).toBe(5);
+    expect(events).toEqual(["3:comment_edited", "4:comment"]);
+    expect(h.delivered).toEqual([1, 2, 4]); // `comment` events as before
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(h.sockets).toHaveLength(1); // no gap resync: the edit filled seq 3
+
+    // Disconnect; meanwhile seq 5 deletes m2, 6 pins m4, 7 times us out, 8 is a new comment.
+    s1.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(250);
+    await settle();
+    const s2 = h.last();
+    expect(s2.params.get("since")).toBe("4");
+    s2.open();
+    const until = "2999-01-01T00:00:00.000Z";
+    s2.receive(W(8, { role: "viewer", viewers: 4, pinned: sc(4).comment, muted_until: until }));
+    s2.receive({
+      type: "history",
+      comments: [sc(8)],
+      recovered: true,
+      events: [
+        { type: "comment_deleted", seq: 5, id: sc(2).comment.id, by: "mod" },
+        { type: "pinned", seq: 6, comment: sc(4).comment, by: "mod" },
+        { type: "moderation", seq: 7, action: "timeout", user_id: ME.id, seconds: 600, until, by: "mod" },
+      ],
+    });
+    expect(h.client.comments.map((c) => c.comment.message)).toEqual(["m1 fixed", "m4", "m8"]);
+    expect(h.client.pinned).toEqual(sc(4).comment);
+    expect(h.client.mutedUntil).toBe(until);
+    expect(h.client.viewers).toBe(4);
+    expect(h.client.room.seq).toBe(8);
+    expect(events).toEqual(["3:comment_edited", "4:comment"]); // history frames are not repeated as `event`
+    expect(changes.at(-1)).toBe(8);
+    h.client.close();
+  });
+
+  it("sends each command with a client_msg_id and resolves with the ack's optional id/seq", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept({ seq: 1, comments: [sc(1)] });
+    const id = sc(1).comment.id;
+    const calls = [
+      h.client.edit(id, "new text", { clientMsgId: "e" }),
+      h.client.delete(id, { clientMsgId: "d" }),
+      h.client.pin(id, { clientMsgId: "p" }),
+      h.client.unpin({ clientMsgId: "u" }),
+      h.client.timeout(ME.id, 600, "calm down", { clientMsgId: "t" }),
+      h.client.ban(ME.id, undefined, { clientMsgId: "b" }),
+      h.client.unban(ME.id, { clientMsgId: "ub" }),
+      h.client.slowMode(30, { clientMsgId: "s" }),
+      h.client.blockTerms({ add: ["spam"], remove: ["ok"] }, { clientMsgId: "bt" }),
+      h.client.setRole(ME.id, "moderator", { clientMsgId: "r" }),
+    ];
+    const reply = h.client.reply(id, "answer", { clientMsgId: "re" });
+    const withFiles = h.client.send("look", { clientMsgId: "at", attachments: ["up-1"] });
+    // Same pacing as messages (10/s, burst 10 without welcome.limits): the last two wait.
+    expect(s.frames).toHaveLength(10);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(s.frames).toEqual([
+      { type: "edit", id, text: "new text", client_msg_id: "e" },
+      { type: "delete", id, client_msg_id: "d" },
+      { type: "pin", id, client_msg_id: "p" },
+      { type: "unpin", client_msg_id: "u" },
+      { type: "timeout", user_id: ME.id, seconds: 600, reason: "calm down", client_msg_id: "t" },
+      { type: "ban", user_id: ME.id, client_msg_id: "b" },
+      { type: "unban", user_id: ME.id, client_msg_id: "ub" },
+      { type: "slow_mode", seconds: 30, client_msg_id: "s" },
+      { type: "blocked_terms", add: ["spam"], remove: ["ok"], client_msg_id: "bt" },
+      { type: "role", user_id: ME.id, role: "moderator", client_msg_id: "r" },
+      { type: "message", text: "answer", reply_to: id, client_msg_id: "re" },
+      { type: "message", text: "look", attachments: ["up-1"], client_msg_id: "at" },
+    ]);
+    s.receive({ type: "ack", client_msg_id: "e", id, seq: 2 });
+    s.receive({ type: "ack", client_msg_id: "bt" });
+    await expect(calls[0]).resolves.toEqual({ clientMsgId: "e", id, seq: 2 });
+    await expect(calls[8]).resolves.toEqual({ clientMsgId: "bt" });
+    // A message's ack must name the comment.
+    s.receive({ type: "ack", client_msg_id: "re" });
+    await expect(reply).rejects.toMatchObject({ code: "protocol_error", clientMsgId: "re" });
+    h.client.close();
+    await Promise.allSettled([...calls, withFiles]);
+  });
+
+  it("rejects with the server's muted/slow_mode/forbidden errors, carrying until and retryAfterMs", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    const muted = h.client.send("hi", { clientMsgId: "m" });
+    const slow = h.client.send("again", { clientMsgId: "s" });
+    const pin = h.client.pin(sc(1).comment.id, { clientMsgId: "p" });
+    s.receive({ type: "error", code: "muted", message: "You are timed out", until: "2999-01-01T00:00:00.000Z", client_msg_id: "m" });
+    s.receive({ type: "error", code: "slow_mode", message: "Slow mode", retry_after_ms: 12_000, client_msg_id: "s" });
+    s.receive({ type: "error", code: "forbidden", message: "No", client_msg_id: "p" });
+    await expect(muted).rejects.toMatchObject({ code: "muted", until: "2999-01-01T00:00:00.000Z" });
+    await expect(slow).rejects.toMatchObject({ code: "slow_mode", retryAfterMs: 12_000 });
+    await expect(pin).rejects.toMatchObject({ code: "forbidden" });
+    // slow_mode is not retried like rate_limited: nothing was resent.
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(s.frames.map((f) => f.client_msg_id)).toEqual(["m", "s", "p"]);
+    h.client.close();
+  });
+
+  it("refuses malformed commands locally with invalid_frame, sending nothing", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    await expect(h.client.timeout(ME.id, 5)).rejects.toMatchObject({ code: "invalid_frame", message: expect.stringMatching(/seconds/) });
+    await expect(h.client.slowMode(3601)).rejects.toMatchObject({ code: "invalid_frame" });
+    await expect(h.client.pin("not-a-uuid")).rejects.toMatchObject({ code: "invalid_frame", message: expect.stringMatching(/^Invalid pin command: id/) });
+    await expect(h.client.edit(sc(1).comment.id, "  ")).rejects.toMatchObject({ code: "empty_message" });
+    await expect(h.client.reply("nope", "text")).rejects.toMatchObject({ code: "invalid_frame" });
+    expect(s.sent).toEqual([]);
+    h.client.close();
   });
 });

@@ -12,7 +12,12 @@ describe("outbox: unacknowledged messages", () => {
     ]);
     expect(box.ack({ client_msg_id: "b", id: "id-b", seq: 8 })).toBe(true);
     await expect(b).resolves.toEqual({ clientMsgId: "b", id: "id-b", seq: 8 });
-    expect(box.entries()).toEqual([{ clientMsgId: "a", text: "first" }]);
+    // Commands other than messages may be acked without a comment or an event (blocked_terms).
+    const t = box.add("t", { type: "blocked_terms", add: ["spam"] });
+    expect(box.frames()[1]).toEqual({ type: "blocked_terms", add: ["spam"], client_msg_id: "t" });
+    box.ack({ client_msg_id: "t" });
+    await expect(t).resolves.toEqual({ clientMsgId: "t" });
+    expect(box.entries()).toEqual([{ clientMsgId: "a", command: { type: "message", text: "first" } }]);
     // A second ack for the same id (a resend answered twice) is harmless.
     expect(box.ack({ client_msg_id: "b", id: "id-b", seq: 8 })).toBe(false);
     box.ack({ client_msg_id: "a", id: "id-a", seq: 7 });
