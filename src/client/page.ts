@@ -3,13 +3,29 @@
  * The demo chat page (public/index.html). Bundled to public/app.js by scripts/build-client.sh.
  *
  * Everything chat-related goes through the SDK (ChatClient); this file is only the view:
- *   join form ─▶ POST /dev/token (demo sign-in) ─▶ ChatClient(streamId from the URL hash)
- *   history / reset / comment events ─▶ #messages (in seq order, each comment once)
- *   send() ─▶ a row in #outgoing ("Sending…") ─▶ ack: "Sent", then replaced by the comment itself
+ *   join form ─▶ POST /dev/token (demo sign-in; `owner_of` when creating a stream) ─▶ ChatClient
+ *   `change` (the SDK's state store) ─▶ #messages, the pinned bar, viewer count, own mute/ban
+ *   send()/reply()/edit() ─▶ a row in #outgoing ("Sending…") until the comment itself arrives
+ *   owner/moderator actions ─▶ chat.delete/pin/timeout/ban/unban/setRole/slowMode
  *   state events ─▶ the status line; errors ─▶ plain sentences in a role="alert" paragraph.
+ *
+ * Messages are built with DOM APIs only (createElement, textContent), never innerHTML: a
+ * message's text, author and quoted excerpt can be anything. Links come only from the server's
+ * `url` entities and only http/https ever becomes one.
  */
 import { MAX_MESSAGE_CODE_POINTS, codePointLength, isUuid } from "../protocol.js";
-import { ChatClient, ChatError, uuid, type SendResult, type SeqComment, type StateChange } from "./index.js";
+import {
+  ChatClient,
+  ChatError,
+  uuid,
+  type Entity,
+  type RoomEvent,
+  type RoomView,
+  type SendResult,
+  type SeqComment,
+  type StateChange,
+  type StreamComment,
+} from "./index.js";
 
 // ---------------------------------------------------------------------------------------------
 // Elements
@@ -23,10 +39,25 @@ function add(parent: Node, ...children: Array<Node | string>): void {
   for (const c of children) parent.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
 }
 
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function button(label: string, onClick: () => void, opts: { className?: string; ariaLabel?: string } = {}): HTMLButtonElement {
+  const b = el("button", opts.className ?? "link", label);
+  b.type = "button";
+  if (opts.ariaLabel) b.setAttribute("aria-label", opts.ariaLabel);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
 function $<T extends HTMLElement = HTMLElement>(id: string): T {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`index.html has no #${id}`);
-  return el as T;
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`index.html has no #${id}`);
+  return e as T;
 }
 
 const ui = {
@@ -36,26 +67,43 @@ const ui = {
   name: $<HTMLInputElement>("name"),
   stream: $<HTMLInputElement>("stream"),
   newStream: $<HTMLButtonElement>("new-stream"),
+  streamHint: $("stream-hint"),
   joinButton: $<HTMLButtonElement>("join-button"),
   joinError: $("join-error"),
   chat: $("chat"),
   streamLabel: $("stream-label"),
+  roleLabel: $("role-label"),
+  viewers: $("viewers"),
   copyLink: $<HTMLButtonElement>("copy-link"),
   leave: $<HTMLButtonElement>("leave"),
+  modTools: $("mod-tools"),
+  slowMode: $("slow-mode") as unknown as HTMLSelectElement,
+  slowInfo: $("slow-info"),
+  banned: $("banned-users"),
+  bannedList: $<HTMLUListElement>("banned-list"),
+  pinned: $("pinned"),
+  pinnedBody: $("pinned-body"),
   notice: $("notice"),
+  restriction: $("restriction"),
   log: $("log"),
   empty: $("empty"),
   messages: $<HTMLOListElement>("messages"),
   outgoing: $<HTMLOListElement>("outgoing"),
   chatError: $("chat-error"),
   composer: $<HTMLFormElement>("composer"),
+  context: $("composer-context"),
+  contextText: $("composer-context-text"),
+  contextCancel: $<HTMLButtonElement>("composer-cancel"),
   text: $<HTMLInputElement>("text"),
+  sendButton: $<HTMLButtonElement>("send-button"),
   counter: $("counter"),
 };
 
-/** Rows kept on screen; older ones are dropped so a long session does not grow without bound. */
-const MAX_ROWS = 500;
 const NAME_KEY = "chat.name";
+/** Streams this browser created (their owner signs in with owner_of again after a reload). */
+const OWNED_KEY = "chat.owned";
+/** "Time out" on the page: 10 minutes. */
+const TIMEOUT_S = 600;
 
 // ---------------------------------------------------------------------------------------------
 // Demo sign-in (POST /dev/token, enabled by DEV_TOKENS=true)
@@ -66,17 +114,19 @@ interface Session {
   userId: string;
   token: string;
   expiresAt: number;
+  /** The stream this token makes us the owner of (dev tokens' `owner_of`), if any. */
+  ownerOf: string | null;
 }
 
 let session: Session | null = null;
 
-async function signIn(username: string): Promise<Session> {
+async function signIn(username: string, ownerOf: string | null): Promise<Session> {
   let res: Response;
   try {
     res = await fetch("/dev/token", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ username }),
+      body: JSON.stringify(ownerOf ? { username, owner_of: ownerOf } : { username }),
     });
   } catch (err) {
     throw new TypeError(`Could not reach the server: ${(err as Error).message}`);
@@ -91,14 +141,32 @@ async function signIn(username: string): Promise<Session> {
     userId: body.user_id,
     token: body.token,
     expiresAt: Date.now() + (body.expires_in ?? 3600) * 1000,
+    ownerOf,
   };
 }
 
 /** Called by the client before every (re)connect: refresh the token a minute before it expires. */
 async function credentials(): Promise<{ token: string }> {
   if (!session) throw new ChatError("unauthorized", "Not signed in");
-  if (Date.now() > session.expiresAt - 60_000) session = await signIn(session.username);
+  if (Date.now() > session.expiresAt - 60_000) session = await signIn(session.username, session.ownerOf);
   return { token: session.token };
+}
+
+function ownedStreams(): string[] {
+  try {
+    const list = JSON.parse(localStorage.getItem(OWNED_KEY) ?? "[]") as unknown;
+    return Array.isArray(list) ? list.filter((x): x is string => typeof x === "string" && isUuid(x)) : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberOwned(id: string): void {
+  try {
+    localStorage.setItem(OWNED_KEY, JSON.stringify([id, ...ownedStreams().filter((x) => x !== id)].slice(0, 20)));
+  } catch {
+    // Storage disabled: ownership is not remembered across reloads.
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,24 +191,24 @@ function describeState(s: StateChange): string {
   }
 }
 
+const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const seconds = (ms: number | undefined) => Math.max(1, Math.ceil((ms ?? 1000) / 1000));
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 function plainError(err: unknown): string {
   if (!(err instanceof ChatError)) {
     if (err instanceof TypeError) return "Could not reach the server. Check your connection and try again.";
     return err instanceof Error ? err.message : String(err);
   }
   switch (err.code) {
-    case "rate_limited": {
-      const s = Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000));
-      return `You are sending messages too quickly. Wait ${s} second${s === 1 ? "" : "s"} and try again.`;
-    }
+    case "rate_limited":
+      return `You are sending messages too quickly. Wait ${plural(seconds(err.retryAfterMs), "second")} and try again.`;
     case "message_too_long":
       return `That message is too long: the limit is ${MAX_MESSAGE_CODE_POINTS} characters.`;
     case "frame_too_large":
       return "That message is too large to send.";
-    case "room_busy": {
-      const s = Math.max(1, Math.ceil((err.retryAfterMs ?? 1000) / 1000));
-      return `The chat is very busy right now. Wait ${s} second${s === 1 ? "" : "s"} and try again.`;
-    }
+    case "room_busy":
+      return `The chat is very busy right now. Wait ${plural(seconds(err.retryAfterMs), "second")} and try again.`;
     case "empty_message":
       return "Type a message first.";
     case "outbox_full":
@@ -160,21 +228,23 @@ function plainError(err: unknown): string {
     case "forbidden":
       return "You are not allowed to do that in this chat.";
     case "not_found":
-      return "That message is gone (deleted, or too old).";
+      return "That message is gone (deleted, or too old to act on).";
     case "edit_window_passed":
-      return "That message can no longer be edited.";
+      return "That message can no longer be edited: messages can be edited for 5 minutes after sending.";
     case "muted":
-      return "You are timed out in this chat.";
+      return err.until && Date.parse(err.until) > 0
+        ? `You are timed out until ${clock.format(new Date(err.until))}. You can read the chat, but not send messages yet.`
+        : "You are timed out. You can read the chat, but not send messages yet.";
     case "banned":
       return "You are banned from this chat. You can still read it.";
     case "slow_mode":
-      return "Slow mode is on. Wait a little before sending again.";
+      return `Slow mode is on. You can send your next message in ${plural(seconds(err.retryAfterMs), "second")}.`;
     case "blocked_term":
-      return "Your message contains a word this chat does not allow.";
+      return "Your message contains a word this chat does not allow. Change it and try again.";
     case "invalid_text":
-      return "Your message contains characters that cannot be sent.";
+      return "Your message contains characters that cannot be sent (control characters or too many accents on one letter).";
     case "invalid_attachment":
-      return "One of the attached files cannot be used here.";
+      return "One of the attached files is not yours or not from this chat, so it cannot be sent.";
     case "invalid_json":
     case "invalid_frame":
     case "unsupported_binary":
@@ -183,49 +253,154 @@ function plainError(err: unknown): string {
   }
 }
 
-function showError(el: HTMLElement, message: string | null): void {
-  el.textContent = message ?? "";
-  el.hidden = message === null;
+function showError(e: HTMLElement, message: string | null): void {
+  e.textContent = message ?? "";
+  e.hidden = message === null;
+}
+
+/** Runs an action and shows its error, if any, in the chat's alert line. */
+function act(what: Promise<unknown>): void {
+  showError(ui.chatError, null);
+  what.catch((err: unknown) => showError(ui.chatError, plainError(err)));
 }
 
 // ---------------------------------------------------------------------------------------------
-// Messages
+// Message text: mentions and links from the server's entities
 // ---------------------------------------------------------------------------------------------
 
-/** Ids of the comments in #messages (to retire an "outgoing" row whose comment already arrived). */
-const shown = new Set<string>();
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+/** The link target of a `url` entity, or null: only absolute http/https URLs become links. */
+function safeHref(raw: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return null;
+  }
+  return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+}
 
-function row(author: string, text: string, mine: boolean): { li: HTMLLIElement; note: HTMLSpanElement; meta: HTMLDivElement } {
-  const li = document.createElement("li");
-  li.className = mine ? "msg mine" : "msg";
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  const who = document.createElement("span");
-  who.className = "author";
-  who.textContent = author;
-  add(meta, who);
-  const note = document.createElement("span");
-  note.className = "note";
-  const p = document.createElement("p");
-  p.className = "text";
-  p.textContent = text;
-  add(li, meta, p);
-  add(meta, note);
-  return { li, note, meta };
+/**
+ * A message's text as DOM nodes: plain text, `@mentions` highlighted (ours more so), and links
+ * for http/https `url` entities (`rel="noopener noreferrer nofollow"`, new tab). Entity offsets
+ * count code points; an entity that does not fit the text is ignored (shown as plain text).
+ */
+function richText(message: string, entities: readonly Entity[] | undefined): DocumentFragment {
+  const out = document.createDocumentFragment();
+  const cps = [...message];
+  let at = 0;
+  const sorted = [...(entities ?? [])].sort((a, b) => a.offset - b.offset);
+  for (const e of sorted) {
+    if (e.offset < at || e.offset + e.length > cps.length) continue; // overlapping or out of range
+    const text = cps.slice(e.offset, e.offset + e.length).join("");
+    let node: HTMLElement | null = null;
+    if (e.type === "mention") {
+      node = el("span", "mention", text);
+      if (session && e.username.toLowerCase() === session.username.toLowerCase()) node.classList.add("me");
+    } else {
+      const href = safeHref(e.url);
+      if (href) {
+        const a = el("a", "url", text);
+        a.href = href;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer nofollow";
+        node = a;
+      }
+    }
+    if (!node) continue;
+    if (e.offset > at) add(out, cps.slice(at, e.offset).join(""));
+    add(out, node);
+    at = e.offset + e.length;
+  }
+  if (at < cps.length) add(out, cps.slice(at).join(""));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages, rendered from the SDK's state store
+// ---------------------------------------------------------------------------------------------
+
+/** The rows in #messages by comment id, with the comment object each was drawn from. */
+const rows = new Map<string, { li: HTMLLIElement; comment: StreamComment }>();
+/** Usernames by user id, from every comment seen (for the banned list). */
+const names = new Map<string, string>();
+/** Moderators we know of (from /chat/state and role events), for the "Make moderator" toggle. */
+const moderators = new Set<string>();
+/** Banned users (staff only): from /chat/state and ban/unban events. */
+const bannedUsers = new Map<string, string>();
+let view: RoomView | null = null;
+/** Role the rows were drawn for; a change redraws their action buttons. */
+let drawnRole: string | null = null;
+/** Someone's role changed (their rows' buttons depend on it): redraw on the next render. */
+let rolesChanged = false;
+
+const isStaff = () => view?.role === "owner" || view?.role === "moderator";
+const mine = (c: { user_id: string }) => session !== null && c.user_id === session.userId;
+const nameOf = (c: { username: string | null }) => c.username ?? "anonymous";
+
+function quote(c: StreamComment): HTMLElement | null {
+  const r = c.reply_to;
+  if (!r) return null;
+  const q = el("blockquote", "quote");
+  q.dataset.replyTo = r.id;
+  add(q, el("span", "quote-author", `↪ ${r.username ?? "anonymous"}`), " ", el("span", "quote-text", r.excerpt));
+  return q;
 }
 
 function commentRow({ seq, comment }: SeqComment): HTMLLIElement {
-  const mine = session !== null && comment.user_id === session.userId;
-  const { li, note, meta } = row(comment.username ?? "anonymous", comment.message, mine);
+  const own = mine(comment);
+  const li = el("li", own ? "msg mine" : "msg");
   li.dataset.seq = String(seq);
   li.dataset.id = comment.id;
-  const time = document.createElement("time");
+  li.dataset.user = comment.user_id;
+  const meta = el("div", "meta");
+  const time = el("time", undefined, clock.format(new Date(comment.created_at)));
   time.dateTime = comment.created_at;
-  time.textContent = timeFormat.format(new Date(comment.created_at));
-  meta.insertBefore(time, note);
-  if (mine) note.textContent = "✓ Sent";
+  add(meta, el("span", "author", nameOf(comment)), time);
+  if (comment.edited_at) {
+    const edited = el("span", "edited", "edited");
+    edited.title = `Edited ${new Date(comment.edited_at).toLocaleString()}`;
+    add(meta, edited);
+  }
+  if (view?.pinned?.id === comment.id) add(meta, el("span", "pin-mark", "pinned"));
+  add(meta, el("span", "note", own ? "✓ Sent" : ""));
+  add(li, meta);
+  const q = quote(comment);
+  if (q) add(li, q);
+  const p = el("p", "text");
+  add(p, richText(comment.message, comment.entities));
+  add(li, p, actionsFor(comment));
   return li;
+}
+
+/** The buttons under a message: reply; edit/delete our own; staff: delete, pin, and user actions. */
+function actionsFor(c: StreamComment): HTMLElement {
+  const box = el("div", "actions");
+  const short = c.message.slice(0, 40);
+  add(box, button("Reply", () => startReply(c), { ariaLabel: `Reply to ${nameOf(c)}: ${short}` }));
+  if (mine(c)) add(box, button("Edit", () => startEdit(c), { ariaLabel: `Edit your message: ${short}` }));
+  if (mine(c) || isStaff()) add(box, button("Delete", () => act(client!.delete(c.id)), { ariaLabel: `Delete message: ${short}` }));
+  if (isStaff()) {
+    if (view?.pinned?.id === c.id) add(box, button("Unpin", () => act(client!.unpin())));
+    else add(box, button("Pin", () => act(client!.pin(c.id)), { ariaLabel: `Pin message: ${short}` }));
+    if (!mine(c) && !(view?.role === "moderator" && moderators.has(c.user_id))) {
+      const who = nameOf(c);
+      add(
+        box,
+        button("Time out 10 min", () => act(client!.timeout(c.user_id, TIMEOUT_S)), { ariaLabel: `Time out ${who} for 10 minutes` }),
+        button("Ban", () => act(client!.ban(c.user_id)), { ariaLabel: `Ban ${who}` }),
+      );
+      if (view?.role === "owner") {
+        const mod = moderators.has(c.user_id);
+        add(
+          box,
+          button(mod ? "Remove moderator" : "Make moderator", () => act(client!.setRole(c.user_id, mod ? "viewer" : "moderator")), {
+            ariaLabel: `${mod ? "Remove moderator role from" : "Make moderator:"} ${who}`,
+          }),
+        );
+      }
+    }
+  }
+  return box;
 }
 
 function nearBottom(): boolean {
@@ -236,58 +411,178 @@ function scrollToEnd(): void {
   ui.log.scrollTop = ui.log.scrollHeight;
 }
 
-function addComments(list: readonly SeqComment[], opts: { replace?: boolean } = {}): void {
+/**
+ * Brings #messages in line with the store: rows of deleted comments go, changed comments (an
+ * edit, a new pin) are redrawn, new ones appended (the store only ever adds comments with a
+ * higher seq than any it holds, so appending keeps seq order). A role change redraws everything,
+ * because the action buttons depend on it.
+ */
+function render(v: RoomView, opts: { redraw?: boolean } = {}): void {
+  const previous = view;
+  view = v;
   const stick = nearBottom();
+  const redraw = opts.redraw === true || rolesChanged || drawnRole !== v.role || previous?.pinned?.id !== v.pinned?.id;
+  drawnRole = v.role;
+  rolesChanged = false;
+  const wanted = new Set(v.comments.map((c) => c.comment.id));
+  for (const [id, r] of rows) {
+    if (!wanted.has(id)) {
+      r.li.remove();
+      rows.delete(id);
+    }
+  }
+  const fresh = document.createDocumentFragment();
+  let added = 0;
+  for (const sc of v.comments) {
+    if (sc.comment.username) names.set(sc.comment.user_id, sc.comment.username);
+    const r = rows.get(sc.comment.id);
+    if (!r) {
+      const li = commentRow(sc);
+      rows.set(sc.comment.id, { li, comment: sc.comment });
+      add(fresh, li);
+      added++;
+      // Our own message arrived: its "outgoing" row has done its job.
+      ui.outgoing.querySelector<HTMLLIElement>(`li[data-id="${sc.comment.id}"]`)?.remove();
+    } else if (redraw || r.comment !== sc.comment) {
+      const li = commentRow(sc);
+      r.li.replaceWith(li);
+      r.li = li;
+      r.comment = sc.comment;
+    }
+  }
   // A backlog is added in one go under aria-busy, so screen readers do not read 50 messages out.
-  const bulk = list.length > 1 || opts.replace === true;
-  if (bulk) ui.messages.setAttribute("aria-busy", "true");
-  if (opts.replace) {
-    ui.messages.replaceChildren();
-    shown.clear();
-  }
-  const fragment = document.createDocumentFragment();
-  for (const c of list) {
-    add(fragment, commentRow(c));
-    shown.add(c.comment.id);
-    // Our own message arrived: its "outgoing" row (if acked already) has done its job.
-    ui.outgoing.querySelector<HTMLLIElement>(`li[data-id="${c.comment.id}"]`)?.remove();
-  }
-  add(ui.messages, fragment);
-  while (ui.messages.childElementCount > MAX_ROWS) {
-    const first = ui.messages.firstElementChild as HTMLLIElement;
-    shown.delete(first.dataset.id ?? "");
-    first.remove();
-  }
-  if (bulk) ui.messages.removeAttribute("aria-busy");
+  if (added > 1) ui.messages.setAttribute("aria-busy", "true");
+  add(ui.messages, fresh);
+  if (added > 1) ui.messages.removeAttribute("aria-busy");
+  renderRoom(v);
   updateEmpty();
   if (stick) scrollToEnd();
+}
+
+/** Everything around the messages: pinned bar, viewers, role, slow mode, own restrictions. */
+function renderRoom(v: RoomView): void {
+  const pinned = v.pinned;
+  ui.pinned.hidden = pinned === null;
+  ui.pinnedBody.replaceChildren();
+  if (pinned) {
+    add(ui.pinnedBody, el("span", "author", nameOf(pinned)), " ");
+    const text = el("span", "text");
+    add(text, richText(pinned.message, pinned.entities));
+    add(ui.pinnedBody, text);
+    if (isStaff()) add(ui.pinnedBody, " ", button("Unpin", () => act(client!.unpin())));
+  }
+  ui.viewers.textContent = v.viewers === null ? "" : `${v.viewers} watching`;
+  ui.roleLabel.textContent = v.role === "owner" ? "You own this stream" : v.role === "moderator" ? "You are a moderator" : "";
+  ui.modTools.hidden = !isStaff();
+  if (ui.slowMode.value !== String(v.slowModeS)) {
+    if (!Array.from(ui.slowMode.options).some((o) => o.value === String(v.slowModeS))) add(ui.slowMode, new Option(`${v.slowModeS} s`, String(v.slowModeS)));
+    ui.slowMode.value = String(v.slowModeS);
+  }
+  ui.slowInfo.textContent = v.slowModeS > 0 && !isStaff() ? `Slow mode: one message every ${plural(v.slowModeS, "second")}.` : "";
+  let restriction = "";
+  if (v.banned) restriction = "You are banned from this chat. You can still read it.";
+  else if (v.mutedUntil && Date.parse(v.mutedUntil) > Date.now()) restriction = `You are timed out until ${clock.format(new Date(v.mutedUntil))}.`;
+  ui.restriction.textContent = restriction;
+  renderBanned();
+}
+
+function renderBanned(): void {
+  ui.banned.hidden = !isStaff() || bannedUsers.size === 0;
+  ui.bannedList.replaceChildren();
+  for (const [userId, name] of bannedUsers) {
+    const li = el("li");
+    li.dataset.user = userId;
+    add(li, el("span", "author", name), " ", button("Unban", () => act(client!.unban(userId)), { ariaLabel: `Unban ${name}` }));
+    add(ui.bannedList, li);
+  }
+}
+
+/** Moderation events the page keeps track of beyond the store: who is banned, who moderates. */
+function noteEvent(e: RoomEvent): void {
+  if (e.type !== "moderation" || e.user_id === undefined) return;
+  if (e.action === "ban") bannedUsers.set(e.user_id, names.get(e.user_id) ?? e.user_id.slice(0, 8));
+  if (e.action === "unban") bannedUsers.delete(e.user_id);
+  if (e.action === "role") {
+    if (e.role === "moderator") moderators.add(e.user_id);
+    else moderators.delete(e.user_id);
+    rolesChanged = true;
+  }
+}
+
+/** Staff: the bans and moderators the room knows (GET /v1/streams/{id}/chat/state). */
+async function loadModeration(id: string): Promise<void> {
+  if (!session) return;
+  const res = await fetch(`/v1/streams/${id}/chat/state`, { headers: { authorization: `Bearer ${session.token}` } }).catch(() => null);
+  if (!res?.ok || streamId !== id) return;
+  const body = (await res.json().catch(() => null)) as { bans?: unknown; moderators?: unknown } | null;
+  if (Array.isArray(body?.bans)) {
+    for (const b of body.bans as Array<{ user_id?: unknown }>) {
+      if (typeof b?.user_id === "string") bannedUsers.set(b.user_id, names.get(b.user_id) ?? b.user_id.slice(0, 8));
+    }
+  }
+  if (Array.isArray(body?.moderators)) for (const m of body.moderators) if (typeof m === "string") moderators.add(m);
+  if (view) render(view, { redraw: true });
 }
 
 function updateEmpty(): void {
   ui.empty.hidden = ui.messages.childElementCount + ui.outgoing.childElementCount > 0;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Composer: new message, reply, edit
+// ---------------------------------------------------------------------------------------------
+
+type Mode = { kind: "new" } | { kind: "reply"; to: StreamComment } | { kind: "edit"; of: StreamComment };
+let mode: Mode = { kind: "new" };
+
+function setMode(m: Mode): void {
+  mode = m;
+  ui.context.hidden = m.kind === "new";
+  ui.sendButton.textContent = m.kind === "edit" ? "Save" : "Send";
+  if (m.kind === "reply") ui.contextText.textContent = `Replying to ${nameOf(m.to)}: ${[...m.to.message].slice(0, 60).join("")}`;
+  if (m.kind === "edit") ui.contextText.textContent = "Editing your message";
+  if (m.kind === "new" && ui.text.dataset.editing) {
+    ui.text.value = "";
+    delete ui.text.dataset.editing;
+  }
+  updateCounter();
+}
+
+function startReply(c: StreamComment): void {
+  setMode({ kind: "reply", to: c });
+  ui.text.focus();
+}
+
+function startEdit(c: StreamComment): void {
+  setMode({ kind: "edit", of: c });
+  ui.text.value = c.message;
+  ui.text.dataset.editing = "1";
+  ui.text.focus();
+}
+
 function addOutgoing(text: string, clientMsgId: string): HTMLLIElement {
-  const { li, note } = row(session?.username ?? "you", text.trim(), true);
-  li.classList.add("pending");
+  const li = el("li", "msg mine pending");
   li.dataset.clientMsgId = clientMsgId;
-  note.textContent = "Sending…";
+  const meta = el("div", "meta");
+  add(meta, el("span", "author", session?.username ?? "you"), el("span", "note", "Sending…"));
+  add(li, meta, el("p", "text", text.trim()));
   add(ui.outgoing, li);
   updateEmpty();
   scrollToEnd();
   return li;
 }
 
-function send(text: string, clientMsgId: string, li: HTMLLIElement): void {
+function send(text: string, clientMsgId: string, li: HTMLLIElement, replyTo: string | undefined): void {
   if (!client) return;
-  client.send(text, { clientMsgId }).then(
+  const sent = replyTo === undefined ? client.send(text, { clientMsgId }) : client.send(text, { clientMsgId, replyTo });
+  sent.then(
     (ack) => acknowledged(li, ack),
-    (err: unknown) => failed(li, text, clientMsgId, err),
+    (err: unknown) => failed(li, text, clientMsgId, replyTo, err),
   );
 }
 
 function acknowledged(li: HTMLLIElement, ack: SendResult): void {
-  if (shown.has(ack.id)) {
+  if (rows.has(ack.id)) {
     li.remove(); // the comment itself is already in the list
   } else {
     // The ack can beat the comment (batched delivery): keep the row until the comment lands.
@@ -298,35 +593,29 @@ function acknowledged(li: HTMLLIElement, ack: SendResult): void {
   updateEmpty();
 }
 
-function failed(li: HTMLLIElement, text: string, clientMsgId: string, err: unknown): void {
+function failed(li: HTMLLIElement, text: string, clientMsgId: string, replyTo: string | undefined, err: unknown): void {
   if (!li.isConnected) return; // left the stream
   li.classList.remove("pending");
   li.classList.add("failed");
   const note = li.querySelector(".note")!;
   note.textContent = "Not sent";
-  const retry = document.createElement("button");
-  retry.type = "button";
-  retry.className = "link";
-  retry.textContent = "Retry";
-  retry.setAttribute("aria-label", `Retry sending: ${text.trim().slice(0, 40)}`);
-  const remove = document.createElement("button");
-  remove.type = "button";
-  remove.className = "link";
-  remove.textContent = "Remove";
-  remove.setAttribute("aria-label", `Remove unsent message: ${text.trim().slice(0, 40)}`);
-  add(note, " ", retry, " ", remove);
-  retry.addEventListener("click", () => {
+  const short = text.trim().slice(0, 40);
+  const retry = button("Retry", () => {
     li.classList.replace("failed", "pending");
     note.textContent = "Sending…";
     showError(ui.chatError, null);
-    send(text, clientMsgId, li);
+    // A new id: the server answered the old one with an error, which a resend would repeat.
+    const id = uuid();
+    li.dataset.clientMsgId = id;
+    send(text, id, li, replyTo);
     ui.text.focus();
-  });
-  remove.addEventListener("click", () => {
+  }, { ariaLabel: `Retry sending: ${short}` });
+  const remove = button("Remove", () => {
     li.remove();
     updateEmpty();
     ui.text.focus();
-  });
+  }, { ariaLabel: `Remove unsent message: ${short}` });
+  add(note, " ", retry, " ", remove);
   showError(ui.chatError, plainError(err));
 }
 
@@ -342,6 +631,17 @@ function setStatus(state: StateChange["state"], text: string): void {
   ui.statusText.textContent = text;
 }
 
+function clearChat(): void {
+  ui.messages.replaceChildren();
+  ui.outgoing.replaceChildren();
+  rows.clear();
+  bannedUsers.clear();
+  moderators.clear();
+  view = null;
+  drawnRole = null;
+  setMode({ kind: "new" });
+}
+
 function openChat(id: string): void {
   client?.close();
   streamId = id;
@@ -349,27 +649,35 @@ function openChat(id: string): void {
   ui.join.hidden = true;
   ui.chat.hidden = false;
   ui.streamLabel.textContent = id;
-  ui.messages.replaceChildren();
-  ui.outgoing.replaceChildren();
-  shown.clear();
+  clearChat();
   updateEmpty();
   ui.notice.textContent = "";
   showError(ui.chatError, null);
 
   const c = new ChatClient({ baseUrl: location.origin, streamId: id, credentials });
   client = c;
+  let loaded = false;
   c.on("state", (s) => setStatus(s.state, describeState(s)));
-  c.on("history", ({ comments, resumed }) => {
-    addComments(comments);
+  c.on("history", ({ comments, resumed, events }) => {
+    for (const e of events) noteEvent(e);
     if (resumed && comments.length > 0) {
-      ui.notice.textContent = `Back online: ${comments.length} message${comments.length === 1 ? "" : "s"} you missed ${comments.length === 1 ? "is" : "are"} shown.`;
+      ui.notice.textContent = `Back online: ${plural(comments.length, "message")} you missed ${comments.length === 1 ? "is" : "are"} shown.`;
     }
   });
-  c.on("reset", ({ comments }) => {
-    addComments(comments, { replace: true });
+  c.on("reset", () => {
+    // Start over: the store holds the latest backlog now.
+    ui.messages.replaceChildren();
+    rows.clear();
     ui.notice.textContent = "You were away too long to catch up on everything; showing the latest messages.";
   });
-  c.on("comment", (sc) => addComments([sc]));
+  c.on("event", noteEvent);
+  c.on("change", (v) => {
+    render(v);
+    if (!loaded && (v.role === "owner" || v.role === "moderator")) {
+      loaded = true;
+      void loadModeration(id);
+    }
+  });
   c.on("error", (err) => {
     if (err.code === "unauthorized" && session) session.expiresAt = 0; // sign in again next attempt
     showError(ui.chatError, plainError(err));
@@ -396,17 +704,20 @@ function parseStream(value: string): string | null {
   return isUuid(candidate) ? candidate.toLowerCase() : null;
 }
 
+/** Joins `id`; as its owner when this browser created it ("New stream") or created it before. */
 async function join(name: string, id: string): Promise<void> {
   showError(ui.joinError, null);
   ui.joinButton.disabled = true;
+  const ownerOf = creating === id || ownedStreams().includes(id) ? id : null;
   try {
-    if (!session || session.username !== name) session = await signIn(name);
+    if (!session || session.username !== name || session.ownerOf !== ownerOf) session = await signIn(name, ownerOf);
   } catch (err) {
     showError(ui.joinError, plainError(err));
     return;
   } finally {
     ui.joinButton.disabled = false;
   }
+  if (ownerOf) rememberOwned(ownerOf);
   try {
     localStorage.setItem(NAME_KEY, name);
   } catch {
@@ -419,11 +730,25 @@ async function join(name: string, id: string): Promise<void> {
 // Wiring
 // ---------------------------------------------------------------------------------------------
 
+/** The stream id "New stream" generated: joining it signs in as its owner. */
+let creating: string | null = null;
+
+function updateJoinMode(): void {
+  const id = parseStream(ui.stream.value);
+  const owner = id !== null && (id === creating || ownedStreams().includes(id));
+  ui.joinButton.textContent = id === creating && id !== null ? "Create stream" : "Join chat";
+  ui.streamHint.textContent = owner
+    ? "You will own this stream: you can pin messages, time out and ban people, and set slow mode."
+    : "Paste a stream ID (or a link) to join it as a viewer, or create a new stream that you own.";
+}
+
 ui.newStream.addEventListener("click", () => {
-  ui.stream.value = uuid();
+  creating = ui.stream.value = uuid();
   showError(ui.joinError, null);
+  updateJoinMode();
   ui.stream.focus();
 });
+ui.stream.addEventListener("input", updateJoinMode);
 
 ui.join.addEventListener("submit", (e) => {
   e.preventDefault();
@@ -434,7 +759,7 @@ ui.join.addEventListener("submit", (e) => {
     return;
   }
   let id = parseStream(ui.stream.value);
-  if (!id && ui.stream.value.trim() === "") id = ui.stream.value = uuid();
+  if (!id && ui.stream.value.trim() === "") id = creating = ui.stream.value = uuid();
   if (!id) {
     showError(ui.joinError, "That is not a stream ID. Paste an ID like 3f2b…-…, or press “New stream”.");
     ui.stream.focus();
@@ -451,11 +776,27 @@ ui.composer.addEventListener("submit", (e) => {
     showError(ui.chatError, plainError(new ChatError("message_too_long", "")));
     return;
   }
+  if (!client) return;
   showError(ui.chatError, null);
+  const m = mode;
   ui.text.value = "";
-  updateCounter();
+  delete ui.text.dataset.editing;
+  setMode({ kind: "new" });
+  if (m.kind === "edit") {
+    act(client.edit(m.of.id, text));
+    return;
+  }
   const clientMsgId = uuid();
-  send(text, clientMsgId, addOutgoing(text, clientMsgId));
+  send(text, clientMsgId, addOutgoing(text, clientMsgId), m.kind === "reply" ? m.to.id : undefined);
+});
+
+ui.contextCancel.addEventListener("click", () => {
+  setMode({ kind: "new" });
+  ui.text.focus();
+});
+
+ui.text.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && mode.kind !== "new") setMode({ kind: "new" });
 });
 
 function updateCounter(): void {
@@ -465,7 +806,12 @@ function updateCounter(): void {
 }
 ui.text.addEventListener("input", updateCounter);
 
+ui.slowMode.addEventListener("change", () => {
+  if (client) act(client.slowMode(Number(ui.slowMode.value)));
+});
+
 ui.copyLink.addEventListener("click", async () => {
+  // The link is for viewers: it carries the stream id only, never our token or role.
   try {
     await navigator.clipboard.writeText(location.href);
     ui.notice.textContent = "Link copied. Open it in another tab or send it to a friend.";
@@ -478,10 +824,11 @@ ui.leave.addEventListener("click", leave);
 
 window.addEventListener("hashchange", () => {
   const id = parseStream(location.hash);
-  if (id && id !== streamId && session) openChat(id);
+  if (id && id !== streamId && session) void join(session.username, id);
 });
 
-// Start: remember the name; a link with #<stream> joins straight away.
+// Start: remember the name; a link with #<stream> joins straight away (as a viewer, unless
+// this browser created that stream).
 try {
   ui.name.value = localStorage.getItem(NAME_KEY) ?? "";
 } catch {
@@ -489,5 +836,6 @@ try {
 }
 const initial = parseStream(location.hash);
 if (initial) ui.stream.value = initial;
+updateJoinMode();
 if (initial && ui.name.value.trim()) void join(ui.name.value.trim(), initial);
 else (ui.name.value ? ui.stream : ui.name).focus();
