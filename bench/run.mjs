@@ -3,13 +3,14 @@
 // `ws` broadcast server (the baseline), Socket.IO 4 and partyserver, under identical open-loop load.
 // See BENCHMARKS.md for what is measured and how to read it.
 //
-//   node bench/run.mjs [--scenario seed|fanout5k|sweep|idle|proxyhop|smoke|all] [--targets a,b,...]
+//   node bench/run.mjs [--scenario seed|fanout5k|sweep|idle|proxyhop|smoke|all|flood] [--targets a,b,...]
 //                      [--reps 3] [--conns N] [--rate R] [--senders S] [--duration s] [--warmup s]
 //                      [--idle-s 12] [--out bench/results] [--no-pin] [--server-cpu 0] [--load-cpu 1]
 //                      [--client raw|ws]   (load-generator WebSocket client; raw = bench/lib/rawws.mjs)
 //
 // The load generator (this process) is pinned to --load-cpu and every server tree to --server-cpu
-// with taskset; the run re-executes itself under taskset to get there.
+// with taskset; the run re-executes itself under taskset to get there. `--scenario flood` hands
+// every other argument to bench/flood.mjs (hostile input, issue 9).
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -32,6 +33,13 @@ const num = (name, dflt) => (opt(name) === undefined ? dflt : Number(opt(name)))
 const pin = !argv.includes("--no-pin");
 const serverCpu = pin ? num("server-cpu", 0) : null;
 const loadCpu = num("load-cpu", 1);
+
+// `--scenario flood` (issue 9's hostile-input figures) has its own driver: bench/flood.mjs.
+if (opt("scenario") === "flood") {
+  const rest = argv.filter((a, i) => a !== "--scenario" && argv[i - 1] !== "--scenario");
+  const r = spawnSync(nodeBin(), [path.join(ROOT, "bench/flood.mjs"), ...rest], { stdio: "inherit" });
+  process.exit(r.status ?? 1);
+}
 
 // Re-exec pinned (and on Node 22) unless already done.
 if (pin && !process.env.BENCH_PINNED) {

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 export class RawWs {
   /**
    * @param {string} url ws://host:port/path?query
-   * @param {object} o { headers, onOpen(), onText(buf), onFail(reason), onClose() }
+   * @param {object} o { headers, onOpen(), onText(buf), onFail(reason), onClose(), onCloseFrame(code, reason) }
    */
   constructor(url, o) {
     const u = new URL(url);
@@ -111,6 +111,9 @@ export class RawWs {
         }
       } else if (opcode === 9) this._send(0xa, Buffer.from(payload));
       else if (opcode === 8) {
+        // o.onCloseFrame(code, reason): the server's close frame (bench/flood.mjs records who closed whom).
+        this.o.onCloseFrame?.(payload.length >= 2 ? payload.readUInt16BE(0) : 1005, payload.subarray(2).toString("utf8"));
+        if (this.closed) return;
         this._send(0x8, Buffer.from(payload.subarray(0, 2)));
         this.sock.end();
       }

@@ -226,7 +226,8 @@ export const TARGETS = {
     seqPersisted: true,
     async start(ctx, port) {
       const script = bundle("ours", "wrangler.toml");
-      const vars = Object.entries(OUR_VARS).flatMap(([k, v]) => ["--var", `${k}=${v}`]);
+      // ctx.vars replaces the lifted limits (bench/flood.mjs runs the product defaults).
+      const vars = Object.entries(ctx.vars ?? OUR_VARS).flatMap(([k, v]) => ["--var", `${k}=${v}`]);
       return startProcess({
         name: `${ctx.logPrefix}ours`,
         args: [
