@@ -64,6 +64,8 @@ export default defineConfig({
           ALLOWED_ORIGINS: "https://allowed.example,http://localhost:8787",
           DEV_TOKENS: "true",
           RATE_LIMIT_PER_SEC: "10",
+          // Small, so the upload suite can send exactly the limit and one byte more (test/worker/uploads.test.ts).
+          MAX_UPLOAD_BYTES: "65536",
           KAFKA_REST_URL: "https://kafka-rest.test",
           KAFKA_REST_TOKEN: "kafka-test-token",
           TEST_PRIVATE_JWKS: JSON.stringify(priv),

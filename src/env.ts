@@ -21,6 +21,8 @@ export interface Env {
   CHAT_EVENTS: Queue<unknown>;
   /** Queue of the Redis history sink (chat-history); fed and drained like CHAT_EVENTS, independently. */
   CHAT_HISTORY: Queue<unknown>;
+  /** R2 bucket of chat images, keys `uploads/{stream_id}/{upload_id}` (src/uploads.ts). */
+  CHAT_UPLOADS: R2Bucket;
   ASSETS?: Fetcher;
 
   JWT_SECRET?: string;
@@ -40,6 +42,10 @@ export interface Env {
   MAX_SOCKETS_PER_USER?: string;
   /** How long an author may edit a comment, seconds (default 300). */
   EDIT_WINDOW_S?: string;
+  /** Largest image upload, bytes (default 5 MiB = 5,242,880; at most 25 MiB: uploads are buffered). */
+  MAX_UPLOAD_BYTES?: string;
+  /** Image uploads per user per stream per minute, burst the same (default 10). */
+  UPLOADS_PER_MIN?: string;
 
   KAFKA_REST_URL?: string;
   KAFKA_REST_TOKEN?: string;
@@ -55,6 +61,13 @@ export interface Env {
   /** Cap of the queue consumer's retry backoff, seconds (default 60). */
   SINK_RETRY_MAX_DELAY_S?: string;
 }
+
+/** MAX_UPLOAD_BYTES default: 5 MiB (DESIGN.md "Images in chat"). */
+export const DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024;
+/** MAX_UPLOAD_BYTES ceiling: an upload is held in memory (128 MB per isolate) while it is checked. */
+export const MAX_UPLOAD_BYTES_CEILING = 25 * 1024 * 1024;
+/** UPLOADS_PER_MIN default. */
+export const DEFAULT_UPLOADS_PER_MIN = 10;
 
 const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
 const optionalString = z.preprocess(blankToUndefined, z.string().optional());
@@ -104,6 +117,8 @@ const ConfigSchema = z
     SOCKET_MAX_FRAMES_PER_SEC: positiveInt(DEFAULT_SOCKET_MAX_FRAMES_PER_SEC),
     MAX_SOCKETS_PER_USER: positiveInt(DEFAULT_MAX_SOCKETS_PER_USER, 1_000),
     EDIT_WINDOW_S: positiveInt(DEFAULT_EDIT_WINDOW_S, 86_400),
+    MAX_UPLOAD_BYTES: positiveInt(DEFAULT_MAX_UPLOAD_BYTES, MAX_UPLOAD_BYTES_CEILING),
+    UPLOADS_PER_MIN: positiveInt(DEFAULT_UPLOADS_PER_MIN, 10_000),
     KAFKA_REST_URL: optionalUrl,
     KAFKA_REST_TOKEN: optionalString,
     KAFKA_REST_USER: optionalString,

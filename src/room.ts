@@ -6,6 +6,7 @@
  *   src/rules/budget.ts       token buckets (per user, per socket, per stream)
  *   src/room-store.ts         the SQLite tables
  *   src/outbox.ts             events on their way to the sinks' queues
+ *   src/upload-store.ts       the stream's image uploads: who made them, which comment carries them
  *
  * One pass per command: gate (frame budget, size, JSON, schema) → decide → apply + persist →
  * broadcast → outbox. Sockets use the WebSocket Hibernation API: everything a socket needs after a
@@ -16,6 +17,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type Config, type Env } from "./env";
+import { describeError } from "./errors";
 import { Outbox } from "./outbox";
 import {
   CLOSE_POLICY_VIOLATION,
@@ -38,6 +40,8 @@ import {
 import { RoomStore, type RingEntry } from "./room-store";
 import { BucketMap, fullBucket, take, type Bucket } from "./rules/budget";
 import { apply, decide, effectiveRole, pruneTimeouts, restrictions, type Outcome, type RoomState } from "./rules/room-state";
+import { R2_DELETE_BATCH, UploadStore } from "./upload-store";
+import { MAX_PENDING_UPLOADS, UPLOAD_TTL_MS, uploadKey, type UploadContentType } from "./uploads";
 
 // ---------------------------------------------------------------------------------------------
 // Tunables (quoted in the README)
@@ -118,12 +122,18 @@ export interface RoomLimits {
   socketsPerUser: number;
   /** EDIT_WINDOW_S, ms. */
   editWindowMs: number;
+  /** Image uploads per user per stream: UPLOADS_PER_MIN per minute, burst = UPLOADS_PER_MIN. */
+  uploads: BucketMap;
 }
 
 export function roomLimits(
-  c: Pick<Config, "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "EDIT_WINDOW_S">,
+  c: Pick<
+    Config,
+    "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "EDIT_WINDOW_S" | "UPLOADS_PER_MIN"
+  >,
 ): RoomLimits {
   return {
+    uploads: new BucketMap(c.UPLOADS_PER_MIN / 60, c.UPLOADS_PER_MIN),
     user: new BucketMap(c.RATE_LIMIT_PER_SEC, c.RATE_LIMIT_PER_SEC),
     roomPerSec: c.ROOM_MAX_MESSAGES_PER_SEC,
     framesPerSec: c.SOCKET_MAX_FRAMES_PER_SEC,
@@ -137,6 +147,20 @@ export type CommandResult =
   | { kind: "ignored" }
   | { kind: "error"; code: ErrorCode; message: string; until?: string; retry_after_ms?: number }
   | { kind: "ok"; events: RoomEvent[]; id?: string; seq?: number };
+
+/** An upload the worker has checked (type by magic bytes, size) and asks the room to record. */
+export interface UploadRegistration {
+  /** src/uploads.ts newUploadId() */
+  id: string;
+  content_type: UploadContentType;
+  /** bytes */
+  size: number;
+}
+
+/** The room's answer to {@link ChatRoom.registerUpload}: go ahead, or why not (HTTP 429 / 403). */
+export type UploadVerdict =
+  | { ok: true }
+  | { ok: false; code: "rate_limited" | "too_many_uploads" | "banned"; message: string; retry_after_ms?: number };
 
 /** `GET /v1/streams/{id}/chat/state`; the staff-only fields are absent for viewers. */
 export interface StateSnapshot {
@@ -172,6 +196,7 @@ export class ChatRoom extends DurableObject<Env> {
   private limits: RoomLimits;
   private readonly roomBucket: Bucket;
   private readonly outbox: Outbox;
+  private readonly uploads: UploadStore;
 
   // Batched delivery (shared by every batch=1 client: one encoding per flush).
   private batchWindowOpen = false;
@@ -190,6 +215,7 @@ export class ChatRoom extends DurableObject<Env> {
     // SQLite calls are synchronous; if this throws, the constructor fails and the next request retries.
     this.store = new RoomStore(ctx.storage.sql);
     ({ state: this.state, ring: this.ring, epoch: this.epoch } = this.store.load());
+    this.uploads = new UploadStore(ctx.storage.sql);
     this.outbox = new Outbox(
       ctx.storage.sql,
       [
@@ -410,6 +436,34 @@ export class ChatRoom extends DurableObject<Env> {
     return out;
   }
 
+  /**
+   * RPC from the worker (`POST /v1/streams/{id}/chat/uploads`), after it checked the image and before
+   * it puts the bytes to R2. Refuses a banned user (nothing they upload could ever be sent; a muted
+   * user may upload, to send when the timeout ends), a user holding MAX_PENDING_UPLOADS uploads not attached yet (`too_many_uploads`, until the oldest
+   * expires), and one over UPLOADS_PER_MIN (`rate_limited`); otherwise records the upload, so a
+   * message of this user may attach it, and makes sure the alarm deletes it if none does within
+   * UPLOAD_TTL_MS. A refusal takes no rate token.
+   */
+  async registerUpload(streamId: string, userId: string, upload: UploadRegistration): Promise<UploadVerdict> {
+    this.bind(streamId);
+    const now = Date.now();
+    if (this.state.bans.has(userId)) return { ok: false, code: "banned", message: ERROR_MESSAGES.banned };
+    const pending = this.uploads.pending(userId);
+    if (pending.count >= MAX_PENDING_UPLOADS) {
+      return {
+        ok: false,
+        code: "too_many_uploads",
+        message: `${MAX_PENDING_UPLOADS} uploads not attached to a message yet: send them, or wait until they expire`,
+        retry_after_ms: Math.max(1000, (pending.oldest ?? now) + UPLOAD_TTL_MS - now),
+      };
+    }
+    const wait = this.limits.uploads.take(userId, now);
+    if (wait > 0) return { ok: false, code: "rate_limited", message: ERROR_MESSAGES.rate_limited, retry_after_ms: wait };
+    this.uploads.register(upload.id, userId, upload.content_type, upload.size, now);
+    await this.armAlarm(now + UPLOAD_TTL_MS);
+    return { ok: true };
+  }
+
   // -------------------------------------------------------------------------------------------
   // WebSocket events (Hibernation API)
   // -------------------------------------------------------------------------------------------
@@ -498,6 +552,9 @@ export class ChatRoom extends DurableObject<Env> {
     const outcome: Outcome = decide(this.state, actor, cmd, now, {
       editWindowMs: this.limits.editWindowMs,
       newId: () => crypto.randomUUID(),
+      // The room's own table decides (synchronously, so a sender's messages keep their order):
+      // only this user's uploads to this stream, each attached to one comment at most.
+      attachment: (uploadId, userId) => this.uploads.resolve(uploadId, userId, this.state.streamId),
     });
     if (outcome.kind === "ignored") return outcome;
     if (outcome.kind === "error") {
@@ -510,7 +567,12 @@ export class ChatRoom extends DurableObject<Env> {
     // the broadcasts until they are durable.
     const at = new Date(now).toISOString();
     const frames: string[] = [];
+    /** Comments this command deletes (author or moderator delete, a ban's `deleted`): their images go too. */
+    const removed: string[] = [];
     for (const e of outcome.events) {
+      if (e.type === "comment" && e.comment.attachments) this.uploads.attach(e.comment.attachments.map((a) => a.upload_id), e.comment.id);
+      else if (e.type === "comment_deleted") removed.push(e.id);
+      else if (e.type === "moderation" && e.deleted) removed.push(...e.deleted);
       apply(this.state, e, now);
       const entry = this.store.persist(e, this.state);
       this.ring.push(entry);
@@ -525,6 +587,8 @@ export class ChatRoom extends DurableObject<Env> {
       this.store.setBlockedTerms(outcome.blockedTerms);
     }
     if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, outcome.ack, this.state.seq);
+    // Recorded as doomed in this same event, so a failed or interrupted R2 delete is retried by the alarm.
+    if (removed.length > 0 && this.uploads.doomComments(removed, now) > 0) this.ctx.waitUntil(this.deleteDoomed());
     if (frames.length > 0) {
       this.backlogFrame = null;
       for (const f of frames) this.broadcast(f);
@@ -631,11 +695,54 @@ export class ChatRoom extends DurableObject<Env> {
   /** Hands pending events to the queues; after a failure the alarm retries (src/outbox.ts backoff). */
   private async drainOutbox(): Promise<void> {
     const { retryInMs } = await this.outbox.drain();
-    if (retryInMs !== null) await this.ctx.storage.setAlarm(Date.now() + retryInMs);
+    if (retryInMs !== null) await this.armAlarm(Date.now() + retryInMs);
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Uploads → R2 deletes
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Deletes the due doomed uploads from R2 (R2_DELETE_BATCH keys per call). A failure is logged and
+   * its keys retried by the alarm with backoff (src/upload-store.ts); then the alarm is armed for
+   * whatever uploads need next.
+   */
+  private async deleteDoomed(): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      const ids = this.uploads.dueDoomed(now, R2_DELETE_BATCH);
+      if (ids.length === 0) break;
+      try {
+        await this.env.CHAT_UPLOADS.delete(ids.map((id) => uploadKey(this.state.streamId, id)));
+        this.uploads.forgetDoomed(ids);
+      } catch (err) {
+        console.error(`ChatRoom upload delete failed stream=${this.state.streamId} uploads=${ids.length}: ${describeError(err)}`);
+        this.uploads.retryDoomed(ids, now);
+        break;
+      }
+      if (ids.length < R2_DELETE_BATCH) break;
+    }
+    const next = this.uploads.nextDue();
+    if (next !== null) await this.armAlarm(next);
+  }
+
+  /**
+   * One alarm per object serves every timer: it is only ever moved earlier here, and alarm() does
+   * all that is due and re-arms for the earliest of what is left (outbox retry, next upload expiry,
+   * next delete retry). Inside alarm() getAlarm() is null until something sets it.
+   */
+  private async armAlarm(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || at < current) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** The outbox's retries, and the uploads: never attached within UPLOAD_TTL_MS → deleted from R2. */
   override async alarm(): Promise<void> {
     await this.drainOutbox();
+    const now = Date.now();
+    this.uploads.doomExpired(now - UPLOAD_TTL_MS, now);
+    this.uploads.pruneOrphans();
+    await this.deleteDoomed();
   }
 }
 

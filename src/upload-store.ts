@@ -1,0 +1,153 @@
+/**
+ * The ChatRoom's record of its stream's image uploads (DESIGN.md "Images in chat", issue 11): which
+ * user uploaded what, whether a comment carries it, and which R2 objects are still to be deleted.
+ * Synchronous Durable Object SQLite, like src/room-store.ts, so a comment that attaches uploads and
+ * the rows saying so commit in the same event.
+ *
+ * Tables:
+ *   uploads(id, user_id, content_type, size, created_at, comment_id)
+ *       one row per upload the worker registered (before it put the bytes to R2); comment_id is
+ *       NULL until a message attaches it. An upload attaches to one comment only.
+ *   doomed_uploads(id, attempts, next_at)
+ *       R2 objects to delete: uploads never attached within UPLOAD_TTL_MS, and the uploads of
+ *       deleted comments. A row stays until R2 confirmed the delete; a failed delete is retried at
+ *       next_at (1 min, 2 min, … 1 h), by the room's alarm.
+ *
+ * The room is the authority on upload ids: an id resolves to an attachment only when this table
+ * has it, for the same user, not yet attached — so someone else's upload, another stream's (another
+ * room's table), an invented id, an expired or a deleted upload all resolve to null.
+ */
+import type { Attachment } from "./protocol";
+import { UPLOAD_TTL_MS, uploadUrl } from "./uploads";
+
+/** First retry of a failed R2 delete, ms; doubled per attempt up to DOOMED_RETRY_MAX_MS. */
+export const DOOMED_RETRY_MS = 60_000;
+export const DOOMED_RETRY_MAX_MS = 3_600_000;
+/** Keys per R2 delete call (R2's limit for `delete(keys[])`). */
+export const R2_DELETE_BATCH = 1_000;
+
+export class UploadStore {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(`
+      CREATE TABLE IF NOT EXISTS uploads (
+        id TEXT PRIMARY KEY, user_id TEXT NOT NULL, content_type TEXT NOT NULL, size INTEGER NOT NULL,
+        created_at INTEGER NOT NULL, comment_id TEXT);
+      CREATE INDEX IF NOT EXISTS uploads_pending ON uploads(user_id, created_at) WHERE comment_id IS NULL;
+      CREATE INDEX IF NOT EXISTS uploads_by_comment ON uploads(comment_id) WHERE comment_id IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS doomed_uploads (id TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL);
+    `);
+  }
+
+  /** Records a new upload of `userId` at `now` (ms), not attached. */
+  register(id: string, userId: string, contentType: string, size: number, now: number): void {
+    this.sql.exec(
+      "INSERT INTO uploads (id, user_id, content_type, size, created_at, comment_id) VALUES (?, ?, ?, ?, ?, NULL)",
+      id,
+      userId,
+      contentType,
+      size,
+      now,
+    );
+  }
+
+  /** A user's uploads not attached yet: how many, and when the oldest was made (ms), if any. */
+  pending(userId: string): { count: number; oldest: number | null } {
+    const row = this.sql
+      .exec<{ n: number; oldest: number | null }>(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM uploads WHERE user_id = ? AND comment_id IS NULL",
+        userId,
+      )
+      .one();
+    return { count: row.n, oldest: row.oldest };
+  }
+
+  /**
+   * The attachment for upload `id` when it is `userId`'s, in this room (`streamId`) and not attached
+   * to a comment yet; otherwise null (the rules answer `invalid_attachment`).
+   */
+  resolve(id: string, userId: string, streamId: string): Attachment | null {
+    const row = this.sql
+      .exec<{ content_type: string; size: number }>(
+        "SELECT content_type, size FROM uploads WHERE id = ? AND user_id = ? AND comment_id IS NULL",
+        id,
+        userId,
+      )
+      .toArray()[0];
+    return row ? { upload_id: id, url: uploadUrl(streamId, id), content_type: row.content_type, size: row.size } : null;
+  }
+
+  /** Marks uploads as carried by `commentId` (they are then kept until that comment is deleted). */
+  attach(ids: readonly string[], commentId: string): void {
+    for (const id of ids) this.sql.exec("UPDATE uploads SET comment_id = ? WHERE id = ?", commentId, id);
+  }
+
+  /** Moves the uploads of deleted comments to doomed_uploads; returns how many. */
+  doomComments(commentIds: readonly string[], now: number): number {
+    let n = 0;
+    for (const c of commentIds) {
+      const ids = this.sql.exec<{ id: string }>("SELECT id FROM uploads WHERE comment_id = ?", c).toArray();
+      for (const { id } of ids) this.doom(id, now);
+      n += ids.length;
+    }
+    return n;
+  }
+
+  /** Moves uploads not attached by `cutoff` (created_at ≤ cutoff, ms) to doomed_uploads; returns how many. */
+  doomExpired(cutoff: number, now: number): number {
+    const ids = this.sql.exec<{ id: string }>("SELECT id FROM uploads WHERE comment_id IS NULL AND created_at <= ?", cutoff).toArray();
+    for (const { id } of ids) this.doom(id, now);
+    return ids.length;
+  }
+
+  private doom(id: string, now: number): void {
+    this.sql.exec("DELETE FROM uploads WHERE id = ?", id);
+    this.sql.exec("INSERT OR IGNORE INTO doomed_uploads (id, attempts, next_at) VALUES (?, 0, ?)", id, now);
+  }
+
+  /**
+   * Forgets the rows of attached uploads whose comment has left the room's ring (`comments`, kept
+   * by src/room-store.ts): such a comment can no longer be deleted, so its images stay in R2 and the
+   * row has no further use. Keeps the table as small as the ring.
+   */
+  pruneOrphans(): void {
+    this.sql.exec("DELETE FROM uploads WHERE comment_id IS NOT NULL AND comment_id NOT IN (SELECT id FROM comments)");
+  }
+
+  /** Up to `limit` doomed upload ids whose delete is due at `now` (ms). */
+  dueDoomed(now: number, limit = R2_DELETE_BATCH): string[] {
+    return this.sql
+      .exec<{ id: string }>("SELECT id FROM doomed_uploads WHERE next_at <= ? ORDER BY next_at LIMIT ?", now, limit)
+      .toArray()
+      .map((r) => r.id);
+  }
+
+  /** R2 confirmed these deletes. */
+  forgetDoomed(ids: readonly string[]): void {
+    for (const id of ids) this.sql.exec("DELETE FROM doomed_uploads WHERE id = ?", id);
+  }
+
+  /** A delete failed: try again later (DOOMED_RETRY_MS doubled per attempt, at most DOOMED_RETRY_MAX_MS). */
+  retryDoomed(ids: readonly string[], now: number): void {
+    for (const id of ids) {
+      this.sql.exec(
+        "UPDATE doomed_uploads SET attempts = attempts + 1, next_at = ? + MIN(?, ? << MIN(attempts, 20)) WHERE id = ?",
+        now,
+        DOOMED_RETRY_MAX_MS,
+        DOOMED_RETRY_MS,
+        id,
+      );
+    }
+  }
+
+  /** When the alarm is next needed for uploads (ms): the next expiry or the next delete retry; null when never. */
+  nextDue(): number | null {
+    const row = this.sql
+      .exec<{ expiry: number | null; retry: number | null }>(
+        `SELECT (SELECT MIN(created_at) FROM uploads WHERE comment_id IS NULL) + ${UPLOAD_TTL_MS} AS expiry,
+                (SELECT MIN(next_at) FROM doomed_uploads) AS retry`,
+      )
+      .one();
+    const due = [row.expiry, row.retry].filter((v): v is number => v !== null);
+    return due.length > 0 ? Math.min(...due) : null;
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * Images in chat, the worker's side (DESIGN.md "Images in chat", issue 11).
+ *
+ *   POST /v1/streams/{id}/chat/uploads      Bearer JWT; body = the image → 201 {upload_id, url, content_type, size}
+ *   GET  /v1/uploads/{stream_id}/{upload_id}  the bytes, with the stored type and defensive headers
+ *
+ * An upload is checked here (declared type, size, magic bytes), then registered with the stream's
+ * ChatRoom (`registerUpload`: rate limit, cap on unattached uploads, bans), then put to R2 (binding
+ * CHAT_UPLOADS) under `uploads/{stream_id}/{upload_id}` with the user, stream, type, size and time as
+ * custom metadata. The room's table is what a message's `attachments` are checked against
+ * (src/upload-store.ts), and the room's alarm deletes what is never attached or whose comment is
+ * deleted.
+ *
+ * Upload ids are 16 random bytes, base64url (22 characters): unguessable, so the GET route needs no
+ * credentials (an <img> cannot send a bearer token) — the URL is the capability, and it is shown
+ * only to the stream's viewers, in the comment that carries it.
+ */
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { base64url } from "jose";
+import type { Config, Env } from "./env";
+import { describeError } from "./errors";
+import { isUuid } from "./protocol";
+
+/** The only types accepted and ever served: raster formats browsers render without running anything. */
+export const UPLOAD_CONTENT_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"] as const;
+export type UploadContentType = (typeof UPLOAD_CONTENT_TYPES)[number];
+/** An upload never attached to a message is deleted after this long (ms), by its room's alarm. */
+export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
+/** Uploads one user may hold unattached in one stream; more → 429 `too_many_uploads`. */
+export const MAX_PENDING_UPLOADS = 50;
+/** An upload id: 16 random bytes, base64url without padding. */
+export const UPLOAD_ID_RE = /^[A-Za-z0-9_-]{22}$/;
+/** `Cache-Control` of a served image: its bytes never change under its URL. */
+export const UPLOAD_CACHE_CONTROL = "public, max-age=31536000, immutable";
+/** `Content-Security-Policy` of a served image: even opened as a document, nothing may load or run. */
+export const UPLOAD_CSP = "default-src 'none'; sandbox";
+
+/** A new upload id (see UPLOAD_ID_RE). */
+export function newUploadId(): string {
+  return base64url.encode(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+/** The R2 key of an upload: `uploads/{stream_id}/{upload_id}` (stream id lower-case). */
+export function uploadKey(streamId: string, uploadId: string): string {
+  return `uploads/${streamId}/${uploadId}`;
+}
+
+/** The URL a comment carries for an upload: a path on the chat server (relative to its origin). */
+export function uploadUrl(streamId: string, uploadId: string): string {
+  return `/v1/uploads/${streamId}/${uploadId}`;
+}
+
+export function isUploadContentType(v: unknown): v is UploadContentType {
+  return typeof v === "string" && (UPLOAD_CONTENT_TYPES as readonly string[]).includes(v);
+}
+
+/**
+ * The image type a `Content-Type` header declares (parameters and case ignored), or null when it
+ * is absent or not one of UPLOAD_CONTENT_TYPES (`image/svg+xml`, `text/html`, `image/jpg`, …).
+ */
+export function declaredImageType(header: string | undefined | null): UploadContentType | null {
+  const type = header?.split(";")[0]?.trim().toLowerCase();
+  return isUploadContentType(type) ? type : null;
+}
+
+const bytesAt = (b: Uint8Array, offset: number, expected: readonly number[]) =>
+  b.length >= offset + expected.length && expected.every((v, i) => b[offset + i] === v);
+const ascii = (s: string) => [...s].map((ch) => ch.charCodeAt(0));
+
+/**
+ * The image type of a file by its magic bytes, or null when it is none of the four. Signatures:
+ * PNG `89 50 4E 47 0D 0A 1A 0A` (PNG spec §5.2), JPEG `FF D8 FF` (SOI + a marker), GIF `GIF87a` /
+ * `GIF89a`, WebP `RIFF` <4-byte size> `WEBP` (RFC 9649 §2.5).
+ */
+export function sniffImageType(b: Uint8Array): UploadContentType | null {
+  if (bytesAt(b, 0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return "image/png";
+  if (bytesAt(b, 0, [0xff, 0xd8, 0xff])) return "image/jpeg";
+  if (bytesAt(b, 0, ascii("GIF87a")) || bytesAt(b, 0, ascii("GIF89a"))) return "image/gif";
+  if (bytesAt(b, 0, ascii("RIFF")) && bytesAt(b, 8, ascii("WEBP"))) return "image/webp";
+  return null;
+}
+
+/**
+ * Reads a request body, at most `max` bytes. Returns the bytes, or null as soon as more than `max`
+ * have arrived — the rest is never read (the stream is cancelled), whatever Content-Length said or
+ * whether it was sent at all. A missing body reads as 0 bytes.
+ */
+export async function readCapped(body: ReadableStream<Uint8Array> | null, max: number): Promise<Uint8Array | null> {
+  if (!body) return new Uint8Array(0);
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel("upload too large").catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes (mounted by src/worker.ts, which has checked the stream id and the bearer token)
+// ---------------------------------------------------------------------------------------------
+
+type UploadContext = Context<{ Bindings: Env; Variables: { config: Config } }>;
+
+/** The body a client gets for a stored upload (DESIGN.md: `{"upload_id","url","content_type","size"}`). */
+export interface UploadResponse {
+  upload_id: string;
+  url: string;
+  content_type: UploadContentType;
+  /** bytes */
+  size: number;
+}
+
+type Status = 400 | 403 | 404 | 413 | 415 | 429 | 503;
+
+function refuse(status: Status, error: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): never {
+  throw new HTTPException(status, {
+    res: new Response(JSON.stringify({ error, message, ...extra }), {
+      status,
+      headers: { "content-type": "application/json; charset=utf-8", ...headers },
+    }),
+  });
+}
+
+const TYPES_TEXT = "image/png, image/jpeg, image/gif or image/webp";
+
+/**
+ * `POST /v1/streams/{id}/chat/uploads` for an authenticated `userId` in `streamId` (lower-case).
+ * Checks, in order: declared type (415 `unsupported_media_type`), Content-Length when sent (413
+ * `upload_too_large` before reading anything, 400 `empty_upload` for 0), the body while it is read
+ * (413 past MAX_UPLOAD_BYTES, 400 when empty), its magic bytes against the declared type (415), then
+ * the room (429 `rate_limited` / `too_many_uploads` with Retry-After, 403 `banned`), then R2
+ * (503 `upload_failed`). Answers 201 with an {@link UploadResponse}.
+ */
+export async function postUpload(c: UploadContext, streamId: string, userId: string): Promise<Response> {
+  const max = c.get("config").MAX_UPLOAD_BYTES;
+  const declared = declaredImageType(c.req.header("content-type"));
+  if (!declared) refuse(415, "unsupported_media_type", `Content-Type must be ${TYPES_TEXT}`);
+  const tooLarge: () => never = () => refuse(413, "upload_too_large", `An upload may have at most ${max} bytes`, { max_bytes: max });
+  const empty: () => never = () => refuse(400, "empty_upload", "The body is empty: send the image's bytes");
+  const length = c.req.header("content-length");
+  if (length !== undefined && /^\d{1,16}$/.test(length.trim())) {
+    if (Number(length) > max) tooLarge();
+    if (Number(length) === 0) empty();
+  }
+  const bytes = await readCapped(c.req.raw.body, max);
+  if (bytes === null) tooLarge();
+  if (bytes.byteLength === 0) empty();
+  const actual = sniffImageType(bytes);
+  if (actual !== declared) {
+    refuse(415, "unsupported_media_type", actual ? `The file is ${actual}, not ${declared}` : `The file is not a ${declared} image (its first bytes say otherwise)`);
+  }
+
+  const upload = { id: newUploadId(), content_type: declared, size: bytes.byteLength };
+  const room = c.env.CHAT_ROOM.get(c.env.CHAT_ROOM.idFromName(streamId));
+  const verdict = await room.registerUpload(streamId, userId, upload);
+  if (!verdict.ok) {
+    const { code, message, retry_after_ms } = verdict;
+    if (code === "banned") refuse(403, code, message);
+    const retry = retry_after_ms ?? 1000;
+    refuse(429, code, message, { retry_after_ms: retry }, { "retry-after": String(Math.ceil(retry / 1000)) });
+  }
+
+  const createdAt = new Date().toISOString();
+  try {
+    await c.env.CHAT_UPLOADS.put(uploadKey(streamId, upload.id), bytes, {
+      httpMetadata: { contentType: declared },
+      customMetadata: { user_id: userId, stream_id: streamId, content_type: declared, size: String(upload.size), created_at: createdAt },
+    });
+  } catch (err) {
+    // The room's row stays and is swept after UPLOAD_TTL_MS like any upload never attached.
+    console.error(`uploads: R2 put failed stream=${streamId} user=${userId} upload=${upload.id}: ${describeError(err)}`);
+    refuse(503, "upload_failed", "Image storage is unavailable, try again shortly");
+  }
+  return c.json(
+    { upload_id: upload.id, url: uploadUrl(streamId, upload.id), content_type: declared, size: upload.size } satisfies UploadResponse,
+    201,
+  );
+}
+
+const notFound = () =>
+  new Response(JSON.stringify({ error: "not_found", message: "No such upload" }), {
+    status: 404,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+  });
+
+/**
+ * `GET /v1/uploads/{stream_id}/{upload_id}`: the stored bytes with the stored type — one of the four
+ * image types, or 404 (an object of any other type is never served, whatever it holds) — and
+ * `X-Content-Type-Options: nosniff`, `Content-Security-Policy: default-src 'none'; sandbox`,
+ * `Content-Disposition: inline`, immutable caching and R2's ETag (`If-None-Match` → 304). A
+ * malformed or unknown stream or upload id → 404 JSON `not_found`. No credentials: see the header.
+ */
+export async function getUpload(c: UploadContext): Promise<Response> {
+  const streamId = c.req.param("stream_id") ?? "";
+  const uploadId = c.req.param("upload_id") ?? "";
+  if (!isUuid(streamId) || !UPLOAD_ID_RE.test(uploadId)) return notFound();
+  // R2 evaluates If-None-Match itself (only that header is passed: If-Match & co. are not ours to
+  // answer) and then returns the object's metadata without its body.
+  const inm = c.req.header("if-none-match");
+  const obj = await c.env.CHAT_UPLOADS.get(uploadKey(streamId.toLowerCase(), uploadId), {
+    onlyIf: inm === undefined ? undefined : new Headers({ "if-none-match": inm }),
+  });
+  if (!obj) return notFound();
+  const type = obj.httpMetadata?.contentType;
+  if (!isUploadContentType(type)) {
+    if ("body" in obj) await obj.body.cancel();
+    console.warn(`uploads: refusing to serve ${obj.key}: stored type ${JSON.stringify(type)} is not an image type`);
+    return notFound();
+  }
+  const headers = new Headers({
+    etag: obj.httpEtag,
+    "cache-control": UPLOAD_CACHE_CONTROL,
+    "x-content-type-options": "nosniff",
+    "content-security-policy": UPLOAD_CSP,
+  });
+  if (!("body" in obj)) return new Response(null, { status: 304, headers });
+  headers.set("content-type", type);
+  headers.set("content-length", String(obj.size));
+  headers.set("content-disposition", "inline");
+  return new Response(obj.body, { headers });
+}
