@@ -3,6 +3,7 @@
  * JWKS), read its identity and role claims, and mint development tokens for the demo page when
  * DEV_TOKENS=true. Roles in a stream are resolved from these claims plus Postgres by src/roles.ts.
  */
+import { cleanLine } from "./rules/text";
 import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
 import type { Config } from "./env";
 import { isUuid } from "./protocol";
@@ -41,7 +42,8 @@ export class AuthError extends Error {
 
 const ASYMMETRIC_ALGS = ["RS256", "ES256"];
 const CLOCK_TOLERANCE_S = 5;
-const MAX_USERNAME_LEN = 64;
+/** Longest username shown, in code points (claims and Postgres alike). */
+export const MAX_USERNAME_CODE_POINTS = 64;
 
 // One remote key set per URL per isolate: jose caches the keys and refetches on an unknown
 // `kid` (rate-limited by its cooldown), so key rotation works without a deploy.
@@ -128,12 +130,17 @@ function claimStreamRoles(claim: unknown): Record<string, StreamGrant> {
   return out;
 }
 
+/**
+ * The first usable name claim. Shown to every viewer, so the message text rules apply (cleanLine:
+ * no control characters, lone surrogates or line breaks; bidi overrides removed; at most
+ * MAX_USERNAME_CODE_POINTS): `"admin\u202E\u0007"` is no name at all.
+ */
 function claimUsername(p: JWTPayload): string | null {
   for (const key of ["username", "preferred_username"]) {
     const v = p[key];
     if (typeof v === "string") {
-      const t = v.trim();
-      if (t.length > 0 && t.length <= MAX_USERNAME_LEN) return t;
+      const name = cleanLine(v, MAX_USERNAME_CODE_POINTS);
+      if (name !== null) return name;
     }
   }
   return null;

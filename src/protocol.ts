@@ -394,6 +394,7 @@ export const ErrorCode = z.enum([
   "blocked_term",
   "invalid_text",
   "invalid_attachment",
+  "limit_reached",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -496,6 +497,7 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   blocked_term: "Your message contains a term this chat does not allow",
   invalid_text: "The message contains characters that are not allowed",
   invalid_attachment: "An attachment is not one of your uploads to this stream",
+  limit_reached: "This chat has reached a limit (bans, timeouts, role grants or blocked terms)",
   internal_error: "Internal error, try again",
 };
 

@@ -10,7 +10,8 @@
  *                              `{"seq","comment"}` for comments, the frame exactly as broadcast otherwise
  *   comments(seq, id, body)    the last HISTORY_SIZE comments in their current state (`{"seq","comment"}`)
  *   acks(user_id, client_msg_id, comment_id, seq)   client_msg_id dedupe (comment_id '' / seq 0 when none)
- *   grants, known_roles, bans, timeouts, blocked_terms   the moderation state
+ *   grants, known_roles, bans, mutes, blocked_terms      the moderation state (mutes = timeouts)
+ *   slow_last(user_id, at)     when each user last posted, kept only while slow mode is on
  *   used_tickets(nonce, expires_at)                        one use per ticket (src/tickets.ts)
  *   outbox, outbox_cursor      owned by src/outbox.ts
  */
@@ -24,10 +25,12 @@ export interface RingEntry {
   json: string;
 }
 
-/** How long client_msg_id acknowledgements are remembered, in sequence numbers. */
-const ACK_RETENTION_SEQ = 10_000;
+/** How many client_msg_id acknowledgements a stream remembers (the newest). */
+const ACK_RETENTION = 10_000;
 
 export class RoomStore {
+  private acksSaved = 0;
+
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`
       CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -40,7 +43,9 @@ export class RoomStore {
       CREATE TABLE IF NOT EXISTS grants (user_id TEXT PRIMARY KEY, role TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS known_roles (user_id TEXT PRIMARY KEY, role TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS bans (user_id TEXT PRIMARY KEY, by TEXT NOT NULL, at INTEGER NOT NULL, reason TEXT);
-      CREATE TABLE IF NOT EXISTS timeouts (user_id TEXT PRIMARY KEY, until INTEGER NOT NULL);
+      DROP TABLE IF EXISTS timeouts;
+      CREATE TABLE IF NOT EXISTS mutes (user_id TEXT PRIMARY KEY, until INTEGER NOT NULL, by TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS slow_last (user_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS blocked_terms (term TEXT PRIMARY KEY);
       CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
       DROP TABLE IF EXISTS tickets;
@@ -81,9 +86,12 @@ export class RoomStore {
     for (const r of this.sql.exec<{ user_id: string; by: string; at: number; reason: string | null }>("SELECT * FROM bans")) {
       state.bans.set(r.user_id, { by: r.by, at: r.at, ...(r.reason ? { reason: r.reason } : {}) });
     }
-    for (const r of this.sql.exec<{ user_id: string; until: number }>("SELECT user_id, until FROM timeouts")) {
-      state.timeouts.set(r.user_id, r.until);
+    // Ended timeouts are dropped here, so they never accumulate.
+    this.sql.exec("DELETE FROM mutes WHERE until <= ?", Date.now());
+    for (const r of this.sql.exec<{ user_id: string; until: number; by: string }>("SELECT user_id, until, by FROM mutes")) {
+      state.timeouts.set(r.user_id, { until: r.until, by: r.by });
     }
+    for (const r of this.sql.exec<{ user_id: string; at: number }>("SELECT user_id, at FROM slow_last")) state.lastMessageAt.set(r.user_id, r.at);
     for (const r of this.sql.exec<{ term: string }>("SELECT term FROM blocked_terms")) state.blockedTerms.add(r.term);
     const ring = this.sql
       .exec<{ seq: number; kind: string; body: string }>("SELECT seq, kind, body FROM events ORDER BY seq")
@@ -98,9 +106,10 @@ export class RoomStore {
 
   /**
    * Writes one event that has just been applied to `state` (so the stored rows mirror it) and
-   * returns its ring entry. The caller writes the outbox row in the same event.
+   * returns its ring entry. `touched`: the other comments apply() changed (re-quoted replies).
+   * The caller writes the outbox row in the same event.
    */
-  persist(e: RoomEvent, state: RoomState): RingEntry {
+  persist(e: RoomEvent, state: RoomState, touched: readonly string[] = []): RingEntry {
     const isComment = e.type === "comment";
     const json = isComment ? JSON.stringify({ seq: e.seq, comment: e.comment } satisfies SeqComment) : JSON.stringify(e);
     this.sql.exec("INSERT INTO events (seq, kind, body) VALUES (?, ?, ?)", e.seq, e.type, json);
@@ -111,6 +120,9 @@ export class RoomStore {
         this.sql.exec("INSERT INTO comments (seq, id, body) VALUES (?, ?, ?)", e.seq, e.comment.id, json);
         const oldest = state.comments.values().next().value;
         if (oldest) this.sql.exec("DELETE FROM comments WHERE seq < ?", oldest.seq);
+        if (state.slowModeS > 0) {
+          this.sql.exec("INSERT OR REPLACE INTO slow_last (user_id, at) VALUES (?, ?)", e.comment.user_id, state.lastMessageAt.get(e.comment.user_id) ?? 0);
+        }
         break;
       }
       case "comment_edited": {
@@ -126,7 +138,8 @@ export class RoomStore {
       case "moderation":
         switch (e.action) {
           case "timeout":
-            this.sql.exec("INSERT OR REPLACE INTO timeouts (user_id, until) VALUES (?, ?)", e.user_id!, Date.parse(e.until!));
+            this.sql.exec("DELETE FROM mutes WHERE until <= ?", Date.now());
+            this.sql.exec("INSERT OR REPLACE INTO mutes (user_id, until, by) VALUES (?, ?, ?)", e.user_id!, Date.parse(e.until!), e.by);
             break;
           case "ban":
             this.sql.exec("INSERT OR REPLACE INTO bans (user_id, by, at, reason) VALUES (?, ?, ?, ?)", e.user_id!, e.by, Date.now(), e.reason ?? null);
@@ -137,14 +150,19 @@ export class RoomStore {
             break;
           case "slow_mode":
             this.setMeta("slow_mode_s", String(e.seconds ?? 0));
+            if (!e.seconds) this.sql.exec("DELETE FROM slow_last");
             break;
           case "role":
             this.sql.exec("INSERT OR REPLACE INTO grants (user_id, role) VALUES (?, ?)", e.user_id!, e.role!);
             break;
         }
     }
-    // The pinned comment is stored whole, so an edit of it or a pin changes this row.
-    if (e.type === "pinned" || (e.type === "comment_edited" && state.pinned?.id === e.id) || e.type === "comment_deleted") {
+    for (const id of touched) {
+      const entry = state.comments.get(id);
+      if (entry) this.sql.exec("UPDATE comments SET body = ? WHERE id = ?", JSON.stringify(entry satisfies SeqComment), id);
+    }
+    // The pinned comment is stored whole, so a pin, an edit of it or of what it quotes changes this row.
+    if (e.type === "pinned" || e.type === "comment_edited" || e.type === "comment_deleted" || touched.length > 0) {
       this.setMeta("pinned", state.pinned ? JSON.stringify(state.pinned) : "");
     }
     return { seq: e.seq, comment: isComment, json };
@@ -163,7 +181,7 @@ export class RoomStore {
 
   /** Drops ended timeouts from storage. */
   deleteTimeouts(userIds: string[]): void {
-    for (const u of userIds) this.sql.exec("DELETE FROM timeouts WHERE user_id = ?", u);
+    for (const u of userIds) this.sql.exec("DELETE FROM mutes WHERE user_id = ?", u);
   }
 
   /** A previous ack for (user, client_msg_id), if any. */
@@ -184,7 +202,11 @@ export class RoomStore {
       ack.id ?? "",
       ack.seq ?? 0,
     );
-    if (currentSeq % 500 === 0) this.sql.exec("DELETE FROM acks WHERE seq > 0 AND seq <= ?", currentSeq - ACK_RETENTION_SEQ);
+    // Now and then keep only the newest ACK_RETENTION acknowledgements (by insertion order, so
+    // the ones of commands that made no event are pruned too).
+    if (++this.acksSaved % 500 === 0) {
+      this.sql.exec("DELETE FROM acks WHERE rowid <= (SELECT max(rowid) FROM acks) - ?", ACK_RETENTION);
+    }
   }
 
   /** True when the ticket nonce was already used; otherwise records it (until `expiresAt`, ms). */

@@ -39,7 +39,7 @@ import {
 } from "./protocol";
 import { RoomStore, type RingEntry } from "./room-store";
 import { BucketMap, fullBucket, take, type Bucket } from "./rules/budget";
-import { apply, decide, effectiveRole, pruneTimeouts, restrictions, type Outcome, type RoomState } from "./rules/room-state";
+import { apply, decide, effectiveRole, pruneTimeouts, restriction, restrictions, type Outcome, type RoomState } from "./rules/room-state";
 import { R2_DELETE_BATCH, UploadStore } from "./upload-store";
 import { MAX_PENDING_UPLOADS, UPLOAD_TTL_MS, uploadKey, type UploadContentType } from "./uploads";
 
@@ -169,7 +169,7 @@ export interface StateSnapshot {
   slow_mode_s: number;
   viewers: number;
   bans?: Array<{ user_id: string; by: string; at: string; reason?: string }>;
-  timeouts?: Array<{ user_id: string; until: string }>;
+  timeouts?: Array<{ user_id: string; until: string; by: string }>;
   moderators?: string[];
   blocked_terms?: string[];
 }
@@ -368,7 +368,7 @@ export class ChatRoom extends DurableObject<Env> {
         pinned: s.pinned,
         slow_mode_s: s.slowModeS,
         viewers: this.byUser.size,
-        ...restrictions(s, identity.id, now),
+        ...restrictions(s, identity.id, effectiveRole(s, identity.id, identity.role), now),
       } satisfies ServerFrame),
     );
     server.send(this.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
@@ -426,9 +426,9 @@ export class ChatRoom extends DurableObject<Env> {
     const out: StateSnapshot = { role, pinned: s.pinned, slow_mode_s: s.slowModeS, viewers: this.byUser.size };
     if (role === "viewer") return out;
     const now = Date.now();
-    pruneTimeouts(s, now);
+    this.store.deleteTimeouts(pruneTimeouts(s, now));
     out.bans = [...s.bans].map(([user_id, b]) => ({ user_id, by: b.by, at: new Date(b.at).toISOString(), ...(b.reason ? { reason: b.reason } : {}) }));
-    out.timeouts = [...s.timeouts].map(([user_id, until]) => ({ user_id, until: new Date(until).toISOString() }));
+    out.timeouts = [...s.timeouts].map(([user_id, t]) => ({ user_id, until: new Date(t.until).toISOString(), by: t.by }));
     const mods = new Set([...s.knownRoles].filter(([, r]) => r === "moderator").map(([u]) => u));
     for (const [u, r] of s.grants) r === "moderator" ? mods.add(u) : mods.delete(u);
     out.moderators = [...mods];
@@ -447,7 +447,8 @@ export class ChatRoom extends DurableObject<Env> {
   async registerUpload(streamId: string, userId: string, upload: UploadRegistration): Promise<UploadVerdict> {
     this.bind(streamId);
     const now = Date.now();
-    if (this.state.bans.has(userId)) return { ok: false, code: "banned", message: ERROR_MESSAGES.banned };
+    const held = restriction(this.state, userId, effectiveRole(this.state, userId, this.state.knownRoles.get(userId) ?? "viewer"), now);
+    if (held && "banned" in held) return { ok: false, code: "banned", message: ERROR_MESSAGES.banned };
     const pending = this.uploads.pending(userId);
     if (pending.count >= MAX_PENDING_UPLOADS) {
       return {
@@ -526,7 +527,7 @@ export class ChatRoom extends DurableObject<Env> {
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
     const conn = this.conns.get(ws);
-    console.warn(`ChatRoom webSocketError stream=${this.state.streamId} user=${conn?.actor.userId ?? "?"}: ${String(error)}`);
+    console.warn(`ChatRoom webSocketError stream=${this.state.streamId} user=${conn?.actor.userId ?? "?"}: ${describeError(error)}`);
     this.forget(ws);
   }
 
@@ -542,10 +543,13 @@ export class ChatRoom extends DurableObject<Env> {
       if (seen) return { kind: "ok", events: [], ...seen };
     }
     const now = Date.now();
-    if (cmd.type === "message") {
-      const userWait = this.limits.user.take(actor.userId, now);
-      if (userWait > 0) return error("rate_limited", { retry_after_ms: userWait });
-      // The stream's total budget, checked last so one user's flood cannot drain it for everyone.
+    // Every command draws on its user's rate (RATE_LIMIT_PER_SEC), whichever way it came (socket
+    // or HTTP action): each may make a sequenced event that every viewer receives.
+    const userWait = this.limits.user.take(actor.userId, now);
+    if (userWait > 0) return error("rate_limited", { retry_after_ms: userWait });
+    if (cmd.type === "message" || cmd.type === "edit") {
+      // The stream's total budget for what viewers post, checked last so one user's flood cannot
+      // drain it for everyone. Moderation is exempt: a raid is exactly when moderators must act.
       const roomWait = take(this.roomBucket, this.limits.roomPerSec, this.limits.roomPerSec, now);
       if (roomWait > 0) return error("room_busy", { retry_after_ms: roomWait });
     }
@@ -556,7 +560,9 @@ export class ChatRoom extends DurableObject<Env> {
       // only this user's uploads to this stream, each attached to one comment at most.
       attachment: (uploadId, userId) => this.uploads.resolve(uploadId, userId, this.state.streamId),
     });
-    if (outcome.kind === "ignored") return outcome;
+    // A visually empty text changes nothing; a sender waiting on its client_msg_id still gets an
+    // answer (an ack with no id and no seq), so no client waits forever.
+    if (outcome.kind === "ignored") return cmid !== undefined ? { kind: "ok", events: [] } : outcome;
     if (outcome.kind === "error") {
       return error(outcome.code, {
         ...(outcome.until ? { until: outcome.until } : {}),
@@ -573,8 +579,8 @@ export class ChatRoom extends DurableObject<Env> {
       if (e.type === "comment" && e.comment.attachments) this.uploads.attach(e.comment.attachments.map((a) => a.upload_id), e.comment.id);
       else if (e.type === "comment_deleted") removed.push(e.id);
       else if (e.type === "moderation" && e.deleted) removed.push(...e.deleted);
-      apply(this.state, e, now);
-      const entry = this.store.persist(e, this.state);
+      const touched = apply(this.state, e, now);
+      const entry = this.store.persist(e, this.state, touched);
       this.ring.push(entry);
       if (this.ring.length > HISTORY_SIZE) this.ring.shift();
       this.outbox.add(e.seq, toQueueEvent(e, this.state.streamId, at, actor.userId));

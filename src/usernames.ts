@@ -6,6 +6,8 @@
  * Cache: a small in-isolate map in front of the Cache API (shared by the isolates of a colo).
  * A database failure is never cached, so the name comes back as soon as Postgres does.
  */
+import { cleanLine } from "./rules/text";
+import { MAX_USERNAME_CODE_POINTS } from "./auth";
 import { Client, neonConfig } from "@neondatabase/serverless";
 import type { Identity } from "./auth";
 import type { Config } from "./env";
@@ -42,7 +44,9 @@ export async function lookupUsername(cfg: Config, userId: string): Promise<strin
   await client.connect();
   try {
     const res = await client.query<{ username: string }>("SELECT username FROM users WHERE id = $1", [userId]);
-    return res.rows[0]?.username ?? null;
+    // Shown to every viewer: the message text rules apply (cleanLine); an unusable name counts as none.
+    const raw = res.rows[0]?.username;
+    return typeof raw === "string" ? cleanLine(raw, MAX_USERNAME_CODE_POINTS) : null;
   } finally {
     ending = true;
     await client.end().catch(() => undefined);

@@ -243,6 +243,8 @@ function plainError(err: unknown): string {
       return "Your message contains a word this chat does not allow. Change it and try again.";
     case "invalid_text":
       return "Your message contains characters that cannot be sent (control characters or too many accents on one letter).";
+    case "limit_reached":
+      return "This chat has reached one of its limits (bans, timeouts, moderators or blocked terms).";
     case "invalid_attachment":
       return "One of the attached files is not yours or not from this chat, so it cannot be sent.";
     case "invalid_json":

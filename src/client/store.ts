@@ -18,6 +18,7 @@
  * seq order therefore gives the same view, which is what makes a client that resumed after a
  * disconnect end exactly where one that stayed connected is.
  */
+import { excerpt } from "../rules/text.js";
 import type { Role, RoomEvent, SeqComment, StreamComment, WelcomeFrame } from "./types.js";
 
 /** Comments a view keeps by default (the oldest are dropped first). */
@@ -129,11 +130,13 @@ export function applyEvent(view: RoomView, e: RoomEvent, maxComments = DEFAULT_M
         next.comments = comments;
       }
       if (view.pinned?.id === e.id) next.pinned = edit(view.pinned);
+      requote(next, new Set([e.id]), () => excerpt(e.message));
       break;
     }
     case "comment_deleted": {
       const i = findIndex(view.comments, e.id);
       if (i >= 0) next.comments = [...view.comments.slice(0, i), ...view.comments.slice(i + 1)];
+      requote(next, new Set([e.id]), () => "");
       break;
     }
     case "pinned":
@@ -149,8 +152,10 @@ export function applyEvent(view: RoomView, e: RoomEvent, maxComments = DEFAULT_M
           if (e.deleted?.length) {
             const gone = new Set(e.deleted);
             next.comments = view.comments.filter((c) => !gone.has(c.comment.id));
+            requote(next, gone, () => "");
           }
-          if (aboutMe) next.banned = true;
+          // The room never holds an owner (src/rules/room-state.ts restriction()).
+          if (aboutMe && view.role !== "owner") next.banned = true;
           break;
         case "unban":
           if (aboutMe) next.banned = false;
@@ -167,6 +172,23 @@ export function applyEvent(view: RoomView, e: RoomEvent, maxComments = DEFAULT_M
     }
   }
   return next;
+}
+
+/**
+ * Replies quoting an edited comment show its new text, those quoting a deleted one an empty
+ * excerpt — as the room does (src/rules/room-state.ts apply), so removed text never lives on.
+ */
+function requote(next: { comments: RoomView["comments"]; pinned: RoomView["pinned"] }, targets: Set<string>, quote: (id: string) => string): void {
+  let changed = false;
+  const comments = next.comments.map((c) => {
+    const r = c.comment.reply_to;
+    if (!r || !targets.has(r.id) || r.excerpt === quote(r.id)) return c;
+    changed = true;
+    const comment = { ...c.comment, reply_to: { ...r, excerpt: quote(r.id) } };
+    if (next.pinned?.id === comment.id) next.pinned = comment;
+    return { seq: c.seq, comment };
+  });
+  if (changed) next.comments = comments;
 }
 
 /** Applies frames in order (see applyEvent). */

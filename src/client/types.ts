@@ -118,6 +118,7 @@ export type ErrorCode =
   | "invalid_text"
   /** An attachment is not one of your uploads to this stream. */
   | "invalid_attachment"
+  | "limit_reached"
   | "internal_error";
 
 /** Roles in a stream; platform admins act as `owner`. */

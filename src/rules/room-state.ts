@@ -16,6 +16,7 @@
 import {
   HISTORY_SIZE,
   MAX_BLOCKED_TERMS,
+  MAX_REASON_CODE_POINTS,
   type Attachment,
   type Command,
   type ErrorCode,
@@ -25,6 +26,14 @@ import {
   type StreamComment,
 } from "../protocol";
 import { excerpt, findBlockedTerm, normalizeTerm, prepareText } from "./text";
+
+/**
+ * Caps on the moderation state a room keeps (it is loaded whole when the object starts): bans,
+ * active timeouts, and room role grants. Past a cap the command gets `limit_reached`.
+ */
+export const MAX_BANS = 10_000;
+export const MAX_TIMEOUTS = 10_000;
+export const MAX_GRANTS = 1_000;
 
 /** A comment in its current state (edits applied), with the seq it was created at. */
 export interface CommentEntry {
@@ -49,11 +58,11 @@ export interface RoomState {
   /** Roles users connected with (owner/moderator only), so offline staff stay protected. */
   knownRoles: Map<string, Role>;
   bans: Map<string, { by: string; at: number; reason?: string }>;
-  /** user id → timeout end, ms. */
-  timeouts: Map<string, number>;
+  /** user id → when the timeout ends (ms) and who gave it. */
+  timeouts: Map<string, { until: number; by: string }>;
   /** normalizeTerm() forms. */
   blockedTerms: Set<string>;
-  /** user id → when their last comment was accepted, ms (slow mode; not persisted). */
+  /** user id → when their last comment was accepted, ms (slow mode; stored while slow mode is on). */
   lastMessageAt: Map<string, number>;
 }
 
@@ -118,11 +127,27 @@ export function targetRole(state: RoomState, userId: string): Role {
   return state.grants.get(userId) ?? state.knownRoles.get(userId) ?? "viewer";
 }
 
+/**
+ * The ban or timeout that holds `userId` (acting with `role`, see effectiveRole) at `now`, if any.
+ * An owner is never restricted (a ban made before the room knew who the owner was cannot lock them
+ * out), and a moderator only by what an owner imposed: a moderator cannot act on another moderator,
+ * even one the room had not met yet.
+ */
+export function restriction(state: RoomState, userId: string, role: Role, now: number): { banned: true } | { until: number } | null {
+  if (role === "owner") return null;
+  const binding = (by: string) => role !== "moderator" || targetRole(state, by) === "owner";
+  const ban = state.bans.get(userId);
+  if (ban && binding(ban.by)) return { banned: true };
+  const t = state.timeouts.get(userId);
+  if (t && t.until > now && binding(t.by)) return { until: t.until };
+  return null;
+}
+
 /** A user's own restrictions, for `welcome` (RFC 3339 `muted_until`). */
-export function restrictions(state: RoomState, userId: string, now: number): { muted_until?: string; banned?: boolean } {
-  if (state.bans.has(userId)) return { banned: true };
-  const until = state.timeouts.get(userId);
-  return until !== undefined && until > now ? { muted_until: new Date(until).toISOString() } : {};
+export function restrictions(state: RoomState, userId: string, role: Role, now: number): { muted_until?: string; banned?: boolean } {
+  const r = restriction(state, userId, role, now);
+  if (!r) return {};
+  return "banned" in r ? { banned: true } : { muted_until: new Date(r.until).toISOString() };
 }
 
 const err = (code: ErrorCode, extra: { until?: string; retryAfterMs?: number } = {}): Outcome => ({ kind: "error", code, ...extra });
@@ -144,21 +169,26 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
   const next = state.seq + 1;
   const ok = (events: RoomEvent[], id?: string): Outcome => ({ kind: "ok", events, ack: { id, seq: events[0]?.seq } });
 
+  // Timed-out and banned users are readers: every command but deleting their own comment is refused.
+  const held = restriction(state, actor.userId, role, now);
+  const ownDelete = cmd.type === "delete" && state.comments.get(cmd.id)?.comment.user_id === actor.userId;
+  if (held && !ownDelete) return "banned" in held ? err("banned") : err("muted", { until: iso(held.until) });
+
   switch (cmd.type) {
     case "message":
     case "edit": {
-      if (state.bans.has(actor.userId)) return err("banned");
-      const until = state.timeouts.get(actor.userId);
-      if (until !== undefined && until > now) return err("muted", { until: iso(until) });
       const target = cmd.type === "edit" ? state.comments.get(cmd.id) : undefined;
       if (cmd.type === "edit") {
         if (!target) return err("not_found");
         if (target.comment.user_id !== actor.userId) return err("forbidden");
         if (now - Date.parse(target.comment.created_at) > opts.editWindowMs) return err("edit_window_passed");
       }
-      const text = prepareText(cmd.text);
-      if (text.kind === "empty") return { kind: "ignored" };
-      if (text.kind === "invalid") return err(text.code);
+      const prepared = prepareText(cmd.text);
+      if (prepared.kind === "invalid") return err(prepared.code);
+      // An image alone is a message; text that is visually empty and nothing else is ignored.
+      const withImages = cmd.type === "message" && (cmd.attachments?.length ?? 0) > 0;
+      if (prepared.kind === "empty" && !withImages) return { kind: "ignored" };
+      const text = prepared.kind === "ok" ? prepared : { text: "", entities: [] };
       if (findBlockedTerm(text.text, state.blockedTerms) !== null) return err("blocked_term");
       if (cmd.type === "edit") {
         return ok(
@@ -211,6 +241,7 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
       if (cmd.type === "unpin") return state.pinned ? ok([{ type: "pinned", seq: next, comment: null, by }]) : ok([]);
       const target = state.comments.get(cmd.id);
       if (!target) return err("not_found");
+      if (state.pinned?.id === cmd.id) return ok([], cmd.id); // already pinned: nothing changes, no event
       return ok([{ type: "pinned", seq: next, comment: target.comment, by }], cmd.id);
     }
 
@@ -221,9 +252,13 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
       if (refused) return refused;
       const m: ModerationFrame = { type: "moderation", seq: next, action: cmd.type, user_id: cmd.user_id, by };
       if (cmd.type !== "unban" && cmd.reason !== undefined) {
-        const reason = excerpt(cmd.reason.trim(), 200);
-        if (reason) m.reason = reason;
+        // Shown to every viewer: the message text rules apply, then it is cut to one short line.
+        const r = prepareText(cmd.reason, Number.MAX_SAFE_INTEGER);
+        if (r.kind === "invalid") return err("invalid_text");
+        if (r.kind === "ok") m.reason = excerpt(r.text, MAX_REASON_CODE_POINTS);
       }
+      if (cmd.type === "timeout" && !state.timeouts.has(cmd.user_id) && state.timeouts.size >= MAX_TIMEOUTS) return err("limit_reached");
+      if (cmd.type === "ban" && !state.bans.has(cmd.user_id) && state.bans.size >= MAX_BANS) return err("limit_reached");
       if (cmd.type === "timeout") {
         m.seconds = cmd.seconds;
         m.until = iso(now + cmd.seconds * 1000);
@@ -239,26 +274,28 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
 
     case "slow_mode":
       if (!isStaff(role)) return err("forbidden");
+      if (cmd.seconds === state.slowModeS) return ok([]); // no change, no event
       return ok([{ type: "moderation", seq: next, action: "slow_mode", seconds: cmd.seconds, by }]);
 
     case "blocked_terms": {
       if (!isStaff(role)) return err("forbidden");
       const terms = new Set(state.blockedTerms);
-      for (const raw of cmd.remove ?? []) {
-        const t = normalizeTerm(raw);
-        if (t !== null) terms.delete(t);
-      }
+      const removed = new Set((cmd.remove ?? []).map(normalizeTerm).filter((t): t is string => t !== null));
+      for (const t of removed) terms.delete(t);
       for (const raw of cmd.add ?? []) {
         const t = normalizeTerm(raw);
-        if (t === null) return err("invalid_frame");
+        // A term both added and removed in one frame is a contradiction, not an order to guess.
+        if (t === null || removed.has(t)) return err("invalid_frame");
         terms.add(t);
       }
-      if (terms.size > MAX_BLOCKED_TERMS) return err("invalid_frame");
+      if (terms.size > MAX_BLOCKED_TERMS) return err("limit_reached");
       return { kind: "ok", events: [], ack: {}, blockedTerms: terms };
     }
 
     case "role": {
       if (role !== "owner" || cmd.user_id === actor.userId || targetRole(state, cmd.user_id) === "owner") return err("forbidden");
+      if (state.grants.get(cmd.user_id) === cmd.role) return ok([]); // already so: no event
+      if (!state.grants.has(cmd.user_id) && state.grants.size >= MAX_GRANTS) return err("limit_reached");
       return ok([{ type: "moderation", seq: next, action: "role", user_id: cmd.user_id, role: cmd.role, by }]);
     }
   }
@@ -266,57 +303,79 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
 
 /**
  * Applies one sequenced event (from decide(), or replayed) to `state`, in place. `now` (ms) is
- * when it was accepted (slow mode). Keeps at most `maxComments` comments.
+ * when it was accepted (slow mode). Keeps at most `maxComments` comments. Returns the ids of the
+ * other comments whose current state changed with it: replies quoting an edited comment get its new
+ * text as their excerpt, replies quoting a deleted one (also by a ban) an empty excerpt, so removed
+ * text does not live on in quotes.
  */
-export function apply(state: RoomState, e: RoomEvent, now: number, maxComments = HISTORY_SIZE): void {
+export function apply(state: RoomState, e: RoomEvent, now: number, maxComments = HISTORY_SIZE): string[] {
   state.seq = e.seq;
   switch (e.type) {
     case "comment": {
       state.comments.set(e.comment.id, { seq: e.seq, comment: e.comment });
       while (state.comments.size > maxComments) state.comments.delete(state.comments.keys().next().value!);
       state.lastMessageAt.set(e.comment.user_id, now);
-      return;
+      return [];
     }
     case "comment_edited": {
       const entry = state.comments.get(e.id);
-      if (!entry) return;
+      if (!entry) return [];
       const { entities: _old, ...rest } = entry.comment;
       entry.comment = { ...rest, message: e.message, ...(e.entities.length ? { entities: e.entities } : {}), edited_at: e.edited_at };
       if (state.pinned?.id === e.id) state.pinned = entry.comment;
-      return;
+      return requote(state, new Set([e.id]), (id) => (id === e.id ? excerpt(e.message) : ""));
     }
     case "comment_deleted":
       state.comments.delete(e.id);
-      return;
+      return requote(state, new Set([e.id]), () => "");
     case "pinned":
       state.pinned = e.comment;
-      return;
+      return [];
     case "moderation":
       switch (e.action) {
         case "timeout":
-          state.timeouts.set(e.user_id!, Date.parse(e.until!));
-          return;
-        case "ban":
+          state.timeouts.set(e.user_id!, { until: Date.parse(e.until!), by: e.by });
+          return [];
+        case "ban": {
           state.bans.set(e.user_id!, { by: e.by, at: now, ...(e.reason ? { reason: e.reason } : {}) });
-          for (const id of e.deleted ?? []) state.comments.delete(id);
-          return;
+          const gone = new Set(e.deleted ?? []);
+          for (const id of gone) state.comments.delete(id);
+          return requote(state, gone, () => "");
+        }
         case "unban":
           state.bans.delete(e.user_id!);
-          return;
+          return [];
         case "slow_mode":
           state.slowModeS = e.seconds ?? 0;
-          return;
+          if (state.slowModeS === 0) state.lastMessageAt.clear();
+          return [];
         case "role":
           state.grants.set(e.user_id!, e.role!);
-          return;
+          return [];
       }
   }
+  return [];
+}
+
+/** Gives replies to any of `targets` the excerpt `text(target)`; returns the replies changed. */
+function requote(state: RoomState, targets: Set<string>, text: (target: string) => string): string[] {
+  const changed: string[] = [];
+  for (const entry of state.comments.values()) {
+    const r = entry.comment.reply_to;
+    if (!r || !targets.has(r.id)) continue;
+    const quote = text(r.id);
+    if (r.excerpt === quote) continue;
+    entry.comment = { ...entry.comment, reply_to: { ...r, excerpt: quote } };
+    if (state.pinned?.id === entry.comment.id) state.pinned = entry.comment;
+    changed.push(entry.comment.id);
+  }
+  return changed;
 }
 
 /** Drops timeouts that have ended (called now and then; `restrictions` ignores them anyway). */
 export function pruneTimeouts(state: RoomState, now: number): string[] {
   const ended: string[] = [];
-  for (const [user, until] of state.timeouts) if (until <= now) ended.push(user);
+  for (const [user, t] of state.timeouts) if (t.until <= now) ended.push(user);
   for (const user of ended) state.timeouts.delete(user);
   return ended;
 }

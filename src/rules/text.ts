@@ -70,6 +70,14 @@ const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
  */
 const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]+/g;
 /**
+ * Invisible characters with no use in a chat line, removed from stored text: zero-width space,
+ * word joiner and invisible operators, BOM, soft hyphen, Mongolian vowel separator. Hidden inside a
+ * link they cut it short (`https://ex\u200Bample.com` would link to `https://ex/`); elsewhere they
+ * only serve evasion. ZWJ/ZWNJ (emoji sequences, Persian and Indic spelling) and variation
+ * selectors are kept.
+ */
+const STRIPPED_INVISIBLES = /[\u200B\u2060-\u2064\uFEFF\u00AD\u180E]+/g;
+/**
  * Characters that draw nothing: whitespace, format characters (Cf: zero-width space U+200B, word
  * joiner U+2060, BOM U+FEFF, ZWJ, soft hyphen, tags, the Mongolian vowel separator U+180E …),
  * default-ignorable code points (variation selectors, Hangul fillers U+115F/U+1160/U+3164/U+FFA0,
@@ -130,7 +138,7 @@ export function prepareText(raw: string, maxCodePoints: number = MAX_MESSAGE_COD
 
   let text = raw;
   if (text.includes("\r")) text = text.replaceAll("\r\n", "\n").replaceAll("\r", "\n");
-  text = text.replace(/[\u2028\u2029]/g, "\n").replace(BIDI_CONTROLS, "").normalize("NFC");
+  text = text.replace(/[\u2028\u2029]/g, "\n").replace(BIDI_CONTROLS, "").replace(STRIPPED_INVISIBLES, "").normalize("NFC");
   if (text.includes("\n")) {
     const tidy = tidyLines(text, 2 * maxCodePoints);
     if (tidy === null) return invalid("message_too_long", `more than ${maxCodePoints} code points`);
@@ -219,6 +227,12 @@ const IGNORED_IN_MATCH = new RegExp(
   "gu",
 );
 const WHITESPACE_RUN = /[\s\p{White_Space}]+/gu;
+/**
+ * Marks of any script on a Latin letter or a digit: no Latin word is spelled with them, so they are
+ * noise when matching (`s\u05C4cam`, `sc\u0489am`, `sca\u0E47m` all fold to `scam`). Marks on the
+ * letters of their own script stay (see GENERIC_DIACRITICS).
+ */
+const MARKS_ON_LATIN = /(?<=[\p{Script=Latin}\p{Nd}])\p{M}+/gu;
 
 /**
  * The form both blocked terms and messages are compared in ("folded"):
@@ -234,6 +248,7 @@ function fold(s: string): string {
     .toLowerCase()
     .normalize("NFKD")
     .replace(IGNORED_IN_MATCH, "")
+    .replace(MARKS_ON_LATIN, "")
     .replace(WHITESPACE_RUN, " ")
     .trim()
     .normalize("NFC");
@@ -444,4 +459,20 @@ function httpHref(candidate: string): string | null {
   if (u.protocol !== "http:" && u.protocol !== "https:") return null;
   if (u.hostname === "" || u.username !== "" || u.password !== "") return null;
   return u.href;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and short texts shown to everyone
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A one-line text shown to every viewer besides a message — a username from a JWT claim or from
+ * Postgres, a moderation `reason` — under the message rules (prepareText: no control characters or
+ * unpaired surrogates, bidi overrides and useless invisibles removed, NFC, trimmed), on one line, at
+ * most `max` code points. Null when nothing acceptable is left (empty, invalid, too long, or more
+ * than one line): callers then show no name / no reason rather than a harmful one.
+ */
+export function cleanLine(raw: string, max: number): string | null {
+  const r = prepareText(raw, max);
+  return r.kind === "ok" && !r.text.includes("\n") ? r.text : null;
 }

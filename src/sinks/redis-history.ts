@@ -12,6 +12,7 @@
  * comments it touches, plans the writes in memory (planHistory, pure) and applies them in one
  * MULTI/EXEC: a comment arriving after its deletion is not stored; one arriving after its edit is
  * stored edited; an older edit arriving after a newer one is ignored; a redelivery changes nothing.
+ * Replies quote their target's current text (an empty excerpt once it is deleted), as in the room.
  * The read-then-write is safe because the chat-history consumer runs one batch at a time
  * (`max_concurrency = 1` in wrangler.toml). The changes hash keeps one small field per edited or
  * deleted comment for the stream's lifetime.
@@ -19,6 +20,7 @@
 import { Redis } from "@upstash/redis";
 import { describeError } from "../errors";
 import { HISTORY_SIZE, SeqComment, type Entity, type QueueEvent } from "../protocol";
+import { excerpt } from "../rules/text";
 import type { Sink } from "./sink";
 
 export const historyKey = (streamId: string) => `chat:${streamId}:history`;
@@ -64,7 +66,10 @@ export interface HistoryPlan {
 export function touchedIds(events: readonly QueueEvent[]): string[] {
   const ids = new Set<string>();
   for (const { frame: f } of events) {
-    if (f.type === "comment") ids.add(f.comment.id);
+    if (f.type === "comment") {
+      ids.add(f.comment.id);
+      if (f.comment.reply_to) ids.add(f.comment.reply_to.id); // its quote follows the target's changes
+    }
     else if (f.type === "comment_edited" || f.type === "comment_deleted") ids.add(f.id);
     else if (f.type === "moderation") for (const id of f.deleted ?? []) ids.add(id);
   }
@@ -110,14 +115,30 @@ export function planHistory(
     const { entities: _old, ...rest } = comment;
     return { ...rest, message: c.message, ...(c.entities.length > 0 ? { entities: c.entities } : {}), edited_at: c.edited_at };
   };
+  /** A reply's quote as the room shows it: the target's newest text, or nothing once it is deleted. */
+  const quoted = (comment: SeqComment["comment"]): SeqComment["comment"] => {
+    const r = comment.reply_to;
+    const c = r && known.get(r.id);
+    if (!r || !c) return comment;
+    const quote = "deleted" in c ? "" : excerpt(c.message);
+    return quote === r.excerpt ? comment : { ...comment, reply_to: { ...r, excerpt: quote } };
+  };
+  /** Re-quotes the stored replies to `target` after it changed. */
+  const requote = (target: string) => {
+    for (const [, m] of current) {
+      const sc = JSON.parse(m.member) as SeqComment;
+      if (sc.comment.reply_to?.id === target) put({ seq: sc.seq, comment: quoted(sc.comment) });
+    }
+  };
   for (const { frame: f } of events) {
     if (f.type === "comment") {
       const c = known.get(f.comment.id);
       if (c && "deleted" in c) continue;
-      put({ seq: f.seq, comment: c && c.seq > f.seq ? edited(f.comment, c) : f.comment });
+      put({ seq: f.seq, comment: quoted(c && c.seq > f.seq ? edited(f.comment, c) : f.comment) });
     } else if (f.type === "comment_edited") {
       const change = { seq: f.seq, message: f.message, entities: f.entities, edited_at: f.edited_at };
       if (!record(f.id, change)) continue;
+      requote(f.id);
       const m = current.get(f.id);
       if (!m) continue; // its comment has not arrived yet (or was trimmed): applied when it does
       const sc = JSON.parse(m.member) as SeqComment;
@@ -126,6 +147,7 @@ export function planHistory(
       for (const id of f.type === "comment_deleted" ? [f.id] : f.deleted!) {
         record(id, { seq: f.seq, deleted: true });
         remove(id);
+        requote(id);
       }
     }
   }

@@ -271,7 +271,7 @@ describe("store: a client that resumes at any point ends where a connected one i
     expect(connected.pinned).toEqual(state.pinned);
     expect(connected.slowModeS).toBe(state.slowModeS);
     expect(connected.banned).toBe(state.bans.has(ME.userId));
-    expect(connected.mutedUntil).toBe(new Date(state.timeouts.get(ME.userId)!).toISOString());
+    expect(connected.mutedUntil).toBe(new Date(state.timeouts.get(ME.userId)!.until).toISOString());
     expect(connected.role).toBe("moderator");
     expect(connected.seq).toBe(n);
     // Spot checks of the story: the edit while pinned reached the pin; the ban took OTHER's comments.

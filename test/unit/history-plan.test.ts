@@ -36,6 +36,13 @@ function store() {
       for (const z of plan.zadd) zset.set(z.member, z.score);
       for (const [k, v] of Object.entries(plan.changes)) hash.set(k, v);
     },
+    replyExcerpt(commentId: string) {
+      for (const [m] of zset) {
+        const c = (JSON.parse(m) as SeqComment).comment;
+        if (c.id === commentId) return c.reply_to?.excerpt;
+      }
+      return undefined;
+    },
     view() {
       return [...zset]
         .sort((a, b) => a[1] - b[1])
@@ -47,7 +54,34 @@ function store() {
 
 const EVENTS: RoomEvent[] = [comment(1, 1), comment(2, 2), edit(3, 1, "one, edited"), comment(4, 3), del(5, 2), edit(6, 1, "one, edited again"), comment(7, 4), ban(8, [4])];
 
+const reply = (seq: number, n: number, to: number, excerptText: string): RoomEvent => ({
+  type: "comment",
+  seq,
+  comment: {
+    id: id(n),
+    stream_id: SID,
+    user_id: U,
+    username: "u",
+    message: `reply ${n}`,
+    created_at: at,
+    reply_to: { id: id(to), user_id: U, username: "u", excerpt: excerptText },
+  },
+});
+
 describe("Redis history is the current state", () => {
+  it("a reply's quote follows its target: edited text, nothing once deleted — in any order (attack report 5)", () => {
+    const events = [comment(1, 1, "my address is 12 Secret Lane"), reply(2, 2, 1, "my address is 12 Secret Lane"), edit(3, 1, "oops"), del(4, 1)];
+    for (const order of [events, [...events].reverse(), [events[0]!, events[2]!, events[3]!, events[1]!]]) {
+      const s = store();
+      for (const e of order) s.deliver([e]);
+      expect(s.view()).toEqual([[id(2), "reply 2", null]]);
+      expect(s.replyExcerpt(id(2))).toBe("");
+    }
+    const s = store();
+    s.deliver(events.slice(0, 3));
+    expect(s.replyExcerpt(id(2))).toBe("oops");
+  });
+
   it("in order: edits applied, deletions and a ban's comments removed", () => {
     const s = store();
     s.deliver(EVENTS);

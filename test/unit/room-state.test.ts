@@ -148,7 +148,7 @@ describe("timeout, ban, slow mode, roles", () => {
     expect(code(run(s, mod, { type: "timeout", user_id: alice.userId, seconds: 60 }, 0))).toBe("ok");
     const muted = run(s, alice, { type: "message", text: "hi" }, 59_999);
     expect(muted).toEqual({ kind: "error", code: "muted", until: new Date(60_000).toISOString() });
-    expect(restrictions(s, alice.userId, 59_999)).toEqual({ muted_until: new Date(60_000).toISOString() });
+    expect(restrictions(s, alice.userId, "viewer", 59_999)).toEqual({ muted_until: new Date(60_000).toISOString() });
     expect(code(run(s, alice, { type: "message", text: "hi" }, 60_000))).toBe("ok");
     expect(code(run(s, mod, { type: "timeout", user_id: mod2.userId, seconds: 60 }))).toBe("forbidden");
     expect(code(run(s, mod, { type: "timeout", user_id: owner.userId, seconds: 60 }))).toBe("forbidden");
@@ -169,7 +169,7 @@ describe("timeout, ban, slow mode, roles", () => {
     expect(o.events[1]).toMatchObject({ type: "pinned", comment: null });
     expect([...s.comments.keys()]).toEqual([b1]);
     expect(code(run(s, alice, { type: "message", text: "hi" }))).toBe("banned");
-    expect(restrictions(s, alice.userId, 0)).toEqual({ banned: true });
+    expect(restrictions(s, alice.userId, "viewer", 0)).toEqual({ banned: true });
     expect(code(run(s, mod, { type: "unban", user_id: alice.userId }))).toBe("ok");
     expect(code(run(s, alice, { type: "message", text: "sorry" }))).toBe("ok");
     expect((run(s, mod, { type: "unban", user_id: alice.userId }) as Extract<Outcome, { kind: "ok" }>).events).toEqual([]);
@@ -197,6 +197,66 @@ describe("timeout, ban, slow mode, roles", () => {
     expect(code(run(s, owner, { type: "role", user_id: mod.userId, role: "viewer" }))).toBe("ok");
     expect(code(run(s, mod, { type: "timeout", user_id: bob.userId, seconds: 10 }))).toBe("forbidden");
     expect(code(run(s, owner, { type: "role", user_id: owner.userId, role: "viewer" }))).toBe("forbidden");
+  });
+});
+
+describe("attack report fixes", () => {
+  it("an owner is never restricted, even by a ban made before the room knew who the owner was", () => {
+    const s = emptyState(STREAM); // the room has not met the owner: no ownerId, no known roles
+    s.knownRoles.set(mod.userId, "moderator");
+    expect(code(run(s, mod, { type: "ban", user_id: owner.userId }))).toBe("ok");
+    expect(code(run(s, owner, { type: "message", text: "my own chat" }))).toBe("ok");
+    expect(restrictions(s, owner.userId, "owner", 0)).toEqual({});
+    expect(code(run(s, owner, { type: "unban", user_id: owner.userId }))).toBe("forbidden");
+  });
+
+  it("a banned or timed-out moderator is a reader: no moderation either; a moderator's ban of an unmet moderator does not bind", () => {
+    const s = fresh();
+    expect(code(run(s, owner, { type: "ban", user_id: mod.userId }))).toBe("ok");
+    expect(code(run(s, mod, { type: "slow_mode", seconds: 30 }))).toBe("banned");
+    expect(code(run(s, mod, { type: "ban", user_id: alice.userId }))).toBe("banned");
+    run(s, owner, { type: "unban", user_id: mod.userId });
+    run(s, owner, { type: "timeout", user_id: mod.userId, seconds: 60 }, 0);
+    expect(code(run(s, mod, { type: "pin", id: post(s, owner, "x", 0) }, 1_000))).toBe("muted");
+    const newMod: Actor = { userId: "00000000-0000-4000-8000-0000000000ff", username: "new", role: "moderator" };
+    expect(code(run(s, mod2, { type: "ban", user_id: newMod.userId }, 0))).toBe("ok"); // not met yet
+    expect(code(run(s, newMod, { type: "slow_mode", seconds: 5 }, 0))).toBe("ok");
+  });
+
+  it("deleting or editing a comment re-quotes its replies; a ban empties the quotes of its comments", () => {
+    const s = fresh();
+    const a = post(s, alice, "my address is 12 Secret Lane");
+    const o = run(s, bob, { type: "message", text: "reply", reply_to: a }) as Extract<Outcome, { kind: "ok" }>;
+    const r = o.ack.id!;
+    run(s, alice, { type: "edit", id: a, text: "never mind" });
+    expect(s.comments.get(r)!.comment.reply_to!.excerpt).toBe("never mind");
+    run(s, mod, { type: "delete", id: a });
+    expect(s.comments.get(r)!.comment.reply_to!.excerpt).toBe("");
+    const b = post(s, alice, "again");
+    const o2 = run(s, bob, { type: "message", text: "r2", reply_to: b }) as Extract<Outcome, { kind: "ok" }>;
+    run(s, mod, { type: "ban", user_id: alice.userId });
+    expect(s.comments.get(o2.ack.id!)!.comment.reply_to!.excerpt).toBe("");
+  });
+
+  it("commands that change nothing make no event", () => {
+    const s = fresh();
+    const a = post(s, alice, "x");
+    run(s, mod, { type: "pin", id: a });
+    const seq = s.seq;
+    for (const cmd of [{ type: "pin", id: a }, { type: "slow_mode", seconds: 0 }] as Command[]) {
+      expect((run(s, mod, cmd) as Extract<Outcome, { kind: "ok" }>).events).toEqual([]);
+    }
+    run(s, owner, { type: "role", user_id: alice.userId, role: "moderator" });
+    expect((run(s, owner, { type: "role", user_id: alice.userId, role: "moderator" }) as Extract<Outcome, { kind: "ok" }>).events).toEqual([]);
+    expect(s.seq).toBe(seq + 1);
+  });
+
+  it("reasons follow the text rules; a term both added and removed is refused", () => {
+    const s = fresh();
+    expect(code(run(s, mod, { type: "ban", user_id: alice.userId, reason: "spam \u0007" }))).toBe("invalid_text");
+    const o = run(s, mod, { type: "ban", user_id: alice.userId, reason: "spam \u202Egnp.exe" }) as Extract<Outcome, { kind: "ok" }>;
+    expect((o.events[0] as Extract<RoomEvent, { type: "moderation" }>).reason).toBe("spam gnp.exe");
+    expect(code(run(s, mod, { type: "blocked_terms", add: ["a"], remove: ["A"] }))).toBe("invalid_frame");
   });
 });
 

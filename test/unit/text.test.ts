@@ -10,6 +10,7 @@ import {
   MAX_LINES,
   type TextResult,
   excerpt,
+  cleanLine,
   findBlockedTerm,
   findEntities,
   normalizeTerm,
@@ -80,9 +81,30 @@ describe("prepareText: trimming and visually empty text", () => {
     ["a subdivision flag (tag characters)", "\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}"],
     ["a keycap", "1\uFE0F\u20E3"],
     ["CJK", "你好，世界"],
-    ["a single letter among invisibles", "\u200B\u3164x\u2060"],
   ])("%s is kept, not empty and not invalid", (_, raw) => {
     expect(ok(prepareText(raw)).text).toBe(raw);
+  });
+
+  it("a single letter among invisibles is kept; zero-width space and word joiner are dropped from it", () => {
+    expect(ok(prepareText("\u200B\u3164x\u2060")).text).toBe("\u3164x");
+  });
+
+  it("an invisible character inside a link does not cut the link short (attack report 9)", () => {
+    const r = ok(prepareText("see https://ex\u200Bample.com/pa\u00ADth now"));
+    expect(r.text).toBe("see https://example.com/path now");
+    expect(r.entities).toEqual([{ type: "url", offset: 4, length: 24, url: "https://example.com/path" }]);
+  });
+});
+
+describe("cleanLine: names and reasons", () => {
+  it("keeps a plain line, drops bidi overrides, refuses controls, lone surrogates and several lines", () => {
+    expect(cleanLine("  Ada Lovelace ", 64)).toBe("Ada Lovelace");
+    expect(cleanLine("admin\u202E", 64)).toBe("admin");
+    expect(cleanLine("admin\u0007", 64)).toBeNull();
+    expect(cleanLine("spam \uD800", 200)).toBeNull();
+    expect(cleanLine("two\nlines", 64)).toBeNull();
+    expect(cleanLine("\u200B", 64)).toBeNull();
+    expect(cleanLine("x".repeat(65), 64)).toBeNull();
   });
 });
 
@@ -391,6 +413,9 @@ describe("findBlockedTerm", () => {
     ["mathematical bold letters", "𝐬𝐩𝐨𝐢𝐥𝐞𝐫", "spoiler"],
     ["circled letters", "ⓢⓟⓞⓘⓛⓔⓡ", "spoiler"],
     ["accents and Zalgo marks", "s\u0336p\u0336o\u0308i\u0301l\u0336e\u0336r", "spoiler"],
+    ["a Hebrew point on a Latin letter (attack report 9)", "s\u05C4poiler", "spoiler"],
+    ["a Cyrillic millions sign on a Latin letter", "sp\u0489oiler", "spoiler"],
+    ["a Thai mark on a Latin letter", "spoi\u0E47ler", "spoiler"],
     ["inside a longer word", "spoilers!", "spoiler"],
     ["a multi-word term across a line break and extra spaces", "a BAD \n  word here", "bad word"],
     ["CJK", "太酷了", "酷"],

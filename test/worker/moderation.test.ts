@@ -49,7 +49,7 @@ function summary(v: { state: RoomState }, userId: string) {
     comments: [...s.comments.values()].map((e) => [e.seq, e.comment.id, e.comment.message, e.comment.edited_at ?? null]),
     pinned: s.pinned ? [s.pinned.id, s.pinned.message] : null,
     slowModeS: s.slowModeS,
-    me: restrictions(s, userId, Date.parse("2000-01-01")),
+    me: restrictions(s, userId, "viewer", Date.parse("2000-01-01")),
   };
 }
 
@@ -198,7 +198,7 @@ describe("resume reaches the state of a client that stayed connected", () => {
         case 1: await ok(viewer, { type: "edit", id: ids.at(-1)!, text: `edited ${ids.length}` }); break;
         case 2: await ok(owner, { type: "pin", id: ids.at(-1)! }); break;
         case 3: await ok(owner, { type: "delete", id: ids.shift()! }); break;
-        case 4: await ok(owner, { type: "slow_mode", seconds: 0 }); break;
+        case 4: await ok(owner, { type: "timeout", user_id: newUserId(), seconds: 10 }); break;
         case 5: await ok(owner, { type: "timeout", user_id: viewerId, seconds: 10 }); break;
         case 6: await ok(owner, { type: "unpin" }); break;
       }

@@ -3,6 +3,7 @@
  * queue, so one queue's outage neither holds back nor re-sends the other; seq order, batches of
  * at most 50, exponential backoff 1 s … 60 s, state that survives a new instance (eviction).
  */
+import { toQueueEvent } from "../../src/protocol";
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
@@ -215,16 +216,9 @@ describe("Outbox", () => {
 
   it("feeds the real CHAT_EVENTS and CHAT_HISTORY bindings", async () => {
     const sid = newStreamId();
-    const event = {
-      event_type: "stream_chat_message",
-      stream_id: sid,
-      user_id: crypto.randomUUID(),
-      username: "outbox",
-      message: "through both queues",
-      created_at: new Date().toISOString(),
-      comment_id: crypto.randomUUID(),
-      seq: 1,
-    };
+    const userId = crypto.randomUUID();
+    const comment = { id: crypto.randomUUID(), stream_id: sid, user_id: userId, username: "outbox", message: "through both queues", created_at: new Date().toISOString() };
+    const event = toQueueEvent({ type: "comment", seq: 1, comment }, sid, comment.created_at, userId);
     await withSql(async (sql) => {
       const box = new Outbox(sql, [
         { name: "kafka", queue: env.CHAT_EVENTS },
