@@ -36,7 +36,7 @@ import { HTTPException } from "hono/http-exception";
 import { AuthError, DEV_USERNAME_RE, DEV_TOKEN_TTL_S, bearerToken, mintDevToken, verifyJwt, type Identity } from "./auth";
 import { ConfigError, loadConfig, type Config, type Env } from "./env";
 import { ERROR_MESSAGES, ModerationCommand, Role, isUuid, type ErrorCode } from "./protocol";
-import { H_IDENTITY, H_STREAM, H_TICKET_NONCE, encodeIdentity, type RoomIdentity } from "./room";
+import { H_IDENTITY, H_STREAM, H_TICKET_NONCE, encodeIdentity, type RoomIdentity } from "./room-api";
 import { resolveRole } from "./roles";
 import { TICKET_TTL_S, mintTicket, ticketSecret, verifyTicket } from "./tickets";
 import { handleQueueBatch } from "./consumer";

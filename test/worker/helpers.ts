@@ -4,7 +4,8 @@ import { SignJWT, importJWK, type JWTPayload } from "jose";
 import { runInDurableObject } from "cloudflare:test";
 import { loadConfig, type Config } from "../../src/env";
 import { ServerFrame } from "../../src/protocol";
-import { roomLimits, type ChatRoom, type RoomLimits } from "../../src/room";
+import type { ChatRoom } from "../../src/room";
+import { roomLimits, type RoomLimits } from "../../src/room-api";
 
 export const ISSUER = "https://idp.test/";
 export const AUDIENCE = "chat";

@@ -1,0 +1,356 @@
+/**
+ * Fan-out: a Durable Object's viewer sockets (WebSocket Hibernation API) — accepting them, the gate
+ * every frame passes (frame budget, size, JSON, schema), broadcasting with optional batching,
+ * presence counts, and closing abusive or surplus sockets for good. No rules, no storage: the
+ * ChatRoom decides what a command does, this module only carries frames.
+ *
+ * Everything a socket needs after a wake-up lives in its attachment (≤ 16 KiB, here ~150 bytes);
+ * the maps below are caches rebuilt from ctx.getWebSockets().
+ */
+import {
+  CLOSE_POLICY_VIOLATION,
+  CLOSE_TOO_MANY_SOCKETS,
+  ClientFrame,
+  ERROR_MESSAGES,
+  MAX_FRAME_BYTES,
+  PONG_FRAME,
+  Role,
+  type Command,
+  type ErrorCode,
+  type ServerFrame,
+} from "./protocol";
+import { fullBucket, take, type Bucket } from "./rules/budget";
+
+/**
+ * A socket that sends more than MAX_STRIKES rejected frames (invalid, too long, too large, binary,
+ * `invalid_text`) within STRIKE_WINDOW_MS is closed with 1008. Rate limits, `room_busy` and rule
+ * refusals (`forbidden`, `muted`, …) are not strikes: such a client is slowed down, not disconnected.
+ */
+export const MAX_STRIKES = 20;
+export const STRIKE_WINDOW_MS = 10_000;
+/**
+ * Frame budget (issue 9): each socket may send SOCKET_MAX_FRAMES_PER_SEC frames of any kind, with
+ * a burst of FRAME_BURST_FACTOR × that. Frames over budget are dropped unread; a socket with more
+ * than FRAME_BURST_FACTOR × burst frames dropped within STRIKE_WINDOW_MS is closed with 1008.
+ */
+export const FRAME_BURST_FACTOR = 2;
+/** Coalescing window for `?batch=1` clients (DESIGN.md: ≤ 25 ms). */
+export const BATCH_WINDOW_MS = 25;
+/** `viewers` frames: at most one per interval, only when the count changed (DESIGN.md: every few seconds). */
+export const VIEWERS_INTERVAL_MS = 3_000;
+
+/** Who sends on a socket: the user and the role the worker resolved. */
+export interface SocketActor {
+  userId: string;
+  username: string | null;
+  role: Role;
+}
+
+/** What a socket carries through hibernation (kept small: it is stored per connection). */
+interface Attachment {
+  u: string;
+  n: string | null;
+  /** role the worker resolved */
+  r: Role;
+  /** 1 = accepts batch frames */
+  b?: 1;
+  /** connected at, ms (the oldest of a user's sockets is closed first) */
+  t: number;
+  /** 1 = closed by the room: never served again, even after a wake-up */
+  x?: 1;
+}
+
+/** One open socket, as the fan-out tracks it. */
+export interface Conn {
+  ws: WebSocket;
+  actor: SocketActor;
+  batch: boolean;
+  connectedAt: number;
+  strikes: number;
+  strikeWindowStart: number;
+  frames: Bucket;
+  dropped: number;
+  droppedWindowStart: number;
+}
+
+/** The socket limits, read on every use (tests give one room other limits). */
+export interface SocketLimits {
+  /** SOCKET_MAX_FRAMES_PER_SEC */
+  framesPerSec: number;
+  /** MAX_SOCKETS_PER_USER */
+  socketsPerUser: number;
+}
+
+const OPEN = 1; // WebSocket.READY_STATE_OPEN
+
+export class Fanout {
+  private readonly conns = new Map<WebSocket, Conn>();
+  private readonly plain = new Set<Conn>();
+  private readonly batched = new Set<Conn>();
+  private readonly byUser = new Map<string, Set<Conn>>();
+  // Batched delivery (shared by every batch=1 client: one encoding per flush).
+  private batchWindowOpen = false;
+  private batchPending: string[] = [];
+  // Presence: the last count sent, and whether a send is scheduled.
+  private viewersSent = -1;
+  private viewersTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** `label` prefixes log lines (e.g. `stream=<id>`). */
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly limits: () => SocketLimits,
+    private readonly label: () => string,
+  ) {
+    for (const ws of ctx.getWebSockets()) this.adopt(ws);
+  }
+
+  /** Open sockets. */
+  get size(): number {
+    return this.conns.size;
+  }
+
+  /** Distinct users connected (what `viewers` counts). */
+  get viewers(): number {
+    return this.byUser.size;
+  }
+
+  /**
+   * Accepts a new socket for `actor`: closes the user's oldest sockets beyond MAX_SOCKETS_PER_USER − 1
+   * with 4429 (closing the oldest rather than refusing the newest keeps a reload or a new device
+   * working when a dead socket has not been noticed yet), flushes the batch window (so the history
+   * the caller sends next is the complete picture), and returns the pair's client end and the
+   * server end to send welcome/history on.
+   */
+  accept(actor: SocketActor, batch: boolean, now: number): { client: WebSocket; server: WebSocket } {
+    const mine = this.byUser.get(actor.userId);
+    const excess = (mine?.size ?? 0) - (this.limits().socketsPerUser - 1);
+    if (mine && excess > 0) {
+      const oldest = [...mine].sort((a, b) => a.connectedAt - b.connectedAt).slice(0, excess);
+      for (const c of oldest) this.closeConn(c, CLOSE_TOO_MANY_SOCKETS, "too many sockets for this user");
+    }
+    const pair = new WebSocketPair();
+    const server = pair[1];
+    this.ctx.acceptWebSocket(server);
+    const attachment: Attachment = { u: actor.userId, n: actor.username, r: actor.role, t: now };
+    if (batch) attachment.b = 1;
+    server.serializeAttachment(attachment);
+    this.flushBatch();
+    this.adopt(server);
+    this.scheduleViewers();
+    return { client: pair[0], server };
+  }
+
+  /**
+   * The gate every incoming frame passes, in order: a socket the room closed is never served;
+   * the frame budget (before any other work); binary, size, JSON and schema checks (each refusal a
+   * strike); a parsed ping is answered here. Returns the command to run with its sender, or null.
+   */
+  gate(ws: WebSocket, message: string | ArrayBuffer): { conn: Conn; command: Command } | null {
+    if (ws.readyState !== OPEN) return null;
+    const conn = this.conns.get(ws) ?? this.adopt(ws);
+    if (!conn) {
+      ws.close(1011, "unknown connection");
+      return null;
+    }
+    const budget = this.limits().framesPerSec;
+    if (take(conn.frames, budget, budget * FRAME_BURST_FACTOR, Date.now()) > 0) {
+      this.dropFrame(conn);
+      return null;
+    }
+    if (typeof message !== "string") return this.reject(conn, "unsupported_binary");
+    // Cheap bound first: UTF-8 needs at least one byte per UTF-16 unit and at most three.
+    if (message.length > MAX_FRAME_BYTES || (message.length * 3 > MAX_FRAME_BYTES && utf8Length(message) > MAX_FRAME_BYTES)) {
+      return this.reject(conn, "frame_too_large");
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(message);
+    } catch {
+      return this.reject(conn, "invalid_json");
+    }
+    const parsed = ClientFrame.safeParse(raw);
+    if (!parsed.success) {
+      const cmid = (raw as { client_msg_id?: unknown } | null)?.client_msg_id;
+      return this.reject(conn, "invalid_frame", typeof cmid === "string" && cmid.length <= 64 ? cmid : undefined);
+    }
+    if (parsed.data.type === "ping") {
+      sendTo(ws, PONG_FRAME);
+      return null;
+    }
+    return { conn, command: parsed.data };
+  }
+
+  /** A socket closed by its client (or failed): forgotten; the presence count follows. */
+  forget(ws: WebSocket): void {
+    const conn = this.conns.get(ws);
+    if (!conn) return;
+    this.conns.delete(ws);
+    this.plain.delete(conn);
+    this.batched.delete(conn);
+    const mine = this.byUser.get(conn.actor.userId);
+    mine?.delete(conn);
+    if (mine?.size === 0) this.byUser.delete(conn.actor.userId);
+    this.scheduleViewers();
+  }
+
+  /** The user a socket belongs to, for logs. */
+  userOf(ws: WebSocket): string | undefined {
+    return this.conns.get(ws)?.actor.userId;
+  }
+
+  /** Sends `frame` to every open socket; `?batch=1` sockets may get it coalesced (≤ BATCH_WINDOW_MS). */
+  broadcast(frame: string): void {
+    for (const c of this.plain) sendTo(c.ws, frame);
+    if (this.batched.size === 0) return;
+    if (!this.batchWindowOpen) {
+      // A lone message is never held back: send it now and open a window for what follows.
+      for (const c of this.batched) sendTo(c.ws, frame);
+      this.openBatchWindow();
+    } else {
+      this.batchPending.push(frame);
+    }
+  }
+
+  /** An error frame to one socket. */
+  sendError(conn: Conn, code: ErrorCode, clientMsgId?: string, retryAfterMs?: number): void {
+    const frame: ServerFrame = { type: "error", code, message: ERROR_MESSAGES[code] };
+    if (retryAfterMs !== undefined) frame.retry_after_ms = retryAfterMs;
+    if (clientMsgId !== undefined) frame.client_msg_id = clientMsgId;
+    sendTo(conn.ws, JSON.stringify(frame));
+  }
+
+  /** One frame to one socket (skipped when it is not open). */
+  send(conn: Conn, frame: string): void {
+    sendTo(conn.ws, frame);
+  }
+
+  /** A refusal the rules consider abuse (`message_too_long`, `invalid_text`): counts as a strike. */
+  strike(conn: Conn): void {
+    const now = Date.now();
+    if (now - conn.strikeWindowStart > STRIKE_WINDOW_MS) {
+      conn.strikeWindowStart = now;
+      conn.strikes = 0;
+    }
+    if (++conn.strikes > MAX_STRIKES) {
+      console.warn(`ChatRoom closing abusive socket ${this.label()} user=${conn.actor.userId}: too many rejected frames`);
+      this.closeConn(conn, CLOSE_POLICY_VIOLATION, "too many rejected frames");
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** Rebuilds a connection from its attachment. Null for a socket the room closed or that is not open. */
+  private adopt(ws: WebSocket): Conn | null {
+    if (ws.readyState !== OPEN) return null;
+    const a = ws.deserializeAttachment() as Attachment | null;
+    if (!a || typeof a.u !== "string" || a.x === 1) return null;
+    const conn: Conn = {
+      ws,
+      actor: { userId: a.u, username: a.n, role: Role.safeParse(a.r).data ?? "viewer" },
+      batch: a.b === 1,
+      connectedAt: a.t ?? 0,
+      strikes: 0,
+      strikeWindowStart: 0,
+      frames: fullBucket(this.limits().framesPerSec * FRAME_BURST_FACTOR, Date.now()),
+      dropped: 0,
+      droppedWindowStart: 0,
+    };
+    this.conns.set(ws, conn);
+    (conn.batch ? this.batched : this.plain).add(conn);
+    let mine = this.byUser.get(conn.actor.userId);
+    if (!mine) this.byUser.set(conn.actor.userId, (mine = new Set()));
+    mine.add(conn);
+    return conn;
+  }
+
+  /**
+   * Closes a socket for good: the attachment is marked first, so neither a frame still queued nor
+   * a wake-up from hibernation can re-admit it; then it is forgotten and closed.
+   */
+  private closeConn(conn: Conn, code: number, reason: string): void {
+    try {
+      conn.ws.serializeAttachment({ ...(conn.ws.deserializeAttachment() as Attachment), x: 1 } satisfies Attachment);
+    } catch {
+      // already closed: nothing can be queued behind it
+    }
+    this.forget(conn.ws);
+    try {
+      conn.ws.close(code, reason);
+    } catch {
+      // already closing
+    }
+  }
+
+  /** A malformed frame: an error to the client, and a strike. */
+  private reject(conn: Conn, code: ErrorCode, clientMsgId?: string): null {
+    this.sendError(conn, code, clientMsgId);
+    this.strike(conn);
+    return null;
+  }
+
+  /**
+   * A frame over the socket's budget: dropped unread. The first drop in a window tells the client
+   * (`rate_limited` + `retry_after_ms`); a socket that keeps sending is closed with 1008.
+   */
+  private dropFrame(conn: Conn): void {
+    const now = Date.now();
+    if (now - conn.droppedWindowStart > STRIKE_WINDOW_MS) {
+      conn.droppedWindowStart = now;
+      conn.dropped = 0;
+    }
+    const framesPerSec = this.limits().framesPerSec;
+    if (++conn.dropped > framesPerSec * FRAME_BURST_FACTOR * FRAME_BURST_FACTOR) {
+      console.warn(`ChatRoom closing abusive socket ${this.label()} user=${conn.actor.userId}: frame budget exceeded`);
+      this.closeConn(conn, CLOSE_POLICY_VIOLATION, "frame budget exceeded");
+    } else if (conn.dropped === 1) {
+      this.sendError(conn, "rate_limited", undefined, Math.ceil(1000 / framesPerSec));
+    }
+  }
+
+  private openBatchWindow(): void {
+    this.batchWindowOpen = true;
+    setTimeout(() => {
+      this.batchWindowOpen = false;
+      if (this.batchPending.length > 0) {
+        this.flushBatch();
+        this.openBatchWindow();
+      }
+    }, BATCH_WINDOW_MS);
+  }
+
+  private flushBatch(): void {
+    const pending = this.batchPending;
+    if (pending.length === 0) return;
+    this.batchPending = [];
+    const frame = pending.length === 1 ? pending[0]! : `{"type":"batch","frames":[${pending.join(",")}]}`;
+    for (const c of this.batched) sendTo(c.ws, frame);
+  }
+
+  /** Presence: one `viewers` frame per VIEWERS_INTERVAL_MS at most, only when the count changed; no storage. */
+  private scheduleViewers(): void {
+    if (this.viewersTimer !== null) return;
+    this.viewersTimer = setTimeout(() => {
+      this.viewersTimer = null;
+      const count = this.byUser.size;
+      if (count === this.viewersSent) return;
+      this.viewersSent = count;
+      const frame = JSON.stringify({ type: "viewers", count } satisfies ServerFrame);
+      for (const c of this.conns.values()) sendTo(c.ws, frame);
+    }, VIEWERS_INTERVAL_MS);
+  }
+}
+
+function sendTo(ws: WebSocket, frame: string): void {
+  if (ws.readyState !== OPEN) return;
+  try {
+    ws.send(frame);
+  } catch {
+    // Closed between the check and the send; webSocketClose/webSocketError cleans up.
+  }
+}
+
+const encoder = new TextEncoder();
+
+function utf8Length(s: string): number {
+  return encoder.encode(s).byteLength;
+}

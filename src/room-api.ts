@@ -1,0 +1,119 @@
+/**
+ * What the worker and a stream's ChatRoom exchange: the internal headers of an upgrade, the
+ * identity the worker resolved, the room's limits, and the results of its RPC methods (commands,
+ * state, uploads). The worker imports this module, never the room's internals.
+ */
+import type { Config } from "./env";
+import { ERROR_MESSAGES, Role, type ErrorCode, type RoomEvent } from "./protocol";
+import { BucketMap } from "./rules/budget";
+import type { RoomState } from "./rules/room-state";
+import type { UploadContentType } from "./uploads";
+
+/**
+ * Internal headers set by the worker on requests to this object, after it has authenticated the
+ * request; the worker builds them from validated values, never copies them from the request.
+ */
+export const H_STREAM = "x-chat-stream";
+export const H_IDENTITY = "x-chat-identity";
+/** A verified ticket's nonce and expiry (ms), `<nonce>.<expires_at>`: the room enforces one use. */
+export const H_TICKET_NONCE = "x-chat-ticket-nonce";
+
+/** Who the worker says the user is. `owner` = the stream's owner from Postgres, when known. */
+export interface RoomIdentity {
+  id: string;
+  username: string | null;
+  role: Role;
+  owner?: string | null;
+}
+
+/** A room's rates and caps, from the worker's configuration (README "Limits"). */
+export interface RoomLimits {
+  /** Per user per stream: RATE_LIMIT_PER_SEC, burst = rate. */
+  user: BucketMap;
+  /** Per stream: ROOM_MAX_MESSAGES_PER_SEC, burst = rate. */
+  roomPerSec: number;
+  /** Per socket, frames of any kind: SOCKET_MAX_FRAMES_PER_SEC, burst = FRAME_BURST_FACTOR × rate. */
+  framesPerSec: number;
+  /** MAX_SOCKETS_PER_USER. */
+  socketsPerUser: number;
+  /** EDIT_WINDOW_S, ms. */
+  editWindowMs: number;
+  /** Image uploads per user per stream: UPLOADS_PER_MIN per minute, burst = UPLOADS_PER_MIN. */
+  uploads: BucketMap;
+}
+
+/** The limits for a configuration (src/env.ts). */
+export function roomLimits(
+  c: Pick<
+    Config,
+    "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "EDIT_WINDOW_S" | "UPLOADS_PER_MIN"
+  >,
+): RoomLimits {
+  return {
+    uploads: new BucketMap(c.UPLOADS_PER_MIN / 60, c.UPLOADS_PER_MIN),
+    user: new BucketMap(c.RATE_LIMIT_PER_SEC, c.RATE_LIMIT_PER_SEC),
+    roomPerSec: c.ROOM_MAX_MESSAGES_PER_SEC,
+    framesPerSec: c.SOCKET_MAX_FRAMES_PER_SEC,
+    socketsPerUser: c.MAX_SOCKETS_PER_USER,
+    editWindowMs: c.EDIT_WINDOW_S * 1000,
+  };
+}
+
+/** The answer to a command, for the socket (frames) or the HTTP actions route (JSON). */
+export type CommandResult =
+  | { kind: "ignored" }
+  | { kind: "error"; code: ErrorCode; message: string; until?: string; retry_after_ms?: number }
+  | { kind: "ok"; events: RoomEvent[]; id?: string; seq?: number };
+
+/** An upload the worker has checked (type by magic bytes, size) and asks the room to record. */
+export interface UploadRegistration {
+  /** src/uploads.ts newUploadId() */
+  id: string;
+  content_type: UploadContentType;
+  /** bytes */
+  size: number;
+}
+
+/** The room's answer to {@link ChatRoom.registerUpload}: go ahead, or why not (HTTP 429 / 403). */
+export type UploadVerdict =
+  | { ok: true }
+  | { ok: false; code: "rate_limited" | "too_many_uploads" | "banned"; message: string; retry_after_ms?: number };
+
+/** `GET /v1/streams/{id}/chat/state`; the staff-only fields are absent for viewers. */
+export interface StateSnapshot {
+  role: Role;
+  pinned: RoomState["pinned"];
+  slow_mode_s: number;
+  viewers: number;
+  bans?: Array<{ user_id: string; by: string; at: string; reason?: string }>;
+  timeouts?: Array<{ user_id: string; until: string; by: string }>;
+  moderators?: string[];
+  blocked_terms?: string[];
+}
+
+/** A command's error result with DESIGN.md's message for the code. */
+export function error(code: ErrorCode, extra: { until?: string; retry_after_ms?: number } = {}): CommandResult {
+  return { kind: "error", code, message: ERROR_MESSAGES[code], ...extra };
+}
+
+/** The identity header's value, parsed; null when missing or malformed. */
+export function readIdentity(header: string | null): RoomIdentity | null {
+  if (!header) return null;
+  try {
+    const v = JSON.parse(decodeURIComponent(header)) as Partial<RoomIdentity>;
+    if (typeof v.id !== "string" || !v.id) return null;
+    return {
+      id: v.id,
+      username: typeof v.username === "string" ? v.username : null,
+      role: Role.safeParse(v.role).data ?? "viewer",
+      owner: typeof v.owner === "string" ? v.owner : null,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The identity header's value (URI-encoded JSON: header-safe whatever the username holds). */
+export function encodeIdentity(identity: RoomIdentity): string {
+  return encodeURIComponent(JSON.stringify(identity));
+}
