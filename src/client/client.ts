@@ -5,6 +5,8 @@
  *   credentials() ─▶ ticket (POST /v1/streams/{id}/chat/tickets, unless the provider gave one)
  *   ─▶ WebSocket /ws/streams/{id}/chat?ticket=…[&since=…&epoch=…][&batch=1]
  *   ─▶ welcome ─▶ history ─▶ state "open": outbox resent, live comments, heartbeat.
+ * Images go over HTTP beside it (upload(): POST /v1/streams/{id}/chat/uploads with the same
+ * credentials), then their ids ride on a message (`send(text, { attachments })`).
  * Anything that ends it (server close, connect timeout, missed pong, the browser going offline,
  * a hole in the sequence that does not fill) tears it down completely and schedules the next
  * attempt with full-jitter backoff. The SequenceTracker makes the app see every comment once,
@@ -36,6 +38,20 @@ import { DEFAULT_SEND_RATE_PER_SEC, SendPacer } from "./pacer.js";
 import { SequenceTracker, type ResumePoint } from "./sequence.js";
 import { DEFAULT_MAX_COMMENTS, applyEvents, emptyView, historyFrames, resetView, setViewers, welcomeView, type RoomView } from "./store.js";
 import type { ChatLimits, ChatUser, Role, RoomEvent, SeqComment, StreamComment, WelcomeFrame } from "./types.js";
+import {
+  DEFAULT_MAX_UPLOAD_BYTES,
+  UPLOAD_RATE_LIMIT_RETRIES,
+  UPLOAD_RETRY_MAX_WAIT_MS,
+  parseUploadResponse,
+  prepareUpload,
+  resolveFrameUrls,
+  resolveUrl,
+  uploadHttpError,
+  type HttpErrorBody,
+  type UploadBody,
+  type UploadOptions,
+  type UploadResult,
+} from "./uploads.js";
 import { uuid } from "./uuid.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -96,7 +112,7 @@ export interface ChatClientOptions {
   credentials: CredentialsProvider;
   /** WebSocket implementation; default the global one (browsers, Node ≥ 22). Node 20: `ws`. */
   WebSocket?: WebSocketConstructor;
-  /** fetch implementation for the ticket request; default the global one. */
+  /** fetch implementation for the ticket and upload requests; default the global one. */
   fetch?: typeof fetch;
   /** Ask the server for batched delivery (`?batch=1`). Default true. */
   batch?: boolean;
@@ -127,6 +143,12 @@ export interface ChatClientOptions {
   network?: NetworkMonitor | false;
   /** Comments the state store (`chat.comments`) keeps; the oldest are dropped first. Default 500. */
   maxComments?: number;
+  /**
+   * The largest image upload() sends, bytes: larger ones are refused locally with
+   * `upload_too_large`. Default 5 MiB, the server's default `MAX_UPLOAD_BYTES`; set it when your
+   * server is configured otherwise. A 413 from the server replaces it with the server's `max_bytes`.
+   */
+  maxUploadBytes?: number;
 }
 
 export type ConnectionState =
@@ -228,7 +250,11 @@ export interface ActionOptions {
 export interface SendOptions extends ActionOptions {
   /** Id of the comment this message replies to (the server quotes it; `not_found` when gone). */
   replyTo?: string;
-  /** Upload ids (`POST /v1/streams/{id}/chat/uploads`), at most 4; passed through as they are. */
+  /**
+   * Upload ids from upload() (`uploadId`), at most 4 (more: `invalid_frame` locally). With at least
+   * one, the text may be empty: an image alone is a message. The server checks each is the
+   * sender's upload to this stream, not attached yet (`invalid_attachment`).
+   */
   attachments?: string[];
 }
 
@@ -299,6 +325,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   #reconnectTimer: Timer | undefined;
   #unsubscribeNetwork: () => void = noop;
   #user: ChatUser | null = null;
+  #maxUploadBytes: number;
+  /** Uploads in flight; close() aborts them. */
+  readonly #uploads = new Set<AbortController>();
 
   constructor(options: ChatClientOptions) {
     super();
@@ -338,6 +367,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const maxComments = options.maxComments ?? DEFAULT_MAX_COMMENTS;
     if (!Number.isInteger(maxComments) || maxComments < 1) throw new RangeError(`maxComments must be a positive integer, got ${maxComments}`);
     this.#maxComments = maxComments;
+    const maxUpload = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+    if (!Number.isSafeInteger(maxUpload) || maxUpload < 1) throw new RangeError(`maxUploadBytes must be a positive integer, got ${maxUpload}`);
+    this.#maxUploadBytes = maxUpload;
   }
 
   // -- read-only views ------------------------------------------------------------------------
@@ -403,6 +435,19 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return this.#view.banned;
   }
 
+  /** The largest image upload() sends, bytes (the option, or the server's `max_bytes` after a 413). */
+  get maxUploadBytes(): number {
+    return this.#maxUploadBytes;
+  }
+
+  /**
+   * A URL the chat server gave as a path (an attachment's `url` in the HTTP history API, say) as
+   * an absolute URL on the chat server. Comments the client delivers already carry absolute URLs.
+   */
+  resolveUrl(url: string): string {
+    return resolveUrl(url, this.#httpBase);
+  }
+
   // -- commands -------------------------------------------------------------------------------
 
   /** Starts connecting (once; later calls do nothing). */
@@ -438,11 +483,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * waits in the outbox and goes out on the next connection. Messages leave at the server's rate
    * (`welcome.limits`, default 10/s, burst of the same size), oldest first; a throttled one is
    * resent after the server's retry_after_ms. `replyTo` makes it a reply; `attachments` are
-   * upload ids, passed through.
+   * upload ids from upload() (then `text` may be empty; otherwise an empty text is `empty_message`).
    */
   send(text: string, options: SendOptions = {}): Promise<SendResult> {
     const clientMsgId = options.clientMsgId ?? uuid();
-    const checked = checkText(text, clientMsgId);
+    const checked = checkText(text, clientMsgId, (options.attachments?.length ?? 0) > 0);
     if (checked) return Promise.reject(checked);
     const command: CommandInput = { type: "message", text };
     if (options.replyTo !== undefined) command.reply_to = options.replyTo;
@@ -568,6 +613,97 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#shutdown({ reason: "manual" }, (clientMsgId) => new ChatError("closed", "The chat was closed before the message was delivered", { clientMsgId }));
   }
 
+  // -- images ---------------------------------------------------------------------------------
+
+  /**
+   * Uploads one image for a later `send(text, { attachments: [uploadId] })`, with the client's
+   * credentials (the provider's `token` as a Bearer token; a provider that gives only tickets
+   * cannot upload: `unauthorized`). Works in any state but "closed", connected or not.
+   *
+   * Checked here first, refusing what the server would (see prepareUpload): `empty_upload`,
+   * `upload_too_large` (over `maxUploadBytes`), `unsupported_media_type` (the first bytes are not
+   * PNG, JPEG, GIF or WebP, or `contentType` says otherwise). The declared Content-Type is the one
+   * the bytes show. The server's refusals map to the same codes, plus `rate_limited` /
+   * `too_many_uploads` (with `retryAfterMs`), `banned`, `unauthorized`, `upload_failed` (storage
+   * down, HTTP 5xx); a request that does not complete is `network_error`; `signal` → `aborted`;
+   * close() → `closed`.
+   *
+   * Retried automatically only when that is safe and soon: a `rate_limited` answer (nothing was
+   * stored) that asks to wait ≤ 10 s, at most twice. Nothing else is retried — after a network
+   * error the image may be stored already, and another copy would count against the user's
+   * 50 unattached uploads.
+   */
+  async upload(file: UploadBody, options: UploadOptions = {}): Promise<UploadResult> {
+    if (this.#state === "closed") throw new ChatError("closed", "the chat client is closed");
+    const abort = new AbortController();
+    const userSignal = options.signal;
+    const onAbort = () => abort.abort(new ChatError("aborted", "The upload was aborted", { cause: userSignal?.reason }));
+    if (userSignal?.aborted) onAbort();
+    userSignal?.addEventListener("abort", onAbort, { once: true });
+    this.#uploads.add(abort);
+    try {
+      const stopped = () => (abort.signal.aborted ? (abort.signal.reason as ChatError) : null);
+      const prepared = await prepareUpload(file, options, this.#maxUploadBytes);
+      const url = new URL(`v1/streams/${this.streamId}/chat/uploads`, this.#httpBase);
+      for (let retries = 0; ; retries++) {
+        const stop = stopped();
+        if (stop) throw stop;
+        const token = await this.#uploadToken(abort.signal);
+        let res: Response;
+        try {
+          res = await this.#fetch(url, {
+            method: "POST",
+            headers: { authorization: `Bearer ${token}`, "content-type": prepared.contentType },
+            body: prepared.body,
+            signal: abort.signal,
+          });
+        } catch (err) {
+          throw stopped() ?? new ChatError("network_error", `The upload did not complete: ${describe(err)}`, { cause: err });
+        }
+        if (res.ok) {
+          const result = parseUploadResponse(await res.json().catch(() => null), this.#httpBase);
+          if (!result) throw new ChatError("upload_failed", "The server answered the upload with something that is not an upload");
+          return result;
+        }
+        const body = (await res.json().catch(() => null)) as HttpErrorBody | null;
+        const err = uploadHttpError(res.status, body, res.headers.get("retry-after"));
+        if (err.code === "upload_too_large" && typeof body?.max_bytes === "number" && Number.isSafeInteger(body.max_bytes) && body.max_bytes > 0) {
+          this.#maxUploadBytes = body.max_bytes; // the server's real limit: refuse locally from now on
+        }
+        const wait = err.retryAfterMs ?? Infinity;
+        if (err.code === "rate_limited" && retries < UPLOAD_RATE_LIMIT_RETRIES && wait <= UPLOAD_RETRY_MAX_WAIT_MS) {
+          await sleep(wait, abort.signal);
+          continue;
+        }
+        throw err;
+      }
+    } catch (err) {
+      // Whatever was in progress when the signal fired (reading the file, credentials, the
+      // response), the caller sees why it stopped.
+      if (abort.signal.aborted) throw abort.signal.reason as ChatError;
+      throw err;
+    } finally {
+      this.#uploads.delete(abort);
+      userSignal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** The bearer token for an upload, from the credentials provider (errors as in #open). */
+  async #uploadToken(signal: AbortSignal): Promise<string> {
+    let creds: Credentials;
+    try {
+      creds = await this.#credentials({ streamId: this.streamId, attempt: 0, signal });
+    } catch (err) {
+      if (err instanceof ChatError) throw err;
+      if (err instanceof TypeError) throw new ChatError("network_error", `Could not get credentials: ${err.message}`, { cause: err });
+      throw new ChatError("auth_failed", `Could not get credentials: ${describe(err)}`, { cause: err });
+    }
+    if (!("token" in creds) || typeof creds.token !== "string") {
+      throw new ChatError("unauthorized", "upload() needs a token: the credentials provider gave a ticket, which only opens the chat socket");
+    }
+    return creds.token;
+  }
+
   #shutdown(why: { reason: DisconnectReason; closeCode?: number; detail?: string }, sendError: (clientMsgId: string) => ChatError): void {
     if (this.#state === "closed") return;
     const conn = this.#conn;
@@ -578,6 +714,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#unsubscribeNetwork();
     this.#unsubscribeNetwork = noop;
     this.#outbox.failAll(sendError);
+    for (const upload of this.#uploads) upload.abort(new ChatError("closed", "The chat was closed during the upload"));
+    this.#uploads.clear();
     this.#setState("closed", why);
   }
 
@@ -790,7 +928,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         this.emit("error", new ChatError("protocol_error", `The server sent an unexpected frame (type ${type})`));
         continue;
       }
-      this.#onFrame(conn, parsed.data);
+      // Attachment URLs are paths on the chat server: made absolute here, before the store and
+      // the app see the frame, so an app can put them straight into an <img>.
+      this.#onFrame(conn, resolveFrameUrls(parsed.data, this.#httpBase));
       if (this.#conn !== conn) return; // a frame ended the connection (e.g. a resync)
     }
   }
@@ -986,10 +1126,13 @@ function sendRate(limits: ChatLimits | undefined): number {
   return Math.min(limits.messages_per_sec, limits.frames_per_sec);
 }
 
-/** The local checks of a message or edit text (the server's rules are authoritative). */
-function checkText(text: string, clientMsgId: string): ChatError | null {
+/**
+ * The local checks of a message or edit text (the server's rules are authoritative). An empty
+ * text is allowed only with attachments (`withImages`): an image alone is a message.
+ */
+function checkText(text: string, clientMsgId: string, withImages = false): ChatError | null {
   const trimmed = text.trim();
-  if (trimmed.length === 0) return new ChatError("empty_message", "The message is empty", { clientMsgId });
+  if (trimmed.length === 0 && !withImages) return new ChatError("empty_message", "The message is empty", { clientMsgId });
   if (codePointLength(trimmed) > MAX_MESSAGE_CODE_POINTS) return new ChatError("message_too_long", ERROR_MESSAGES.message_too_long, { clientMsgId });
   return null;
 }
@@ -1002,6 +1145,25 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 
 function isBatch(json: unknown): json is { type: "batch"; frames: unknown[] } {
   return typeof json === "object" && json !== null && (json as { type?: unknown }).type === "batch" && Array.isArray((json as { frames?: unknown }).frames);
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 function describe(err: unknown): string {

@@ -24,14 +24,37 @@ export type ClientErrorCode =
    * The server closed the socket with 4429: this user has too many sockets on the stream (other
    * tabs or devices) and this was the oldest. Final: the client is closed, pending sends fail.
    */
-  | "too_many_sockets";
+  | "too_many_sockets"
+  /**
+   * upload(): the image is larger than the server accepts (`chat.maxUploadBytes`; refused locally,
+   * or HTTP 413 from the server, whose `max_bytes` the client then remembers).
+   */
+  | "upload_too_large"
+  /** upload(): not a PNG, JPEG, GIF or WebP by its first bytes, or `contentType` says otherwise (HTTP 415). */
+  | "unsupported_media_type"
+  /** upload(): 0 bytes (HTTP 400). */
+  | "empty_upload"
+  /**
+   * upload(): 50 of this user's uploads to this stream are not attached to a message yet (HTTP
+   * 429); `retryAfterMs` says when the oldest expires.
+   */
+  | "too_many_uploads"
+  /** upload(): the server could not store it (HTTP 503, R2) or answered something unexpected. */
+  | "upload_failed"
+  /**
+   * upload(): the request did not complete (offline, connection reset). Not retried by the SDK: the
+   * server may have stored the image, and a second upload would count against the user's limits.
+   */
+  | "network_error"
+  /** upload(): the caller's `signal` aborted it. */
+  | "aborted";
 
 export type ChatErrorCode = ErrorCode | ClientErrorCode;
 
 export class ChatError extends Error {
   override readonly name = "ChatError";
   readonly code: ChatErrorCode;
-  /** For `rate_limited` / `room_busy` / `slow_mode`: how long the server asks us to wait before sending again. */
+  /** For `rate_limited` / `room_busy` / `slow_mode` / `too_many_uploads`: how long the server asks us to wait before sending again. */
   readonly retryAfterMs: number | undefined;
   /** The command this error is about (its `client_msg_id`), when it is about one. */
   readonly clientMsgId: string | undefined;

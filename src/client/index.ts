@@ -1,5 +1,6 @@
 /**
  * Client SDK for the live-stream chat: `new ChatClient({ baseUrl, streamId, credentials })`.
+ * Images: `const { uploadId } = await chat.upload(file)`, then `chat.send(text, { attachments: [uploadId] })`.
  * Runs in browsers and Node ≥ 20 (Node 20: pass the `ws` package's WebSocket).
  * The pure pieces (backoff, outbox, sequence tracking) are exported for reuse and tests.
  */
@@ -40,6 +41,19 @@ export {
   DEFAULT_MAX_COMMENTS,
   type RoomView,
 } from "./store.js";
+export {
+  DEFAULT_MAX_UPLOAD_BYTES,
+  UPLOAD_CONTENT_TYPES,
+  UPLOAD_RATE_LIMIT_RETRIES,
+  UPLOAD_RETRY_MAX_WAIT_MS,
+  isUploadContentType,
+  resolveUrl,
+  sniffImageType,
+  type UploadBody,
+  type UploadContentType,
+  type UploadOptions,
+  type UploadResult,
+} from "./uploads.js";
 export { Emitter, type Listener } from "./emitter.js";
 export { uuid } from "./uuid.js";
 export type {

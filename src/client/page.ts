@@ -6,12 +6,15 @@
  *   join form ─▶ POST /dev/token (demo sign-in; `owner_of` when creating a stream) ─▶ ChatClient
  *   `change` (the SDK's state store) ─▶ #messages, the pinned bar, viewer count, own mute/ban
  *   send()/reply()/edit() ─▶ a row in #outgoing ("Sending…") until the comment itself arrives
+ *   paste or pick an image ─▶ a preview in #attachments (object URL) while chat.upload() runs;
+ *   Send waits for the uploads, then send(text, { attachments }) (text may be empty)
  *   owner/moderator actions ─▶ chat.delete/pin/timeout/ban/unban/setRole/slowMode
  *   state events ─▶ the status line; errors ─▶ plain sentences in a role="alert" paragraph.
  *
  * Messages are built with DOM APIs only (createElement, textContent), never innerHTML: a
  * message's text, author and quoted excerpt can be anything. Links come only from the server's
- * `url` entities and only http/https ever becomes one.
+ * `url` entities and only http/https ever becomes one. Images come only from a comment's
+ * `attachments` (absolute URLs, made so by the SDK), only http/https, shown at most 240×240 CSS px.
  */
 import { MAX_MESSAGE_CODE_POINTS, codePointLength, isUuid } from "../protocol.js";
 import {
@@ -25,6 +28,7 @@ import {
   type SeqComment,
   type StateChange,
   type StreamComment,
+  type UploadResult,
 } from "./index.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -97,6 +101,9 @@ const ui = {
   text: $<HTMLInputElement>("text"),
   sendButton: $<HTMLButtonElement>("send-button"),
   counter: $("counter"),
+  attach: $<HTMLButtonElement>("attach"),
+  file: $<HTMLInputElement>("file"),
+  attachments: $<HTMLUListElement>("attachments"),
 };
 
 const NAME_KEY = "chat.name";
@@ -104,6 +111,8 @@ const NAME_KEY = "chat.name";
 const OWNED_KEY = "chat.owned";
 /** "Time out" on the page: 10 minutes. */
 const TIMEOUT_S = 600;
+/** Images per message (the server's MAX_ATTACHMENTS). */
+const MAX_IMAGES = 4;
 
 // ---------------------------------------------------------------------------------------------
 // Demo sign-in (POST /dev/token, enabled by DEV_TOKENS=true)
@@ -246,13 +255,52 @@ function plainError(err: unknown): string {
     case "limit_reached":
       return "This chat has reached one of its limits (bans, timeouts, moderators or blocked terms).";
     case "invalid_attachment":
-      return "One of the attached files is not yours or not from this chat, so it cannot be sent.";
+      return "One of the attached images can no longer be sent (it was already sent, expired, or is not yours). Remove it and attach it again.";
+    case "upload_too_large":
+      return `That image is too large: the limit is ${megabytes(client?.maxUploadBytes ?? 5 * 1024 * 1024)}.`;
+    case "unsupported_media_type":
+      return "Only PNG, JPEG, GIF and WebP images can be shared.";
+    case "empty_upload":
+      return "That file is empty.";
+    case "too_many_uploads":
+      return `You have uploaded too many images without sending them. Try again in ${waitText(err.retryAfterMs)}.`;
+    case "upload_failed":
+      return "The image could not be stored right now. Try again in a moment.";
+    case "network_error":
+      return "The image could not be uploaded. Check your connection and try again.";
+    case "aborted":
+      return "The upload was cancelled.";
     case "invalid_json":
     case "invalid_frame":
     case "unsupported_binary":
     case "protocol_error":
       return "This page and the server did not understand each other. If it keeps happening, reload the page.";
   }
+}
+
+/** Words for an error of chat.upload(): the codes it shares with messages, said about images. */
+function plainUploadError(err: unknown): string {
+  if (err instanceof ChatError) {
+    if (err.code === "rate_limited") return `You are sharing images too quickly. Wait ${plural(seconds(err.retryAfterMs), "second")} and try again.`;
+    if (err.code === "banned") return "You are banned from this chat: you cannot share images.";
+    if (err.code === "unauthorized") return "Your sign-in expired. Try attaching the image again.";
+    if (err.code === "closed") return "You left the chat before the image was uploaded.";
+  }
+  return plainError(err);
+}
+
+/** `5242880` → "5 MB" (MiB, as the limit is configured). */
+function megabytes(bytes: number): string {
+  const mb = bytes / (1024 * 1024);
+  return `${Number.isInteger(mb) ? mb : mb.toFixed(1)} MB`;
+}
+
+/** A wait in words: seconds, minutes or hours. */
+function waitText(ms: number | undefined): string {
+  const s = seconds(ms);
+  if (s < 120) return plural(s, "second");
+  if (s < 7200) return plural(Math.ceil(s / 60), "minute");
+  return plural(Math.ceil(s / 3600), "hour");
 }
 
 function showError(e: HTMLElement, message: string | null): void {
@@ -348,6 +396,39 @@ function quote(c: StreamComment): HTMLElement | null {
   return q;
 }
 
+/**
+ * A comment's images: each a link to the full image in a new tab (`rel="noopener noreferrer"`)
+ * around an `<img>` bounded to 240×240 CSS px (style.css), lazy-loaded and decoded off the main
+ * thread, with alt text naming the author. Only http/https URLs (the SDK made them absolute);
+ * an image that fails to load (deleted meanwhile) becomes a line of text.
+ */
+function imageList(images: ReadonlyArray<{ url: string }>, author: string): HTMLElement | null {
+  const shown = images.flatMap((a) => {
+    const href = safeHref(a.url);
+    return href ? [href] : [];
+  });
+  if (shown.length === 0) return null;
+  const box = el("div", "images");
+  shown.forEach((href, i) => {
+    const link = el("a", "image-link");
+    link.href = href;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    const img = el("img");
+    img.alt = shown.length === 1 ? `Image from ${author}` : `Image ${i + 1} of ${shown.length} from ${author}`;
+    img.loading = "lazy";
+    img.decoding = "async";
+    // The box is reserved before the image arrives, so the log does not jump when it loads.
+    img.width = 240;
+    img.height = 240;
+    img.src = href;
+    img.addEventListener("error", () => link.replaceWith(el("span", "image-gone", "Image unavailable")), { once: true });
+    add(link, img);
+    add(box, link);
+  });
+  return box;
+}
+
 function commentRow({ seq, comment }: SeqComment): HTMLLIElement {
   const own = mine(comment);
   const li = el("li", own ? "msg mine" : "msg");
@@ -368,16 +449,21 @@ function commentRow({ seq, comment }: SeqComment): HTMLLIElement {
   add(li, meta);
   const q = quote(comment);
   if (q) add(li, q);
-  const p = el("p", "text");
-  add(p, richText(comment.message, comment.entities));
-  add(li, p, actionsFor(comment));
+  if (comment.message !== "") {
+    const p = el("p", "text");
+    add(p, richText(comment.message, comment.entities));
+    add(li, p);
+  }
+  const images = imageList(comment.attachments ?? [], nameOf(comment));
+  if (images) add(li, images);
+  add(li, actionsFor(comment));
   return li;
 }
 
 /** The buttons under a message: reply; edit/delete our own; staff: delete, pin, and user actions. */
 function actionsFor(c: StreamComment): HTMLElement {
   const box = el("div", "actions");
-  const short = c.message.slice(0, 40);
+  const short = c.message === "" ? "image" : c.message.slice(0, 40);
   add(box, button("Reply", () => startReply(c), { ariaLabel: `Reply to ${nameOf(c)}: ${short}` }));
   if (mine(c)) add(box, button("Edit", () => startEdit(c), { ariaLabel: `Edit your message: ${short}` }));
   if (mine(c) || isStaff()) add(box, button("Delete", () => act(client!.delete(c.id)), { ariaLabel: `Delete message: ${short}` }));
@@ -562,24 +648,29 @@ function startEdit(c: StreamComment): void {
   ui.text.focus();
 }
 
-function addOutgoing(text: string, clientMsgId: string): HTMLLIElement {
+function addOutgoing(text: string, clientMsgId: string, images: readonly UploadResult[]): HTMLLIElement {
   const li = el("li", "msg mine pending");
   li.dataset.clientMsgId = clientMsgId;
   const meta = el("div", "meta");
   add(meta, el("span", "author", session?.username ?? "you"), el("span", "note", "Sending…"));
-  add(li, meta, el("p", "text", text.trim()));
+  add(li, meta);
+  if (text.trim() !== "") add(li, el("p", "text", text.trim()));
+  const list = imageList(images, session?.username ?? "you");
+  if (list) add(li, list);
   add(ui.outgoing, li);
   updateEmpty();
   scrollToEnd();
   return li;
 }
 
-function send(text: string, clientMsgId: string, li: HTMLLIElement, replyTo: string | undefined): void {
+function send(text: string, clientMsgId: string, li: HTMLLIElement, replyTo: string | undefined, attachments: string[]): void {
   if (!client) return;
-  const sent = replyTo === undefined ? client.send(text, { clientMsgId }) : client.send(text, { clientMsgId, replyTo });
-  sent.then(
+  const options: { clientMsgId: string; replyTo?: string; attachments?: string[] } = { clientMsgId };
+  if (replyTo !== undefined) options.replyTo = replyTo;
+  if (attachments.length > 0) options.attachments = attachments;
+  client.send(text, options).then(
     (ack) => acknowledged(li, ack),
-    (err: unknown) => failed(li, text, clientMsgId, replyTo, err),
+    (err: unknown) => failed(li, text, clientMsgId, replyTo, attachments, err),
   );
 }
 
@@ -595,13 +686,13 @@ function acknowledged(li: HTMLLIElement, ack: SendResult): void {
   updateEmpty();
 }
 
-function failed(li: HTMLLIElement, text: string, clientMsgId: string, replyTo: string | undefined, err: unknown): void {
+function failed(li: HTMLLIElement, text: string, clientMsgId: string, replyTo: string | undefined, attachments: string[], err: unknown): void {
   if (!li.isConnected) return; // left the stream
   li.classList.remove("pending");
   li.classList.add("failed");
   const note = li.querySelector(".note")!;
   note.textContent = "Not sent";
-  const short = text.trim().slice(0, 40);
+  const short = text.trim() === "" ? "image" : text.trim().slice(0, 40);
   const retry = button("Retry", () => {
     li.classList.replace("failed", "pending");
     note.textContent = "Sending…";
@@ -609,7 +700,7 @@ function failed(li: HTMLLIElement, text: string, clientMsgId: string, replyTo: s
     // A new id: the server answered the old one with an error, which a resend would repeat.
     const id = uuid();
     li.dataset.clientMsgId = id;
-    send(text, id, li, replyTo);
+    send(text, id, li, replyTo, attachments);
     ui.text.focus();
   }, { ariaLabel: `Retry sending: ${short}` });
   const remove = button("Remove", () => {
@@ -620,6 +711,91 @@ function failed(li: HTMLLIElement, text: string, clientMsgId: string, replyTo: s
   add(note, " ", retry, " ", remove);
   showError(ui.chatError, plainError(err));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Images to send: picked or pasted, uploaded at once, previewed until sent or removed
+// ---------------------------------------------------------------------------------------------
+
+interface PendingImage {
+  li: HTMLLIElement;
+  /** The local preview (URL.createObjectURL); revoked when the image leaves the tray. */
+  preview: string;
+  state: "uploading" | "ready" | "failed";
+  result: UploadResult | null;
+  /** Settles (never rejects) when the upload ends either way. */
+  done: Promise<void>;
+  abort: AbortController;
+}
+
+const tray: PendingImage[] = [];
+
+function updateTray(): void {
+  ui.attachments.hidden = tray.length === 0;
+  ui.attach.disabled = tray.length >= MAX_IMAGES;
+}
+
+/** Takes an image out of the tray: stops its upload if running and frees its preview. */
+function dropImage(item: PendingImage): void {
+  const i = tray.indexOf(item);
+  if (i >= 0) tray.splice(i, 1);
+  if (item.state === "uploading") item.abort.abort();
+  URL.revokeObjectURL(item.preview);
+  item.li.remove();
+  updateTray();
+}
+
+function clearTray(): void {
+  for (const item of [...tray]) dropImage(item);
+}
+
+/** Starts uploading each image file (up to MAX_IMAGES in the tray), each with a preview. */
+function addImages(files: readonly File[]): void {
+  const c = client;
+  if (!c) return;
+  showError(ui.chatError, null);
+  for (const file of files) {
+    if (tray.length >= MAX_IMAGES) {
+      showError(ui.chatError, `At most ${MAX_IMAGES} images per message.`);
+      break;
+    }
+    const li = el("li", "pending-image uploading");
+    const preview = URL.createObjectURL(file);
+    const img = el("img");
+    img.src = preview;
+    img.alt = `Preview of ${file.name || "pasted image"}`;
+    const note = el("span", "note", "Uploading…");
+    note.setAttribute("role", "status");
+    const item: PendingImage = { li, preview, state: "uploading", result: null, done: Promise.resolve(), abort: new AbortController() };
+    const remove = button("×", () => {
+      dropImage(item);
+      ui.text.focus();
+    }, { className: "remove", ariaLabel: `Remove image ${file.name || "pasted image"}` });
+    add(li, img, note, remove);
+    add(ui.attachments, li);
+    tray.push(item);
+    item.done = c.upload(file, { signal: item.abort.signal }).then(
+      (result) => {
+        item.state = "ready";
+        item.result = result;
+        li.classList.replace("uploading", "ready");
+        note.textContent = "Ready";
+      },
+      (err: unknown) => {
+        if (!tray.includes(item)) return; // removed meanwhile: nothing to say
+        item.state = "failed";
+        li.classList.replace("uploading", "failed");
+        const message = plainUploadError(err);
+        note.textContent = message;
+        showError(ui.chatError, message);
+        if (err instanceof ChatError && err.code === "unauthorized" && session) session.expiresAt = 0;
+      },
+    );
+  }
+  updateTray();
+}
+
+/** Image files among pasted or picked files (anything else is left alone). */
+const imageFiles = (list: FileList | null | undefined) => Array.from(list ?? []).filter((f) => f.type.startsWith("image/"));
 
 // ---------------------------------------------------------------------------------------------
 // Connection
@@ -634,6 +810,7 @@ function setStatus(state: StateChange["state"], text: string): void {
 }
 
 function clearChat(): void {
+  clearTray();
   ui.messages.replaceChildren();
   ui.outgoing.replaceChildren();
   rows.clear();
@@ -689,6 +866,7 @@ function openChat(id: string): void {
 }
 
 function leave(): void {
+  clearTray();
   client?.close();
   client = null;
   streamId = null;
@@ -770,16 +948,42 @@ ui.join.addEventListener("submit", (e) => {
   void join(name, id);
 });
 
+/** True while a submit waits for its images to finish uploading. */
+let waitingForUploads = false;
+
 ui.composer.addEventListener("submit", (e) => {
   e.preventDefault();
-  const text = ui.text.value;
-  if (text.trim() === "") return;
-  if (codePointLength(text.trim()) > MAX_MESSAGE_CODE_POINTS) {
+  void submit();
+});
+
+async function submit(): Promise<void> {
+  if (waitingForUploads) return;
+  const editing = mode.kind === "edit";
+  // An edit changes the text only; images in the tray wait for the next message.
+  if (ui.text.value.trim() === "" && (editing || tray.length === 0)) return;
+  if (codePointLength(ui.text.value.trim()) > MAX_MESSAGE_CODE_POINTS) {
     showError(ui.chatError, plainError(new ChatError("message_too_long", "")));
     return;
   }
   if (!client) return;
+  if (!editing && tray.some((i) => i.state === "uploading")) {
+    // Send as soon as the images are up (the text box stays editable meanwhile).
+    waitingForUploads = true;
+    ui.sendButton.disabled = true;
+    ui.sendButton.textContent = "Uploading…";
+    await Promise.all(tray.map((i) => i.done));
+    waitingForUploads = false;
+    ui.sendButton.disabled = false;
+    ui.sendButton.textContent = mode.kind === "edit" ? "Save" : "Send";
+    if (!client || mode.kind === "edit") return;
+    if (ui.text.value.trim() === "" && tray.length === 0) return;
+  }
+  if (!editing && tray.some((i) => i.state === "failed")) {
+    showError(ui.chatError, "An image could not be uploaded: remove it (×) or attach it again.");
+    return;
+  }
   showError(ui.chatError, null);
+  const text = ui.text.value;
   const m = mode;
   ui.text.value = "";
   delete ui.text.dataset.editing;
@@ -788,8 +992,25 @@ ui.composer.addEventListener("submit", (e) => {
     act(client.edit(m.of.id, text));
     return;
   }
+  const images = tray.flatMap((i) => (i.result ? [i.result] : []));
+  clearTray();
   const clientMsgId = uuid();
-  send(text, clientMsgId, addOutgoing(text, clientMsgId), m.kind === "reply" ? m.to.id : undefined);
+  const li = addOutgoing(text, clientMsgId, images);
+  send(text, clientMsgId, li, m.kind === "reply" ? m.to.id : undefined, images.map((r) => r.uploadId));
+}
+
+ui.attach.addEventListener("click", () => ui.file.click());
+ui.file.addEventListener("change", () => {
+  addImages(Array.from(ui.file.files ?? []));
+  ui.file.value = ""; // picking the same file again fires change again
+  ui.text.focus();
+});
+// Pasting an image (a screenshot) attaches it; pasted text still goes into the box.
+ui.composer.addEventListener("paste", (e) => {
+  const files = imageFiles(e.clipboardData?.files);
+  if (files.length === 0) return;
+  if (!e.clipboardData?.types.includes("text/plain")) e.preventDefault();
+  addImages(files);
 });
 
 ui.contextCancel.addEventListener("click", () => {
