@@ -965,7 +965,8 @@ async function submit(): Promise<void> {
     showError(ui.chatError, plainError(new ChatError("message_too_long", "")));
     return;
   }
-  if (!client) return;
+  const c = client;
+  if (!c) return;
   if (!editing && tray.some((i) => i.state === "uploading")) {
     // Send as soon as the images are up (the text box stays editable meanwhile).
     waitingForUploads = true;
@@ -975,7 +976,7 @@ async function submit(): Promise<void> {
     waitingForUploads = false;
     ui.sendButton.disabled = false;
     ui.sendButton.textContent = mode.kind === "edit" ? "Save" : "Send";
-    if (!client || mode.kind === "edit") return;
+    if (client !== c || mode.kind === "edit") return; // left or switched streams meanwhile
     if (ui.text.value.trim() === "" && tray.length === 0) return;
   }
   if (!editing && tray.some((i) => i.state === "failed")) {
@@ -989,7 +990,7 @@ async function submit(): Promise<void> {
   delete ui.text.dataset.editing;
   setMode({ kind: "new" });
   if (m.kind === "edit") {
-    act(client.edit(m.of.id, text));
+    act(c.edit(m.of.id, text));
     return;
   }
   const images = tray.flatMap((i) => (i.result ? [i.result] : []));

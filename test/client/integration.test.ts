@@ -2,13 +2,15 @@
  * The client SDK in Node against the real worker (`wrangler dev`): connections that drop, go
  * half-open, or lose the whole worker while another viewer keeps sending. The listener must end
  * up with every comment exactly once, in seq order; the sender's messages must each be accepted
- * exactly once, whatever happened to their acks.
+ * exactly once, whatever happened to their acks. Images: upload() then send() through the real
+ * worker and its local R2, as another viewer sees them.
  */
 import WS from "ws";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ChatClient, ChatError, type ChatClientOptions, type SendResult, type SeqComment, type StateChange } from "../../src/client/index.js";
 import { DEFAULT_MAX_SOCKETS_PER_USER } from "../../src/protocol.js";
 import { devToken, startWorker, type RunningWorker } from "../support/worker.js";
+import { gif, png } from "../support/images.js";
 import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 
 let worker: RunningWorker;
@@ -263,5 +265,56 @@ describe("client ↔ real worker", () => {
     expect(a.client.state).toBe("closed");
     await expect(a.client.send("late")).rejects.toMatchObject({ code: "closed" });
     expect(a.states.at(-1)).toMatchObject({ state: "closed", previous: "open" });
+  });
+});
+
+describe("images through the real worker (local R2)", () => {
+  it("upload() a PNG, send it with text: the other viewer gets an absolute URL that serves the same bytes", async () => {
+    const stream = crypto.randomUUID();
+    const a = await viewer("watcher", stream, worker.url);
+    const b = await viewer("artist", stream, worker.url);
+    const bytes = await png([0, 128, 255, 255]);
+
+    const up = await b.client.upload(new Blob([bytes]));
+    expect(up).toMatchObject({ contentType: "image/png", size: bytes.byteLength });
+    expect(up.uploadId).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(up.url).toBe(`${worker.url}/v1/uploads/${stream}/${up.uploadId}`);
+
+    const sent = await b.client.send("my drawing", { attachments: [up.uploadId] });
+    await waitFor(() => a.delivered.some((c) => c.seq === sent.seq), "the image comment at the watcher", () => a.delivered.length);
+    const got = a.delivered.find((c) => c.seq === sent.seq)!.comment;
+    expect(got.message).toBe("my drawing");
+    expect(got.attachments).toEqual([{ upload_id: up.uploadId, url: up.url, content_type: "image/png", size: bytes.byteLength }]);
+    expect(a.client.comments.at(-1)!.comment.attachments![0]!.url).toBe(up.url);
+
+    const res = await fetch(got.attachments![0]!.url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("image/png");
+    expect(new Uint8Array(await res.arrayBuffer())).toEqual(bytes);
+  });
+
+  it("an image alone (raw bytes, empty text) is a message; another user's upload id is invalid_attachment", async () => {
+    const stream = crypto.randomUUID();
+    const a = await viewer("alone", stream, worker.url);
+    const b = await viewer("thief", stream, worker.url);
+    const up = await a.client.upload(gif());
+    expect(up.contentType).toBe("image/gif");
+    const sent = await a.client.send("", { attachments: [up.uploadId] });
+    await waitFor(() => b.delivered.some((c) => c.seq === sent.seq), "the image-only comment", () => b.delivered.length);
+    expect(b.delivered.find((c) => c.seq === sent.seq)!.comment).toMatchObject({ message: "", attachments: [{ upload_id: up.uploadId }] });
+
+    const mine = await a.client.upload(gif());
+    await expect(b.client.send("not mine", { attachments: [mine.uploadId] })).rejects.toMatchObject({ code: "invalid_attachment" });
+  });
+
+  it("a client told a larger limit than the server's gets the server's 413 as upload_too_large, then refuses locally", async () => {
+    const stream = crypto.randomUUID();
+    const serverMax = 5 * 1024 * 1024; // wrangler dev runs with the default MAX_UPLOAD_BYTES
+    const a = await viewer("big", stream, worker.url, { maxUploadBytes: serverMax * 2 });
+    const big = new Uint8Array(serverMax + 1);
+    big.set(await png());
+    await expect(a.client.upload(big)).rejects.toMatchObject({ code: "upload_too_large" });
+    expect(a.client.maxUploadBytes).toBe(serverMax);
+    await expect(a.client.upload(big)).rejects.toMatchObject({ code: "upload_too_large", message: expect.stringContaining(String(serverMax)) });
   });
 });

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gif } from "../support/images.js";
 import { ROOT } from "../support/process.js";
 import { startWorker, type RunningWorker } from "../support/worker.js";
 
@@ -53,7 +54,10 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A user's plain JavaScript: sign in (dev token), connect, send, and wait to receive it back. */
+/**
+ * A user's plain JavaScript: sign in (dev token), connect, send, and wait to receive it back; then
+ * upload a GIF, send it alone, and fetch it from the URL its comment carries.
+ */
 const CHAT_SCRIPT = `
 import { ChatClient, ChatError } from "edge-stream-chat/client";
 
@@ -80,9 +84,28 @@ const timeout = setTimeout(() => {
 chat.connect();
 const ack = await chat.send(text);
 const got = await received;
+
+const gifBytes = new Uint8Array(${JSON.stringify([...gif()])});
+const withImage = new Promise((resolve) => {
+  chat.on("comment", ({ comment }) => {
+    if (comment.attachments?.length) resolve(comment);
+  });
+});
+const upload = await chat.upload(gifBytes);
+await chat.send("", { attachments: [upload.uploadId] });
+const imageComment = await withImage;
+const served = await fetch(imageComment.attachments[0].url);
+const servedBytes = new Uint8Array(await served.arrayBuffer());
+const image = {
+  uploadUrl: upload.url,
+  commentUrl: imageComment.attachments[0].url,
+  status: served.status,
+  type: served.headers.get("content-type"),
+  same: servedBytes.length === gifBytes.length && servedBytes.every((b, i) => b === gifBytes[i]),
+};
 clearTimeout(timeout);
 chat.close();
-console.log(JSON.stringify({ ack: { seq: ack.seq }, got, text, isChatError: new ChatError("closed", "x") instanceof Error }));
+console.log(JSON.stringify({ ack: { seq: ack.seq }, got, text, image, isChatError: new ChatError("closed", "x") instanceof Error }));
 `;
 
 /** Node 20 on this machine (Debian's), if any: the oldest Node the SDK supports. */
@@ -108,12 +131,20 @@ describe("the packed SDK", () => {
     expect(js).not.toMatch(/\brequire\(|from\s*["']node:/);
   });
 
-  it("chats from a plain .mjs script: sends a message and receives it back", async () => {
+  it("chats from a plain .mjs script: sends a message and receives it back, uploads and sends an image", async () => {
     writeFileSync(join(project, "chat.mjs"), CHAT_SCRIPT);
     const out = await sh(process.execPath, ["chat.mjs", worker.url], project);
-    const r = JSON.parse(out.trim()) as { ack: { seq: number }; got: { seq: number; message: string; username: string }; text: string; isChatError: boolean };
+    const r = JSON.parse(out.trim()) as {
+      ack: { seq: number };
+      got: { seq: number; message: string; username: string };
+      text: string;
+      image: { uploadUrl: string; commentUrl: string; status: number; type: string; same: boolean };
+      isChatError: boolean;
+    };
     expect(r.got).toEqual({ seq: r.ack.seq, message: r.text, username: "packed" });
     expect(r.ack.seq).toBe(1);
+    expect(r.image).toMatchObject({ commentUrl: r.image.uploadUrl, status: 200, type: "image/gif", same: true });
+    expect(r.image.uploadUrl.startsWith(`${worker.url}/v1/uploads/`)).toBe(true);
     expect(r.isChatError).toBe(true);
   });
 
@@ -130,11 +161,17 @@ describe("the packed SDK", () => {
   it("type-checks a TypeScript user of the package against the shipped .d.ts alone", async () => {
     writeFileSync(
       join(project, "use.ts"),
-      `import { ChatClient, ChatError, type SeqComment, type ConnectionState } from "edge-stream-chat/client";
+      `import { ChatClient, ChatError, type SeqComment, type ConnectionState, type UploadResult } from "edge-stream-chat/client";
 const chat = new ChatClient({ baseUrl: "https://chat.example", streamId: "x", credentials: () => ({ token: "t" }) });
 const state: ConnectionState = chat.state;
 chat.on("comment", (c: SeqComment) => console.log(c.comment.message.toUpperCase(), c.seq + 1));
 chat.send("hi").then((r) => r.seq.toFixed(), (e: unknown) => e instanceof ChatError && e.code === "rate_limited");
+chat.upload(new Uint8Array([1]), { contentType: "image/png" }).then(
+  (u: UploadResult) => chat.send("", { attachments: [u.uploadId] }),
+  (e: unknown) => e instanceof ChatError && (e.code === "upload_too_large" || e.code === "unsupported_media_type"),
+);
+// @ts-expect-error upload() takes bytes or a Blob, not a string
+chat.upload("a path");
 // @ts-expect-error the state is a union of strings, not a number (proves the types are real, not any)
 const wrong: number = chat.state;
 // @ts-expect-error "comment" listeners get a SeqComment
