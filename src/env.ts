@@ -46,6 +46,8 @@ export interface Env {
   MAX_UPLOAD_BYTES?: string;
   /** Image uploads per user per stream per minute, burst the same (default 10). */
   UPLOADS_PER_MIN?: string;
+  /** Open sockets one stream accepts; viewers past it get 503 stream_full (default 30,000). */
+  MAX_VIEWERS_PER_STREAM?: string;
 
   KAFKA_REST_URL?: string;
   KAFKA_REST_TOKEN?: string;
@@ -66,6 +68,11 @@ export interface Env {
 export const DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024;
 /** MAX_UPLOAD_BYTES ceiling: an upload is held in memory (128 MB per isolate) while it is checked. */
 export const MAX_UPLOAD_BYTES_CEILING = 25 * 1024 * 1024;
+/**
+ * MAX_VIEWERS_PER_STREAM default: what one ChatRoom holds, below the platform's 32,768 hibernatable
+ * sockets per object (DESIGN.md "Hot streams"; a stream beyond it needs fan-out shards, issue 12).
+ */
+export const DEFAULT_MAX_VIEWERS_PER_STREAM = 30_000;
 /** UPLOADS_PER_MIN default. */
 export const DEFAULT_UPLOADS_PER_MIN = 10;
 
@@ -119,6 +126,7 @@ const ConfigSchema = z
     EDIT_WINDOW_S: positiveInt(DEFAULT_EDIT_WINDOW_S, 86_400),
     MAX_UPLOAD_BYTES: positiveInt(DEFAULT_MAX_UPLOAD_BYTES, MAX_UPLOAD_BYTES_CEILING),
     UPLOADS_PER_MIN: positiveInt(DEFAULT_UPLOADS_PER_MIN, 10_000),
+    MAX_VIEWERS_PER_STREAM: positiveInt(DEFAULT_MAX_VIEWERS_PER_STREAM, 10_000_000),
     KAFKA_REST_URL: optionalUrl,
     KAFKA_REST_TOKEN: optionalString,
     KAFKA_REST_USER: optionalString,

@@ -40,13 +40,15 @@ export interface RoomLimits {
   editWindowMs: number;
   /** Image uploads per user per stream: UPLOADS_PER_MIN per minute, burst = UPLOADS_PER_MIN. */
   uploads: BucketMap;
+  /** MAX_VIEWERS_PER_STREAM: open sockets past which viewers get 503 `stream_full`. */
+  maxViewers: number;
 }
 
 /** The limits for a configuration (src/env.ts). */
 export function roomLimits(
   c: Pick<
     Config,
-    "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "EDIT_WINDOW_S" | "UPLOADS_PER_MIN"
+    "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "EDIT_WINDOW_S" | "UPLOADS_PER_MIN" | "MAX_VIEWERS_PER_STREAM"
   >,
 ): RoomLimits {
   return {
@@ -56,6 +58,7 @@ export function roomLimits(
     framesPerSec: c.SOCKET_MAX_FRAMES_PER_SEC,
     socketsPerUser: c.MAX_SOCKETS_PER_USER,
     editWindowMs: c.EDIT_WINDOW_S * 1000,
+    maxViewers: c.MAX_VIEWERS_PER_STREAM,
   };
 }
 

@@ -58,8 +58,11 @@ import { MAX_PENDING_UPLOADS, UPLOAD_TTL_MS, uploadKey } from "./uploads";
 /** Comments sent to a newcomer that is not resuming (the ring holds HISTORY_SIZE frames for resumes). */
 export const BACKLOG_SIZE = 50;
 
-const json = (status: number, body: unknown) =>
-  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8" } });
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8", ...headers } });
+
+/** Retry-After of a `stream_full` answer, seconds. */
+export const STREAM_FULL_RETRY_AFTER_S = 30;
 
 export class ChatRoom extends DurableObject<Env> {
   private readonly store: RoomStore;
@@ -152,6 +155,15 @@ export class ChatRoom extends DurableObject<Env> {
     }
     const identity = readIdentity(request.headers.get(H_IDENTITY));
     if (!identity) return json(401, { error: "unauthorized", message: "Missing credentials" });
+    // Admission (MAX_VIEWERS_PER_STREAM), before any upgrade and before a ticket is used up. The
+    // owner and moderators always get in: a full chat is when they are needed most.
+    if (this.sockets.size >= this.limits.maxViewers && identity.role === "viewer") {
+      return json(
+        503,
+        { error: "stream_full", message: "This chat is full, try again shortly" },
+        { "retry-after": String(STREAM_FULL_RETRY_AFTER_S) },
+      );
+    }
     const now = Date.now();
     if (request.headers.has(H_TICKET_NONCE)) {
       const ticket = /^([A-Za-z0-9_-]{1,64})\.(\d{1,15})$/.exec(request.headers.get(H_TICKET_NONCE)!);

@@ -199,3 +199,29 @@ describe("kind 7: a request value copied into a header", () => {
     await expect401(await upgrade(newStreamId(), { query: `?ticket=${"%E2%80%8B".repeat(100)}` }));
   });
 });
+
+describe("admission: MAX_VIEWERS_PER_STREAM", () => {
+  it("past the cap a viewer's upgrade is 503 stream_full with Retry-After, before any upgrade; staff still get in", async () => {
+    const sid = newStreamId();
+    const first = await connect(sid);
+    await setLimits(roomStub(sid), { MAX_VIEWERS_PER_STREAM: 2 });
+    const second = await connect(sid);
+    const res = await upgrade(sid, { token: await token() });
+    expect(res.status).toBe(503);
+    expect(res.webSocket).toBeNull();
+    expect(res.headers.get("retry-after")).toBe("30");
+    expect(await res.json()).toMatchObject({ error: "stream_full" });
+    // A ticket is not used up by a refused attempt.
+    const tres = await fetchWorker(`/v1/streams/${sid}/chat/tickets`, { method: "POST", headers: { authorization: `Bearer ${await token()}` } });
+    const { ticket } = (await tres.json()) as { ticket: string };
+    expect((await upgrade(sid, { query: `?ticket=${ticket}` })).status).toBe(503);
+    const owner = await connect(sid, { token: await token({ claims: { stream_roles: { [sid]: "owner" } } }) });
+    expect(owner.of("welcome")[0]!.role).toBe("owner");
+    await Promise.all([second.close(), owner.close()]); // room again below the cap
+    const again = await upgrade(sid, { query: `?ticket=${ticket}` });
+    expect(again.status).toBe(101);
+    again.webSocket!.accept();
+    again.webSocket!.close(1000);
+    await first.close();
+  });
+});
