@@ -5,7 +5,6 @@
  *
  * NEON_WS_PROXY (local development and tests) points the driver at a WebSocket→TCP proxy — the
  * bridge's `/pg/v1` — over plain ws:// with no TLS inside; unset, the driver talks to Neon itself.
- * The same settings as src/usernames.ts (which keeps its own copy for now).
  */
 import { Client, neonConfig } from "@neondatabase/serverless";
 import type { Config } from "./env";

@@ -340,21 +340,6 @@ export const RoleFrame = z.object({
   client_msg_id: ClientMsgId,
 });
 
-/** Commands that change the room (everything a client sends but `ping`). */
-export const Command = z.discriminatedUnion("type", [
-  MessageFrame,
-  EditFrame,
-  DeleteFrame,
-  PinFrame,
-  UnpinFrame,
-  TimeoutFrame,
-  BanFrame,
-  UnbanFrame,
-  SlowModeFrame,
-  BlockedTermsFrame,
-  RoleFrame,
-]);
-export type Command = z.infer<typeof Command>;
 /** The moderation commands, also accepted by `POST /v1/streams/{id}/chat/actions`. */
 export const ModerationCommand = z.discriminatedUnion("type", [
   DeleteFrame,
@@ -367,6 +352,9 @@ export const ModerationCommand = z.discriminatedUnion("type", [
   BlockedTermsFrame,
   RoleFrame,
 ]);
+/** Commands that change the room (everything a client sends but `ping`). */
+export const Command = z.discriminatedUnion("type", [MessageFrame, EditFrame, ...ModerationCommand.options]);
+export type Command = z.infer<typeof Command>;
 export type ModerationCommand = z.infer<typeof ModerationCommand>;
 
 export const ClientFrame = z.discriminatedUnion("type", [...Command.options, PingFrame]);
@@ -514,4 +502,28 @@ export function codePointLength(s: string): number {
 
 export const TicketResponse = z.object({ ticket: z.string(), expires_in: z.number() });
 export const HistoryResponse = z.object({ comments: z.array(SeqComment) });
+/**
+ * `GET /v1/streams/{id}/chat/stats` (owner, moderators, admins; README "Stats and metrics"), built
+ * by src/metrics.ts. `viewers.total` counts open sockets (what MAX_VIEWERS_PER_STREAM admits) and
+ * `users` distinct users (what `viewers` frames show); `per_shard` and `per_region` (request.cf
+ * continent, or "unknown") split `total`. `messages_per_sec`: sequenced events accepted over the
+ * last 60 s / 60. `fanout_ms`: room accept → last socket send, nearest-rank p50/p99 over the last
+ * `samples` (≤ 1,000) events, null with none. `queue_backlog`: events not yet handed to each
+ * outbox queue, by outbox target.
+ */
+const Count = z.number().int().nonnegative();
+export const StatsResponse = z.object({
+  stream_id: z.string(),
+  at: z.iso.datetime(),
+  viewers: z.object({
+    total: Count,
+    users: Count,
+    per_shard: z.record(z.string(), Count),
+    per_region: z.record(z.string(), Count),
+  }),
+  messages_per_sec: z.number().nonnegative(),
+  fanout_ms: z.object({ p50: z.number().nonnegative().nullable(), p99: z.number().nonnegative().nullable(), samples: Count }),
+  queue_backlog: z.record(z.string(), Count),
+});
+export type StatsResponse = z.infer<typeof StatsResponse>;
 export const HttpError = z.object({ error: z.string(), message: z.string() });

@@ -8,7 +8,7 @@
  */
 import { cleanLine } from "./rules/text";
 import { MAX_USERNAME_CODE_POINTS } from "./auth";
-import { Client, neonConfig } from "@neondatabase/serverless";
+import { withNeonClient } from "./neon";
 import type { Identity } from "./auth";
 import type { Config } from "./env";
 import { describeError } from "./errors";
@@ -18,39 +18,17 @@ const MEMO_MAX = 10_000;
 const memo = new Map<string, { name: string | null; until: number }>();
 const CACHE_PREFIX = "https://usernames.chat.internal/v1/";
 
-let proxyConfigured: string | undefined;
-function configureNeon(proxy: string | undefined) {
-  if (proxy === proxyConfigured) return;
-  proxyConfigured = proxy;
-  if (proxy) {
-    // Local development and tests: the bridge's WebSocket→TCP proxy, plain ws://, no TLS.
-    const sep = proxy.includes("?") ? "&" : "?";
-    neonConfig.wsProxy = (host: string, port: number | string) => `${proxy}${sep}address=${host}:${port}`;
-    neonConfig.useSecureWebSocket = false;
-    neonConfig.pipelineTLS = false;
-    neonConfig.pipelineConnect = false;
-  }
-}
+/** No answer within this long (connect + query) → the claim decides, like any database failure. */
+export const USERNAME_LOOKUP_TIMEOUT_MS = 5_000;
 
+/** The username of `userId` in Postgres (cleaned by cleanLine), or null. Rejects on a database failure. */
 export async function lookupUsername(cfg: Config, userId: string): Promise<string | null> {
-  configureNeon(cfg.NEON_WS_PROXY);
-  const client = new Client({ connectionString: cfg.DATABASE_URL });
-  // The driver emits socket errors (e.g. the connection dropping as it is closed) as events;
-  // without a listener they would surface as uncaught errors.
-  let ending = false;
-  client.on("error", (err: unknown) => {
-    if (!ending) console.warn(`usernames: Postgres connection error: ${describeError(err)}`);
-  });
-  await client.connect();
-  try {
+  return withNeonClient(cfg, "usernames", USERNAME_LOOKUP_TIMEOUT_MS, async (client) => {
     const res = await client.query<{ username: string }>("SELECT username FROM users WHERE id = $1", [userId]);
     // Shown to every viewer: the message text rules apply (cleanLine); an unusable name counts as none.
     const raw = res.rows[0]?.username;
     return typeof raw === "string" ? cleanLine(raw, MAX_USERNAME_CODE_POINTS) : null;
-  } finally {
-    ending = true;
-    await client.end().catch(() => undefined);
-  }
+  });
 }
 
 export async function resolveUsername(

@@ -5,58 +5,24 @@
  * in order, once, and its own message goes out.
  */
 import { mkdirSync } from "node:fs";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startWorker, type RunningWorker } from "../support/worker.js";
+import { ARTIFACTS, joinAs, startBrowserRig, type BrowserRig } from "../support/browser.js";
+import type { RunningWorker } from "../support/worker.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARTIFACTS = "test-artifacts";
-
+let rig: BrowserRig;
 let worker: RunningWorker;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  worker = await startWorker();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-}, 90_000);
+  rig = await startBrowserRig();
+  worker = rig.worker;
+}, 120_000);
 
 afterAll(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
-  await browser?.close();
-  await worker?.stop();
+  await rig?.stop();
 });
 
-/** A fresh browser profile (own storage, own network switch) with one page on the chat. */
-async function person(viewport: { width: number; height: number }): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/ERR_INTERNET_DISCONNECTED|Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  return { context, page, problems };
-}
-
-async function joinAs(page: Page, name: string): Promise<void> {
-  await page.getByRole("textbox", { name: "Your name" }).fill(name);
-  await page.getByRole("textbox", { name: "Your name" }).press("Enter"); // submit by keyboard
-  await page.locator('#status[data-state="open"]').waitFor();
-}
+const person = (viewport?: { width: number; height: number }) => rig.person(viewport, /ERR_INTERNET_DISCONNECTED/);
 
 async function say(page: Page, text: string): Promise<void> {
   const box = page.getByRole("textbox", { name: "Message" });

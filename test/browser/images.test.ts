@@ -7,49 +7,25 @@
  * both pages and its URL answers 404. Screenshot: test-artifacts/images.png.
  */
 import { mkdirSync } from "node:fs";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gif, png } from "../support/images.js";
-import { startWorker, type RunningWorker } from "../support/worker.js";
+import { ARTIFACTS, joinAs, startBrowserRig, type BrowserRig } from "../support/browser.js";
+import type { RunningWorker } from "../support/worker.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARTIFACTS = "test-artifacts";
-
+let rig: BrowserRig;
 let worker: RunningWorker;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  worker = await startWorker();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  rig = await startBrowserRig();
+  worker = rig.worker;
 }, 120_000);
 
 afterAll(async () => {
-  for (const c of contexts) await c.close().catch(() => {});
-  await browser?.close();
-  await worker?.stop();
+  await rig?.stop();
 });
 
-async function person(): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 900, height: 900 } });
-  contexts.push(context);
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`);
-  });
-  return { page, problems };
-}
-
-async function joinAs(page: Page, name: string): Promise<void> {
-  await page.getByRole("textbox", { name: "Your name" }).fill(name);
-  await page.getByRole("textbox", { name: "Your name" }).press("Enter");
-  await page.locator('#status[data-state="open"]').waitFor();
-}
+const person = (viewport?: { width: number; height: number }) => rig.person(viewport, undefined);
 
 /** What a page shows of one message's images, once every one of them has loaded. */
 async function loadedImages(page: Page, rowSelector: string, count: number) {
