@@ -19,10 +19,11 @@ if (!outfile) {
   console.error("--outfile needs a path");
   process.exit(2);
 }
-// Budget: the page + SDK + the parts of zod it uses is ~80 KB minified. Far more means zod is
+// Budget: the page carries the whole SDK (room events, store, uploads, the text rules for quotes)
+// and the parts of zod it uses (~94 KB): ~150 KB minified, ~45 KB gzip. Far more means zod is
 // bundled whole again (src/protocol.ts must keep `import * as z from "zod"`, which esbuild can
 // tree-shake; a re-exported `{ z }` namespace pulls in every locale: ~440 KB).
-const BUDGET_BYTES = 150 * 1024;
+const BUDGET_BYTES = 180 * 1024;
 
 const options = {
   entryPoints: ["src/client/page.ts"],
