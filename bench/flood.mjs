@@ -6,7 +6,7 @@
 // ROOM_MAX_MESSAGES_PER_SEC (at how many unbatched viewers do 100 msg/s keep pings p99 < 250 ms).
 //
 //   node bench/flood.mjs [--cases a,b,c,d,e,size] [--reps 1] [--out bench/results/flood] [--label NAME]
-//                        [--ladder 100,200,300,...] [--no-pin] [--server-cpu 0] [--load-cpu 1]
+//                        [--ladder 100,200,300,...] [--batch] [--no-pin] [--server-cpu 0] [--load-cpu 1]
 //
 // Cases (each on a freshly started worker, product limits: RATE_LIMIT_PER_SEC 10,
 // SOCKET_MAX_FRAMES_PER_SEC 20, ROOM_MAX_MESSAGES_PER_SEC 100 — not the lifted ones of run.mjs):
@@ -15,7 +15,7 @@
 //   c  20,000 repeats of one already acknowledged client_msg_id
 //   d  3,000 distinct messages (kind 2: what happens after the room closes the socket)
 //   e  kind 5: 40 users × 10 msg/s for 20 s on one room with 10 viewers
-//   size  100 msg/s from 20 users (5 msg/s each) to a growing number of unbatched viewers
+//   size  100 msg/s from 20 users (5 msg/s each) to a growing number of unbatched viewers (--batch: batched)
 // The same frames and measurements work against a worker without these limits (the old room):
 // there the flooder is never closed, which the report shows as "not closed".
 // See BENCHMARKS.md, "Hostile input and room events (issues 9 and 10)".
@@ -24,7 +24,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { LoadGen } from "./lib/loadgen.mjs";
-import { machineInfo, selfAffinity, treeCpuSeconds } from "./lib/proc.mjs";
+import { machineInfo, selfAffinity, treeCpuSeconds, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
 import { RawWs } from "./lib/rawws.mjs";
 import { freePort, JWT_SECRET, newRunContext, nodeBin, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
 
@@ -54,6 +54,8 @@ const reps = Number(opt("reps", 1));
 const outDir = path.resolve(String(opt("out", path.join(ROOT, "bench/results/flood"))));
 const label = String(opt("label", sourceInfo().commit ?? "unknown"));
 const ladder = String(opt("ladder", "100,200,300,400,500,600,800,1000")).split(",").map(Number);
+/** size: viewers connect with ?batch=1 (one flush per 25 ms window) instead of one frame per message. */
+const sizeBatch = argv.includes("--batch");
 
 /** The product's defaults, spelled out (a worker that predates a variable ignores it). */
 const PRODUCT_VARS = {
@@ -459,9 +461,11 @@ async function manyUsersCase(rep, { users = 40, perUser = 10, seconds = 20, view
  */
 async function sizeCase(rep, { rate = 100, senders = 20, probes = 10, warmupS = 2, seconds = 10 } = {}) {
   const s = await startServer(`size-r${rep}`);
-  const res = { case: "size", what: `${rate} msg/s from ${senders} users to N unbatched viewers (${probes} of them probes)`, rep, steps: [] };
-  const lg = new LoadGen({ spec: (i) => s.spec(probes + i), protocol: "ours", textLen: 64 });
-  const ps = Array.from({ length: probes }, (_, i) => new Peer(s.spec(i)));
+  const kind = sizeBatch ? "batched" : "unbatched";
+  const res = { case: "size", what: `${rate} msg/s from ${senders} users to N ${kind} viewers (${probes} of them probes)`, batch: sizeBatch, rep, steps: [] };
+  const spec = sizeBatch ? TARGETS["ours-batch"].spec(s.port, s.ctx) : s.spec;
+  const lg = new LoadGen({ spec: (i) => spec(probes + i), protocol: "ours", textLen: 64 });
+  const ps = Array.from({ length: probes }, (_, i) => new Peer(spec(i)));
   const cpu = cpuSampler(s.server.pid);
   try {
     for (const p of ps) await p.open();
@@ -475,6 +479,7 @@ async function sizeCase(rep, { rate = 100, senders = 20, probes = 10, warmupS = 
       await waitQuiet(cpu, now(), { minMs: 500, maxMs: 20_000 });
       const stopPings = pingEvery(ps, 100);
       const t0 = now();
+      const rq0 = treeRunqueueWaitSeconds(s.server.pid);
       const errs0 = { ...lg.errors };
       const r = await lg.runStep({ id: step++, rate, durationMs: seconds * 1000, senders, maxDrainMs: 10_000 });
       const t1 = now();
@@ -489,13 +494,15 @@ async function sizeCase(rep, { rate = 100, senders = 20, probes = 10, warmupS = 
         delivery_ms: r.latency_ms,
         ping_ms: ping,
         server_core: Math.round((cpuIn.reduce((a, [, u]) => a + u, 0) / Math.max(1, cpuIn.length)) * 100) / 100,
+        // time the server's threads were runnable but not running (other processes on its core)
+        server_waited_s: Math.round((treeRunqueueWaitSeconds(s.server.pid) - rq0) * 100) / 100,
         errors: Object.fromEntries(Object.entries(lg.errors).map(([c, v]) => [c, v - (errs0[c] ?? 0)]).filter(([, v]) => v > 0)),
       };
       st.pass = st.delivered_ratio >= 0.999 && ping.p99 !== null && ping.p99 < 250;
       res.steps.push(st);
       log(
         `size: ${st.viewers} viewers: delivered ${(st.delivered_ratio * 100).toFixed(2)} %, delivery p50 ${r.latency_ms.p50} p99 ${r.latency_ms.p99} ms; ` +
-          `ping p50 ${ping.p50} p99 ${ping.p99} max ${ping.max} ms; srv ${Math.round(st.server_core * 100)} % core ${st.pass ? "PASS" : "FAIL"} ${JSON.stringify(st.errors)}`,
+          `ping p50 ${ping.p50} p99 ${ping.p99} max ${ping.max} ms; srv ${Math.round(st.server_core * 100)} % core, waited ${st.server_waited_s} s ${st.pass ? "PASS" : "FAIL"} ${JSON.stringify(st.errors)}`,
       );
       if (!st.pass) break;
     }
