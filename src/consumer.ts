@@ -15,9 +15,15 @@
  * dedupe by comment_id). A sink that is not configured acks its queue's messages with one log
  * line per isolate; chat keeps working without it. A batch from a queue not listed in
  * QUEUE_SINKS is retried (towards its dead letter queue): a wiring mistake must not drop events.
+ *
+ * Metrics: each batch handed to a sink writes one Analytics Engine point to CHAT_METRICS (when
+ * bound): blobs [sink, queue], doubles [events stored, events retried] (src/metrics.ts). A batch
+ * of an unconfigured sink writes none (nothing was delivered); one of an unknown queue writes
+ * sink "none" with every message as a failure.
  */
 import { loadConfig, type Config, type Env } from "./env";
 import { describeError } from "./errors";
+import { sinkDataPoint, writePoints } from "./metrics";
 import { QueueEvent } from "./protocol";
 import { KafkaRestSink } from "./sinks/kafka-rest";
 import { RedisHistorySink, redisClient } from "./sinks/redis-history";
@@ -87,6 +93,7 @@ export async function handleQueueBatch(
           `retrying ${batch.messages.length} messages towards its dead letter queue`,
       );
       batch.messages.forEach(retry);
+      writePoints(env.CHAT_METRICS, [sinkDataPoint("none", batch.queue, 0, batch.messages.length)], `queue=${batch.queue}`);
       return;
     }
     target = sinkFor(name, cfg);
@@ -128,5 +135,8 @@ export async function handleQueueBatch(
       retry(msg);
     }
   });
+  // Failures: the sink's refusals and the malformed messages (also retried, towards the dead letter queue).
+  const acked = valid.length - retried;
+  writePoints(env.CHAT_METRICS, [sinkDataPoint(target.name, batch.queue, acked, batch.messages.length - acked)], `queue=${batch.queue}`);
   if (retried > 0) console.warn(`queue consumer ${batch.queue}: ${retried}/${batch.messages.length} events will be retried (sink ${target.name})`);
 }

@@ -23,6 +23,11 @@ export interface Env {
   CHAT_HISTORY: Queue<unknown>;
   /** R2 bucket of chat images, keys `uploads/{stream_id}/{upload_id}` (src/uploads.ts). */
   CHAT_UPLOADS: R2Bucket;
+  /**
+   * Workers Analytics Engine dataset chat_metrics (src/metrics.ts, README "Stats and metrics").
+   * Optional: without it nothing is written and chat works the same.
+   */
+  CHAT_METRICS?: AnalyticsEngineDataset;
   ASSETS?: Fetcher;
 
   JWT_SECRET?: string;

@@ -19,6 +19,7 @@ import {
   type ErrorCode,
   type ServerFrame,
 } from "./protocol";
+import { UNKNOWN_REGION } from "./metrics";
 import { fullBucket, take, type Bucket } from "./rules/budget";
 
 /**
@@ -58,6 +59,8 @@ interface Attachment {
   t: number;
   /** 1 = closed by the room: never served again, even after a wake-up */
   x?: 1;
+  /** region (src/metrics.ts regionOf: a continent code or "unknown"); absent on sockets from before it existed */
+  g?: string;
 }
 
 /** One open socket, as the fan-out tracks it. */
@@ -66,6 +69,8 @@ export interface Conn {
   actor: SocketActor;
   batch: boolean;
   connectedAt: number;
+  /** src/metrics.ts regionOf */
+  region: string;
   strikes: number;
   strikeWindowStart: number;
   frames: Bucket;
@@ -91,15 +96,24 @@ export class Fanout {
   // Batched delivery (shared by every batch=1 client: one encoding per flush).
   private batchWindowOpen = false;
   private batchPending: string[] = [];
+  /** When the events in batchPending were accepted (ms), for the fan-out latency; same order. */
+  private batchPendingAt: number[] = [];
+  /** Open sockets per region. */
+  private readonly regions = new Map<string, number>();
   // Presence: the last count sent, and whether a send is scheduled.
   private viewersSent = -1;
   private viewersTimer: ReturnType<typeof setTimeout> | null = null;
 
-  /** `label` prefixes log lines (e.g. `stream=<id>`). */
+  /**
+   * `label` prefixes log lines (e.g. `stream=<id>`). `onSent(acceptedAt, sentAt)` (ms) is called
+   * once per broadcast given an `acceptedAt`, when its frame has gone to the last socket that gets
+   * it: at once, or when the batch window holding it is flushed (src/metrics.ts fan-out latency).
+   */
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly limits: () => SocketLimits,
     private readonly label: () => string,
+    private readonly onSent?: (acceptedAt: number, sentAt: number) => void,
   ) {
     for (const ws of ctx.getWebSockets()) this.adopt(ws);
   }
@@ -114,6 +128,11 @@ export class Fanout {
     return this.byUser.size;
   }
 
+  /** Open sockets per region (src/metrics.ts regionOf), a copy. */
+  perRegion(): Record<string, number> {
+    return Object.fromEntries(this.regions);
+  }
+
   /**
    * Accepts a new socket for `actor`: closes the user's oldest sockets beyond MAX_SOCKETS_PER_USER − 1
    * with 4429 (closing the oldest rather than refusing the newest keeps a reload or a new device
@@ -121,7 +140,7 @@ export class Fanout {
    * the caller sends next is the complete picture), and returns the pair's client end and the
    * server end to send welcome/history on.
    */
-  accept(actor: SocketActor, batch: boolean, now: number): { client: WebSocket; server: WebSocket } {
+  accept(actor: SocketActor, batch: boolean, now: number, region: string = UNKNOWN_REGION): { client: WebSocket; server: WebSocket } {
     const mine = this.byUser.get(actor.userId);
     const excess = (mine?.size ?? 0) - (this.limits().socketsPerUser - 1);
     if (mine && excess > 0) {
@@ -131,7 +150,7 @@ export class Fanout {
     const pair = new WebSocketPair();
     const server = pair[1];
     this.ctx.acceptWebSocket(server);
-    const attachment: Attachment = { u: actor.userId, n: actor.username, r: actor.role, t: now };
+    const attachment: Attachment = { u: actor.userId, n: actor.username, r: actor.role, t: now, g: region };
     if (batch) attachment.b = 1;
     server.serializeAttachment(attachment);
     this.flushBatch();
@@ -187,6 +206,9 @@ export class Fanout {
     this.conns.delete(ws);
     this.plain.delete(conn);
     this.batched.delete(conn);
+    const inRegion = (this.regions.get(conn.region) ?? 1) - 1;
+    if (inRegion > 0) this.regions.set(conn.region, inRegion);
+    else this.regions.delete(conn.region);
     const mine = this.byUser.get(conn.actor.userId);
     mine?.delete(conn);
     if (mine?.size === 0) this.byUser.delete(conn.actor.userId);
@@ -198,17 +220,23 @@ export class Fanout {
     return this.conns.get(ws)?.actor.userId;
   }
 
-  /** Sends `frame` to every open socket; `?batch=1` sockets may get it coalesced (≤ BATCH_WINDOW_MS). */
-  broadcast(frame: string): void {
+  /**
+   * Sends `frame` to every open socket; `?batch=1` sockets may get it coalesced (≤ BATCH_WINDOW_MS).
+   * With `acceptedAt` (ms), reports the event's fan-out to `onSent` once its last send is done.
+   */
+  broadcast(frame: string, acceptedAt?: number): void {
     for (const c of this.plain) sendTo(c.ws, frame);
-    if (this.batched.size === 0) return;
-    if (!this.batchWindowOpen) {
+    if (this.batched.size > 0) {
+      if (this.batchWindowOpen) {
+        this.batchPending.push(frame);
+        if (acceptedAt !== undefined) this.batchPendingAt.push(acceptedAt);
+        return;
+      }
       // A lone message is never held back: send it now and open a window for what follows.
       for (const c of this.batched) sendTo(c.ws, frame);
       this.openBatchWindow();
-    } else {
-      this.batchPending.push(frame);
     }
+    if (acceptedAt !== undefined) this.onSent?.(acceptedAt, Date.now());
   }
 
   /** An error frame to one socket. */
@@ -249,6 +277,7 @@ export class Fanout {
       actor: { userId: a.u, username: a.n, role: Role.safeParse(a.r).data ?? "viewer" },
       batch: a.b === 1,
       connectedAt: a.t ?? 0,
+      region: typeof a.g === "string" ? a.g : UNKNOWN_REGION,
       strikes: 0,
       strikeWindowStart: 0,
       frames: fullBucket(this.limits().framesPerSec * FRAME_BURST_FACTOR, Date.now()),
@@ -257,6 +286,7 @@ export class Fanout {
     };
     this.conns.set(ws, conn);
     (conn.batch ? this.batched : this.plain).add(conn);
+    this.regions.set(conn.region, (this.regions.get(conn.region) ?? 0) + 1);
     let mine = this.byUser.get(conn.actor.userId);
     if (!mine) this.byUser.set(conn.actor.userId, (mine = new Set()));
     mine.add(conn);
@@ -321,9 +351,14 @@ export class Fanout {
   private flushBatch(): void {
     const pending = this.batchPending;
     if (pending.length === 0) return;
+    const pendingAt = this.batchPendingAt;
     this.batchPending = [];
+    this.batchPendingAt = [];
     const frame = pending.length === 1 ? pending[0]! : `{"type":"batch","frames":[${pending.join(",")}]}`;
     for (const c of this.batched) sendTo(c.ws, frame);
+    // The clock read after the sends: inside one event it only moves across I/O (README "Stats and metrics").
+    const sentAt = Date.now();
+    for (const at of pendingAt) this.onSent?.(at, sentAt);
   }
 
   /** Presence: one `viewers` frame per VIEWERS_INTERVAL_MS at most, only when the count changed; no storage. */

@@ -17,6 +17,8 @@ export const H_STREAM = "x-chat-stream";
 export const H_IDENTITY = "x-chat-identity";
 /** A verified ticket's nonce and expiry (ms), `<nonce>.<expires_at>`: the room enforces one use. */
 export const H_TICKET_NONCE = "x-chat-ticket-nonce";
+/** The viewer's region, src/metrics.ts regionOf(request.cf): counted per socket for the stats. */
+export const H_REGION = "x-chat-region";
 
 /** Who the worker says the user is. `owner` = the stream's owner from Postgres, when known. */
 export interface RoomIdentity {

@@ -7,6 +7,7 @@
  *   src/room-store.ts         the SQLite tables
  *   src/outbox.ts             events on their way to the sinks' queues
  *   src/upload-store.ts       the stream's image uploads: who made them, which comment carries them
+ *   src/metrics.ts            messages/s, fan-out latency, the stats answer and Analytics Engine points
  *
  * One pass per command: gate (frame budget, size, JSON, schema) → decide → apply + persist →
  * broadcast → outbox. Sockets use the WebSocket Hibernation API: everything a socket needs after a
@@ -19,6 +20,7 @@ import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type Env } from "./env";
 import { describeError } from "./errors";
 import { Fanout } from "./fanout";
+import { ROOM_SHARD, StreamMetrics, regionOf, streamDataPoints, streamStats, writePoints, type MetricsWriter, type ShardCount } from "./metrics";
 import { Outbox } from "./outbox";
 import {
   ERROR_MESSAGES,
@@ -30,9 +32,11 @@ import {
   type Command,
   type ModerationCommand,
   type ServerFrame,
+  type StatsResponse,
 } from "./protocol";
 import {
   H_IDENTITY,
+  H_REGION,
   H_STREAM,
   H_TICKET_NONCE,
   error,
@@ -80,6 +84,10 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly roomBucket: Bucket;
   private readonly outbox: Outbox;
   private readonly uploads: UploadStore;
+  /** Messages/s and fan-out latency, in memory (src/metrics.ts). */
+  private readonly metrics = new StreamMetrics();
+  /** Where data points go (CHAT_METRICS, optional; a field so tests can put a double in). */
+  private metricsOut: MetricsWriter | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -101,7 +109,13 @@ export class ChatRoom extends DurableObject<Env> {
       { label: `stream=${this.state.streamId}` },
     );
     if (this.outbox.pending()) void this.drainOutbox();
-    this.sockets = new Fanout(ctx, () => this.limits, () => `stream=${this.state.streamId}`);
+    this.metricsOut = env.CHAT_METRICS;
+    this.sockets = new Fanout(
+      ctx,
+      () => this.limits,
+      () => `stream=${this.state.streamId}`,
+      (acceptedAt, sentAt) => this.metrics.sent(acceptedAt, sentAt),
+    );
     if (this.sockets.size > 0) {
       console.log(`ChatRoom woke from hibernation stream=${this.state.streamId} sockets=${this.sockets.size} seq=${this.state.seq}`);
     }
@@ -173,7 +187,7 @@ export class ChatRoom extends DurableObject<Env> {
     }
     this.bind(streamId, identity);
     const actor: Actor = { userId: identity.id, username: identity.username, role: identity.role };
-    const { client, server } = this.sockets.accept(actor, url.searchParams.get("batch") === "1", now);
+    const { client, server } = this.sockets.accept(actor, url.searchParams.get("batch") === "1", now, regionOf({ continent: request.headers.get(H_REGION) }));
 
     const s = this.state;
     server.send(
@@ -192,6 +206,7 @@ export class ChatRoom extends DurableObject<Env> {
       } satisfies ServerFrame),
     );
     server.send(this.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
+    this.maybeReport(now);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -241,6 +256,39 @@ export class ChatRoom extends DurableObject<Env> {
     out.moderators = [...mods];
     out.blocked_terms = [...s.blockedTerms];
     return out;
+  }
+
+  /**
+   * RPC from the worker: `GET /v1/streams/{id}/chat/stats`. The owner (admins are owners, src/roles.ts)
+   * and moderators get the stream's figures (src/metrics.ts); anyone else, or a banned moderator, `forbidden`.
+   */
+  async stats(streamId: string, identity: RoomIdentity): Promise<{ ok: true; stats: StatsResponse } | { ok: false; code: "forbidden"; message: string }> {
+    this.bind(streamId, identity);
+    const now = Date.now();
+    const role = effectiveRole(this.state, identity.id, identity.role);
+    const held = restriction(this.state, identity.id, role, now);
+    if (role === "viewer" || (held && "banned" in held)) return { ok: false, code: "forbidden", message: ERROR_MESSAGES.forbidden };
+    return { ok: true, stats: streamStats({ streamId: this.state.streamId, now, shards: this.shards(), metrics: this.metrics, queueBacklog: this.outbox.backlog() }) };
+  }
+
+  /** The sockets this stream holds, by shard: today the room holds them all. */
+  private shards(): Record<string, ShardCount> {
+    return { [ROOM_SHARD]: { sockets: this.sockets.size, users: this.sockets.viewers, perRegion: this.sockets.perRegion() } };
+  }
+
+  /**
+   * Writes the stream's data points to CHAT_METRICS at most once per METRICS_INTERVAL_MS, piggy-
+   * backed on commands and upgrades (no timer, no storage write); never throws.
+   */
+  private maybeReport(now: number): void {
+    if (!this.metricsOut || !this.metrics.reportDue(now)) return;
+    try {
+      const shards = this.shards();
+      const stats = streamStats({ streamId: this.state.streamId, now, shards, metrics: this.metrics, queueBacklog: this.outbox.backlog() });
+      writePoints(this.metricsOut, streamDataPoints(stats, shards), `stream=${this.state.streamId}`);
+    } catch (err) {
+      console.warn(`ChatRoom metrics stream=${this.state.streamId}: ${describeError(err)}`);
+    }
   }
 
   /**
@@ -378,8 +426,10 @@ export class ChatRoom extends DurableObject<Env> {
     if (removed.length > 0 && this.uploads.doomComments(removed, now) > 0) this.ctx.waitUntil(this.deleteDoomed());
     if (frames.length > 0) {
       this.backlogFrame = null;
-      for (const f of frames) this.sockets.broadcast(f);
+      this.metrics.accepted(now, frames.length);
+      for (const f of frames) this.sockets.broadcast(f, now);
       void this.drainOutbox();
+      this.maybeReport(now);
     }
     return { kind: "ok", events: outcome.events, ...outcome.ack };
   }

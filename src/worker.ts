@@ -12,6 +12,7 @@
  *   CHAT_EVENTS   Queue chat-events: producer (the room's outbox) and consumer (queue() below → Kafka), DLQ chat-events-dlq
  *   CHAT_HISTORY  Queue chat-history: producer (the room's outbox) and consumer (queue() below → Redis), DLQ chat-history-dlq
  *   CHAT_UPLOADS  R2 bucket chat-uploads: chat images, uploads/{stream_id}/{upload_id} (src/uploads.ts; the room deletes them)
+ *   CHAT_METRICS  Analytics Engine dataset chat_metrics (optional): the rooms' and the consumer's data points (src/metrics.ts)
  *   ASSETS        static files in ./public (the demo page)
  * Variables and secrets (all optional unless noted; validated once by src/env.ts):
  *   JWT_SECRET (HS256) and/or JWT_JWKS_URL (RS256/ES256) — at least one required
@@ -36,7 +37,8 @@ import { HTTPException } from "hono/http-exception";
 import { AuthError, DEV_USERNAME_RE, DEV_TOKEN_TTL_S, bearerToken, mintDevToken, verifyJwt, type Identity } from "./auth";
 import { ConfigError, loadConfig, type Config, type Env } from "./env";
 import { ERROR_MESSAGES, ModerationCommand, Role, isUuid, type ErrorCode } from "./protocol";
-import { H_IDENTITY, H_STREAM, H_TICKET_NONCE, encodeIdentity, type RoomIdentity } from "./room-api";
+import { H_IDENTITY, H_REGION, H_STREAM, H_TICKET_NONCE, encodeIdentity, type RoomIdentity } from "./room-api";
+import { regionOf } from "./metrics";
 import { resolveRole } from "./roles";
 import { TICKET_TTL_S, mintTicket, ticketSecret, verifyTicket } from "./tickets";
 import { handleQueueBatch } from "./consumer";
@@ -157,7 +159,7 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
   const url = new URL(c.req.url);
   const cfg = c.get("config");
   // Only what the room needs, rebuilt from validated values: nothing from the request is copied on.
-  const headers = new Headers({ upgrade: "websocket", [H_STREAM]: streamId });
+  const headers = new Headers({ upgrade: "websocket", [H_STREAM]: streamId, [H_REGION]: regionOf(c.req.raw.cf) });
   const ticket = url.searchParams.get("ticket");
   if (c.req.header("authorization") || ticket === null) {
     const identity = await authenticate(c);
@@ -240,6 +242,18 @@ app.get("/v1/streams/:stream_id/chat/state", async (c) => {
   const streamId = streamIdParam(c);
   const who = await roomIdentity(c, await authenticate(c), streamId);
   return c.json(await roomFor(c, streamId).snapshot(streamId, who));
+});
+
+/**
+ * The stream's figures (src/metrics.ts; README "Stats and metrics") for its owner, moderators and
+ * admins; anyone else gets 403 `forbidden`.
+ */
+app.get("/v1/streams/:stream_id/chat/stats", async (c) => {
+  const streamId = streamIdParam(c);
+  const who = await roomIdentity(c, await authenticate(c), streamId);
+  const r = await roomFor(c, streamId).stats(streamId, who);
+  if (!r.ok) fail(403, r.code, r.message);
+  return c.json(r.stats);
 });
 
 // Images in chat (src/uploads.ts): upload (authenticated here) and serve (no credentials: the id is the capability).
