@@ -10,6 +10,7 @@ import {
   DEFAULT_EDIT_WINDOW_S,
   DEFAULT_MAX_SOCKETS_PER_USER,
   DEFAULT_RATE_LIMIT_PER_SEC,
+  DEFAULT_ROOM_MAX_DELIVERIES_PER_SEC,
   DEFAULT_ROOM_MAX_MESSAGES_PER_SEC,
   DEFAULT_SOCKET_MAX_FRAMES_PER_SEC,
 } from "./protocol";
@@ -41,6 +42,8 @@ export interface Env {
   TICKET_SECRET?: string;
   /** Messages per second one stream accepts in total; more → `room_busy` (default 100). */
   ROOM_MAX_MESSAGES_PER_SEC?: string;
+  /** Sends per second to unbatched sockets one stream allows; caps its message rate by audience (default 30,000). */
+  ROOM_MAX_DELIVERIES_PER_SEC?: string;
   /** Frames per second one socket may send, of any kind (default 20, burst 2×). */
   SOCKET_MAX_FRAMES_PER_SEC?: string;
   /** Sockets one user may hold open to one stream; the oldest is closed with 4429 (default 5). */
@@ -126,6 +129,7 @@ const ConfigSchema = z
     ),
     TICKET_SECRET: z.preprocess(blankToUndefined, z.string().min(16, "must be at least 16 characters").optional()),
     ROOM_MAX_MESSAGES_PER_SEC: positiveInt(DEFAULT_ROOM_MAX_MESSAGES_PER_SEC),
+    ROOM_MAX_DELIVERIES_PER_SEC: positiveInt(DEFAULT_ROOM_MAX_DELIVERIES_PER_SEC, 100_000_000),
     SOCKET_MAX_FRAMES_PER_SEC: positiveInt(DEFAULT_SOCKET_MAX_FRAMES_PER_SEC),
     MAX_SOCKETS_PER_USER: positiveInt(DEFAULT_MAX_SOCKETS_PER_USER, 1_000),
     EDIT_WINDOW_S: positiveInt(DEFAULT_EDIT_WINDOW_S, 86_400),

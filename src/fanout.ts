@@ -123,6 +123,11 @@ export class Fanout {
     return this.conns.size;
   }
 
+  /** Open sockets without `?batch=1`: each broadcast is one send to each of them. */
+  get unbatched(): number {
+    return this.plain.size;
+  }
+
   /** Distinct users connected (what `viewers` counts). */
   get viewers(): number {
     return this.byUser.size;

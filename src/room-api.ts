@@ -34,6 +34,12 @@ export interface RoomLimits {
   user: BucketMap;
   /** Per stream: ROOM_MAX_MESSAGES_PER_SEC, burst = rate. */
   roomPerSec: number;
+  /**
+   * Per stream: ROOM_MAX_DELIVERIES_PER_SEC, sends to unbatched sockets per second. The room's
+   * message rate is min(roomPerSec, this ÷ unbatched sockets): the work of a broadcast grows with
+   * its viewers, so 100 msg/s is fine for 300 unbatched viewers and not for 1,000 (BENCHMARKS.md).
+   */
+  deliveriesPerSec: number;
   /** Per socket, frames of any kind: SOCKET_MAX_FRAMES_PER_SEC, burst = FRAME_BURST_FACTOR × rate. */
   framesPerSec: number;
   /** MAX_SOCKETS_PER_USER. */
@@ -50,13 +56,14 @@ export interface RoomLimits {
 export function roomLimits(
   c: Pick<
     Config,
-    "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "EDIT_WINDOW_S" | "UPLOADS_PER_MIN" | "MAX_VIEWERS_PER_STREAM"
+    "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "ROOM_MAX_DELIVERIES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "EDIT_WINDOW_S" | "UPLOADS_PER_MIN" | "MAX_VIEWERS_PER_STREAM"
   >,
 ): RoomLimits {
   return {
     uploads: new BucketMap(c.UPLOADS_PER_MIN / 60, c.UPLOADS_PER_MIN),
     user: new BucketMap(c.RATE_LIMIT_PER_SEC, c.RATE_LIMIT_PER_SEC),
     roomPerSec: c.ROOM_MAX_MESSAGES_PER_SEC,
+    deliveriesPerSec: c.ROOM_MAX_DELIVERIES_PER_SEC,
     framesPerSec: c.SOCKET_MAX_FRAMES_PER_SEC,
     socketsPerUser: c.MAX_SOCKETS_PER_USER,
     editWindowMs: c.EDIT_WINDOW_S * 1000,

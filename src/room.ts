@@ -379,7 +379,8 @@ export class ChatRoom extends DurableObject<Env> {
     if (cmd.type === "message" || cmd.type === "edit") {
       // The stream's total budget for what viewers post, checked last so one user's flood cannot
       // drain it for everyone. Moderation is exempt: a raid is exactly when moderators must act.
-      const roomWait = take(this.roomBucket, this.limits.roomPerSec, this.limits.roomPerSec, now);
+      const rate = Math.max(1, Math.min(this.limits.roomPerSec, this.limits.deliveriesPerSec / Math.max(1, this.sockets.unbatched)));
+      const roomWait = take(this.roomBucket, rate, rate, now);
       if (roomWait > 0) return error("room_busy", { retry_after_ms: roomWait });
     }
     const outcome: Outcome = decide(this.state, actor, cmd, now, {

@@ -174,6 +174,23 @@ describe("kind 5: a room-wide message budget", () => {
   });
 });
 
+describe("kind 5b: the room budget follows the audience (ROOM_MAX_DELIVERIES_PER_SEC)", () => {
+  it("with 5 unbatched viewers and 10 sends/s allowed, the room takes ~2 messages/s; batched viewers cost nothing", async () => {
+    const sid = newStreamId();
+    const stub = roomStub(sid);
+    const viewers = [await connect(sid), await connect(sid), await connect(sid), await connect(sid)];
+    const sender = await connect(sid);
+    const batched = [await connect(sid, { query: "?batch=1" }), await connect(sid, { query: "?batch=1" })];
+    await setLimits(stub, { ROOM_MAX_DELIVERIES_PER_SEC: 10 });
+    await sleep(20); // let the room bucket settle to the smaller burst
+    for (let i = 0; i < 6; i++) sender.send(msg(`m${i}`, `d-${i}`));
+    await sender.until((x) => x.of("ack").length + x.of("error").length === 6, "6 answers");
+    expect(sender.of("ack").length).toBeLessThanOrEqual(3);
+    expect(sender.of("error").every((e) => e.code === "room_busy" && e.retry_after_ms! > 0)).toBe(true);
+    await Promise.all([...viewers, sender, ...batched].map((c) => c.close()));
+  });
+});
+
 describe("kind 6: sockets per user per stream are capped", () => {
   it("the 6th socket of one user closes their oldest with 4429; other users are unaffected", async () => {
     const sid = newStreamId();

@@ -137,7 +137,7 @@ export function roomStub(streamId: string) {
  */
 export async function setLimits(
   stub: DurableObjectStub<ChatRoom>,
-  overrides: Partial<Pick<Config, "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "MAX_VIEWERS_PER_STREAM">>,
+  overrides: Partial<Pick<Config, "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "ROOM_MAX_DELIVERIES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "MAX_VIEWERS_PER_STREAM">>,
 ): Promise<void> {
   const merged = { ...loadConfig(env), ...overrides };
   await runInDurableObject(stub, (room: ChatRoom) => {
