@@ -194,7 +194,7 @@ export class RoomStore {
   }
 
   /** Remembers an ack; forgets those older than ACK_RETENTION_SEQ now and then. */
-  saveAck(userId: string, clientMsgId: string, ack: { id?: string; seq?: number }, currentSeq: number): void {
+  saveAck(userId: string, clientMsgId: string, ack: { id?: string; seq?: number }): void {
     this.sql.exec(
       "INSERT OR REPLACE INTO acks (user_id, client_msg_id, comment_id, seq) VALUES (?, ?, ?, ?)",
       userId,

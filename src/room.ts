@@ -422,7 +422,7 @@ export class ChatRoom extends DurableObject<Env> {
       this.state.blockedTerms = outcome.blockedTerms;
       this.store.setBlockedTerms(outcome.blockedTerms);
     }
-    if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, outcome.ack, this.state.seq);
+    if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, outcome.ack);
     // Recorded as doomed in this same event, so a failed or interrupted R2 delete is retried by the alarm.
     if (removed.length > 0 && this.uploads.doomComments(removed, now) > 0) this.ctx.waitUntil(this.deleteDoomed());
     if (frames.length > 0) {

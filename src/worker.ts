@@ -21,6 +21,9 @@
  *   DEV_TOKENS                     "true" enables POST /dev/token (local development only)
  *   RATE_LIMIT_PER_SEC             messages per user per stream per second (default 10)
  *   ROOM_MAX_MESSAGES_PER_SEC      messages per stream per second, all users (default 100)
+ *   ROOM_MAX_DELIVERIES_PER_SEC    sends/s to unbatched sockets; caps the message rate by audience (default 30,000)
+ *   MAX_VIEWERS_PER_STREAM         open sockets per stream; viewers past it get 503 stream_full (default 30,000)
+ *   EDIT_WINDOW_S                  how long an author may edit a comment (default 300)
  *   SOCKET_MAX_FRAMES_PER_SEC      frames per socket per second, any kind (default 20, burst 40)
  *   MAX_SOCKETS_PER_USER           sockets per user per stream; the oldest is closed with 4429 (default 5)
  *   TICKET_SECRET                  signs WebSocket tickets (default: derived from JWT_SECRET)
@@ -28,15 +31,15 @@
  *   UPLOADS_PER_MIN                image uploads per user per stream per minute (default 10)
  *   UPSTASH_REDIS_REST_URL/_TOKEN  history sink and history API
  *   KAFKA_REST_URL, KAFKA_REST_TOKEN | KAFKA_REST_USER/_PASSWORD, KAFKA_CHAT_TOPIC (streams.chat)
- *   DATABASE_URL, NEON_WS_PROXY    usernames from Postgres (Neon driver)
+ *   DATABASE_URL, NEON_WS_PROXY    usernames and roles from Postgres (Neon driver)
  */
-import { describeError } from "./errors";
 import { Hono, type Context } from "hono";
+import { describeError } from "./errors";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { AuthError, DEV_USERNAME_RE, DEV_TOKEN_TTL_S, bearerToken, mintDevToken, verifyJwt, type Identity } from "./auth";
 import { ConfigError, loadConfig, type Config, type Env } from "./env";
-import { ERROR_MESSAGES, ModerationCommand, Role, isUuid, type ErrorCode } from "./protocol";
+import { ModerationCommand, Role, isUuid, type ErrorCode } from "./protocol";
 import { H_IDENTITY, H_REGION, H_STREAM, H_TICKET_NONCE, encodeIdentity, type RoomIdentity } from "./room-api";
 import { regionOf } from "./metrics";
 import { resolveRole } from "./roles";

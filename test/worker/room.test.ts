@@ -1,6 +1,5 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ChatRoom } from "../../src/room";
 import { Client, connect, newStreamId, newUserId, roomStub, setLimits, sleep, token } from "./helpers";
 
 const msg = (text: string, client_msg_id?: string) => ({ type: "message", text, ...(client_msg_id ? { client_msg_id } : {}) });
