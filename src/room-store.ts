@@ -193,7 +193,7 @@ export class RoomStore {
     return { ...(row.comment_id ? { id: row.comment_id } : {}), ...(row.seq > 0 ? { seq: row.seq } : {}) };
   }
 
-  /** Remembers an ack; forgets those older than ACK_RETENTION_SEQ now and then. */
+  /** Remembers an ack; now and then keeps only the newest ACK_RETENTION (10,000) of the stream. */
   saveAck(userId: string, clientMsgId: string, ack: { id?: string; seq?: number }): void {
     this.sql.exec(
       "INSERT OR REPLACE INTO acks (user_id, client_msg_id, comment_id, seq) VALUES (?, ?, ?, ?)",
