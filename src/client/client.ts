@@ -15,6 +15,7 @@
  * Everything time-based is a timer owned by this object, and close() clears them all: a closed
  * client keeps no process alive and sends nothing.
  */
+import { prepareText } from "../rules/text.js";
 import {
   CLOSE_POLICY_VIOLATION,
   CLOSE_TOO_MANY_SOCKETS,
@@ -494,7 +495,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (options.attachments !== undefined) command.attachments = options.attachments;
     return this.#command(command, clientMsgId).then((ack) => {
       if (ack.id === undefined || ack.seq === undefined) {
-        throw new ChatError("protocol_error", "The server acknowledged the message without naming the comment", { clientMsgId });
+        // The room acks a text it found visually empty without creating a comment.
+        throw new ChatError("empty_message", "The server found nothing to post in the message", { clientMsgId });
       }
       return { clientMsgId: ack.clientMsgId, id: ack.id, seq: ack.seq };
     });
@@ -1132,7 +1134,10 @@ function sendRate(limits: ChatLimits | undefined): number {
  */
 function checkText(text: string, clientMsgId: string, withImages = false): ChatError | null {
   const trimmed = text.trim();
-  if (trimmed.length === 0 && !withImages) return new ChatError("empty_message", "The message is empty", { clientMsgId });
+  // The room's own rule (src/rules/text.ts): only zero-width or invisible characters is empty too.
+  if (!withImages && (trimmed.length === 0 || prepareText(trimmed, Number.MAX_SAFE_INTEGER).kind === "empty")) {
+    return new ChatError("empty_message", "The message is empty", { clientMsgId });
+  }
   if (codePointLength(trimmed) > MAX_MESSAGE_CODE_POINTS) return new ChatError("message_too_long", ERROR_MESSAGES.message_too_long, { clientMsgId });
   return null;
 }

@@ -391,6 +391,8 @@ describe("sending", () => {
     const h = harness({ outboxLimit: 2 });
     h.client.connect();
     await expect(h.client.send("   \n ")).rejects.toMatchObject({ code: "empty_message" });
+    // Visually empty by the room's rule: zero-width and filler characters only (attack report 7).
+    await expect(h.client.send("\u200B\u3164\u2800")).rejects.toMatchObject({ code: "empty_message" });
     await expect(h.client.send("é".repeat(501))).rejects.toMatchObject({ code: "message_too_long" });
     const ok = h.client.send(` ${"😀".repeat(500)} `); // 500 code points after trim: fine
     const ok2 = h.client.send("two");
@@ -724,9 +726,9 @@ describe("room events (issue 10): commands and the state store", () => {
     s.receive({ type: "ack", client_msg_id: "bt" });
     await expect(calls[0]).resolves.toEqual({ clientMsgId: "e", id, seq: 2 });
     await expect(calls[8]).resolves.toEqual({ clientMsgId: "bt" });
-    // A message's ack must name the comment.
+    // A message ack without a comment: the room found the text visually empty and posted nothing.
     s.receive({ type: "ack", client_msg_id: "re" });
-    await expect(reply).rejects.toMatchObject({ code: "protocol_error", clientMsgId: "re" });
+    await expect(reply).rejects.toMatchObject({ code: "empty_message", clientMsgId: "re" });
     h.client.close();
     await Promise.allSettled([...calls, withFiles]);
   });
