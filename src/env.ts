@@ -5,6 +5,7 @@
  * half-working.
  */
 import { z } from "zod";
+import { DEFAULT_MAX_UPLOAD_BYTES } from "./rules/images";
 import type { ChatRoom } from "./room";
 import {
   DEFAULT_EDIT_WINDOW_S,
@@ -72,8 +73,7 @@ export interface Env {
   SINK_RETRY_MAX_DELAY_S?: string;
 }
 
-/** MAX_UPLOAD_BYTES default: 5 MiB (DESIGN.md "Images in chat"). */
-export const DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024;
+export { DEFAULT_MAX_UPLOAD_BYTES } from "./rules/images";
 /** MAX_UPLOAD_BYTES ceiling: an upload is held in memory (128 MB per isolate) while it is checked. */
 export const MAX_UPLOAD_BYTES_CEILING = 25 * 1024 * 1024;
 /**

@@ -21,10 +21,10 @@ import { base64url } from "jose";
 import type { Config, Env } from "./env";
 import { describeError } from "./errors";
 import { isUuid } from "./protocol";
+import { isUploadContentType, sniffImageType, type UploadContentType } from "./rules/images";
 
-/** The only types accepted and ever served: raster formats browsers render without running anything. */
-export const UPLOAD_CONTENT_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"] as const;
-export type UploadContentType = (typeof UPLOAD_CONTENT_TYPES)[number];
+export { UPLOAD_CONTENT_TYPES, isUploadContentType, sniffImageType, type UploadContentType } from "./rules/images";
+
 /** An upload never attached to a message is deleted after this long (ms), by its room's alarm. */
 export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
 /** Uploads one user may hold unattached in one stream; more → 429 `too_many_uploads`. */
@@ -51,10 +51,6 @@ export function uploadUrl(streamId: string, uploadId: string): string {
   return `/v1/uploads/${streamId}/${uploadId}`;
 }
 
-export function isUploadContentType(v: unknown): v is UploadContentType {
-  return typeof v === "string" && (UPLOAD_CONTENT_TYPES as readonly string[]).includes(v);
-}
-
 /**
  * The image type a `Content-Type` header declares (parameters and case ignored), or null when it
  * is absent or not one of UPLOAD_CONTENT_TYPES (`image/svg+xml`, `text/html`, `image/jpg`, …).
@@ -62,23 +58,6 @@ export function isUploadContentType(v: unknown): v is UploadContentType {
 export function declaredImageType(header: string | undefined | null): UploadContentType | null {
   const type = header?.split(";")[0]?.trim().toLowerCase();
   return isUploadContentType(type) ? type : null;
-}
-
-const bytesAt = (b: Uint8Array, offset: number, expected: readonly number[]) =>
-  b.length >= offset + expected.length && expected.every((v, i) => b[offset + i] === v);
-const ascii = (s: string) => [...s].map((ch) => ch.charCodeAt(0));
-
-/**
- * The image type of a file by its magic bytes, or null when it is none of the four. Signatures:
- * PNG `89 50 4E 47 0D 0A 1A 0A` (PNG spec §5.2), JPEG `FF D8 FF` (SOI + a marker), GIF `GIF87a` /
- * `GIF89a`, WebP `RIFF` <4-byte size> `WEBP` (RFC 9649 §2.5).
- */
-export function sniffImageType(b: Uint8Array): UploadContentType | null {
-  if (bytesAt(b, 0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return "image/png";
-  if (bytesAt(b, 0, [0xff, 0xd8, 0xff])) return "image/jpeg";
-  if (bytesAt(b, 0, ascii("GIF87a")) || bytesAt(b, 0, ascii("GIF89a"))) return "image/gif";
-  if (bytesAt(b, 0, ascii("RIFF")) && bytesAt(b, 8, ascii("WEBP"))) return "image/webp";
-  return null;
 }
 
 /**

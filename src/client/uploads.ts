@@ -3,20 +3,22 @@
  * checks before a byte leaves the device, how the server's answers map to ChatError codes, and how
  * upload URLs (paths on the chat server) become absolute URLs an app can put in an `<img>`.
  *
- * The rules mirror the worker's (src/uploads.ts, src/env.ts), which the SDK cannot import: that
- * module pulls in Hono and jose, and the SDK ships with no dependency. test/client/uploads.test.ts
- * checks that both sides name the same types, the same default limit and sniff alike.
+ * The accepted types, the default limit and the magic-byte check are the worker's own
+ * (src/rules/images.ts, a pure module both sides import).
  */
 import type { SingleServerFrame } from "../protocol.js";
+import { SNIFF_BYTES, isUploadContentType, sniffImageType, type UploadContentType } from "../rules/images.js";
+
+export {
+  DEFAULT_MAX_UPLOAD_BYTES,
+  SNIFF_BYTES,
+  UPLOAD_CONTENT_TYPES,
+  isUploadContentType,
+  sniffImageType,
+  type UploadContentType,
+} from "../rules/images.js";
 import { ChatError, type ChatErrorCode } from "./errors.js";
 import type { Attachment, StreamComment } from "./types.js";
-
-/** The only image types the server accepts (and ever serves): raster formats that run nothing. */
-export const UPLOAD_CONTENT_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"] as const;
-export type UploadContentType = (typeof UPLOAD_CONTENT_TYPES)[number];
-
-/** The server's default `MAX_UPLOAD_BYTES`: 5 MiB (5,242,880 bytes). */
-export const DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024;
 
 /**
  * A `rate_limited` upload is sent again by the SDK when the server asks to wait at most this long
@@ -48,31 +50,6 @@ export interface UploadResult {
   contentType: UploadContentType;
   /** Bytes. */
   size: number;
-}
-
-/** True for one of {@link UPLOAD_CONTENT_TYPES}. */
-export function isUploadContentType(v: unknown): v is UploadContentType {
-  return typeof v === "string" && (UPLOAD_CONTENT_TYPES as readonly string[]).includes(v);
-}
-
-const bytesAt = (b: Uint8Array, offset: number, expected: readonly number[]) =>
-  b.length >= offset + expected.length && expected.every((v, i) => b[offset + i] === v);
-const ascii = (s: string) => [...s].map((ch) => ch.charCodeAt(0));
-
-/** Bytes {@link sniffImageType} needs to see (WebP's `WEBP` ends at byte 12). */
-export const SNIFF_BYTES = 12;
-
-/**
- * The image type of a file by its first bytes, or null when it is none of the four. The same
- * signatures the server checks: PNG `89 50 4E 47 0D 0A 1A 0A`, JPEG `FF D8 FF`, `GIF87a` /
- * `GIF89a`, WebP `RIFF` <size> `WEBP`.
- */
-export function sniffImageType(b: Uint8Array): UploadContentType | null {
-  if (bytesAt(b, 0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return "image/png";
-  if (bytesAt(b, 0, [0xff, 0xd8, 0xff])) return "image/jpeg";
-  if (bytesAt(b, 0, ascii("GIF87a")) || bytesAt(b, 0, ascii("GIF89a"))) return "image/gif";
-  if (bytesAt(b, 0, ascii("RIFF")) && bytesAt(b, 8, ascii("WEBP"))) return "image/webp";
-  return null;
 }
 
 /** `image/PNG; x=1` → `image/png`; empty → null. */
