@@ -7,7 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const BASELINE = "ws";
-const SCENARIO_ORDER = ["smoke", "seed", "fanout5k", "sweep", "idle", "proxyhop"];
+const SCENARIO_ORDER = ["smoke", "seed", "fanout5k", "sweep", "idle", "proxyhop", "hot", "seedshard"];
 
 const median = (xs) => {
   const v = xs.filter((x) => typeof x === "number" && Number.isFinite(x)).sort((a, b) => a - b);
@@ -23,6 +23,8 @@ function metricsOf(doc, r) {
     dp_bytes_per_conn: r.memory?.data_path_bytes_per_conn,
     dp_marginal_bytes_per_conn: r.memory?.data_path_marginal_bytes_per_conn,
     connect_failed: r.connect?.failed ?? 0,
+    // Our worker only (null elsewhere): shards holding sockets per the room's stats route.
+    shards_used: r.shards?.used ?? null,
   };
   if (doc.config.kind === "load") {
     const s = r.steps[0];
@@ -37,6 +39,8 @@ function metricsOf(doc, r) {
       server_cpu_util: s.server_cpu_util,
       loadgen_cpu_util: s.loadgen_cpu_util,
       server_rq_wait_s: s.server_runqueue_wait_s,
+      // Our worker only: comment frames a connection saw out of order or twice, during the step.
+      seq_errors: typeof s.seq_out_of_order === "number" ? s.seq_out_of_order + s.seq_duplicates : null,
     });
   } else if (doc.config.kind === "sweep") {
     const ok = r.steps.filter((s) => s.pass);
@@ -67,6 +71,10 @@ function metricsOf(doc, r) {
 
 /** The denominator of the ratios: `ws`, unless the scenario names another (proxyhop: `ours`). */
 const baselineOf = (doc) => doc.config.baseline ?? BASELINE;
+/** Target t's denominator: its twin in `config.pairs` (hot, seedshard: sharded → single room), else the baseline. */
+const baseOfTarget = (doc, t) => doc.config.pairs?.[t] ?? baselineOf(doc);
+/** Whether target t is its own denominator (no ratio shown). */
+const isBase = (doc, t) => baseOfTarget(doc, t) === t || (!doc.config.pairs?.[t] && t === baselineOf(doc));
 
 export function summarize(doc) {
   const byTarget = {};
@@ -78,14 +86,15 @@ export function summarize(doc) {
     for (const k of keys) med[k] = median(runs.map((x) => x[k]));
     out[t] = { label, reps: runs.length, errors: runs.filter((x) => x.error).map((x) => x.error.split("\n")[0]), median: med };
   }
-  const base = out[baselineOf(doc)]?.median;
-  if (base) {
-    for (const t of Object.values(out)) {
-      t.ratio_vs_ws = {}; // named for the usual baseline; see summary.json "baseline" for the actual one
-      for (const [k, v] of Object.entries(t.median)) {
-        const b = base[k];
-        t.ratio_vs_ws[k] = typeof v === "number" && typeof b === "number" && b !== 0 ? v / b : null;
-      }
+  for (const [name, t] of Object.entries(out)) {
+    const base = out[baseOfTarget(doc, name)]?.median;
+    if (!base) continue;
+    // Named for the usual baseline; see summary.json "baseline" (and "pairs") for the actual one.
+    t.ratio_vs_ws = {};
+    if (doc.config.pairs?.[name]) t.ratio_against = doc.config.pairs[name];
+    for (const [k, v] of Object.entries(t.median)) {
+      const b = base[k];
+      t.ratio_vs_ws[k] = typeof v === "number" && typeof b === "number" && b !== 0 ? v / b : null;
     }
   }
   return out;
@@ -107,6 +116,8 @@ const COLUMNS = {
     ["dp_marginal_bytes_per_conn", "KiB/conn data path, marginal", (v) => (v / 1024).toFixed(1)],
     ["loadgen_cpu_util", "loadgen core", (v) => `${Math.round(v * 100)} %`],
     ["server_rq_wait_s", "srv waited s", (v) => v.toFixed(2)],
+    ["shards_used", "shards", (v) => String(Math.round(v))],
+    ["seq_errors", "seq out of order", (v) => String(Math.round(v))],
   ],
   sweep: [
     ["max_rate_ok", "max msg/s ok", (v) => String(v)],
@@ -129,17 +140,19 @@ const COLUMNS = {
     ["idle_cpu_s", "idle CPU s", (v) => v.toFixed(2)],
   ],
 };
-const NO_RATIO = new Set(["limited_by_loadgen", "server_cpu_util", "loadgen_cpu_util", "state_reset_on_wake", "server_rq_wait_s"]);
+const NO_RATIO = new Set(["limited_by_loadgen", "server_cpu_util", "loadgen_cpu_util", "state_reset_on_wake", "server_rq_wait_s", "shards_used", "seq_errors"]);
+/** Columns shown only when some target has a value (our worker's shard and seq figures). */
+const OPTIONAL = new Set(["shards_used", "seq_errors"]);
 
 function mdTable(doc, sum) {
-  const cols = COLUMNS[doc.config.kind];
+  const cols = COLUMNS[doc.config.kind].filter(([k]) => !OPTIONAL.has(k) || Object.values(sum).some((s) => typeof s.median[k] === "number"));
   const lines = [`| target | ${cols.map((c) => c[1]).join(" | ")} |`, `|---|${cols.map(() => "---:").join("|")}|`];
   for (const [t, s] of Object.entries(sum)) {
     const cells = cols.map(([k, , f]) => {
       const v = s.median[k];
       if (v === null || v === undefined) return "–";
       const r = s.ratio_vs_ws?.[k];
-      return t !== baselineOf(doc) && r !== null && r !== undefined && !NO_RATIO.has(k) ? `${f(v)} (×${r.toFixed(2)})` : f(v);
+      return !isBase(doc, t) && r !== null && r !== undefined && !NO_RATIO.has(k) ? `${f(v)} (×${r.toFixed(2)})` : f(v);
     });
     lines.push(`| ${t}${s.errors.length ? ` ⚠ ${s.errors.length} failed` : ""} | ${cells.join(" | ")} |`);
   }
@@ -291,9 +304,12 @@ export function writeReport(dir) {
     const doc = JSON.parse(readFileSync(f, "utf8"));
     if (!doc.results?.length) continue;
     const sum = summarize(doc);
-    all[name] = { baseline: baselineOf(doc), config: doc.config, started_at: doc.started_at, machine: doc.machine, source: doc.source, targets: sum };
+    all[name] = { baseline: baselineOf(doc), pairs: doc.config.pairs ?? null, config: doc.config, started_at: doc.started_at, machine: doc.machine, source: doc.source, targets: sum };
     const src = doc.source ? ` Source ${doc.source.commit ?? "?"}${doc.source.dirty ? "+dirty" : ""} (worker files ${doc.source.sha256}).` : "";
-    const baseNote = baselineOf(doc) !== BASELINE ? ` Ratios here are against \`${baselineOf(doc)}\`.` : "";
+    const pairs = Object.entries(doc.config.pairs ?? {});
+    const baseNote = pairs.length
+      ? ` Ratios here: ${pairs.map(([a, b]) => `\`${a}\` against \`${b}\``).join(", ")}; others against \`${baselineOf(doc)}\`.`
+      : baselineOf(doc) !== BASELINE ? ` Ratios here are against \`${baselineOf(doc)}\`.` : "";
     md.push(`## ${name}`, "", `${describe(doc)}; ${doc.config.reps} rep(s); ${doc.started_at}.${src}${baseNote}`, "", mdTable(doc, sum), "", `![${name}](${name}.svg)`, "");
     const svg = path.join(dir, `${name}.svg`);
     writeFileSync(svg, svgFor(doc, sum));

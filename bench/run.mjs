@@ -3,21 +3,22 @@
 // `ws` broadcast server (the baseline), Socket.IO 4 and partyserver, under identical open-loop load.
 // See BENCHMARKS.md for what is measured and how to read it.
 //
-//   node bench/run.mjs [--scenario seed|fanout5k|sweep|idle|proxyhop|smoke|all|flood] [--targets a,b,...]
+//   node bench/run.mjs [--scenario seed|fanout5k|sweep|idle|proxyhop|hot|seedshard|smoke|all|flood] [--targets a,b,...]
 //                      [--reps 3] [--conns N] [--rate R] [--senders S] [--duration s] [--warmup s]
 //                      [--idle-s 12] [--out bench/results] [--no-pin] [--server-cpu 0] [--load-cpu 1]
 //                      [--client raw|ws]   (load-generator WebSocket client; raw = bench/lib/rawws.mjs)
+//                      [--shard-max N]     (SHARD_MAX_SOCKETS of the ours-sharded* targets; default 2,500)
 //
 // The load generator (this process) is pinned to --load-cpu and every server tree to --server-cpu
 // with taskset; the run re-executes itself under taskset to get there. `--scenario flood` hands
 // every other argument to bench/flood.mjs (hostile input, issue 9).
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { LoadGen } from "./lib/loadgen.mjs";
 import { dataPathRssBytes, machineInfo, selfAffinity, treeCpuByComm, treeCpuSeconds, treeDetail, treeRssBytes, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
-import { bundleInfo, freePort, newRunContext, nodeBin, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
+import { bundleInfo, DEFAULT_BENCH_SHARD_MAX, fetchOurStats, freePort, newRunContext, nodeBin, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
 import { writeReport } from "./report.mjs";
 
 // ------------------------------------------------------------------------------------------ args
@@ -41,8 +42,54 @@ if (opt("scenario") === "flood") {
   process.exit(r.status ?? 1);
 }
 
+/** Soft and hard RLIMIT_NOFILE of this process, from /proc/self/limits (null if unreadable). */
+function openFilesLimit() {
+  try {
+    const m = /Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/.exec(readFileSync("/proc/self/limits", "utf8"));
+    const n = (x) => (x === "unlimited" ? Infinity : Number(x));
+    return m ? { soft: n(m[1]), hard: n(m[2]) } : null;
+  } catch {
+    return null;
+  }
+}
+
+// Every connection is one descriptor in the load generator and one in workerd (which inherits our
+// limit through Miniflare): with 10,000 connections the usual 1,024 is not enough. raiseOpenFiles()
+// lifts this process's limit with `prlimit --pid` before any server starts (children inherit it):
+// the soft limit up to the hard one, the hard one too where the kernel lets us (root with
+// CAP_SYS_RESOURCE). It warns, and the run goes on, when it cannot reach the need.
+const NOFILE_MARGIN = 2048;
+function nofileNeed() {
+  const arg = String(opt("scenario", "seed"));
+  const names = arg === "all" ? ["seed", "fanout5k", "sweep", "idle", "proxyhop"] : arg.split(",");
+  const conns = opt("conns") !== undefined ? Number(opt("conns")) : Math.max(0, ...names.map((n) => SCENARIOS[n]?.conns ?? 0));
+  return conns + NOFILE_MARGIN;
+}
+function raiseOpenFiles() {
+  const need = nofileNeed();
+  const lim = openFilesLimit();
+  if (lim === null || lim.soft >= need) return;
+  for (const [soft, hard] of [[need, Math.max(need, lim.hard)], [Math.min(need, lim.hard), lim.hard]]) {
+    const hardS = Number.isFinite(hard) ? hard : "unlimited";
+    const r = spawnSync("prlimit", ["--pid", String(process.pid), `--nofile=${soft}:${hardS}`], { stdio: "ignore" });
+    if (r.status === 0) break;
+  }
+  const now = openFilesLimit();
+  if (!now || now.soft < need) {
+    console.error(`[bench] open-files limit ${now?.soft} < ${need} needed for this run (prlimit could not raise it): raise \`ulimit -n\` first, or connections will fail with EMFILE`);
+  }
+  // workerd (every Durable Object of a target lives in one workerd process) holds 2 descriptors per
+  // WebSocket, so the server runs out first.
+  const conns = need - NOFILE_MARGIN;
+  if (now && 2 * conns + 200 > now.soft) {
+    console.error(`[bench] workerd targets: ${conns} connections need ~${2 * conns + 200} descriptors in workerd (2 per WebSocket), over the open-files limit ${now.soft}: expect "Too many open files" in the server log and failed upgrades`);
+  }
+}
+
 // Re-exec pinned (and on Node 22) unless already done.
-if (pin && !process.env.BENCH_PINNED) {
+function reexecIfNeeded() {
+  raiseOpenFiles();
+  if (!pin || process.env.BENCH_PINNED) return;
   const r = spawnSync("taskset", ["-c", String(loadCpu), nodeBin(), ...process.execArgv, process.argv[1], ...argv], {
     stdio: "inherit",
     env: { ...process.env, BENCH_PINNED: "1" },
@@ -68,7 +115,37 @@ export const SCENARIOS = {
   idle: { kind: "idle", conns: 1000, idle_s: 15 },
   // Sizes the `wrangler dev` proxy hop: a load that neither variant saturates.
   proxyhop: { kind: "load", conns: 1000, rate: 20, senders: 4, warmup: 2, duration: 10, targets: ["ours", "ours-dev"], baseline: "ours" },
+  // Issue 12, fan-out shards. `pairs`: each sharded target's ratios are against its single-room twin.
+  // hot: one stream with ~10,000 viewers at 20 msg/s (~200 k deliveries/s asked of one server core).
+  // 9,900, not 10,000: workerd holds 2 descriptors per WebSocket and this machine's hard open-files
+  // limit is 20,000 (not raisable without CAP_SYS_RESOURCE), so one workerd tops out near 9,980
+  // sockets (past that: "dup(): Too many open files" and closed upgrades). --conns overrides.
+  hot: {
+    kind: "load",
+    conns: 9900,
+    rate: 20,
+    senders: 4,
+    warmup: 2,
+    duration: 10,
+    reps: 1,
+    targets: ["ours", "ours-sharded", "ours-batch", "ours-sharded-batch"],
+    baseline: "ours",
+    pairs: { "ours-sharded": "ours", "ours-sharded-batch": "ours-batch" },
+  },
+  // The seed load through the shard path: what the extra hop (room → shard → sockets) costs per delivery.
+  seedshard: {
+    kind: "load",
+    conns: 1000,
+    rate: 100,
+    senders: 4,
+    warmup: 2,
+    duration: 10,
+    targets: ["ours", "ours-batch", "ours-sharded", "ours-sharded-batch"],
+    baseline: "ours",
+    pairs: { "ours-sharded": "ours", "ours-sharded-batch": "ours-batch" },
+  },
 };
+reexecIfNeeded();
 const DEFAULT_TARGETS = ["ws", "ws-batch", "socketio", "ours", "ours-batch", "partyserver"];
 
 const scenarioArg = String(opt("scenario", "seed"));
@@ -129,10 +206,10 @@ function diffByComm(a, b) {
 async function runTarget(name, sc, rep, order) {
   const t = TARGETS[name];
   if (!t) throw new Error(`unknown target ${name} (known: ${Object.keys(TARGETS).join(", ")})`);
-  const ctx = newRunContext({ serverCpu, logDir: path.join(outDir, "logs"), logPrefix: `${sc.name}-r${rep}-` });
+  const ctx = newRunContext({ serverCpu, logDir: path.join(outDir, "logs"), logPrefix: `${sc.name}-r${rep}-`, shardMax: sc.shard_max });
   const port = await freePort();
   const started = performance.now();
-  const result = { target: name, label: t.label, rep, order, port };
+  const result = { target: name, label: t.label, rep, order, port, ...(t.sharded !== undefined ? { shard_max_sockets: t.sharded ? sc.shard_max : 0 } : {}) };
   let server;
   try {
     server = await t.start(ctx, port);
@@ -154,7 +231,9 @@ async function runTarget(name, sc, rep, order) {
     await sleep(500);
     const rss1 = treeRssBytes(server.pid);
     const dp1 = dataPathRssBytes(server.pid);
-    const rest = sc.conns > 1 ? await lg.connect(sc.conns - 1, { start: 1 }) : { open: 0, failed: 0, failures: {}, connect_s: 0 };
+    // 64 handshakes in flight; ≥ 120 s in all (10,000 connections take ~10–60 s here).
+    const connectTimeoutMs = Math.max(120_000, sc.conns * 20);
+    const rest = sc.conns > 1 ? await lg.connect(sc.conns - 1, { start: 1, timeoutMs: connectTimeoutMs }) : { open: 0, failed: 0, failures: {}, connect_s: 0 };
     result.connect = {
       requested: sc.conns,
       open: lg.conns.length,
@@ -166,6 +245,12 @@ async function runTarget(name, sc, rep, order) {
     if (result.connect.open === 0) throw new Error(`${name}: no connection opened (${JSON.stringify(result.connect.failures)})`);
     await sleep(1000);
     result.settle_after_connect_s = await settle(server.pid);
+    // Our worker: the room's own count of sockets per shard (how many shards the viewers landed on).
+    if (t.protocol === "ours") {
+      result.room_stats_after_connect = await fetchOurStats(port, ctx);
+      result.shards = shardsOf(result.room_stats_after_connect);
+      if (result.shards) log(`${name} rep ${rep}: room sees ${result.shards.sockets} sockets on ${result.shards.used} shard(s) ${JSON.stringify(result.shards.per_shard)}`);
+    }
     const rssN = treeRssBytes(server.pid);
     const dpN = dataPathRssBytes(server.pid);
     result.memory = {
@@ -189,6 +274,7 @@ async function runTarget(name, sc, rep, order) {
       const r = await measured(() => lg.runStep({ id: stepId++, rate: sc.rate, durationMs: sc.duration * 1000, senders: sc.senders }), server.pid);
       result.steps = [r];
       log(`${name} rep ${rep}: ${fmtStep(r)}`);
+      if (t.protocol === "ours") result.room_stats_after_step = await fetchOurStats(port, ctx);
     } else if (sc.kind === "sweep") {
       await lg.runStep({ id: stepId++, rate: sc.rates[0], durationMs: sc.warmup * 1000, senders: sc.senders });
       result.steps = [];
@@ -255,6 +341,7 @@ async function runTarget(name, sc, rep, order) {
     result.processes_at_end = treeDetail(server.pid);
     result.server_error_frames = lg.errors;
     result.unexpected_closes = lg.unexpectedCloses;
+    if (t.protocol === "ours") result.seq_order = lg.seqTotals;
   } catch (e) {
     result.error = String(e?.stack ?? e);
     log(`${name} rep ${rep}: ERROR ${e?.message ?? e}`);
@@ -263,6 +350,13 @@ async function runTarget(name, sc, rep, order) {
     await server.stop();
   }
   return result;
+}
+
+/** Shards the room reports (stats viewers.per_shard): how many hold ≥ 1 socket, and the counts. Null without stats. */
+function shardsOf(stats) {
+  const per = stats?.viewers?.per_shard;
+  if (!per || typeof per !== "object") return null;
+  return { used: Object.values(per).filter((n) => n > 0).length, sockets: stats.viewers.total, per_shard: per };
 }
 
 const seqOf = (frame) => (frame ? Number(/"seq":(\d+)/.exec(frame)?.[1] ?? NaN) : null);
@@ -274,7 +368,8 @@ function fmtStep(r) {
     `p50 ${l.p50} p90 ${l.p90} p99 ${l.p99} max ${l.max} ms, ${Math.round(r.deliveries_per_s)} deliv/s, ` +
     `srv ${r.server_cpu_us_per_delivery?.toFixed(2)} µs/deliv (${(r.server_cpu_util * 100).toFixed(0)}% core), ` +
     `lg ${(r.loadgen_cpu_util * 100).toFixed(0)}% (sys ${Math.round((r.loadgen_cpu_sys_share ?? 0) * 100)}%), ` +
-    `rq wait srv ${r.server_runqueue_wait_s.toFixed(2)} s lg ${r.loadgen_runqueue_wait_s.toFixed(2)} s`
+    `rq wait srv ${r.server_runqueue_wait_s.toFixed(2)} s lg ${r.loadgen_runqueue_wait_s.toFixed(2)} s` +
+    (r.seq_out_of_order || r.seq_duplicates || r.seq_missing ? `; SEQ out-of-order ${r.seq_out_of_order} dup ${r.seq_duplicates} missing ${r.seq_missing}` : "")
   );
 }
 
@@ -289,12 +384,14 @@ function scenarioConfig(name) {
   if (opt("rates") !== undefined) sc.rates = String(opt("rates")).split(",").map(Number);
   sc.reps = opt("reps") !== undefined ? Number(opt("reps")) : (base.reps ?? 3);
   sc.targets = opt("targets") !== undefined ? String(opt("targets")).split(",") : (base.targets ?? DEFAULT_TARGETS);
+  sc.shard_max = opt("shard-max") !== undefined ? Number(opt("shard-max")) : DEFAULT_BENCH_SHARD_MAX;
+  if (!Number.isInteger(sc.shard_max) || sc.shard_max <= 0) throw new Error(`--shard-max must be a positive integer (got ${opt("shard-max")})`);
   return sc;
 }
 
 async function main() {
   mkdirSync(path.join(outDir, "runs"), { recursive: true });
-  const machine = { ...machineInfo(), loadgen_cpus: selfAffinity(), server_cpus: serverCpu === null ? "unpinned" : String(serverCpu) };
+  const machine = { ...machineInfo(), loadgen_cpus: selfAffinity(), server_cpus: serverCpu === null ? "unpinned" : String(serverCpu), open_files_limit: openFilesLimit() };
   const files = [];
   for (const name of scenarioNames) {
     const sc = scenarioConfig(name);

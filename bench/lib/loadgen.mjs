@@ -12,6 +12,8 @@ import { Histogram } from "./hist.mjs";
 import { RawWs } from "./rawws.mjs";
 
 const MARK = Buffer.from("~B");
+// A sequenced comment as our room (and its fan-out shards) writes it: the seq follows this token.
+const SEQ_TOKEN = Buffer.from('{"type":"comment","seq":');
 const C_DOT = 46;
 const C_0 = 48;
 const nowUs = () => Math.round(performance.now() * 1000);
@@ -31,6 +33,19 @@ function readInt(buf, pos) {
   return null;
 }
 
+/** Parses a non-negative integer at buf[pos..] up to the first non-digit; null if none. */
+function readDigits(buf, pos) {
+  let v = 0;
+  let any = false;
+  for (; pos < buf.length; pos++) {
+    const d = buf[pos] - C_0;
+    if (d < 0 || d > 9) break;
+    v = v * 10 + d;
+    any = true;
+  }
+  return any ? v : null;
+}
+
 export class Step {
   constructor(id, capacity, conns) {
     this.id = id;
@@ -46,6 +61,10 @@ export class Step {
     this.lastRecvUs = 0;
     this.lagHist = new Histogram();
     this.sample = null; // the first frame that carried one of this step's markers
+    // Per-connection seq order of comment frames ("ours" protocol), counted while this step ran.
+    this.seqOutOfOrder = 0; // a seq lower than the connection's last one
+    this.seqDupes = 0; // the same seq twice in a row
+    this.seqMissing = 0; // seqs skipped (a gap of g counts g − 1)
   }
 }
 
@@ -65,6 +84,39 @@ export class LoadGen {
     this.errors = {}; // server error frames by code
     this.unexpectedCloses = 0;
     this.closing = false;
+    // Over the whole run (every step and the time between): per-connection seq order of comments.
+    this.seqTotals = { out_of_order: 0, duplicates: 0, missing: 0 };
+  }
+
+  /**
+   * Checks that connection c sees comment seqs strictly increasing by 1 (the room sequences every
+   * comment; the bench sends nothing else that is sequenced). One indexOf per frame when it holds
+   * one comment; a batch frame holds several. Starts from the welcome's seq.
+   */
+  _seqCheck(c, buf) {
+    let pos = 0;
+    const s = this.step;
+    for (;;) {
+      const i = buf.indexOf(SEQ_TOKEN, pos);
+      if (i < 0) return;
+      pos = i + SEQ_TOKEN.length;
+      const seq = readDigits(buf, pos);
+      if (seq === null) continue;
+      const last = c.lastSeq;
+      if (last !== null) {
+        if (seq < last) {
+          this.seqTotals.out_of_order++;
+          if (s) s.seqOutOfOrder++;
+        } else if (seq === last) {
+          this.seqTotals.duplicates++;
+          if (s) s.seqDupes++;
+        } else if (seq > last + 1) {
+          this.seqTotals.missing += seq - last - 1;
+          if (s) s.seqMissing += seq - last - 1;
+        }
+      }
+      if (last === null || seq > last) c.lastSeq = seq;
+    }
   }
 
   _onData(c, buf) {
@@ -82,7 +134,11 @@ export class LoadGen {
         f = JSON.parse(buf.toString("utf8"));
       } catch {}
       const frames = f?.type === "batch" ? f.frames : [f];
-      if (frames.some((x) => x?.type === "welcome")) c.onReady();
+      const welcome = frames.find((x) => x?.type === "welcome");
+      if (welcome) {
+        if (typeof welcome.seq === "number") c.lastSeq = welcome.seq;
+        c.onReady();
+      }
       return;
     } else if (buf[0] === 123 /* '{' */ && buf[9] === 101 /* 'e' → {"type":"error" */) {
       try {
@@ -90,6 +146,7 @@ export class LoadGen {
         if (f.type === "error") this.errors[f.code] = (this.errors[f.code] ?? 0) + 1;
       } catch {}
     } else if (buf[0] === 123 && buf[9] === 104 /* 'h' → history: old messages, ignore */) return;
+    else if (this.protocol === "ours") this._seqCheck(c, buf);
     const s = this.step;
     if (!s) return;
     let pos = 0;
@@ -132,7 +189,7 @@ export class LoadGen {
     const one = (i) =>
       new Promise((resolve) => {
         const { url, headers } = this.spec(i);
-        const c = { i, ws: null, ready: false, onReady: null };
+        const c = { i, ws: null, ready: false, onReady: null, lastSeq: null };
         let done = false;
         const finish = (ok, why) => {
           if (done) return;
@@ -260,6 +317,10 @@ export class LoadGen {
       messages_fully_delivered: fully,
       duplicates: s.dupes,
       stale_markers: s.stale,
+      // "ours" only: per-connection order of comment seqs during the step (0, 0, 0 = in order, no gap).
+      seq_out_of_order: this.protocol === "ours" ? s.seqOutOfOrder : null,
+      seq_duplicates: this.protocol === "ours" ? s.seqDupes : null,
+      seq_missing: this.protocol === "ours" ? s.seqMissing : null,
       latency_ms: s.hist.summary(),
       latency_over_100s: s.hist.over,
       send_lag_ms: { p99: s.lagHist.quantileMs(0.99), max: s.lagHist.maxUs / 1000 },

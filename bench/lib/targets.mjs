@@ -6,7 +6,7 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash, randomUUID } from "node:crypto";
-import { benchToken } from "./jwt.mjs";
+import { benchToken, signHs256 } from "./jwt.mjs";
 import { processTree } from "./proc.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -81,7 +81,7 @@ export const bundleInfo = {};
 export function sourceInfo() {
   const h = createHash("sha256");
   const files = [];
-  for (const f of ["src/worker.ts", "src/room.ts", "src/protocol.ts", "wrangler.toml"]) {
+  for (const f of ["src/worker.ts", "src/room.ts", "src/fanout.ts", "src/shard.ts", "src/protocol.ts", "wrangler.toml"]) {
     try {
       h.update(readFileSync(path.join(ROOT, f)));
       files.push(f);
@@ -170,6 +170,60 @@ async function httpOk(url) {
 
 // ------------------------------------------------------------------------------------------------
 
+/** SHARD_MAX_SOCKETS of the sharded targets when the run does not set `ctx.shardMax` (--shard-max). */
+export const DEFAULT_BENCH_SHARD_MAX = 2500;
+
+/** The sharded targets' SHARD_MAX_SOCKETS: `ctx.shardMax` (run.mjs --shard-max) if a positive integer, else 2,500. */
+function shardMaxOf(ctx) {
+  const n = Number(ctx.shardMax);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_BENCH_SHARD_MAX;
+}
+
+/**
+ * Starts our worker (the bundle `wrangler deploy --dry-run` makes) on workerd through Miniflare.
+ * Vars: `ctx.vars` if given (bench/flood.mjs runs the product limits) else OUR_VARS (limits lifted),
+ * plus SHARD_MAX_SOCKETS = `shardMaxSockets` (0 = single room: the room holds every socket; > 0 =
+ * fan-out shards of at most that many sockets each) unless `ctx.vars` names it itself.
+ * `name` goes into the log file name. Resolves with the process handle ({ pid, stop() }).
+ */
+async function startOurs(ctx, port, { name, shardMaxSockets, noAssets = false }) {
+  const script = bundle("ours", "wrangler.toml");
+  const vars = { SHARD_MAX_SOCKETS: String(shardMaxSockets), ...(ctx.vars ?? OUR_VARS) };
+  const args = Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}=${v}`]);
+  return startProcess({
+    name: `${ctx.logPrefix}${name}`,
+    args: [
+      "bench/lib/miniflare-launch.mjs", "--config", "wrangler.toml", "--script", script, "--port", String(port), ...args,
+      ...(noAssets || ctx.noAssets ? ["--no-assets"] : []),
+    ],
+    cpu: ctx.serverCpu,
+    logDir: ctx.logDir,
+  });
+}
+
+/** An admin token (claim role "admin": owner of every stream) for the stats route. */
+export function adminToken() {
+  return signHs256({ sub: "00000000-0000-4000-8000-00000000ad00", role: "admin", iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 6 * 3600 }, JWT_SECRET);
+}
+
+/**
+ * GET /v1/streams/{id}/chat/stats on our worker with an admin token: the room's view of its
+ * viewers (total, per_shard, per_region), messages/s and fan-out p50/p99. Null on any failure
+ * (the bench records what it got; a missing figure is not an error).
+ */
+export async function fetchOurStats(port, ctx) {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/v1/streams/${ctx.streamId}/chat/stats`, {
+      headers: { Authorization: `Bearer ${adminToken()}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!r.ok) return { http_status: r.status, body: (await r.text()).slice(0, 300) };
+    return await r.json();
+  } catch (e) {
+    return { error: String(e?.message ?? e) };
+  }
+}
+
 function oursSpec(port, ctx, { batch }) {
   const streamId = ctx.streamId;
   const tokens = new Map();
@@ -222,37 +276,43 @@ export const TARGETS = {
     spec: (port) => plainSpec(port, (i) => `/socket.io/?EIO=4&transport=websocket&uid=u${i}`),
   },
   ours: {
-    label: "ours: worker + ChatRoom (workerd via Miniflare)",
+    label: "ours: worker + ChatRoom, single room (SHARD_MAX_SOCKETS=0; workerd via Miniflare)",
     protocol: "ours",
     seqPersisted: true,
-    async start(ctx, port) {
-      const script = bundle("ours", "wrangler.toml");
-      // ctx.vars replaces the lifted limits (bench/flood.mjs runs the product defaults).
-      const vars = Object.entries(ctx.vars ?? OUR_VARS).flatMap(([k, v]) => ["--var", `${k}=${v}`]);
-      return startProcess({
-        name: `${ctx.logPrefix}ours`,
-        args: [
-          "bench/lib/miniflare-launch.mjs", "--config", "wrangler.toml", "--script", script, "--port", String(port), ...vars,
-          ...(ctx.noAssets ? ["--no-assets"] : []),
-        ],
-        cpu: ctx.serverCpu,
-        logDir: ctx.logDir,
-      });
-    },
+    sharded: false,
+    start: (ctx, port) => startOurs(ctx, port, { name: "ours", shardMaxSockets: 0 }),
     spec: (port, ctx) => oursSpec(port, ctx, { batch: false }),
   },
   "ours-batch": {
-    label: "ours, clients with ?batch=1",
+    label: "ours, single room, clients with ?batch=1",
     protocol: "ours",
     seqPersisted: true,
-    start: (ctx, port) => TARGETS.ours.start({ ...ctx, logPrefix: `${ctx.logPrefix}batch-` }, port),
+    sharded: false,
+    start: (ctx, port) => startOurs(ctx, port, { name: "ours-batch", shardMaxSockets: 0 }),
+    spec: (port, ctx) => oursSpec(port, ctx, { batch: true }),
+  },
+  "ours-sharded": {
+    label: "ours with fan-out shards (SHARD_MAX_SOCKETS = --shard-max, default 2,500)",
+    protocol: "ours",
+    seqPersisted: true,
+    sharded: true,
+    start: (ctx, port) => startOurs(ctx, port, { name: "ours-sharded", shardMaxSockets: shardMaxOf(ctx) }),
+    spec: (port, ctx) => oursSpec(port, ctx, { batch: false }),
+  },
+  "ours-sharded-batch": {
+    label: "ours with fan-out shards, clients with ?batch=1",
+    protocol: "ours",
+    seqPersisted: true,
+    sharded: true,
+    start: (ctx, port) => startOurs(ctx, port, { name: "ours-sharded-batch", shardMaxSockets: shardMaxOf(ctx) }),
     spec: (port, ctx) => oursSpec(port, ctx, { batch: true }),
   },
   "ours-noassets": {
     label: "ours without the [assets] router in front (diagnostic)",
     protocol: "ours",
     seqPersisted: true,
-    start: (ctx, port) => TARGETS.ours.start({ ...ctx, noAssets: true, logPrefix: `${ctx.logPrefix}noassets-` }, port),
+    sharded: false,
+    start: (ctx, port) => startOurs(ctx, port, { name: "noassets-ours", shardMaxSockets: 0, noAssets: true }),
     spec: (port, ctx) => oursSpec(port, ctx, { batch: false }),
   },
   "ours-dev": {
@@ -262,7 +322,7 @@ export const TARGETS = {
     async start(ctx, port) {
       const persist = path.join(BUILD, `dev-state-${process.pid}-${port}`);
       const inspector = await freePort();
-      const vars = Object.entries(OUR_VARS).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+      const vars = Object.entries({ ...OUR_VARS, SHARD_MAX_SOCKETS: "0" }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
       const h = await startProcess({
         name: `${ctx.logPrefix}ours-dev`,
         args: [
