@@ -7,6 +7,10 @@
  *   https://kafka-rest.test/...  a Kafka REST proxy that records what it is sent, so tests can
  *                                check the events the queue consumer relays, field for field.
  * (The real proxy, Redis and Postgres are exercised by the Node suites in test/bridge and test/e2e.)
+ *
+ * SHARD_MAX_SOCKETS comes from the environment (default 3): `npm test` runs this suite twice,
+ * sharded with 3 sockets per shard (so every path crosses shards: fan-out, resume, dedupe, rate
+ * limits, moderation, presence, eviction) and unsharded (0: the room holds every socket).
  */
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { exportJWK, generateKeyPair } from "jose";
@@ -68,6 +72,7 @@ export default defineConfig({
           MAX_UPLOAD_BYTES: "65536",
           KAFKA_REST_URL: "https://kafka-rest.test",
           KAFKA_REST_TOKEN: "kafka-test-token",
+          SHARD_MAX_SOCKETS: process.env.SHARD_MAX_SOCKETS ?? "3",
           TEST_PRIVATE_JWKS: JSON.stringify(priv),
         },
         outboundService: outbound,

@@ -5,7 +5,8 @@
 #   1. typecheck (tsc --noEmit over src, test, bench)
 #   2. wrangler deploy --dry-run (the worker bundles and its config is valid)
 #   3. unit suites (pure modules, plain Node)                          vitest.unit.config.ts
-#      worker suites inside workerd (Workers Vitest integration)       vitest.config.ts
+#      worker suites inside workerd (Workers Vitest integration)       vitest.config.ts, twice:
+#        sharded (SHARD_MAX_SOCKETS=3) and unsharded (SHARD_MAX_SOCKETS=0)
 #   4. real services up: Redis, Postgres, Kafka (scripts/services.sh)
 #   5. Node suites: bridge, end-to-end, client SDK, browser, bench smoke  vitest.node.config.ts
 #
@@ -59,9 +60,15 @@ echo "==> unit suites (pure modules: rules, text, history planning)"
 npx vitest run -c vitest.unit.config.ts --reporter=default --reporter=json --outputFile.json="$ART/unit.json"
 count "$ART/unit.json" "unit suites"
 
-echo "==> worker suites (workerd)"
-npx vitest run -c vitest.config.ts --reporter=default --reporter=json --outputFile.json="$ART/worker.json"
-count "$ART/worker.json" "worker suites"
+# The worker suites run twice, unchanged: sharded with 3 sockets per fan-out shard (every path
+# crosses shards) and unsharded (the room holds every socket). See vitest.config.ts.
+echo "==> worker suites (workerd), sharded: SHARD_MAX_SOCKETS=3"
+SHARD_MAX_SOCKETS=3 npx vitest run -c vitest.config.ts --reporter=default --reporter=json --outputFile.json="$ART/worker-sharded.json"
+count "$ART/worker-sharded.json" "worker suites (sharded)"
+
+echo "==> worker suites (workerd), unsharded: SHARD_MAX_SOCKETS=0"
+SHARD_MAX_SOCKETS=0 npx vitest run -c vitest.config.ts --reporter=default --reporter=json --outputFile.json="$ART/worker.json"
+count "$ART/worker.json" "worker suites (unsharded)"
 
 echo "==> services"
 if bash scripts/services.sh up; then

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { DEFAULT_MAX_UPLOAD_BYTES } from "./rules/images";
 import type { ChatRoom } from "./room";
+import type { ChatShard } from "./shard";
 import {
   DEFAULT_EDIT_WINDOW_S,
   DEFAULT_MAX_SOCKETS_PER_USER,
@@ -19,6 +20,8 @@ import {
 /** Bindings declared in wrangler.toml, plus every variable the worker reads (all strings). */
 export interface Env {
   CHAT_ROOM: DurableObjectNamespace<ChatRoom>;
+  /** Fan-out shards of a stream (src/shard.ts), named `{stream_id}/{region}-{n}`; used when SHARD_MAX_SOCKETS > 0. */
+  CHAT_SHARD: DurableObjectNamespace<ChatShard>;
   /** Queue of the Kafka relay (chat-events); the room's outbox feeds it, src/consumer.ts drains it. */
   CHAT_EVENTS: Queue<unknown>;
   /** Queue of the Redis history sink (chat-history); fed and drained like CHAT_EVENTS, independently. */
@@ -57,6 +60,11 @@ export interface Env {
   UPLOADS_PER_MIN?: string;
   /** Open sockets one stream accepts; viewers past it get 503 stream_full (default 30,000). */
   MAX_VIEWERS_PER_STREAM?: string;
+  /**
+   * Sockets one fan-out shard holds (default 5,000; at most 32,768, the platform's hibernatable
+   * sockets per object). "0" turns shards off: the stream's ChatRoom holds every socket itself.
+   */
+  SHARD_MAX_SOCKETS?: string;
 
   KAFKA_REST_URL?: string;
   KAFKA_REST_TOKEN?: string;
@@ -81,6 +89,10 @@ export const MAX_UPLOAD_BYTES_CEILING = 25 * 1024 * 1024;
  * sockets per object (DESIGN.md "Hot streams"; a stream beyond it needs fan-out shards, issue 12).
  */
 export const DEFAULT_MAX_VIEWERS_PER_STREAM = 30_000;
+/** SHARD_MAX_SOCKETS default (DESIGN.md "Hot streams and global viewers"). */
+export const DEFAULT_SHARD_MAX_SOCKETS = 5_000;
+/** SHARD_MAX_SOCKETS ceiling: hibernatable WebSockets per Durable Object (Cloudflare's published limit). */
+export const SHARD_MAX_SOCKETS_CEILING = 32_768;
 /** UPLOADS_PER_MIN default. */
 export const DEFAULT_UPLOADS_PER_MIN = 10;
 
@@ -136,6 +148,7 @@ const ConfigSchema = z
     MAX_UPLOAD_BYTES: positiveInt(DEFAULT_MAX_UPLOAD_BYTES, MAX_UPLOAD_BYTES_CEILING),
     UPLOADS_PER_MIN: positiveInt(DEFAULT_UPLOADS_PER_MIN, 10_000),
     MAX_VIEWERS_PER_STREAM: positiveInt(DEFAULT_MAX_VIEWERS_PER_STREAM, 10_000_000),
+    SHARD_MAX_SOCKETS: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).max(SHARD_MAX_SOCKETS_CEILING).default(DEFAULT_SHARD_MAX_SOCKETS)),
     KAFKA_REST_URL: optionalUrl,
     KAFKA_REST_TOKEN: optionalString,
     KAFKA_REST_USER: optionalString,

@@ -76,6 +76,8 @@ export interface Conn {
   frames: Bucket;
   dropped: number;
   droppedWindowStart: number;
+  /** closed by the fan-out, lingering (see FanoutPresence.linger): never served again */
+  closing?: boolean;
 }
 
 /** The socket limits, read on every use (tests give one room other limits). */
@@ -84,6 +86,22 @@ export interface SocketLimits {
   framesPerSec: number;
   /** MAX_SOCKETS_PER_USER */
   socketsPerUser: number;
+}
+
+/**
+ * Presence hooks for a fan-out shard (src/shard.ts): the count its `viewers` frames carry (the
+ * stream's total, from the room) instead of its own distinct users, and a call whenever its own
+ * sockets change (so it can report them to the room).
+ */
+export interface FanoutPresence {
+  total?: () => number;
+  onChange?: () => void;
+  /**
+   * A shard's commands are answered asynchronously: a socket it closes (abuse, 4429) lingers — no
+   * frame of it is served any more, but it still receives broadcasts — until this resolves (its
+   * commands already with the room answered and broadcast), so it sees what was accepted from it.
+   */
+  linger?: (conn: Conn) => Promise<void>;
 }
 
 const OPEN = 1; // WebSocket.READY_STATE_OPEN
@@ -114,6 +132,7 @@ export class Fanout {
     private readonly limits: () => SocketLimits,
     private readonly label: () => string,
     private readonly onSent?: (acceptedAt: number, sentAt: number) => void,
+    private readonly presence: FanoutPresence = {},
   ) {
     for (const ws of ctx.getWebSockets()) this.adopt(ws);
   }
@@ -146,10 +165,10 @@ export class Fanout {
    * server end to send welcome/history on.
    */
   accept(actor: SocketActor, batch: boolean, now: number, region: string = UNKNOWN_REGION): { client: WebSocket; server: WebSocket } {
-    const mine = this.byUser.get(actor.userId);
-    const excess = (mine?.size ?? 0) - (this.limits().socketsPerUser - 1);
-    if (mine && excess > 0) {
-      const oldest = [...mine].sort((a, b) => a.connectedAt - b.connectedAt).slice(0, excess);
+    const mine = [...(this.byUser.get(actor.userId) ?? [])].filter((c) => !c.closing);
+    const excess = mine.length - (this.limits().socketsPerUser - 1);
+    if (excess > 0) {
+      const oldest = mine.sort((a, b) => a.connectedAt - b.connectedAt).slice(0, excess);
       for (const c of oldest) this.closeConn(c, CLOSE_TOO_MANY_SOCKETS, "too many sockets for this user");
     }
     const pair = new WebSocketPair();
@@ -161,6 +180,7 @@ export class Fanout {
     this.flushBatch();
     this.adopt(server);
     this.scheduleViewers();
+    this.presence.onChange?.();
     return { client: pair[0], server };
   }
 
@@ -176,6 +196,7 @@ export class Fanout {
       ws.close(1011, "unknown connection");
       return null;
     }
+    if (conn.closing) return null;
     const budget = this.limits().framesPerSec;
     if (take(conn.frames, budget, budget * FRAME_BURST_FACTOR, Date.now()) > 0) {
       this.dropFrame(conn);
@@ -218,6 +239,17 @@ export class Fanout {
     mine?.delete(conn);
     if (mine?.size === 0) this.byUser.delete(conn.actor.userId);
     this.scheduleViewers();
+    this.presence.onChange?.();
+  }
+
+  /** The presence total changed elsewhere (a shard's room): send it within VIEWERS_INTERVAL_MS. */
+  refreshViewers(): void {
+    this.scheduleViewers();
+  }
+
+  /** True while `conn` is open and not closed by this fan-out (abuse, 4429): its commands may still be served. */
+  isOpen(conn: Conn): boolean {
+    return conn.ws.readyState === OPEN && this.conns.get(conn.ws) === conn && !conn.closing;
   }
 
   /** The user a socket belongs to, for logs. */
@@ -303,17 +335,24 @@ export class Fanout {
    * a wake-up from hibernation can re-admit it; then it is forgotten and closed.
    */
   private closeConn(conn: Conn, code: number, reason: string): void {
+    if (conn.closing) return;
     try {
       conn.ws.serializeAttachment({ ...(conn.ws.deserializeAttachment() as Attachment), x: 1 } satisfies Attachment);
     } catch {
       // already closed: nothing can be queued behind it
     }
-    this.forget(conn.ws);
-    try {
-      conn.ws.close(code, reason);
-    } catch {
-      // already closing
-    }
+    conn.closing = true;
+    const finish = () => {
+      this.forget(conn.ws);
+      try {
+        conn.ws.close(code, reason);
+      } catch {
+        // already closing
+      }
+    };
+    const linger = this.presence.linger?.(conn);
+    if (linger) void linger.then(finish, finish);
+    else finish();
   }
 
   /** A malformed frame: an error to the client, and a strike. */
@@ -371,7 +410,7 @@ export class Fanout {
     if (this.viewersTimer !== null) return;
     this.viewersTimer = setTimeout(() => {
       this.viewersTimer = null;
-      const count = this.byUser.size;
+      const count = this.presence.total?.() ?? this.byUser.size;
       if (count === this.viewersSent) return;
       this.viewersSent = count;
       const frame = JSON.stringify({ type: "viewers", count } satisfies ServerFrame);

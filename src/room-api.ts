@@ -4,10 +4,11 @@
  * state, uploads). The worker imports this module, never the room's internals.
  */
 import type { Config } from "./env";
-import { ERROR_MESSAGES, Role, type ErrorCode, type RoomEvent } from "./protocol";
+import { ERROR_MESSAGES, Role, type Command, type ErrorCode, type RoomEvent } from "./protocol";
 import { BucketMap } from "./rules/budget";
 import type { RoomState } from "./rules/room-state";
 import type { UploadContentType } from "./uploads";
+import type { MirrorSnapshot, RingEntry } from "./mirror";
 
 /**
  * Internal headers set by the worker on requests to this object, after it has authenticated the
@@ -19,6 +20,10 @@ export const H_IDENTITY = "x-chat-identity";
 export const H_TICKET_NONCE = "x-chat-ticket-nonce";
 /** The viewer's region, src/metrics.ts regionOf(request.cf): counted per socket for the stats. */
 export const H_REGION = "x-chat-region";
+/** Sharded upgrades: the shard's key (`{stream_id}/{region}-{n}`) the room admitted the socket to. */
+export const H_SHARD = "x-chat-shard";
+/** Sharded upgrades: the room's {@link AdmitWelcome}, URI-encoded JSON. */
+export const H_WELCOME = "x-chat-welcome";
 
 /** Who the worker says the user is. `owner` = the stream's owner from Postgres, when known. */
 export interface RoomIdentity {
@@ -129,3 +134,75 @@ export function readIdentity(header: string | null): RoomIdentity | null {
 export function encodeIdentity(identity: RoomIdentity): string {
   return encodeURIComponent(JSON.stringify(identity));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fan-out shards (src/shard.ts): what the worker, the room and a shard exchange
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The user-specific part of a welcome, decided by the room at admission (the shard's mirror does
+ * not hold bans, timeouts or grants), plus the room's socket limits, which the shard applies.
+ */
+export interface AdmitWelcome {
+  role: Role;
+  muted_until?: string;
+  banned?: boolean;
+  /** Distinct users of the stream, this one included. */
+  viewers: number;
+  /** RATE_LIMIT_PER_SEC */
+  messages_per_sec: number;
+  /** SOCKET_MAX_FRAMES_PER_SEC */
+  frames_per_sec: number;
+  /** MAX_SOCKETS_PER_USER */
+  sockets_per_user: number;
+}
+
+/**
+ * The room's answer to an upgrade in sharded mode ({@link ChatRoom.admit}): the shard to forward it
+ * to, or the HTTP refusal (503 `stream_full` + Retry-After seconds, 401 for a used ticket).
+ */
+export type AdmitResult =
+  | { ok: true; shard: string; region: string; welcome: AdmitWelcome }
+  | { ok: false; status: 401 | 503; error: "unauthorized" | "stream_full"; message: string; retry_after_s?: number };
+
+/** A viewer's command, sent by their shard to the room (already through the shard's gate). */
+export interface ShardCommand {
+  actor: { userId: string; username: string | null; role: Role };
+  cmd: Command;
+}
+
+/** A command's answer as the shard needs it (the room's events travel in deliveries, not here). */
+export type ShardCommandResult =
+  | { kind: "ignored" }
+  | { kind: "error"; code: ErrorCode; message: string; until?: string; retry_after_ms?: number }
+  | { kind: "ok"; id?: string; seq?: number };
+
+/** A shard's counts, reported to the room on change and returned by every delivery. */
+export interface ShardReport {
+  sockets: number;
+  /** distinct users on this shard */
+  users: number;
+  /** sockets without ?batch=1 */
+  unbatched: number;
+  perRegion: Record<string, number>;
+}
+
+/**
+ * One room → shard delivery (ChatShard.deliver): the room's entries after `prev`, in seq order.
+ * `prev` = the last seq the room knows this shard broadcast (−1 = unknown, e.g. after the room
+ * restarted): a shard that lost its memory uses it to send its sockets what they missed.
+ * `snapshot` restarts the shard's mirror; `viewers` is the stream's distinct users (presence).
+ */
+export interface ShardDelivery {
+  stream_id: string;
+  /** the shard's key, `{stream_id}/{region}-{n}` */
+  key: string;
+  epoch: string;
+  prev: number;
+  entries: RingEntry[];
+  snapshot?: MirrorSnapshot;
+  viewers?: number;
+}
+
+/** A shard's answer to a delivery: its counts, and `need: "snapshot"` when its mirror cannot apply the entries. */
+export type DeliveryAck = ShardReport & { need?: "snapshot" };

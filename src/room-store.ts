@@ -18,12 +18,8 @@
 import { HISTORY_SIZE, type Role, type RoomEvent, type SeqComment, type StreamComment } from "./protocol";
 import { emptyState, type RoomState } from "./rules/room-state";
 
-/** One entry of the resume ring: its seq, whether it is a comment, and its stored JSON. */
-export interface RingEntry {
-  seq: number;
-  comment: boolean;
-  json: string;
-}
+import type { RingEntry } from "./mirror";
+export type { RingEntry } from "./mirror";
 
 /** How many client_msg_id acknowledgements a stream remembers (the newest). */
 const ACK_RETENTION = 10_000;

@@ -8,6 +8,12 @@
  *   src/outbox.ts             events on their way to the sinks' queues
  *   src/upload-store.ts       the stream's image uploads: who made them, which comment carries them
  *   src/metrics.ts            messages/s, fan-out latency, the stats answer and Analytics Engine points
+ *   src/mirror.ts             the resume ring's frames (history, resume), shared with the shards
+ *   src/shard-links.ts        fan-out shards (SHARD_MAX_SOCKETS > 0): placement and batched delivery
+ *
+ * Sockets: with SHARD_MAX_SOCKETS = 0 this object holds every viewer's socket (src/fanout.ts); by
+ * default the worker asks admit() for a shard and the viewer's socket lives there (src/shard.ts):
+ * its commands arrive through commands(), and every sequenced entry goes to every shard.
  *
  * One pass per command: gate (frame budget, size, JSON, schema) → decide → apply + persist →
  * broadcast → outbox. Sockets use the WebSocket Hibernation API: everything a socket needs after a
@@ -20,6 +26,8 @@ import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type Env } from "./env";
 import { describeError } from "./errors";
 import { Fanout } from "./fanout";
+import { BACKLOG_SIZE, backlogFrame, eventFrame, historyFrame, type MirrorSnapshot } from "./mirror";
+import { ShardLinks } from "./shard-links";
 import { ROOM_SHARD, StreamMetrics, regionOf, streamDataPoints, streamStats, writePoints, type MetricsWriter, type ShardCount } from "./metrics";
 import { Outbox } from "./outbox";
 import {
@@ -42,7 +50,11 @@ import {
   error,
   readIdentity,
   roomLimits,
+  type AdmitResult,
   type CommandResult,
+  type ShardCommand,
+  type ShardCommandResult,
+  type ShardReport,
   type RoomIdentity,
   type RoomLimits,
   type StateSnapshot,
@@ -59,8 +71,7 @@ import { MAX_PENDING_UPLOADS, UPLOAD_TTL_MS, uploadKey } from "./uploads";
 // Tunables (quoted in the README; the socket ones are in src/fanout.ts)
 // ---------------------------------------------------------------------------------------------
 
-/** Comments sent to a newcomer that is not resuming (the ring holds HISTORY_SIZE frames for resumes). */
-export const BACKLOG_SIZE = 50;
+export { BACKLOG_SIZE };
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8", ...headers } });
@@ -77,8 +88,11 @@ export class ChatRoom extends DurableObject<Env> {
   /** Cached `history` frame for newcomers (not resuming); cleared on every event. */
   private backlogFrame: string | null = null;
 
-  /** The viewers' sockets (src/fanout.ts). */
+  /** The viewers' sockets when unsharded (src/fanout.ts). */
   private readonly sockets: Fanout;
+  /** SHARD_MAX_SOCKETS (0 = unsharded) and the stream's shards (src/shard-links.ts). */
+  private readonly shardMax: number;
+  private readonly links: ShardLinks;
   /** The room's rates (a field, so tests can give one room other limits). */
   private limits: RoomLimits;
   private readonly roomBucket: Bucket;
@@ -91,7 +105,9 @@ export class ChatRoom extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.limits = roomLimits(loadConfig(env));
+    const config = loadConfig(env);
+    this.limits = roomLimits(config);
+    this.shardMax = config.SHARD_MAX_SOCKETS;
     this.roomBucket = fullBucket(this.limits.roomPerSec, Date.now());
     // `{"type":"ping"}` is answered by the runtime without waking the object (exact string match;
     // a ping with other spacing is parsed and answered in webSocketMessage).
@@ -116,6 +132,13 @@ export class ChatRoom extends DurableObject<Env> {
       () => `stream=${this.state.streamId}`,
       (acceptedAt, sentAt) => this.metrics.sent(acceptedAt, sentAt),
     );
+    this.links = new ShardLinks(ctx.storage.sql, {
+      streamId: () => this.state.streamId,
+      epoch: this.epoch,
+      stub: (key) => env.CHAT_SHARD.get(env.CHAT_SHARD.idFromName(key)),
+      snapshot: () => this.takeSnapshot(),
+      onSent: (acceptedAt, sentAt) => this.metrics.sent(acceptedAt, sentAt),
+    });
     if (this.sockets.size > 0) {
       console.log(`ChatRoom woke from hibernation stream=${this.state.streamId} sockets=${this.sockets.size} seq=${this.state.seq}`);
     }
@@ -169,21 +192,11 @@ export class ChatRoom extends DurableObject<Env> {
     }
     const identity = readIdentity(request.headers.get(H_IDENTITY));
     if (!identity) return json(401, { error: "unauthorized", message: "Missing credentials" });
-    // Admission (MAX_VIEWERS_PER_STREAM), before any upgrade and before a ticket is used up. The
-    // owner and moderators always get in: a full chat is when they are needed most.
-    if (this.sockets.size >= this.limits.maxViewers && identity.role === "viewer") {
-      return json(
-        503,
-        { error: "stream_full", message: "This chat is full, try again shortly" },
-        { "retry-after": String(STREAM_FULL_RETRY_AFTER_S) },
-      );
-    }
     const now = Date.now();
-    if (request.headers.has(H_TICKET_NONCE)) {
-      const ticket = /^([A-Za-z0-9_-]{1,64})\.(\d{1,15})$/.exec(request.headers.get(H_TICKET_NONCE)!);
-      if (!ticket || this.store.useTicket(ticket[1]!, Number(ticket[2]), now)) {
-        return json(401, { error: "unauthorized", message: "Invalid, expired or already used ticket" });
-      }
+    const refused = this.admission(identity, request.headers.get(H_TICKET_NONCE), now);
+    if (refused) {
+      const { status, ok: _ok, retry_after_s, ...body } = refused;
+      return json(status, body, retry_after_s !== undefined ? { "retry-after": String(retry_after_s) } : {});
     }
     this.bind(streamId, identity);
     const actor: Actor = { userId: identity.id, username: identity.username, role: identity.role };
@@ -201,7 +214,7 @@ export class ChatRoom extends DurableObject<Env> {
         role: effectiveRole(s, identity.id, identity.role),
         pinned: s.pinned,
         slow_mode_s: s.slowModeS,
-        viewers: this.sockets.viewers,
+        viewers: this.viewers,
         ...restrictions(s, identity.id, effectiveRole(s, identity.id, identity.role), now),
       } satisfies ServerFrame),
     );
@@ -211,27 +224,115 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   /**
-   * `history`: on a resume whose `since` the ring still covers, exactly the missed frames
-   * (comments in `comments`, everything else in `events`); otherwise the latest BACKLOG_SIZE
-   * comments in their current state.
+   * Admission, before any upgrade and before a ticket is used up: past MAX_VIEWERS_PER_STREAM open
+   * sockets a viewer gets 503 `stream_full` (the owner and moderators always get in: a full chat is
+   * when they are needed most); a ticket's nonce (`<nonce>.<expires_at>`) is used once. Null = admitted.
    */
-  private historyFrame(sinceParam: string | null, epoch: string | null): string {
-    if (sinceParam !== null && epoch === this.epoch && /^\d{1,15}$/.test(sinceParam)) {
-      const since = Number(sinceParam);
-      const oldest = this.ring[0]?.seq ?? this.state.seq + 1;
-      if (since <= this.state.seq && since >= oldest - 1) {
-        const missed = this.ring.filter((r) => r.seq > since);
-        const comments = missed.filter((r) => r.comment).map((r) => r.json);
-        const events = missed.filter((r) => !r.comment).map((r) => r.json);
-        const rest = events.length > 0 ? `,"events":[${events.join(",")}]` : "";
-        return `{"type":"history","comments":[${comments.join(",")}],"recovered":true${rest}}`;
+  private admission(identity: RoomIdentity, ticketNonce: string | null, now: number): Extract<AdmitResult, { ok: false }> | null {
+    const open = this.shardMax > 0 ? this.links.sockets : this.sockets.size;
+    if (open >= this.limits.maxViewers && identity.role === "viewer") {
+      return { ok: false, status: 503, error: "stream_full", message: "This chat is full, try again shortly", retry_after_s: STREAM_FULL_RETRY_AFTER_S };
+    }
+    if (ticketNonce !== null) {
+      const ticket = /^([A-Za-z0-9_-]{1,64})\.(\d{1,15})$/.exec(ticketNonce);
+      if (!ticket || this.store.useTicket(ticket[1]!, Number(ticket[2]), now)) {
+        return { ok: false, status: 401, error: "unauthorized", message: "Invalid, expired or already used ticket" };
       }
     }
-    if (this.backlogFrame === null) {
-      const latest = [...this.state.comments.values()].slice(-BACKLOG_SIZE).map((e) => JSON.stringify(e));
-      this.backlogFrame = `{"type":"history","comments":[${latest.join(",")}],"recovered":false}`;
+    return null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // From the worker and the shards, in sharded mode (src/shard.ts, src/shard-links.ts)
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * RPC from the worker: admits an authenticated upgrade in sharded mode and picks the shard of the
+   * viewer's `region` it goes to (src/rules/placement.ts). The worker forwards the upgrade there with
+   * the returned welcome. Same refusals as an unsharded upgrade (stream_full, a used ticket).
+   */
+  async admit(streamId: string, identity: RoomIdentity, region: string, ticketNonce: string | null): Promise<AdmitResult> {
+    const now = Date.now();
+    const refused = this.admission(identity, ticketNonce, now);
+    if (refused) return refused;
+    this.bind(streamId, identity);
+    const shard = this.links.admit(identity.id, region, Math.max(1, this.shardMax), this.limits.socketsPerUser, now);
+    const role = effectiveRole(this.state, identity.id, identity.role);
+    this.maybeReport(now);
+    return {
+      ok: true,
+      shard,
+      region,
+      welcome: {
+        role,
+        ...restrictions(this.state, identity.id, role, now),
+        viewers: this.links.viewers,
+        messages_per_sec: this.limits.user.ratePerSec,
+        frames_per_sec: this.limits.framesPerSec,
+        sockets_per_user: this.limits.socketsPerUser,
+      },
+    };
+  }
+
+  /**
+   * RPC from a shard: its viewers' commands, in the order they arrived, each through the same pass
+   * as a socket's (src/room.ts command()). One answer per command; the events travel in deliveries.
+   */
+  async commands(streamId: string, _key: string, items: ShardCommand[]): Promise<ShardCommandResult[]> {
+    this.bind(streamId);
+    return items.map(({ actor, cmd }) => {
+      try {
+        const r = this.command(actor, cmd);
+        if (r.kind !== "ok") return r;
+        return { kind: "ok", ...(r.id !== undefined ? { id: r.id } : {}), ...(r.seq !== undefined ? { seq: r.seq } : {}) };
+      } catch (err) {
+        console.error(`ChatRoom command from shard stream=${this.state.streamId} user=${actor.userId}: ${(err as Error)?.stack ?? err}`);
+        return error("internal_error");
+      }
+    });
+  }
+
+  /** RPC from a shard: its counts changed (presence, admission, stats). */
+  async shardReport(streamId: string, key: string, report: ShardReport): Promise<void> {
+    this.bind(streamId);
+    if (key.startsWith(`${streamId}/`)) this.links.report(key, report, Date.now());
+  }
+
+  /** RPC from a shard without a mirror (new, or evicted), and for deliveries that need one: the state joins need, now. */
+  async mirrorSnapshot(streamId: string): Promise<MirrorSnapshot> {
+    this.bind(streamId);
+    return this.takeSnapshot();
+  }
+
+  private takeSnapshot(): MirrorSnapshot {
+    const s = this.state;
+    return {
+      stream_id: s.streamId,
+      epoch: this.epoch,
+      seq: s.seq,
+      ring: this.ring.slice(),
+      comments: [...s.comments.values()],
+      pinned: s.pinned,
+      slow_mode_s: s.slowModeS,
+    };
+  }
+
+  /** The keys of the stream's shards (`CHAT_SHARD.idFromName(key)`), for operators and tests. */
+  async shardKeys(): Promise<string[]> {
+    return this.links.keys();
+  }
+
+  /** Distinct users connected (summed over shards when sharded). */
+  private get viewers(): number {
+    return this.shardMax > 0 ? this.links.viewers : this.sockets.viewers;
+  }
+
+  /** `history` (src/mirror.ts historyFrame): exact missed frames on a covered resume, else the cached backlog. */
+  private historyFrame(sinceParam: string | null, epoch: string | null): string {
+    if (sinceParam !== null && epoch === this.epoch) {
+      return historyFrame({ epoch: this.epoch, seq: this.state.seq, ring: this.ring, comments: this.state.comments }, sinceParam, epoch);
     }
-    return this.backlogFrame;
+    return (this.backlogFrame ??= backlogFrame(this.state.comments));
   }
 
   /** RPC from the worker: `POST /v1/streams/{id}/chat/actions` (same rules as the socket). */
@@ -245,7 +346,7 @@ export class ChatRoom extends DurableObject<Env> {
     this.bind(streamId, identity);
     const s = this.state;
     const role = effectiveRole(s, identity.id, identity.role);
-    const out: StateSnapshot = { role, pinned: s.pinned, slow_mode_s: s.slowModeS, viewers: this.sockets.viewers };
+    const out: StateSnapshot = { role, pinned: s.pinned, slow_mode_s: s.slowModeS, viewers: this.viewers };
     if (role === "viewer") return out;
     const now = Date.now();
     this.store.deleteTimeouts(pruneTimeouts(s, now));
@@ -271,8 +372,9 @@ export class ChatRoom extends DurableObject<Env> {
     return { ok: true, stats: streamStats({ streamId: this.state.streamId, now, shards: this.shards(), metrics: this.metrics, queueBacklog: this.outbox.backlog() }) };
   }
 
-  /** The sockets this stream holds, by shard: today the room holds them all. */
+  /** The sockets this stream holds, by shard: the room's own (unsharded), or each fan-out shard's. */
   private shards(): Record<string, ShardCount> {
+    if (this.shardMax > 0) return this.links.counts();
     return { [ROOM_SHARD]: { sockets: this.sockets.size, users: this.sockets.viewers, perRegion: this.sockets.perRegion() } };
   }
 
@@ -379,7 +481,9 @@ export class ChatRoom extends DurableObject<Env> {
     if (cmd.type === "message" || cmd.type === "edit") {
       // The stream's total budget for what viewers post, checked last so one user's flood cannot
       // drain it for everyone. Moderation is exempt: a raid is exactly when moderators must act.
-      const rate = Math.max(1, Math.min(this.limits.roomPerSec, this.limits.deliveriesPerSec / Math.max(1, this.sockets.unbatched)));
+      // Sharded, the shards send in parallel: the fullest one sets the pace.
+      const unbatched = this.shardMax > 0 ? this.links.maxUnbatched : this.sockets.unbatched;
+      const rate = Math.max(1, Math.min(this.limits.roomPerSec, this.limits.deliveriesPerSec / Math.max(1, unbatched)));
       const roomWait = take(this.roomBucket, rate, rate, now);
       if (roomWait > 0) return error("room_busy", { retry_after_ms: roomWait });
     }
@@ -402,7 +506,7 @@ export class ChatRoom extends DurableObject<Env> {
     // All writes below happen in this one event: they commit together, and the output gate holds
     // the broadcasts until they are durable.
     const at = new Date(now).toISOString();
-    const frames: string[] = [];
+    const entries: RingEntry[] = [];
     /** Comments this command deletes (author or moderator delete, a ban's `deleted`): their images go too. */
     const removed: string[] = [];
     for (const e of outcome.events) {
@@ -414,9 +518,7 @@ export class ChatRoom extends DurableObject<Env> {
       this.ring.push(entry);
       if (this.ring.length > HISTORY_SIZE) this.ring.shift();
       this.outbox.add(e.seq, toQueueEvent(e, this.state.streamId, at, actor.userId));
-      // Encoded once, sent to every viewer (the sender included). A comment's stored form is
-      // `{"seq","comment"}`: its frame is the same JSON with the type in front.
-      frames.push(entry.comment ? `{"type":"comment",${entry.json.slice(1)}` : entry.json);
+      entries.push(entry);
     }
     if (outcome.blockedTerms) {
       this.state.blockedTerms = outcome.blockedTerms;
@@ -425,10 +527,12 @@ export class ChatRoom extends DurableObject<Env> {
     if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, outcome.ack);
     // Recorded as doomed in this same event, so a failed or interrupted R2 delete is retried by the alarm.
     if (removed.length > 0 && this.uploads.doomComments(removed, now) > 0) this.ctx.waitUntil(this.deleteDoomed());
-    if (frames.length > 0) {
+    if (entries.length > 0) {
       this.backlogFrame = null;
-      this.metrics.accepted(now, frames.length);
-      for (const f of frames) this.sockets.broadcast(f, now);
+      this.metrics.accepted(now, entries.length);
+      // Encoded once, sent to every viewer (the sender included): by this object, or by every shard.
+      if (this.shardMax > 0) this.links.broadcast(entries, now);
+      else for (const e of entries) this.sockets.broadcast(eventFrame(e), now);
       void this.drainOutbox();
       this.maybeReport(now);
     }

@@ -9,6 +9,7 @@
  *
  * Bindings (wrangler.toml):
  *   CHAT_ROOM     Durable Object namespace, class ChatRoom
+ *   CHAT_SHARD    Durable Object namespace, class ChatShard: a stream's fan-out shards (src/shard.ts), when SHARD_MAX_SOCKETS > 0
  *   CHAT_EVENTS   Queue chat-events: producer (the room's outbox) and consumer (queue() below → Kafka), DLQ chat-events-dlq
  *   CHAT_HISTORY  Queue chat-history: producer (the room's outbox) and consumer (queue() below → Redis), DLQ chat-history-dlq
  *   CHAT_UPLOADS  R2 bucket chat-uploads: chat images, uploads/{stream_id}/{upload_id} (src/uploads.ts; the room deletes them)
@@ -23,6 +24,7 @@
  *   ROOM_MAX_MESSAGES_PER_SEC      messages per stream per second, all users (default 100)
  *   ROOM_MAX_DELIVERIES_PER_SEC    sends/s to unbatched sockets; caps the message rate by audience (default 30,000)
  *   MAX_VIEWERS_PER_STREAM         open sockets per stream; viewers past it get 503 stream_full (default 30,000)
+ *   SHARD_MAX_SOCKETS              sockets per fan-out shard (default 5,000, ≤ 32,768); 0 = the room holds every socket
  *   EDIT_WINDOW_S                  how long an author may edit a comment (default 300)
  *   SOCKET_MAX_FRAMES_PER_SEC      frames per socket per second, any kind (default 20, burst 40)
  *   MAX_SOCKETS_PER_USER           sockets per user per stream; the oldest is closed with 4429 (default 5)
@@ -40,7 +42,8 @@ import { HTTPException } from "hono/http-exception";
 import { AuthError, DEV_USERNAME_RE, DEV_TOKEN_TTL_S, bearerToken, mintDevToken, verifyJwt, type Identity } from "./auth";
 import { ConfigError, loadConfig, type Config, type Env } from "./env";
 import { ModerationCommand, Role, isUuid, type ErrorCode } from "./protocol";
-import { H_IDENTITY, H_REGION, H_STREAM, H_TICKET_NONCE, encodeIdentity, type RoomIdentity } from "./room-api";
+import { H_IDENTITY, H_REGION, H_SHARD, H_STREAM, H_TICKET_NONCE, H_WELCOME, encodeIdentity, readIdentity, type RoomIdentity } from "./room-api";
+import { locationHint } from "./rules/placement";
 import { regionOf } from "./metrics";
 import { resolveRole } from "./roles";
 import { TICKET_TTL_S, mintTicket, ticketSecret, verifyTicket } from "./tickets";
@@ -50,6 +53,7 @@ import { readHistory } from "./history";
 import { getUpload, postUpload } from "./uploads";
 
 export { ChatRoom } from "./room";
+export { ChatShard } from "./shard";
 
 type AppEnv = { Bindings: Env; Variables: { config: Config } };
 
@@ -181,7 +185,22 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
     const v = url.searchParams.get(key);
     if (v !== null) inner.searchParams.set(key, v);
   }
-  return roomFor(c, streamId).fetch(new Request(inner, { headers }));
+  if (cfg.SHARD_MAX_SOCKETS === 0) return roomFor(c, streamId).fetch(new Request(inner, { headers }));
+  // Sharded (DESIGN.md "Hot streams and global viewers"): the room admits and picks a shard of the
+  // viewer's region; the socket lives there, created near that region on first use.
+  const identity = readIdentity(headers.get(H_IDENTITY))!;
+  const region = headers.get(H_REGION)!;
+  const verdict = await roomFor(c, streamId).admit(streamId, identity, region, headers.get(H_TICKET_NONCE));
+  if (!verdict.ok) {
+    const { status, error, message, retry_after_s } = verdict;
+    return c.json({ error, message }, status, retry_after_s !== undefined ? { "retry-after": String(retry_after_s) } : {});
+  }
+  headers.set(H_SHARD, verdict.shard);
+  headers.set(H_WELCOME, encodeURIComponent(JSON.stringify(verdict.welcome)));
+  headers.delete(H_TICKET_NONCE);
+  const hint = locationHint(verdict.region);
+  const shard = c.env.CHAT_SHARD.get(c.env.CHAT_SHARD.idFromName(verdict.shard), hint ? { locationHint: hint } : undefined);
+  return shard.fetch(new Request(inner, { headers }));
 });
 
 /**

@@ -5,6 +5,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { loadConfig, type Config } from "../../src/env";
 import { ServerFrame } from "../../src/protocol";
 import type { ChatRoom } from "../../src/room";
+import type { ChatShard } from "../../src/shard";
 import { roomLimits, type RoomLimits } from "../../src/room-api";
 
 export const ISSUER = "https://idp.test/";
@@ -131,9 +132,27 @@ export function roomStub(streamId: string) {
   return env.CHAT_ROOM.get(env.CHAT_ROOM.idFromName(streamId));
 }
 
+/** True when this run of the suite holds sockets in fan-out shards (vitest.config.ts SHARD_MAX_SOCKETS > 0). */
+export const SHARDED = Number((env as { SHARD_MAX_SOCKETS?: string }).SHARD_MAX_SOCKETS ?? "0") > 0;
+
+/** The stream's fan-out shards (none when unsharded). */
+export async function shardStubs(streamId: string): Promise<Array<DurableObjectStub<ChatShard>>> {
+  const keys = await roomStub(streamId).shardKeys();
+  return keys.map((k) => env.CHAT_SHARD.get(env.CHAT_SHARD.idFromName(k)));
+}
+
+/** Open sockets of a stream, wherever they are held: the room (unsharded) or its shards. */
+export async function openSockets(streamId: string): Promise<number> {
+  const count = (state: DurableObjectState) => state.getWebSockets().filter((ws) => ws.readyState === WebSocket.OPEN).length;
+  let n = await runInDurableObject(roomStub(streamId), (_room: ChatRoom, state) => count(state));
+  for (const shard of await shardStubs(streamId)) n += await runInDurableObject(shard, (_s: ChatShard, state) => count(state));
+  return n;
+}
+
 /**
  * Gives one room other limits than the test config's (merged over the defaults of src/env.ts), so a
- * test's outcome does not depend on how fast a loaded machine sends frames.
+ * test's outcome does not depend on how fast a loaded machine sends frames. Sharded, the stream's
+ * shards get the socket limits too (shards made later get them from the room at admission).
  */
 export async function setLimits(
   stub: DurableObjectStub<ChatRoom>,
@@ -143,4 +162,9 @@ export async function setLimits(
   await runInDurableObject(stub, (room: ChatRoom) => {
     (room as unknown as { limits: RoomLimits }).limits = roomLimits(merged);
   });
+  for (const key of await stub.shardKeys()) {
+    await runInDurableObject(env.CHAT_SHARD.get(env.CHAT_SHARD.idFromName(key)), (shard: ChatShard) => {
+      (shard as unknown as { limits: RoomLimits }).limits = roomLimits(merged);
+    });
+  }
 }

@@ -1,6 +1,6 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { Client, connect, newStreamId, newUserId, roomStub, setLimits, sleep, token } from "./helpers";
+import { Client, connect, newStreamId, newUserId, openSockets, roomStub, setLimits, sleep, token } from "./helpers";
 
 const msg = (text: string, client_msg_id?: string) => ({ type: "message", text, ...(client_msg_id ? { client_msg_id } : {}) });
 
@@ -283,8 +283,7 @@ describe("hibernation and close", () => {
     expect([1000, 1005]).toContain(b.closed!.code);
     d.send(msg("after closes"));
     await d.until((x) => x.comments().length === 1, "broadcast after closes");
-    const n = await runInDurableObject(roomStub(sid), (_room, state) => state.getWebSockets().length);
-    expect(n).toBe(1);
+    expect(await openSockets(sid)).toBe(1);
     await d.close();
   });
 });

@@ -14,7 +14,7 @@ import type { DataPoint, MetricsWriter } from "../../src/metrics";
 import { StatsResponse, toQueueEvent, type QueueEvent } from "../../src/protocol";
 import type { ChatRoom } from "../../src/room";
 import type { Sink } from "../../src/sinks/sink";
-import { BASE, Client, connect, fetchWorker, newStreamId, newUserId, roomStub, setLimits, token } from "./helpers";
+import { BASE, Client, SHARDED, connect, fetchWorker, newStreamId, newUserId, roomStub, setLimits, token } from "./helpers";
 
 const ownerToken = (sid: string, sub = newUserId()) => token({ sub, username: "streamer", claims: { stream_roles: { [sid]: "owner" } } });
 const modToken = (sid: string, sub = newUserId()) => token({ sub, username: "moddy", claims: { stream_roles: { [sid]: "moderator" } } });
@@ -101,7 +101,8 @@ describe("the stats answer", () => {
     const sid = newStreamId();
     const owner = await ownerToken(sid);
     const fresh = await stats(sid, owner);
-    expect(fresh.viewers).toEqual({ total: 0, users: 0, per_shard: { room: 0 }, per_region: {} });
+    // Unsharded the room is the one shard; sharded, a stream starts with none (they are made on demand).
+    expect(fresh.viewers).toEqual({ total: 0, users: 0, per_shard: SHARDED ? {} : { room: 0 }, per_region: {} });
 
     const alice = newUserId();
     const a1 = await connectFrom(sid, "EU", await token({ sub: alice }));
@@ -111,7 +112,13 @@ describe("the stats answer", () => {
     expect(s.stream_id).toBe(sid);
     expect(s.viewers.total).toBe(3);
     expect(s.viewers.users).toBe(2);
-    expect(s.viewers.per_shard).toEqual({ room: 3 });
+    if (SHARDED) {
+      // One shard per region (src/rules/placement.ts), each holding one of the three sockets.
+      expect(Object.values(s.viewers.per_shard)).toEqual([1, 1, 1]);
+      expect(Object.keys(s.viewers.per_shard)).toEqual(expect.arrayContaining(["EU-0", "AS-0"]));
+    } else {
+      expect(s.viewers.per_shard).toEqual({ room: 3 });
+    }
     expect(s.viewers.per_region.EU).toBeGreaterThanOrEqual(1);
     expect(s.viewers.per_region.AS).toBeGreaterThanOrEqual(1);
     expect(Object.values(s.viewers.per_region).reduce((x, y) => x + y, 0)).toBe(3);
@@ -168,7 +175,7 @@ describe("Analytics Engine data points (CHAT_METRICS)", () => {
     expect(writer.points).toHaveLength(1);
     const [p] = writer.points;
     expect(p!.indexes).toEqual([sid]);
-    expect(p!.blobs).toEqual([sid, "room", "EU"]);
+    expect(p!.blobs).toEqual([sid, SHARDED ? "EU-0" : "room", "EU"]);
     // [sockets in this shard and region, messages/s, fanout p50, p99, largest queue backlog, sockets of the stream]
     expect(p!.doubles).toHaveLength(6);
     expect(p!.doubles[0]).toBe(1);

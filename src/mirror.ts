@@ -1,0 +1,147 @@
+/**
+ * The resume ring and the frames built from it, shared by the stream's ChatRoom (the single writer)
+ * and its fan-out shards (src/shard.ts), which keep a mirror of it so joins, history and resumes are
+ * answered where the viewer's socket is (DESIGN.md "Hot streams and global viewers").
+ *
+ * Pure: no Workers APIs, no clock of its own; unit-tested in plain Node (test/unit/mirror.test.ts).
+ *
+ *   historyFrame(view, since, epoch)   the `history` frame for a join or a resume
+ *   eventFrame(entry)                  the frame a ring entry is broadcast as
+ *   RoomMirror                         a shard's copy: a snapshot, then the room's entries applied in seq order
+ */
+import { HISTORY_SIZE, type StreamComment } from "./protocol";
+import { apply, emptyState, type CommentEntry, type RoomState } from "./rules/room-state";
+
+/** One entry of the resume ring: its seq, whether it is a comment, and its stored JSON. */
+export interface RingEntry {
+  seq: number;
+  comment: boolean;
+  /** A comment: `{"seq":n,"comment":{…}}`; any other event: the event's JSON (its `type` included). */
+  json: string;
+}
+
+/** Comments sent to a newcomer that is not resuming (the ring holds HISTORY_SIZE frames for resumes). */
+export const BACKLOG_SIZE = 50;
+
+/** What the history frame is built from. */
+export interface ResumeView {
+  epoch: string;
+  /** The last seq applied. */
+  seq: number;
+  /** The last HISTORY_SIZE entries, oldest first. */
+  ring: readonly RingEntry[];
+  /** Current state (edits applied, deletions gone), in seq order. */
+  comments: ReadonlyMap<string, CommentEntry>;
+}
+
+/**
+ * The `history` frame: on a resume (`since`, decimal, and the same `epoch`) that the ring still
+ * covers, exactly the missed entries (comments in `comments`, everything else in `events`,
+ * `recovered: true`); otherwise the latest BACKLOG_SIZE comments in their current state
+ * (`recovered: false`). Malformed `since`/`epoch` values get the backlog, never an error.
+ */
+export function historyFrame(view: ResumeView, sinceParam: string | null, epochParam: string | null): string {
+  if (sinceParam !== null && epochParam === view.epoch && /^\d{1,15}$/.test(sinceParam)) {
+    const since = Number(sinceParam);
+    const oldest = view.ring[0]?.seq ?? view.seq + 1;
+    if (since <= view.seq && since >= oldest - 1) {
+      const missed = view.ring.filter((r) => r.seq > since);
+      const comments = missed.filter((r) => r.comment).map((r) => r.json);
+      const events = missed.filter((r) => !r.comment).map((r) => r.json);
+      const rest = events.length > 0 ? `,"events":[${events.join(",")}]` : "";
+      return `{"type":"history","comments":[${comments.join(",")}],"recovered":true${rest}}`;
+    }
+  }
+  return backlogFrame(view.comments);
+}
+
+/** The `history` frame of a newcomer: the latest BACKLOG_SIZE comments, current state, `recovered: false`. */
+export function backlogFrame(comments: ReadonlyMap<string, CommentEntry>): string {
+  const latest = [...comments.values()].slice(-BACKLOG_SIZE).map((e) => JSON.stringify(e));
+  return `{"type":"history","comments":[${latest.join(",")}],"recovered":false}`;
+}
+
+/** The frame a ring entry is sent as: a comment's stored `{"seq","comment"}` with the type in front; any other event as stored. */
+export function eventFrame(entry: RingEntry): string {
+  return entry.comment ? `{"type":"comment",${entry.json.slice(1)}` : entry.json;
+}
+
+/**
+ * Everything a shard needs to start its mirror, taken by the room in one synchronous step (so it
+ * is consistent with every entry the room sends after it). Sizes: ≤ HISTORY_SIZE ring entries and
+ * ≤ HISTORY_SIZE comments (~100–200 KB at most).
+ */
+export interface MirrorSnapshot {
+  stream_id: string;
+  epoch: string;
+  seq: number;
+  ring: RingEntry[];
+  /** Current state, seq order. */
+  comments: CommentEntry[];
+  pinned: StreamComment | null;
+  slow_mode_s: number;
+}
+
+/**
+ * A shard's copy of the room: the ring and the part of the rules' state that joins need (comments,
+ * pinned, slow mode, seq). Built from a snapshot, then advanced only by the room's entries in seq
+ * order: an entry already applied is skipped, a gap (or another epoch) is reported, never papered over.
+ */
+export class RoomMirror {
+  readonly epoch: string;
+  readonly state: RoomState;
+  readonly ring: RingEntry[];
+  private backlog: string | null = null;
+
+  constructor(snapshot: MirrorSnapshot) {
+    this.epoch = snapshot.epoch;
+    this.state = emptyState(snapshot.stream_id);
+    this.state.seq = snapshot.seq;
+    this.state.pinned = snapshot.pinned;
+    this.state.slowModeS = snapshot.slow_mode_s;
+    for (const c of snapshot.comments) this.state.comments.set(c.comment.id, { seq: c.seq, comment: c.comment });
+    this.ring = snapshot.ring.slice(-HISTORY_SIZE);
+  }
+
+  /** The last seq applied. */
+  get seq(): number {
+    return this.state.seq;
+  }
+
+  /**
+   * Applies `entries` (ascending seq) of `epoch`. Returns the entries newly applied (to broadcast),
+   * and `gap: true` when an entry does not follow the last one applied or the epoch is another:
+   * the mirror then needs a new snapshot (entries before the gap stay applied). `now` (ms) is what
+   * the rules record as the time of a ban; it does not change any frame.
+   */
+  accept(epoch: string, entries: readonly RingEntry[], now: number): { applied: RingEntry[]; gap: boolean } {
+    const applied: RingEntry[] = [];
+    if (epoch !== this.epoch) return { applied, gap: entries.length > 0 };
+    for (const entry of entries) {
+      if (entry.seq <= this.state.seq) continue;
+      if (entry.seq !== this.state.seq + 1) return { applied, gap: true };
+      const parsed = JSON.parse(entry.json) as Record<string, unknown>;
+      const event = (entry.comment ? { type: "comment", ...parsed } : parsed) as Parameters<typeof apply>[1];
+      apply(this.state, event, now);
+      this.ring.push(entry);
+      if (this.ring.length > HISTORY_SIZE) this.ring.shift();
+      applied.push(entry);
+    }
+    if (applied.length > 0) this.backlog = null;
+    return { applied, gap: false };
+  }
+
+  /** The `history` frame for a join (`since`/`epoch` from the upgrade's query, or null). */
+  historyFrame(sinceParam: string | null, epochParam: string | null): string {
+    const view: ResumeView = { epoch: this.epoch, seq: this.state.seq, ring: this.ring, comments: this.state.comments };
+    if (sinceParam !== null && epochParam === this.epoch) return historyFrame(view, sinceParam, epochParam);
+    return (this.backlog ??= backlogFrame(this.state.comments));
+  }
+
+  /** The ring entries after `seq` (what sockets that saw up to `seq` missed), oldest first; null when the ring no longer reaches back that far. */
+  since(seq: number): RingEntry[] | null {
+    const oldest = this.ring[0]?.seq ?? this.state.seq + 1;
+    if (seq < oldest - 1) return null;
+    return this.ring.filter((r) => r.seq > seq);
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * The room's side of fan-out shards (DESIGN.md "Hot streams and global viewers"): which shards the
+ * stream has, how full each is, and the delivery of sequenced entries to each over Durable Object RPC.
+ *
+ * Delivery is one RPC in flight per shard: entries accepted while one is in flight wait and go
+ * together in the next (the batch grows with the load, and a lone message goes at once). Order is
+ * seq order per shard. A failed RPC keeps its entries and is retried with backoff; a shard that
+ * cannot apply them (new, evicted, behind) answers `need: "snapshot"` and gets the room's snapshot.
+ * A shard that falls more than the ring behind gets a snapshot instead of the entries.
+ *
+ * The list of shards is kept in the room's SQLite (`shards` table) so a restarted room still feeds
+ * them; the counts are in memory, refreshed by every delivery's answer and by the shards' reports.
+ */
+import { describeError } from "./errors";
+import { UNKNOWN_REGION } from "./metrics";
+import type { MirrorSnapshot, RingEntry } from "./mirror";
+import { HISTORY_SIZE } from "./protocol";
+import type { DeliveryAck, ShardDelivery, ShardReport } from "./room-api";
+import { pickShard, shardKey, shardName, type ShardLoad } from "./rules/placement";
+
+/** Retry of a failed delivery: RETRY_MIN_MS doubling up to RETRY_MAX_MS. */
+export const RETRY_MIN_MS = 50;
+export const RETRY_MAX_MS = 5_000;
+/** A shard whose sockets are all gone is dropped from the list after this long without an admission (ms). */
+export const IDLE_SHARD_MS = 60_000;
+/** How often at most the room pushes a changed viewer count to its shards (ms). */
+export const VIEWERS_PUSH_MS = 500;
+/** Entries awaiting their last shard's confirmation that the latency sample keeps (the oldest are dropped). */
+const MAX_OUTSTANDING = 4 * HISTORY_SIZE;
+/** Users whose shard the room remembers (affinity), newest kept. */
+const MAX_AFFINITY = 100_000;
+
+/** What a shard's RPC stub offers the room (ChatShard). */
+export interface ShardStub {
+  deliver(d: ShardDelivery): Promise<DeliveryAck>;
+}
+
+interface Link extends ShardReport {
+  name: string;
+  key: string;
+  region: string;
+  index: number;
+  /** sockets and new users admitted since the last report */
+  admitted: number;
+  newUsers: number;
+  lastAdmitAt: number;
+  /** last seq this shard confirmed; −1 unknown */
+  acked: number;
+  /** entries not sent yet, seq order */
+  pending: RingEntry[];
+  needSnapshot: boolean;
+  inflight: boolean;
+  failures: number;
+  timer: ReturnType<typeof setTimeout> | null;
+  viewersSent: number;
+}
+
+/** What the links need from the room. */
+export interface LinkHost {
+  streamId(): string;
+  epoch: string;
+  /** The shard object for a key (CHAT_SHARD.get(idFromName(key))). */
+  stub(key: string): ShardStub;
+  /** A snapshot taken now (consistent with every entry broadcast after it). */
+  snapshot(): MirrorSnapshot;
+  /** An entry accepted at `acceptedAt` has reached its last shard at `sentAt` (ms): the fan-out latency. */
+  onSent(acceptedAt: number, sentAt: number): void;
+}
+
+export class ShardLinks {
+  private readonly links = new Map<string, Link>();
+  private readonly affinity = new Map<string, string>();
+  /** seq → [accepted at, shards still to confirm] */
+  private readonly outstanding = new Map<number, [number, number]>();
+  private viewersTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly host: LinkHost,
+  ) {
+    sql.exec("CREATE TABLE IF NOT EXISTS shards (name TEXT PRIMARY KEY, region TEXT NOT NULL, idx INTEGER NOT NULL)");
+    for (const row of sql.exec<{ name: string; region: string; idx: number }>("SELECT name, region, idx FROM shards")) {
+      this.add(row.name, row.region, row.idx);
+    }
+  }
+
+  /** Shards in the list. */
+  get size(): number {
+    return this.links.size;
+  }
+
+  /** Open sockets over every shard (reported, plus admitted since). */
+  get sockets(): number {
+    let n = 0;
+    for (const l of this.links.values()) n += l.sockets + l.admitted;
+    return n;
+  }
+
+  /** Distinct users, summed over shards (a user on two shards counts twice). */
+  get viewers(): number {
+    let n = 0;
+    for (const l of this.links.values()) n += l.users + l.newUsers;
+    return n;
+  }
+
+  /** The most unbatched sockets one shard holds: the room's message budget follows it (shards send in parallel). */
+  get maxUnbatched(): number {
+    let n = 0;
+    for (const l of this.links.values()) n = Math.max(n, l.unbatched + l.admitted);
+    return n;
+  }
+
+  /** Per shard name: sockets, users and sockets per region (src/metrics.ts ShardCount). */
+  counts(): Record<string, { sockets: number; users: number; perRegion: Record<string, number> }> {
+    const out: Record<string, { sockets: number; users: number; perRegion: Record<string, number> }> = {};
+    for (const l of this.links.values()) {
+      const perRegion = { ...l.perRegion };
+      if (l.admitted > 0) perRegion[l.region] = (perRegion[l.region] ?? 0) + l.admitted;
+      out[l.name] = { sockets: l.sockets + l.admitted, users: l.users + l.newUsers, perRegion };
+    }
+    return out;
+  }
+
+  /** The keys of every shard in the list (tests and operators reach the objects with them). */
+  keys(): string[] {
+    return [...this.links.values()].map((l) => l.key);
+  }
+
+  /**
+   * Places a new socket of `userId` from `region` (src/rules/placement.ts pickShard) and counts it
+   * until the shard reports. Returns the shard's key.
+   */
+  admit(userId: string, region: string, max: number, slack: number, now: number): string {
+    const loads: ShardLoad[] = [...this.links.values()].map((l) => ({ name: l.name, region: l.region, index: l.index, sockets: l.sockets + l.admitted }));
+    const pick = pickShard(loads, region, max, slack, this.affinity.get(userId));
+    const link = this.links.get(pick.name) ?? this.add(pick.name, region, pick.index, true);
+    link.admitted++;
+    link.lastAdmitAt = now;
+    if (!this.affinity.has(userId)) link.newUsers++;
+    this.affinity.delete(userId);
+    this.affinity.set(userId, pick.name);
+    if (this.affinity.size > MAX_AFFINITY) this.affinity.delete(this.affinity.keys().next().value!);
+    this.pushViewersSoon();
+    return link.key;
+  }
+
+  /** A shard's report (it sends one when its counts change); an unknown shard of this stream is listed again. */
+  report(key: string, r: ShardReport, now: number): void {
+    const name = key.slice(key.indexOf("/") + 1);
+    let link = this.links.get(name);
+    if (!link) {
+      const m = /^([A-Za-z]+)-(\d{1,6})$/.exec(name);
+      if (!m || r.sockets === 0) return;
+      link = this.add(name, m[1]!, Number(m[2]), true);
+      link.lastAdmitAt = now;
+    }
+    this.counted(link, r, now);
+  }
+
+  /** Sends `entries` (accepted at `acceptedAt`, ms) to every shard. */
+  broadcast(entries: readonly RingEntry[], acceptedAt: number): void {
+    if (this.links.size === 0) {
+      for (const _ of entries) this.host.onSent(acceptedAt, acceptedAt);
+      return;
+    }
+    for (const e of entries) this.outstanding.set(e.seq, [acceptedAt, this.links.size]);
+    for (const link of this.links.values()) {
+      link.pending.push(...entries);
+      this.kick(link);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private add(name: string, region: string, index: number, persist = false): Link {
+    const link: Link = {
+      name,
+      key: shardKey(this.host.streamId(), name),
+      region: region || UNKNOWN_REGION,
+      index,
+      sockets: 0,
+      users: 0,
+      unbatched: 0,
+      perRegion: {},
+      admitted: 0,
+      newUsers: 0,
+      lastAdmitAt: 0,
+      acked: -1,
+      pending: [],
+      needSnapshot: false,
+      inflight: false,
+      failures: 0,
+      timer: null,
+      viewersSent: -1,
+    };
+    this.links.set(name, link);
+    if (persist) this.sql.exec("INSERT OR REPLACE INTO shards (name, region, idx) VALUES (?, ?, ?)", name, link.region, index);
+    return link;
+  }
+
+  private counted(link: Link, r: ShardReport, now: number): void {
+    const before = this.viewers;
+    link.sockets = r.sockets;
+    link.users = r.users;
+    link.unbatched = r.unbatched;
+    link.perRegion = r.perRegion;
+    link.admitted = 0;
+    link.newUsers = 0;
+    if (r.sockets === 0 && now - link.lastAdmitAt > IDLE_SHARD_MS && !link.inflight && link.pending.length === 0) {
+      // Nobody left on it and nobody sent there lately: stop feeding it (it is listed again if a socket reports).
+      this.links.delete(link.name);
+      this.sql.exec("DELETE FROM shards WHERE name = ?", link.name);
+      if (link.timer) clearTimeout(link.timer);
+    }
+    if (this.viewers !== before) this.pushViewersSoon();
+  }
+
+  /** Presence: a changed total reaches every shard within VIEWERS_PUSH_MS (each shard's own frame is rate-limited too). */
+  private pushViewersSoon(): void {
+    if (this.viewersTimer !== null) return;
+    this.viewersTimer = setTimeout(() => {
+      this.viewersTimer = null;
+      for (const link of this.links.values()) if (link.viewersSent !== this.viewers) this.kick(link);
+    }, VIEWERS_PUSH_MS);
+  }
+
+  /** Starts a delivery to `link` unless one is in flight or a retry is waiting. */
+  private kick(link: Link): void {
+    if (link.inflight || link.timer !== null) return;
+    const viewers = this.viewers;
+    const snapshotDue = link.needSnapshot || link.pending.length > HISTORY_SIZE;
+    if (!snapshotDue && link.pending.length === 0 && link.viewersSent === viewers) return;
+    link.inflight = true;
+    // A snapshot is taken now: it holds every pending entry (each is already in the room's state).
+    const entries = snapshotDue ? [] : link.pending;
+    const snapshot = snapshotDue ? this.host.snapshot() : undefined;
+    link.pending = [];
+    link.needSnapshot = false;
+    const delivery: ShardDelivery = {
+      stream_id: this.host.streamId(),
+      key: link.key,
+      epoch: this.host.epoch,
+      prev: link.acked,
+      entries,
+      ...(snapshot ? { snapshot } : {}),
+      ...(link.viewersSent !== viewers ? { viewers } : {}),
+    };
+    this.host
+      .stub(link.key)
+      .deliver(delivery)
+      .then(
+        (ack) => {
+          link.inflight = false;
+          link.failures = 0;
+          link.viewersSent = viewers;
+          const last = snapshot ? snapshot.seq : entries.at(-1)?.seq;
+          if (ack.need === "snapshot") {
+            link.needSnapshot = true;
+          } else if (last !== undefined && last > link.acked) {
+            this.confirmed(link.acked, last);
+            link.acked = last;
+          }
+          if (this.links.get(link.name) === link) this.counted(link, ack, Date.now());
+          this.kick(link);
+        },
+        (err: unknown) => {
+          link.inflight = false;
+          link.failures++;
+          console.warn(`ChatRoom delivery to shard ${link.key} failed (attempt ${link.failures}): ${describeError(err)}`);
+          // The entries go back in front of what came since; a lost snapshot is taken again.
+          link.pending = [...entries, ...link.pending];
+          if (snapshot) link.needSnapshot = true;
+          const wait = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(link.failures - 1, 10));
+          link.timer = setTimeout(() => {
+            link.timer = null;
+            if (this.links.get(link.name) === link) this.kick(link);
+          }, wait);
+        },
+      );
+  }
+
+  /**
+   * A shard has broadcast the seqs in (from, to]; when it is the last shard an entry waited for, the
+   * entry's fan-out latency is recorded. Entries whose shard went away are dropped past MAX_OUTSTANDING.
+   */
+  private confirmed(from: number, to: number): void {
+    const now = Date.now();
+    for (const [s, v] of this.outstanding) {
+      if (s > to) break;
+      if (s <= from) continue;
+      if (--v[1] <= 0) {
+        this.outstanding.delete(s);
+        this.host.onSent(v[0], now);
+      }
+    }
+    while (this.outstanding.size > MAX_OUTSTANDING) this.outstanding.delete(this.outstanding.keys().next().value!);
+  }
+}

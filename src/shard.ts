@@ -1,0 +1,386 @@
+/**
+ * ChatShard: a fan-out shard of one stream (DESIGN.md "Hot streams and global viewers") — a second
+ * Durable Object class that holds up to SHARD_MAX_SOCKETS viewers' sockets (hibernatable) for the
+ * stream's ChatRoom, which stays the single writer. Named `{stream_id}/{region}-{n}` and created
+ * near its region (`locationHint`, src/rules/placement.ts) by the worker's first upgrade to it.
+ *
+ *   viewer ──ws──▶ shard ──commands() RPC──▶ room          (sends: batched while one is in flight)
+ *   viewer ◀──ws── shard ◀──deliver() RPC── room          (sequenced entries, in seq order, batched)
+ *
+ * It keeps a mirror of the room's ring and current comments (src/mirror.ts), so welcome, history
+ * and resume are answered here: a reconnect storm costs the room one small admit() per socket, not
+ * a history each. The sockets are src/fanout.ts, exactly as in an unsharded room (frame budget,
+ * batching, presence, abusive sockets closed for good). Wiring only: every rule is the room's.
+ *
+ * In memory only: the mirror, the presence total and the uplink queue; after an eviction the next
+ * delivery or upgrade brings a snapshot. The stream id and the shard's key are in SQLite (meta).
+ */
+import { DurableObject } from "cloudflare:workers";
+import { loadConfig, type Env } from "./env";
+import { describeError } from "./errors";
+import { Fanout, type Conn } from "./fanout";
+import { regionOf } from "./metrics";
+import { RoomMirror, eventFrame, type RingEntry } from "./mirror";
+import { PING_FRAME, PONG_FRAME, isUuid, type ServerFrame } from "./protocol";
+import {
+  H_IDENTITY,
+  H_REGION,
+  H_SHARD,
+  H_STREAM,
+  H_WELCOME,
+  readIdentity,
+  roomLimits,
+  type AdmitWelcome,
+  type DeliveryAck,
+  type RoomLimits,
+  type ShardCommand,
+  type ShardCommandResult,
+  type ShardDelivery,
+  type ShardReport,
+} from "./room-api";
+
+/** How often at most a shard reports changed counts to its room (ms). */
+export const REPORT_INTERVAL_MS = 500;
+/** An ack waits for the frames it acknowledges (so the sender sees its comment first), at most this long (ms). */
+export const ACK_HOLD_MS = 5_000;
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8" } });
+
+interface HeldFrame {
+  conn: Conn;
+  /** the seq the frame must not overtake; 0 = only keeps its place behind earlier frames */
+  seq: number;
+  frame: string;
+  at: number;
+}
+
+export class ChatShard extends DurableObject<Env> {
+  private streamId = "";
+  private key = "";
+  private mirror: RoomMirror | null = null;
+  private syncing: Promise<RoomMirror> | null = null;
+  /** The last seq broadcast to this shard's sockets; null = unknown (woken after an eviction). */
+  private sent: number | null = null;
+  /** The stream's distinct users, from the room (presence). */
+  private viewersTotal = 0;
+  private limits: RoomLimits;
+  private readonly sockets: Fanout;
+  // Uplink: commands wait while one commands() RPC is in flight, then go together.
+  private uplink: Array<{ conn: Conn; item: ShardCommand; resolve: (r: ShardCommandResult) => void; reject: (e: unknown) => void }> = [];
+  private uplinkBusy = false;
+  /** Commands per socket not answered yet (a closing socket lingers until it has none). */
+  private readonly pendingOf = new Map<Conn, number>();
+  /** The last seq the room assigned to a socket's command (a closing socket lingers until it is broadcast). */
+  private readonly lastSeqOf = new WeakMap<Conn, number>();
+  /** Acks and errors waiting for the frames before them (see ACK_HOLD_MS). */
+  private held: HeldFrame[] = [];
+  private holdTimer: ReturnType<typeof setTimeout> | null = null;
+  private reportTimer: ReturnType<typeof setTimeout> | null = null;
+  private reportChain: Promise<void> = Promise.resolve();
+  private reported = "";
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.limits = roomLimits(loadConfig(env));
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
+    for (const row of ctx.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta")) {
+      if (row.k === "stream_id") this.streamId = row.v;
+      if (row.k === "key") this.key = row.v;
+    }
+    this.sockets = new Fanout(ctx, () => this.limits, () => `stream=${this.streamId} shard=${this.key}`, undefined, {
+      total: () => this.viewersTotal,
+      onChange: () => this.reportSoon(),
+      linger: (conn) => this.settled(conn),
+    });
+  }
+
+  /** The stream and key are fixed by the first request (the object's name). */
+  private bind(streamId: string, key: string): void {
+    if (this.key === key && this.streamId === streamId) return;
+    if (this.key && this.key !== key) throw new Error(`shard ${this.key} asked to serve ${key}`);
+    this.streamId = streamId;
+    this.key = key;
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('stream_id', ?), ('key', ?)", streamId, key);
+  }
+
+  private room() {
+    return this.env.CHAT_ROOM.get(this.env.CHAT_ROOM.idFromName(this.streamId));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // From the worker: the upgrade the room admitted
+  // -------------------------------------------------------------------------------------------
+
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const streamId = request.headers.get(H_STREAM)?.toLowerCase() ?? "";
+    const key = request.headers.get(H_SHARD) ?? "";
+    if (!isUuid(streamId) || !key.startsWith(`${streamId}/`)) return json(400, { error: "invalid_stream_id", message: "Missing stream id" });
+    if (url.pathname !== "/ws") return json(404, { error: "not_found", message: "No such route" });
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return json(426, { error: "upgrade_required", message: "Expected a WebSocket upgrade" });
+    }
+    const identity = readIdentity(request.headers.get(H_IDENTITY));
+    const welcome = readWelcome(request.headers.get(H_WELCOME));
+    if (!identity || !welcome) return json(401, { error: "unauthorized", message: "Missing credentials" });
+    this.bind(streamId, key);
+    // The room's socket limits, which tests and a future per-stream setting may change.
+    this.limits = { ...this.limits, framesPerSec: welcome.frames_per_sec, socketsPerUser: welcome.sockets_per_user };
+    this.viewersTotal = Math.max(this.viewersTotal, welcome.viewers);
+    const mirror = await this.ensureMirror();
+    const now = Date.now();
+    const region = regionOf({ continent: request.headers.get(H_REGION) });
+    const actor = { userId: identity.id, username: identity.username, role: identity.role };
+    const { client, server } = this.sockets.accept(actor, url.searchParams.get("batch") === "1", now, region);
+    const { role, muted_until, banned, messages_per_sec, frames_per_sec } = welcome;
+    const s = mirror.state;
+    server.send(
+      JSON.stringify({
+        type: "welcome",
+        stream_id: streamId,
+        user: { id: identity.id, username: identity.username },
+        seq: s.seq,
+        epoch: mirror.epoch,
+        limits: { messages_per_sec, frames_per_sec },
+        role,
+        pinned: s.pinned,
+        slow_mode_s: s.slowModeS,
+        viewers: welcome.viewers,
+        ...(muted_until ? { muted_until } : {}),
+        ...(banned ? { banned } : {}),
+      } satisfies ServerFrame),
+    );
+    server.send(mirror.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** The mirror, fetched from the room once when this shard has none (concurrent joins share the fetch). */
+  private async ensureMirror(): Promise<RoomMirror> {
+    if (this.mirror) return this.mirror;
+    this.syncing ??= this.room()
+      .mirrorSnapshot(this.streamId)
+      .then((snapshot) => {
+        // A delivery may have brought a newer one meanwhile.
+        if (!this.mirror || this.mirror.epoch !== snapshot.epoch || this.mirror.seq < snapshot.seq) {
+          const hadSockets = this.sockets.size > 0;
+          this.mirror = new RoomMirror(snapshot);
+          if (!hadSockets) this.sent = this.mirror.seq;
+        }
+        return this.mirror;
+      })
+      .finally(() => {
+        this.syncing = null;
+      });
+    return this.syncing;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // From the room: sequenced entries (RPC)
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * The room's entries after `prev`, in seq order (src/shard-links.ts). Broadcasts what is new to
+   * every socket — first what sockets missed while this shard was away (from the mirror's ring),
+   * then the entries — and answers with the shard's counts, plus `need: "snapshot"` when the
+   * mirror could not apply them (none yet, a gap, another epoch).
+   */
+  async deliver(d: ShardDelivery): Promise<DeliveryAck> {
+    this.bind(d.stream_id, d.key);
+    const now = Date.now();
+    if (d.snapshot && (!this.mirror || this.mirror.epoch !== d.snapshot.epoch || this.mirror.seq <= d.snapshot.seq)) {
+      this.mirror = new RoomMirror(d.snapshot);
+    }
+    if (this.sent === null && d.prev >= 0) this.sent = d.prev;
+    let need = false;
+    if (this.mirror) {
+      const before = this.mirror.seq;
+      need = this.mirror.accept(d.epoch, d.entries, now).gap;
+      // Nothing known about what the sockets saw: they saw what the mirror held.
+      if (this.sent === null) this.sent = before;
+      this.catchUp(this.mirror, now);
+    } else {
+      need = true;
+    }
+    if (d.viewers !== undefined && d.viewers !== this.viewersTotal) {
+      this.viewersTotal = d.viewers;
+      this.sockets.refreshViewers();
+    }
+    const ack: DeliveryAck = this.counts();
+    this.reported = JSON.stringify(ack);
+    if (need) ack.need = "snapshot";
+    return ack;
+  }
+
+  /** Sends every socket the entries after `sent` that the mirror holds, then the held acks they unblock. */
+  private catchUp(mirror: RoomMirror, now: number): void {
+    if (this.sent !== null && this.sent < mirror.seq) {
+      const missed: RingEntry[] | null = mirror.since(this.sent);
+      if (missed === null) {
+        console.warn(`ChatShard ${this.key}: sockets are more than the ring behind (sent=${this.sent}, seq=${mirror.seq}); frames in between are lost to them`);
+      }
+      for (const e of missed ?? mirror.ring) if (e.seq > this.sent) this.sockets.broadcast(eventFrame(e));
+      this.sent = mirror.seq;
+    }
+    this.release(mirror.seq, now);
+  }
+
+  private counts(): ShardReport {
+    return { sockets: this.sockets.size, users: this.sockets.viewers, unbatched: this.sockets.unbatched, perRegion: this.sockets.perRegion() };
+  }
+
+  /** Tells the room when this shard's counts changed, at most every REPORT_INTERVAL_MS (joins: the room counted them at admission). */
+  private reportSoon(): void {
+    if (this.reportTimer !== null || !this.streamId) return;
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = null;
+      void this.reportNow();
+    }, REPORT_INTERVAL_MS);
+  }
+
+  /**
+   * Reports the counts now, when they changed since the last report (closes: so a freed place is
+   * known to admission before the client sees its close answered). Calls queue behind the report in
+   * flight and mostly find nothing new to say: a mass disconnect costs a few RPCs. Never rejects.
+   */
+  private reportNow(): Promise<void> {
+    this.reportChain = this.reportChain.then(async () => {
+      const counts = this.counts();
+      const text = JSON.stringify(counts);
+      if (text === this.reported || !this.streamId) return;
+      this.reported = text;
+      try {
+        await this.room().shardReport(this.streamId, this.key, counts);
+      } catch (err) {
+        this.reported = "";
+        console.warn(`ChatShard ${this.key} report failed: ${describeError(err)}`);
+      }
+    });
+    return this.reportChain;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // WebSocket events (Hibernation API): commands go to the room
+  // -------------------------------------------------------------------------------------------
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const gated = this.sockets.gate(ws, message);
+    if (!gated) return;
+    const { conn, command } = gated;
+    const cmid = command.client_msg_id;
+    let r: ShardCommandResult;
+    this.pendingOf.set(conn, (this.pendingOf.get(conn) ?? 0) + 1);
+    try {
+      r = await this.toRoom(conn, { actor: conn.actor, cmd: command });
+    } catch (err) {
+      console.error(`ChatShard ${this.key} command user=${conn.actor.userId}: ${describeError(err)}`);
+      this.sockets.sendError(conn, "internal_error", cmid);
+      return;
+    } finally {
+      const left = (this.pendingOf.get(conn) ?? 1) - 1;
+      if (left > 0) this.pendingOf.set(conn, left);
+      else this.pendingOf.delete(conn);
+    }
+    if (r.kind === "ok" && r.seq !== undefined) this.lastSeqOf.set(conn, Math.max(r.seq, this.lastSeqOf.get(conn) ?? 0));
+    if (r.kind === "error") {
+      if (r.code === "message_too_long" || r.code === "invalid_text") this.sockets.strike(conn);
+      const { kind: _k, ...e } = r;
+      this.hold(conn, 0, JSON.stringify({ type: "error", ...e, ...(cmid !== undefined ? { client_msg_id: cmid } : {}) } satisfies ServerFrame));
+    } else if (r.kind === "ok" && cmid !== undefined) {
+      this.hold(conn, r.seq ?? 0, JSON.stringify({ type: "ack", client_msg_id: cmid, id: r.id, seq: r.seq } satisfies ServerFrame));
+    }
+  }
+
+  /**
+   * Resolves when `conn` has no command with the room and no answer held back (at most ACK_HOLD_MS):
+   * a socket closed for abuse first sees what was accepted from it, as on an unsharded room.
+   */
+  private async settled(conn: Conn): Promise<void> {
+    const until = Date.now() + ACK_HOLD_MS;
+    const busy = () =>
+      this.pendingOf.has(conn) || this.held.some((h) => h.conn === conn) || (this.lastSeqOf.get(conn) ?? 0) > (this.mirror?.seq ?? 0);
+    while (busy() && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Queues an answer behind the frames it must not overtake, and sends what is due. */
+  private hold(conn: Conn, seq: number, frame: string): void {
+    const now = Date.now();
+    this.held.push({ conn, seq, frame, at: now });
+    this.release(this.mirror?.seq ?? 0, now);
+    if (this.held.length > 0 && this.holdTimer === null) {
+      this.holdTimer = setTimeout(() => {
+        this.holdTimer = null;
+        this.release(this.mirror?.seq ?? 0, Date.now());
+      }, ACK_HOLD_MS + 10);
+    }
+  }
+
+  private release(seq: number, now: number): void {
+    while (this.held.length > 0) {
+      const h = this.held[0]!;
+      if (h.seq > seq && now - h.at < ACK_HOLD_MS) break;
+      this.held.shift();
+      this.sockets.send(h.conn, h.frame);
+    }
+  }
+
+  /** One command to the room; commands that arrive while an RPC is in flight go in the next one, in order. */
+  private toRoom(conn: Conn, item: ShardCommand): Promise<ShardCommandResult> {
+    return new Promise((resolve, reject) => {
+      this.uplink.push({ conn, item, resolve, reject });
+      if (!this.uplinkBusy) void this.flushUplink();
+    });
+  }
+
+  private async flushUplink(): Promise<void> {
+    this.uplinkBusy = true;
+    try {
+      while (this.uplink.length > 0) {
+        // A socket closed while its commands waited (abuse, 4429) is not served: they are dropped unanswered.
+        const batch = this.uplink.filter((b) => this.sockets.isOpen(b.conn));
+        for (const b of this.uplink) if (!batch.includes(b)) b.resolve({ kind: "ignored" });
+        this.uplink = [];
+        if (batch.length === 0) break;
+        try {
+          const results = await this.room().commands(this.streamId, this.key, batch.map((b) => b.item));
+          batch.forEach((b, i) => b.resolve(results[i] ?? { kind: "error", code: "internal_error", message: "Internal error" }));
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.uplinkBusy = false;
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.sockets.forget(ws);
+    await this.reportNow();
+    try {
+      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    console.warn(`ChatShard webSocketError ${this.key} user=${this.sockets.userOf(ws) ?? "?"}: ${describeError(error)}`);
+    this.sockets.forget(ws);
+  }
+}
+
+/** The room's welcome header (src/room-api.ts AdmitWelcome); null when missing or malformed. */
+function readWelcome(header: string | null): AdmitWelcome | null {
+  if (!header) return null;
+  try {
+    const w = JSON.parse(decodeURIComponent(header)) as AdmitWelcome;
+    const n = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
+    if (typeof w.role !== "string" || !n(w.viewers) || !n(w.messages_per_sec) || !n(w.frames_per_sec) || !n(w.sockets_per_user)) return null;
+    return w;
+  } catch {
+    return null;
+  }
+}
