@@ -5,11 +5,12 @@
  *
  * Pure: no Workers APIs, no clock of its own; unit-tested in plain Node (test/unit/mirror.test.ts).
  *
+ *   welcomeFrame(state, epoch, …)      the `welcome` frame of a join
  *   historyFrame(view, since, epoch)   the `history` frame for a join or a resume
  *   eventFrame(entry)                  the frame a ring entry is broadcast as
  *   RoomMirror                         a shard's copy: a snapshot, then the room's entries applied in seq order
  */
-import { HISTORY_SIZE, type StreamComment } from "./protocol";
+import { HISTORY_SIZE, type Role, type ServerFrame, type StreamComment } from "./protocol";
 import { apply, emptyState, type CommentEntry, type RoomState } from "./rules/room-state";
 
 /** One entry of the resume ring: its seq, whether it is a comment, and its stored JSON. */
@@ -22,6 +23,43 @@ export interface RingEntry {
 
 /** Comments sent to a newcomer that is not resuming (the ring holds HISTORY_SIZE frames for resumes). */
 export const BACKLOG_SIZE = 50;
+
+/** The user-specific part of a welcome: what the room decided for this user, and the limits they are held to. */
+export interface WelcomeFor {
+  role: Role;
+  muted_until?: string;
+  banned?: boolean;
+  /** distinct users of the stream, this one included */
+  viewers: number;
+  messages_per_sec: number;
+  frames_per_sec: number;
+}
+
+/**
+ * The `welcome` frame (DESIGN.md "Frames"): the stream's seq, epoch, pinned comment and slow mode
+ * from `state` (the room's, or a shard's mirror), and the user's role, restrictions and limits.
+ */
+export function welcomeFrame(
+  state: Pick<RoomState, "streamId" | "seq" | "pinned" | "slowModeS">,
+  epoch: string,
+  user: { id: string; username: string | null },
+  w: WelcomeFor,
+): string {
+  return JSON.stringify({
+    type: "welcome",
+    stream_id: state.streamId,
+    user: { id: user.id, username: user.username },
+    seq: state.seq,
+    epoch,
+    limits: { messages_per_sec: w.messages_per_sec, frames_per_sec: w.frames_per_sec },
+    role: w.role,
+    pinned: state.pinned,
+    slow_mode_s: state.slowModeS,
+    viewers: w.viewers,
+    ...(w.muted_until ? { muted_until: w.muted_until } : {}),
+    ...(w.banned ? { banned: w.banned } : {}),
+  } satisfies ServerFrame);
+}
 
 /** What the history frame is built from. */
 export interface ResumeView {
@@ -80,6 +118,19 @@ export interface MirrorSnapshot {
   comments: CommentEntry[];
   pinned: StreamComment | null;
   slow_mode_s: number;
+}
+
+/** The room's snapshot for its shards, taken synchronously from its state, epoch and ring. */
+export function snapshotOf(state: RoomState, epoch: string, ring: readonly RingEntry[]): MirrorSnapshot {
+  return {
+    stream_id: state.streamId,
+    epoch,
+    seq: state.seq,
+    ring: ring.slice(),
+    comments: [...state.comments.values()],
+    pinned: state.pinned,
+    slow_mode_s: state.slowModeS,
+  };
 }
 
 /**

@@ -26,7 +26,7 @@ import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type Env } from "./env";
 import { describeError } from "./errors";
 import { Fanout } from "./fanout";
-import { BACKLOG_SIZE, backlogFrame, eventFrame, historyFrame, type MirrorSnapshot } from "./mirror";
+import { BACKLOG_SIZE, backlogFrame, eventFrame, historyFrame, snapshotOf, welcomeFrame, type MirrorSnapshot } from "./mirror";
 import { ShardLinks } from "./shard-links";
 import { ROOM_SHARD, StreamMetrics, regionOf, streamDataPoints, streamStats, writePoints, type MetricsWriter, type ShardCount } from "./metrics";
 import { Outbox } from "./outbox";
@@ -64,8 +64,8 @@ import {
 import { RoomStore, type RingEntry } from "./room-store";
 import { fullBucket, take, type Bucket } from "./rules/budget";
 import { apply, decide, effectiveRole, pruneTimeouts, restriction, restrictions, type Actor, type Outcome, type RoomState } from "./rules/room-state";
-import { R2_DELETE_BATCH, UploadStore } from "./upload-store";
-import { MAX_PENDING_UPLOADS, UPLOAD_TTL_MS, uploadKey } from "./uploads";
+import { UploadStore } from "./upload-store";
+import { UPLOAD_TTL_MS } from "./uploads";
 
 // ---------------------------------------------------------------------------------------------
 // Tunables (quoted in the README; the socket ones are in src/fanout.ts)
@@ -203,20 +203,15 @@ export class ChatRoom extends DurableObject<Env> {
     const { client, server } = this.sockets.accept(actor, url.searchParams.get("batch") === "1", now, regionOf({ continent: request.headers.get(H_REGION) }));
 
     const s = this.state;
+    const role = effectiveRole(s, identity.id, identity.role);
     server.send(
-      JSON.stringify({
-        type: "welcome",
-        stream_id: s.streamId,
-        user: { id: identity.id, username: identity.username },
-        seq: s.seq,
-        epoch: this.epoch,
-        limits: { messages_per_sec: this.limits.user.ratePerSec, frames_per_sec: this.limits.framesPerSec },
-        role: effectiveRole(s, identity.id, identity.role),
-        pinned: s.pinned,
-        slow_mode_s: s.slowModeS,
+      welcomeFrame(s, this.epoch, identity, {
+        role,
+        ...restrictions(s, identity.id, role, now),
         viewers: this.viewers,
-        ...restrictions(s, identity.id, effectiveRole(s, identity.id, identity.role), now),
-      } satisfies ServerFrame),
+        messages_per_sec: this.limits.user.ratePerSec,
+        frames_per_sec: this.limits.framesPerSec,
+      }),
     );
     server.send(this.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
     this.maybeReport(now);
@@ -305,16 +300,7 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   private takeSnapshot(): MirrorSnapshot {
-    const s = this.state;
-    return {
-      stream_id: s.streamId,
-      epoch: this.epoch,
-      seq: s.seq,
-      ring: this.ring.slice(),
-      comments: [...s.comments.values()],
-      pinned: s.pinned,
-      slow_mode_s: s.slowModeS,
-    };
+    return snapshotOf(this.state, this.epoch, this.ring);
   }
 
   /** The keys of the stream's shards (`CHAT_SHARD.idFromName(key)`), for operators and tests. */
@@ -395,31 +381,17 @@ export class ChatRoom extends DurableObject<Env> {
 
   /**
    * RPC from the worker (`POST /v1/streams/{id}/chat/uploads`), after it checked the image and before
-   * it puts the bytes to R2. Refuses a banned user (nothing they upload could ever be sent; a muted
-   * user may upload, to send when the timeout ends), a user holding MAX_PENDING_UPLOADS uploads not attached yet (`too_many_uploads`, until the oldest
-   * expires), and one over UPLOADS_PER_MIN (`rate_limited`); otherwise records the upload, so a
-   * message of this user may attach it, and makes sure the alarm deletes it if none does within
-   * UPLOAD_TTL_MS. A refusal takes no rate token.
+   * it puts the bytes to R2: the rules are src/upload-store.ts admit() (banned, too_many_uploads,
+   * rate_limited); an admitted upload may be attached by a message of this user, and the alarm
+   * deletes it if none does within UPLOAD_TTL_MS.
    */
   async registerUpload(streamId: string, userId: string, upload: UploadRegistration): Promise<UploadVerdict> {
     this.bind(streamId);
     const now = Date.now();
     const held = restriction(this.state, userId, effectiveRole(this.state, userId, this.state.knownRoles.get(userId) ?? "viewer"), now);
-    if (held && "banned" in held) return { ok: false, code: "banned", message: ERROR_MESSAGES.banned };
-    const pending = this.uploads.pending(userId);
-    if (pending.count >= MAX_PENDING_UPLOADS) {
-      return {
-        ok: false,
-        code: "too_many_uploads",
-        message: `${MAX_PENDING_UPLOADS} uploads not attached to a message yet: send them, or wait until they expire`,
-        retry_after_ms: Math.max(1000, (pending.oldest ?? now) + UPLOAD_TTL_MS - now),
-      };
-    }
-    const wait = this.limits.uploads.take(userId, now);
-    if (wait > 0) return { ok: false, code: "rate_limited", message: ERROR_MESSAGES.rate_limited, retry_after_ms: wait };
-    this.uploads.register(upload.id, userId, upload.content_type, upload.size, now);
-    await this.armAlarm(now + UPLOAD_TTL_MS);
-    return { ok: true };
+    const verdict = this.uploads.admit(userId, upload, held !== null && "banned" in held, this.limits.uploads, now);
+    if (verdict.ok) await this.armAlarm(now + UPLOAD_TTL_MS);
+    return verdict;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -553,27 +525,9 @@ export class ChatRoom extends DurableObject<Env> {
   // Uploads → R2 deletes
   // -------------------------------------------------------------------------------------------
 
-  /**
-   * Deletes the due doomed uploads from R2 (R2_DELETE_BATCH keys per call). A failure is logged and
-   * its keys retried by the alarm with backoff (src/upload-store.ts); then the alarm is armed for
-   * whatever uploads need next.
-   */
+  /** Deletes the due doomed uploads from R2 (src/upload-store.ts deleteDue) and arms the alarm for the next. */
   private async deleteDoomed(): Promise<void> {
-    for (;;) {
-      const now = Date.now();
-      const ids = this.uploads.dueDoomed(now, R2_DELETE_BATCH);
-      if (ids.length === 0) break;
-      try {
-        await this.env.CHAT_UPLOADS.delete(ids.map((id) => uploadKey(this.state.streamId, id)));
-        this.uploads.forgetDoomed(ids);
-      } catch (err) {
-        console.error(`ChatRoom upload delete failed stream=${this.state.streamId} uploads=${ids.length}: ${describeError(err)}`);
-        this.uploads.retryDoomed(ids, now);
-        break;
-      }
-      if (ids.length < R2_DELETE_BATCH) break;
-    }
-    const next = this.uploads.nextDue();
+    const next = await this.uploads.deleteDue(this.env.CHAT_UPLOADS, this.state.streamId);
     if (next !== null) await this.armAlarm(next);
   }
 

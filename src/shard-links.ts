@@ -16,7 +16,7 @@ import { UNKNOWN_REGION } from "./metrics";
 import type { MirrorSnapshot, RingEntry } from "./mirror";
 import { HISTORY_SIZE } from "./protocol";
 import type { DeliveryAck, ShardDelivery, ShardReport } from "./room-api";
-import { pickShard, shardKey, shardName, type ShardLoad } from "./rules/placement";
+import { pickShard, shardKey, type ShardLoad } from "./rules/placement";
 
 /** Retry of a failed delivery: RETRY_MIN_MS doubling up to RETRY_MAX_MS. */
 export const RETRY_MIN_MS = 50;
@@ -53,6 +53,8 @@ interface Link extends ShardReport {
   failures: number;
   timer: ReturnType<typeof setTimeout> | null;
   viewersSent: number;
+  /** counts heard from the shard at least once (a restarted room knows none until then) */
+  known: boolean;
 }
 
 /** What the links need from the room. */
@@ -192,6 +194,7 @@ export class ShardLinks {
       failures: 0,
       timer: null,
       viewersSent: -1,
+      known: false,
     };
     this.links.set(name, link);
     if (persist) this.sql.exec("INSERT OR REPLACE INTO shards (name, region, idx) VALUES (?, ?, ?)", name, link.region, index);
@@ -206,6 +209,7 @@ export class ShardLinks {
     link.perRegion = r.perRegion;
     link.admitted = 0;
     link.newUsers = 0;
+    link.known = true;
     if (r.sockets === 0 && now - link.lastAdmitAt > IDLE_SHARD_MS && !link.inflight && link.pending.length === 0) {
       // Nobody left on it and nobody sent there lately: stop feeding it (it is listed again if a socket reports).
       this.links.delete(link.name);
@@ -227,7 +231,8 @@ export class ShardLinks {
   /** Starts a delivery to `link` unless one is in flight or a retry is waiting. */
   private kick(link: Link): void {
     if (link.inflight || link.timer !== null) return;
-    const viewers = this.viewers;
+    // A total is only sent once every shard's counts are known (a restarted room would say 0).
+    const viewers = [...this.links.values()].every((l) => l.known || l.admitted > 0) ? this.viewers : link.viewersSent;
     const snapshotDue = link.needSnapshot || link.pending.length > HISTORY_SIZE;
     if (!snapshotDue && link.pending.length === 0 && link.viewersSent === viewers) return;
     link.inflight = true;

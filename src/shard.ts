@@ -20,7 +20,7 @@ import { loadConfig, type Env } from "./env";
 import { describeError } from "./errors";
 import { Fanout, type Conn } from "./fanout";
 import { regionOf } from "./metrics";
-import { RoomMirror, eventFrame, type RingEntry } from "./mirror";
+import { RoomMirror, eventFrame, welcomeFrame, type RingEntry } from "./mirror";
 import { PING_FRAME, PONG_FRAME, isUuid, type ServerFrame } from "./protocol";
 import {
   H_IDENTITY,
@@ -134,24 +134,7 @@ export class ChatShard extends DurableObject<Env> {
     const region = regionOf({ continent: request.headers.get(H_REGION) });
     const actor = { userId: identity.id, username: identity.username, role: identity.role };
     const { client, server } = this.sockets.accept(actor, url.searchParams.get("batch") === "1", now, region);
-    const { role, muted_until, banned, messages_per_sec, frames_per_sec } = welcome;
-    const s = mirror.state;
-    server.send(
-      JSON.stringify({
-        type: "welcome",
-        stream_id: streamId,
-        user: { id: identity.id, username: identity.username },
-        seq: s.seq,
-        epoch: mirror.epoch,
-        limits: { messages_per_sec, frames_per_sec },
-        role,
-        pinned: s.pinned,
-        slow_mode_s: s.slowModeS,
-        viewers: welcome.viewers,
-        ...(muted_until ? { muted_until } : {}),
-        ...(banned ? { banned } : {}),
-      } satisfies ServerFrame),
-    );
+    server.send(welcomeFrame(mirror.state, mirror.epoch, identity, welcome));
     server.send(mirror.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
     return new Response(null, { status: 101, webSocket: client });
   }

@@ -17,8 +17,11 @@
  * has it, for the same user, not yet attached — so someone else's upload, another stream's (another
  * room's table), an invented id, an expired or a deleted upload all resolve to null.
  */
-import type { Attachment } from "./protocol";
-import { UPLOAD_TTL_MS, uploadUrl } from "./uploads";
+import { describeError } from "./errors";
+import { ERROR_MESSAGES, type Attachment } from "./protocol";
+import type { UploadVerdict } from "./room-api";
+import type { BucketMap } from "./rules/budget";
+import { MAX_PENDING_UPLOADS, UPLOAD_TTL_MS, uploadKey, uploadUrl } from "./uploads";
 
 /** First retry of a failed R2 delete, ms; doubled per attempt up to DOOMED_RETRY_MAX_MS. */
 export const DOOMED_RETRY_MS = 60_000;
@@ -48,6 +51,53 @@ export class UploadStore {
       size,
       now,
     );
+  }
+
+  /**
+   * Whether `userId` may upload now (DESIGN.md "Images in chat"): not when banned (nothing they
+   * upload could ever be sent; a muted user may upload, to send when the timeout ends), not while
+   * holding MAX_PENDING_UPLOADS uploads not attached yet (`too_many_uploads`, until the oldest
+   * expires), not over UPLOADS_PER_MIN (`rate_limited`, from `rate`). A refusal takes no rate token;
+   * an admission records the upload (`register`).
+   */
+  admit(userId: string, upload: { id: string; content_type: string; size: number }, banned: boolean, rate: BucketMap, now: number): UploadVerdict {
+    if (banned) return { ok: false, code: "banned", message: ERROR_MESSAGES.banned };
+    const pending = this.pending(userId);
+    if (pending.count >= MAX_PENDING_UPLOADS) {
+      return {
+        ok: false,
+        code: "too_many_uploads",
+        message: `${MAX_PENDING_UPLOADS} uploads not attached to a message yet: send them, or wait until they expire`,
+        retry_after_ms: Math.max(1000, (pending.oldest ?? now) + UPLOAD_TTL_MS - now),
+      };
+    }
+    const wait = rate.take(userId, now);
+    if (wait > 0) return { ok: false, code: "rate_limited", message: ERROR_MESSAGES.rate_limited, retry_after_ms: wait };
+    this.register(upload.id, userId, upload.content_type, upload.size, now);
+    return { ok: true };
+  }
+
+  /**
+   * Deletes the due doomed uploads of `streamId` from `bucket` (R2_DELETE_BATCH keys per call). A
+   * failure is logged and its keys retried later with backoff. Returns when the next delete is due
+   * (ms), or null: the caller's alarm comes back then.
+   */
+  async deleteDue(bucket: R2Bucket, streamId: string): Promise<number | null> {
+    for (;;) {
+      const now = Date.now();
+      const ids = this.dueDoomed(now, R2_DELETE_BATCH);
+      if (ids.length === 0) break;
+      try {
+        await bucket.delete(ids.map((id) => uploadKey(streamId, id)));
+        this.forgetDoomed(ids);
+      } catch (err) {
+        console.error(`ChatRoom upload delete failed stream=${streamId} uploads=${ids.length}: ${describeError(err)}`);
+        this.retryDoomed(ids, now);
+        break;
+      }
+      if (ids.length < R2_DELETE_BATCH) break;
+    }
+    return this.nextDue();
   }
 
   /** A user's uploads not attached yet: how many, and when the oldest was made (ms), if any. */

@@ -4,7 +4,6 @@
  * sockets when it can take one more (so MAX_SOCKETS_PER_USER is enforced where the sockets are).
  * Pure: unit-tested in test/unit/placement.test.ts.
  */
-import { UNKNOWN_REGION } from "../metrics";
 
 /** A shard as admission sees it. */
 export interface ShardLoad {
@@ -57,16 +56,15 @@ export function pickShard(
  * region (the platform places the object near the first request).
  */
 export function locationHint(region: string): DurableObjectLocationHint | undefined {
-  return HINTS[region];
+  return HINTS.get(region);
 }
 
-const HINTS: Record<string, DurableObjectLocationHint | undefined> = {
-  AF: "afr",
-  AN: "oc",
-  AS: "apac",
-  EU: "weur",
-  NA: "enam",
-  OC: "oc",
-  SA: "sam",
-  [UNKNOWN_REGION]: undefined,
-};
+const HINTS = new Map<string, DurableObjectLocationHint>([
+  ["AF", "afr"],
+  ["AN", "oc"],
+  ["AS", "apac"],
+  ["EU", "weur"],
+  ["NA", "enam"],
+  ["OC", "oc"],
+  ["SA", "sam"],
+]);
