@@ -135,10 +135,13 @@ export class ChatRoom extends DurableObject<Env> {
     this.links = new ShardLinks(ctx.storage.sql, {
       streamId: () => this.state.streamId,
       epoch: this.epoch,
+      loadedSeq: this.state.seq,
       stub: (key) => env.CHAT_SHARD.get(env.CHAT_SHARD.idFromName(key)),
       snapshot: () => this.takeSnapshot(),
       onSent: (acceptedAt, sentAt) => this.metrics.sent(acceptedAt, sentAt),
     });
+    // Sharded: a room starting again reads its shards' counts before it admits anyone.
+    if (this.shardMax > 0 && this.links.size > 0) void ctx.blockConcurrencyWhile(() => this.links.refresh());
     if (this.sockets.size > 0) {
       console.log(`ChatRoom woke from hibernation stream=${this.state.streamId} sockets=${this.sockets.size} seq=${this.state.seq}`);
     }

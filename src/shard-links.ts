@@ -23,6 +23,8 @@ export const RETRY_MIN_MS = 50;
 export const RETRY_MAX_MS = 5_000;
 /** A shard whose sockets are all gone is dropped from the list after this long without an admission (ms). */
 export const IDLE_SHARD_MS = 60_000;
+/** How long a starting room waits for one shard's counts (ms). */
+export const REFRESH_TIMEOUT_MS = 3_000;
 /** How often at most the room pushes a changed viewer count to its shards (ms). */
 export const VIEWERS_PUSH_MS = 500;
 /** Entries awaiting their last shard's confirmation that the latency sample keeps (the oldest are dropped). */
@@ -33,6 +35,7 @@ const MAX_AFFINITY = 100_000;
 /** What a shard's RPC stub offers the room (ChatShard). */
 export interface ShardStub {
   deliver(d: ShardDelivery): Promise<DeliveryAck>;
+  counts(): Promise<ShardReport>;
 }
 
 interface Link extends ShardReport {
@@ -61,6 +64,8 @@ interface Link extends ShardReport {
 export interface LinkHost {
   streamId(): string;
   epoch: string;
+  /** The room's seq when it was loaded from storage. */
+  loadedSeq: number;
   /** The shard object for a key (CHAT_SHARD.get(idFromName(key))). */
   stub(key: string): ShardStub;
   /** A snapshot taken now (consistent with every entry broadcast after it). */
@@ -82,8 +87,36 @@ export class ShardLinks {
   ) {
     sql.exec("CREATE TABLE IF NOT EXISTS shards (name TEXT PRIMARY KEY, region TEXT NOT NULL, idx INTEGER NOT NULL)");
     for (const row of sql.exec<{ name: string; region: string; idx: number }>("SELECT name, region, idx FROM shards")) {
-      this.add(row.name, row.region, row.idx);
+      // A room starting again assumes its shards broadcast everything it had sequenced (it is
+      // evicted only when idle): a shard that lost its own memory meanwhile then sends its sockets
+      // exactly what came after. A shard that kept its mirror detects any gap itself.
+      this.add(row.name, row.region, row.idx).acked = host.loadedSeq;
     }
+  }
+
+  /**
+   * Asks every listed shard for its counts (a room starting again knows none: admission and
+   * presence would otherwise start from 0). A shard that does not answer within REFRESH_TIMEOUT_MS
+   * keeps its count unknown until its next report or delivery.
+   */
+  async refresh(): Promise<void> {
+    const now = Date.now();
+    await Promise.allSettled(
+      [...this.links.values()].map(async (link) => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("timed out")), REFRESH_TIMEOUT_MS);
+        });
+        try {
+          const counts = await Promise.race([this.host.stub(link.key).counts(), timeout]);
+          if (this.links.get(link.name) === link) this.counted(link, counts, now);
+        } catch (err) {
+          console.warn(`ChatRoom could not read the counts of shard ${link.key}: ${describeError(err)}`);
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
   }
 
   /** Shards in the list. */

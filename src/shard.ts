@@ -21,7 +21,8 @@ import { describeError } from "./errors";
 import { Fanout, type Conn } from "./fanout";
 import { regionOf } from "./metrics";
 import { RoomMirror, eventFrame, welcomeFrame, type RingEntry } from "./mirror";
-import { PING_FRAME, PONG_FRAME, isUuid, type ServerFrame } from "./protocol";
+import { ERROR_MESSAGES, PING_FRAME, PONG_FRAME, isUuid, type ServerFrame } from "./protocol";
+import { BucketMap } from "./rules/budget";
 import {
   H_IDENTITY,
   H_REGION,
@@ -39,6 +40,13 @@ import {
   type ShardReport,
 } from "./room-api";
 
+/**
+ * Shedding before the room (capacity model: thousands of sockets must not turn into thousands of
+ * RPC items the room refuses anyway): a user's commands past SHED_FACTOR × RATE_LIMIT_PER_SEC
+ * (burst the same) are answered `rate_limited` by the shard itself. Below that the room decides
+ * (its own per-user limit, dedupe first), so a client within its limit never sees the difference.
+ */
+export const SHED_FACTOR = 2;
 /** How often at most a shard reports changed counts to its room (ms). */
 export const REPORT_INTERVAL_MS = 500;
 /** An ack waits for the frames it acknowledges (so the sender sees its comment first), at most this long (ms). */
@@ -78,11 +86,16 @@ export class ChatShard extends DurableObject<Env> {
   private holdTimer: ReturnType<typeof setTimeout> | null = null;
   private reportTimer: ReturnType<typeof setTimeout> | null = null;
   private reportChain: Promise<void> = Promise.resolve();
+  /** Per-user shedding (SHED_FACTOR); rebuilt when the limits change. */
+  private shed: BucketMap;
+  /** The room answered `room_busy` until then (ms): messages and edits are refused here meanwhile. */
+  private busyUntil = 0;
   private reported = "";
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.limits = roomLimits(loadConfig(env));
+    this.shed = shedding(this.limits);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
     ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
     for (const row of ctx.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta")) {
@@ -127,7 +140,11 @@ export class ChatShard extends DurableObject<Env> {
     if (!identity || !welcome) return json(401, { error: "unauthorized", message: "Missing credentials" });
     this.bind(streamId, key);
     // The room's socket limits, which tests and a future per-stream setting may change.
-    this.limits = { ...this.limits, framesPerSec: welcome.frames_per_sec, socketsPerUser: welcome.sockets_per_user };
+    if (this.limits.framesPerSec !== welcome.frames_per_sec || this.limits.socketsPerUser !== welcome.sockets_per_user || this.limits.user.ratePerSec !== welcome.messages_per_sec) {
+      const user = new BucketMap(welcome.messages_per_sec, welcome.messages_per_sec);
+      this.limits = { ...this.limits, user, framesPerSec: welcome.frames_per_sec, socketsPerUser: welcome.sockets_per_user };
+      this.shed = shedding(this.limits);
+    }
     this.viewersTotal = Math.max(this.viewersTotal, welcome.viewers);
     const mirror = await this.ensureMirror();
     const now = Date.now();
@@ -190,7 +207,7 @@ export class ChatShard extends DurableObject<Env> {
       this.viewersTotal = d.viewers;
       this.sockets.refreshViewers();
     }
-    const ack: DeliveryAck = this.counts();
+    const ack: DeliveryAck = this.currentCounts();
     this.reported = JSON.stringify(ack);
     if (need) ack.need = "snapshot";
     return ack;
@@ -209,7 +226,12 @@ export class ChatShard extends DurableObject<Env> {
     this.release(mirror.seq, now);
   }
 
-  private counts(): ShardReport {
+  /** RPC from the room (starting again): this shard's counts. */
+  async counts(): Promise<ShardReport> {
+    return this.currentCounts();
+  }
+
+  private currentCounts(): ShardReport {
     return { sockets: this.sockets.size, users: this.sockets.viewers, unbatched: this.sockets.unbatched, perRegion: this.sockets.perRegion() };
   }
 
@@ -229,7 +251,7 @@ export class ChatShard extends DurableObject<Env> {
    */
   private reportNow(): Promise<void> {
     this.reportChain = this.reportChain.then(async () => {
-      const counts = this.counts();
+      const counts = this.currentCounts();
       const text = JSON.stringify(counts);
       if (text === this.reported || !this.streamId) return;
       this.reported = text;
@@ -252,6 +274,12 @@ export class ChatShard extends DurableObject<Env> {
     if (!gated) return;
     const { conn, command } = gated;
     const cmid = command.client_msg_id;
+    const now = Date.now();
+    const posts = command.type === "message" || command.type === "edit";
+    if (posts && now < this.busyUntil) return this.refuse(conn, "room_busy", this.busyUntil - now, cmid);
+    if (this.shed.ratePerSec !== this.limits.user.ratePerSec * SHED_FACTOR) this.shed = shedding(this.limits);
+    const wait = this.shed.take(conn.actor.userId, now);
+    if (wait > 0) return this.refuse(conn, "rate_limited", wait, cmid);
     let r: ShardCommandResult;
     this.pendingOf.set(conn, (this.pendingOf.get(conn) ?? 0) + 1);
     try {
@@ -266,6 +294,7 @@ export class ChatShard extends DurableObject<Env> {
       else this.pendingOf.delete(conn);
     }
     if (r.kind === "ok" && r.seq !== undefined) this.lastSeqOf.set(conn, Math.max(r.seq, this.lastSeqOf.get(conn) ?? 0));
+    if (r.kind === "error" && r.code === "room_busy" && r.retry_after_ms !== undefined) this.busyUntil = Date.now() + r.retry_after_ms;
     if (r.kind === "error") {
       if (r.code === "message_too_long" || r.code === "invalid_text") this.sockets.strike(conn);
       const { kind: _k, ...e } = r;
@@ -273,6 +302,13 @@ export class ChatShard extends DurableObject<Env> {
     } else if (r.kind === "ok" && cmid !== undefined) {
       this.hold(conn, r.seq ?? 0, JSON.stringify({ type: "ack", client_msg_id: cmid, id: r.id, seq: r.seq } satisfies ServerFrame));
     }
+  }
+
+  /** A refusal made here (shedding, a cached room_busy): an error frame in its place behind earlier answers. */
+  private refuse(conn: Conn, code: "rate_limited" | "room_busy", retryAfterMs: number, cmid: string | undefined): void {
+    const frame: ServerFrame = { type: "error", code, message: ERROR_MESSAGES[code], retry_after_ms: Math.max(1, Math.ceil(retryAfterMs)) };
+    if (cmid !== undefined) frame.client_msg_id = cmid;
+    this.hold(conn, 0, JSON.stringify(frame));
   }
 
   /**
@@ -366,4 +402,10 @@ function readWelcome(header: string | null): AdmitWelcome | null {
   } catch {
     return null;
   }
+}
+
+/** The shard's shedding buckets for `limits` (SHED_FACTOR × the per-user rate, burst the same). */
+function shedding(limits: RoomLimits): BucketMap {
+  const rate = limits.user.ratePerSec * SHED_FACTOR;
+  return new BucketMap(rate, rate);
 }
