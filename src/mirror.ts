@@ -31,7 +31,9 @@ export interface WelcomeFor {
   banned?: boolean;
   /** distinct users of the stream, this one included */
   viewers: number;
+  /** RATE_LIMIT_PER_SEC */
   messages_per_sec: number;
+  /** SOCKET_MAX_FRAMES_PER_SEC */
   frames_per_sec: number;
 }
 

@@ -8,7 +8,7 @@ import { ERROR_MESSAGES, Role, type Command, type ErrorCode, type RoomEvent } fr
 import { BucketMap } from "./rules/budget";
 import type { RoomState } from "./rules/room-state";
 import type { UploadContentType } from "./uploads";
-import type { MirrorSnapshot, RingEntry } from "./mirror";
+import type { MirrorSnapshot, RingEntry, WelcomeFor } from "./mirror";
 
 /**
  * Internal headers set by the worker on requests to this object, after it has authenticated the
@@ -141,18 +141,10 @@ export function encodeIdentity(identity: RoomIdentity): string {
 
 /**
  * The user-specific part of a welcome, decided by the room at admission (the shard's mirror does
- * not hold bans, timeouts or grants), plus the room's socket limits, which the shard applies.
+ * not hold bans, timeouts or grants): src/mirror.ts WelcomeFor, plus MAX_SOCKETS_PER_USER, which
+ * the shard applies with the frame budget.
  */
-export interface AdmitWelcome {
-  role: Role;
-  muted_until?: string;
-  banned?: boolean;
-  /** Distinct users of the stream, this one included. */
-  viewers: number;
-  /** RATE_LIMIT_PER_SEC */
-  messages_per_sec: number;
-  /** SOCKET_MAX_FRAMES_PER_SEC */
-  frames_per_sec: number;
+export interface AdmitWelcome extends WelcomeFor {
   /** MAX_SOCKETS_PER_USER */
   sockets_per_user: number;
 }
