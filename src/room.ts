@@ -23,7 +23,7 @@
  * their role; a Durable Object is not reachable from the Internet, so the identity it sends is trusted.
  */
 import { DurableObject } from "cloudflare:workers";
-import { loadConfig, type Env } from "./env";
+import { SHARD_MAX_SOCKETS_CEILING, loadConfig, type Env } from "./env";
 import { describeError } from "./errors";
 import { Fanout } from "./fanout";
 import { BACKLOG_SIZE, backlogFrame, eventFrame, historyFrame, snapshotOf, welcomeFrame, type MirrorSnapshot } from "./mirror";
@@ -254,7 +254,9 @@ export class ChatRoom extends DurableObject<Env> {
     const refused = this.admission(identity, ticketNonce, now);
     if (refused) return refused;
     this.bind(streamId, identity);
-    const shard = this.links.admit(identity.id, region, Math.max(1, this.shardMax), this.limits.socketsPerUser, now);
+    // A user's sockets stay together up to MAX_SOCKETS_PER_USER past a full shard, never past the platform's cap.
+    const slack = Math.max(0, Math.min(this.limits.socketsPerUser, SHARD_MAX_SOCKETS_CEILING - this.shardMax));
+    const shard = this.links.admit(identity.id, region, Math.max(1, this.shardMax), slack, now);
     const role = effectiveRole(this.state, identity.id, identity.role);
     this.maybeReport(now);
     return {

@@ -21,7 +21,7 @@ import { describeError } from "./errors";
 import { Fanout, type Conn } from "./fanout";
 import { regionOf } from "./metrics";
 import { RoomMirror, eventFrame, welcomeFrame, type RingEntry } from "./mirror";
-import { ERROR_MESSAGES, PING_FRAME, PONG_FRAME, isUuid, type ServerFrame } from "./protocol";
+import { ERROR_MESSAGES, PING_FRAME, PONG_FRAME, isUuid, type ErrorCode, type ServerFrame } from "./protocol";
 import { BucketMap } from "./rules/budget";
 import {
   H_IDENTITY,
@@ -55,11 +55,13 @@ export const ACK_HOLD_MS = 5_000;
 const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8" } });
 
-interface HeldFrame {
-  conn: Conn;
-  /** the seq the frame must not overtake; 0 = only keeps its place behind earlier frames */
+/** One command's answer in its socket's queue. */
+interface AnswerSlot {
+  /** null = the room has not answered yet; "" = nothing to send */
+  frame: string | null;
+  /** the seq the answer must not overtake (0 = none) */
   seq: number;
-  frame: string;
+  /** when it was filled, ms */
   at: number;
 }
 
@@ -77,12 +79,10 @@ export class ChatShard extends DurableObject<Env> {
   // Uplink: commands wait while one commands() RPC is in flight, then go together.
   private uplink: Array<{ conn: Conn; item: ShardCommand; resolve: (r: ShardCommandResult) => void; reject: (e: unknown) => void }> = [];
   private uplinkBusy = false;
-  /** Commands per socket not answered yet (a closing socket lingers until it has none). */
-  private readonly pendingOf = new Map<Conn, number>();
   /** The last seq the room assigned to a socket's command (a closing socket lingers until it is broadcast). */
   private readonly lastSeqOf = new WeakMap<Conn, number>();
-  /** Acks and errors waiting for the frames before them (see ACK_HOLD_MS). */
-  private held: HeldFrame[] = [];
+  /** Per socket, its commands' answers in arrival order: sent in that order, an ack only once its frames are broadcast (ACK_HOLD_MS). */
+  private readonly answers = new Map<Conn, AnswerSlot[]>();
   private holdTimer: ReturnType<typeof setTimeout> | null = null;
   private reportTimer: ReturnType<typeof setTimeout> | null = null;
   private reportChain: Promise<void> = Promise.resolve();
@@ -274,62 +274,65 @@ export class ChatShard extends DurableObject<Env> {
     if (!gated) return;
     const { conn, command } = gated;
     const cmid = command.client_msg_id;
+    // This command's place among the socket's answers: they leave in the order the commands came.
+    const slot = this.slot(conn);
     const now = Date.now();
-    const posts = command.type === "message" || command.type === "edit";
-    if (posts && now < this.busyUntil) return this.refuse(conn, "room_busy", this.busyUntil - now, cmid);
+    // The room's order: the user's own limit first, then the stream's budget.
     if (this.shed.ratePerSec !== this.limits.user.ratePerSec * SHED_FACTOR) this.shed = shedding(this.limits);
     const wait = this.shed.take(conn.actor.userId, now);
-    if (wait > 0) return this.refuse(conn, "rate_limited", wait, cmid);
+    if (wait > 0) return this.fill(conn, slot, refusal("rate_limited", wait, cmid), 0);
+    const posts = command.type === "message" || command.type === "edit";
+    if (posts && now < this.busyUntil) return this.fill(conn, slot, refusal("room_busy", this.busyUntil - now, cmid), 0);
     let r: ShardCommandResult;
-    this.pendingOf.set(conn, (this.pendingOf.get(conn) ?? 0) + 1);
     try {
       r = await this.toRoom(conn, { actor: conn.actor, cmd: command });
     } catch (err) {
       console.error(`ChatShard ${this.key} command user=${conn.actor.userId}: ${describeError(err)}`);
-      this.sockets.sendError(conn, "internal_error", cmid);
-      return;
-    } finally {
-      const left = (this.pendingOf.get(conn) ?? 1) - 1;
-      if (left > 0) this.pendingOf.set(conn, left);
-      else this.pendingOf.delete(conn);
+      return this.fill(conn, slot, errorFrame("internal_error", ERROR_MESSAGES.internal_error, cmid), 0);
     }
     if (r.kind === "ok" && r.seq !== undefined) this.lastSeqOf.set(conn, Math.max(r.seq, this.lastSeqOf.get(conn) ?? 0));
     if (r.kind === "error" && r.code === "room_busy" && r.retry_after_ms !== undefined) this.busyUntil = Date.now() + r.retry_after_ms;
     if (r.kind === "error") {
       if (r.code === "message_too_long" || r.code === "invalid_text") this.sockets.strike(conn);
       const { kind: _k, ...e } = r;
-      this.hold(conn, 0, JSON.stringify({ type: "error", ...e, ...(cmid !== undefined ? { client_msg_id: cmid } : {}) } satisfies ServerFrame));
+      this.fill(conn, slot, JSON.stringify({ type: "error", ...e, ...(cmid !== undefined ? { client_msg_id: cmid } : {}) } satisfies ServerFrame), 0);
     } else if (r.kind === "ok" && cmid !== undefined) {
-      this.hold(conn, r.seq ?? 0, JSON.stringify({ type: "ack", client_msg_id: cmid, id: r.id, seq: r.seq } satisfies ServerFrame));
+      this.fill(conn, slot, JSON.stringify({ type: "ack", client_msg_id: cmid, id: r.id, seq: r.seq } satisfies ServerFrame), r.seq ?? 0);
+    } else {
+      this.fill(conn, slot, "", 0);
     }
   }
 
-  /** A refusal made here (shedding, a cached room_busy): an error frame in its place behind earlier answers. */
-  private refuse(conn: Conn, code: "rate_limited" | "room_busy", retryAfterMs: number, cmid: string | undefined): void {
-    const frame: ServerFrame = { type: "error", code, message: ERROR_MESSAGES[code], retry_after_ms: Math.max(1, Math.ceil(retryAfterMs)) };
-    if (cmid !== undefined) frame.client_msg_id = cmid;
-    this.hold(conn, 0, JSON.stringify(frame));
-  }
-
   /**
-   * Resolves when `conn` has no command with the room and no answer held back (at most ACK_HOLD_MS):
-   * a socket closed for abuse first sees what was accepted from it, as on an unsharded room.
+   * Resolves when `conn` has no answer pending or held back and the room's last event of it is
+   * broadcast (at most ACK_HOLD_MS): a socket closed for abuse first sees what was accepted from
+   * it, as on an unsharded room.
    */
   private async settled(conn: Conn): Promise<void> {
     const until = Date.now() + ACK_HOLD_MS;
-    const busy = () =>
-      this.pendingOf.has(conn) || this.held.some((h) => h.conn === conn) || (this.lastSeqOf.get(conn) ?? 0) > (this.mirror?.seq ?? 0);
+    const busy = () => this.answers.has(conn) || (this.lastSeqOf.get(conn) ?? 0) > (this.mirror?.seq ?? 0);
     while (busy() && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 5));
     }
   }
 
-  /** Queues an answer behind the frames it must not overtake, and sends what is due. */
-  private hold(conn: Conn, seq: number, frame: string): void {
+  /** A new place in `conn`'s answer queue. */
+  private slot(conn: Conn): AnswerSlot {
+    const slot: AnswerSlot = { frame: null, seq: 0, at: 0 };
+    const q = this.answers.get(conn);
+    if (q) q.push(slot);
+    else this.answers.set(conn, [slot]);
+    return slot;
+  }
+
+  /** Gives a slot its answer (`""`: nothing to send; `seq`: the frame it must not overtake) and sends what is due. */
+  private fill(conn: Conn, slot: AnswerSlot, frame: string, seq: number): void {
     const now = Date.now();
-    this.held.push({ conn, seq, frame, at: now });
-    this.release(this.mirror?.seq ?? 0, now);
-    if (this.held.length > 0 && this.holdTimer === null) {
+    slot.frame = frame;
+    slot.seq = seq;
+    slot.at = now;
+    this.releaseConn(conn, this.mirror?.seq ?? 0, now);
+    if (this.answers.size > 0 && this.holdTimer === null) {
       this.holdTimer = setTimeout(() => {
         this.holdTimer = null;
         this.release(this.mirror?.seq ?? 0, Date.now());
@@ -337,13 +340,21 @@ export class ChatShard extends DurableObject<Env> {
     }
   }
 
+  /** Sends every socket's answers that are due: in order, each once its frames are broadcast (or ACK_HOLD_MS passed). */
   private release(seq: number, now: number): void {
-    while (this.held.length > 0) {
-      const h = this.held[0]!;
-      if (h.seq > seq && now - h.at < ACK_HOLD_MS) break;
-      this.held.shift();
-      this.sockets.send(h.conn, h.frame);
+    for (const conn of this.answers.keys()) this.releaseConn(conn, seq, now);
+  }
+
+  private releaseConn(conn: Conn, seq: number, now: number): void {
+    const q = this.answers.get(conn);
+    if (!q) return;
+    while (q.length > 0) {
+      const h = q[0]!;
+      if (h.frame === null || (h.seq > seq && now - h.at < ACK_HOLD_MS)) break;
+      q.shift();
+      if (h.frame) this.sockets.send(conn, h.frame);
     }
+    if (q.length === 0 || conn.ws.readyState !== WebSocket.OPEN) this.answers.delete(conn);
   }
 
   /** One command to the room; commands that arrive while an RPC is in flight go in the next one, in order. */
@@ -408,4 +419,17 @@ function readWelcome(header: string | null): AdmitWelcome | null {
 function shedding(limits: RoomLimits): BucketMap {
   const rate = limits.user.ratePerSec * SHED_FACTOR;
   return new BucketMap(rate, rate);
+}
+
+/** An error frame, with the command's client_msg_id when it had one. */
+function errorFrame(code: ErrorCode, message: string, cmid: string | undefined, retryAfterMs?: number): string {
+  const frame: ServerFrame = { type: "error", code, message };
+  if (retryAfterMs !== undefined) frame.retry_after_ms = Math.max(1, Math.ceil(retryAfterMs));
+  if (cmid !== undefined) frame.client_msg_id = cmid;
+  return JSON.stringify(frame);
+}
+
+/** A refusal the shard makes itself (shedding, a cached room_busy). */
+function refusal(code: "rate_limited" | "room_busy", retryAfterMs: number, cmid: string | undefined): string {
+  return errorFrame(code, ERROR_MESSAGES[code], cmid, retryAfterMs);
 }
