@@ -250,7 +250,8 @@ export const MAX_POINTS_PER_REPORT = 20;
 
 /**
  * A stream's data points (README "Stats and metrics"): one per (shard, region) with sockets, or
- * one with region "none" when nobody is connected. blobs [stream_id, shard, region]; doubles
+ * one with region "none" when nobody is connected; past MAX_POINTS_PER_REPORT pairs, one per region
+ * summed over shards (shard ALL_SHARDS). blobs [stream_id, shard, region]; doubles
  * [sockets in that shard and region, messages_per_sec, fanout p50 ms, fanout p99 ms, queue backlog
  * (the largest of the queues'), sockets of the whole stream]; index stream_id (Analytics Engine
  * samples per index, so a busy stream cannot crowd out a quiet one). Absent percentiles are 0.
@@ -267,8 +268,18 @@ export function streamDataPoints(stats: StatsResponse, shards: Readonly<Record<s
     for (const [region, n] of Object.entries(shard.perRegion)) if (n > 0) points.push(point(name, region, n));
   }
   if (points.length === 0) points.push(point(Object.keys(shards)[0] ?? ROOM_SHARD, "none", 0));
-  return points.slice(0, MAX_POINTS_PER_REPORT);
+  if (points.length <= MAX_POINTS_PER_REPORT) return points;
+  // More (shard, region) pairs than one report may carry: one point per region, summed over its
+  // shards, with the shard ALL_SHARDS — nothing is dropped (CONTINENTS + unknown ≤ 8 points).
+  const perRegion = new Map<string, number>();
+  for (const shard of Object.values(shards)) {
+    for (const [region, n] of Object.entries(shard.perRegion)) if (n > 0) perRegion.set(region, (perRegion.get(region) ?? 0) + n);
+  }
+  return [...perRegion].map(([region, n]) => point(ALL_SHARDS, region, n));
 }
+
+/** The shard blob of a region's point when a report has too many shards for a point each. */
+export const ALL_SHARDS = "*";
 
 /**
  * The queue consumer's point for one batch: blobs [sink, queue], doubles [events stored, events

@@ -5,6 +5,7 @@
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
+  ALL_SHARDS,
   LatencySample,
   MAX_POINTS_PER_REPORT,
   RateWindow,
@@ -190,7 +191,16 @@ describe("the stats answer and its data points", () => {
     const many: Record<string, ShardCount> = {};
     for (let i = 0; i < 30; i++) many[`s${i}`] = { sockets: 1, users: 1, perRegion: { EU: 1 } };
     const big = streamStats({ streamId: SID, now: T0, shards: many, metrics: new StreamMetrics(), queueBacklog: {} });
-    expect(streamDataPoints(big, many)).toHaveLength(MAX_POINTS_PER_REPORT);
+    // 30 shards × 1 region is past the cap: one point per region, summed, not 20 of the 30 (which undercounted).
+    for (let i = 0; i < 5; i++) many[`a${i}`] = { sockets: 2, users: 2, perRegion: { AS: 2 } };
+    const bigger = streamStats({ streamId: SID, now: T0, shards: many, metrics: new StreamMetrics(), queueBacklog: {} });
+    const points = streamDataPoints(bigger, many);
+    expect(points.length).toBeLessThanOrEqual(MAX_POINTS_PER_REPORT);
+    expect(points.map((p) => [p.blobs[1], p.blobs[2], p.doubles[0]])).toEqual([
+      [ALL_SHARDS, "EU", 30],
+      [ALL_SHARDS, "AS", 10],
+    ]);
+    expect(big.viewers.total).toBe(30);
   });
 
   it("the consumer's point: blobs [sink, queue], doubles [successes, failures], index sink", () => {
