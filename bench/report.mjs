@@ -41,6 +41,8 @@ function metricsOf(doc, r) {
       server_rq_wait_s: s.server_runqueue_wait_s,
       // Our worker only: comment frames a connection saw out of order or twice, during the step.
       seq_errors: typeof s.seq_out_of_order === "number" ? s.seq_out_of_order + s.seq_duplicates : null,
+      // … and seqs they never got while a later one arrived (lost frames), during the step.
+      seq_missing: typeof s.seq_missing === "number" ? s.seq_missing : null,
     });
   } else if (doc.config.kind === "sweep") {
     const ok = r.steps.filter((s) => s.pass);
@@ -118,6 +120,7 @@ const COLUMNS = {
     ["server_rq_wait_s", "srv waited s", (v) => v.toFixed(2)],
     ["shards_used", "shards", (v) => String(Math.round(v))],
     ["seq_errors", "seq out of order", (v) => String(Math.round(v))],
+    ["seq_missing", "seq gaps", (v) => String(Math.round(v))],
   ],
   sweep: [
     ["max_rate_ok", "max msg/s ok", (v) => String(v)],
@@ -140,9 +143,9 @@ const COLUMNS = {
     ["idle_cpu_s", "idle CPU s", (v) => v.toFixed(2)],
   ],
 };
-const NO_RATIO = new Set(["limited_by_loadgen", "server_cpu_util", "loadgen_cpu_util", "state_reset_on_wake", "server_rq_wait_s", "shards_used", "seq_errors"]);
+const NO_RATIO = new Set(["limited_by_loadgen", "server_cpu_util", "loadgen_cpu_util", "state_reset_on_wake", "server_rq_wait_s", "shards_used", "seq_errors", "seq_missing"]);
 /** Columns shown only when some target has a value (our worker's shard and seq figures). */
-const OPTIONAL = new Set(["shards_used", "seq_errors"]);
+const OPTIONAL = new Set(["shards_used", "seq_errors", "seq_missing"]);
 
 function mdTable(doc, sum) {
   const cols = COLUMNS[doc.config.kind].filter(([k]) => !OPTIONAL.has(k) || Object.values(sum).some((s) => typeof s.median[k] === "number"));

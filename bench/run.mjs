@@ -341,7 +341,7 @@ async function runTarget(name, sc, rep, order) {
     result.processes_at_end = treeDetail(server.pid);
     result.server_error_frames = lg.errors;
     result.unexpected_closes = lg.unexpectedCloses;
-    if (t.protocol === "ours") result.seq_order = lg.seqTotals;
+    if (t.protocol === "ours") result.seq_order = { ...lg.seqTotals, samples: lg.seqReport(), gaps_per_100_conns: lg.seqGapsByConn };
   } catch (e) {
     result.error = String(e?.stack ?? e);
     log(`${name} rep ${rep}: ERROR ${e?.message ?? e}`);
@@ -366,7 +366,7 @@ function fmtStep(r) {
   return (
     `rate ${r.rate}/s × ${r.conns}: delivered ${(r.delivered_ratio * 100).toFixed(3)}% ` +
     `p50 ${l.p50} p90 ${l.p90} p99 ${l.p99} max ${l.max} ms, ${Math.round(r.deliveries_per_s)} deliv/s, ` +
-    `srv ${r.server_cpu_us_per_delivery?.toFixed(2)} µs/deliv (${(r.server_cpu_util * 100).toFixed(0)}% core), ` +
+    `srv ${r.server_cpu_us_per_delivery?.toFixed(2) ?? "–"} µs/deliv (${(r.server_cpu_util * 100).toFixed(0)}% core), ` +
     `lg ${(r.loadgen_cpu_util * 100).toFixed(0)}% (sys ${Math.round((r.loadgen_cpu_sys_share ?? 0) * 100)}%), ` +
     `rq wait srv ${r.server_runqueue_wait_s.toFixed(2)} s lg ${r.loadgen_runqueue_wait_s.toFixed(2)} s` +
     (r.seq_out_of_order || r.seq_duplicates || r.seq_missing ? `; SEQ out-of-order ${r.seq_out_of_order} dup ${r.seq_duplicates} missing ${r.seq_missing}` : "")

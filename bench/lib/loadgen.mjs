@@ -86,6 +86,15 @@ export class LoadGen {
     this.closing = false;
     // Over the whole run (every step and the time between): per-connection seq order of comments.
     this.seqTotals = { out_of_order: 0, duplicates: 0, missing: 0 };
+    // The first few anomalies, to tell which connections (and so which shard) and which seqs.
+    this.seqSamples = [];
+    this.seqGapsByConn = {};
+    this.seqSeen = new Uint8Array(1 << 20); // comment seqs any connection received (< 2^20)
+    this.t0 = performance.now();
+  }
+
+  _seqSample(kind, c, last, seq) {
+    if (this.seqSamples.length < 40) this.seqSamples.push({ kind, conn: c.i, last, seq, step: this.step?.id ?? null, t_ms: Math.round(performance.now() - this.t0) });
   }
 
   /**
@@ -102,21 +111,38 @@ export class LoadGen {
       pos = i + SEQ_TOKEN.length;
       const seq = readDigits(buf, pos);
       if (seq === null) continue;
+      if (seq < this.seqSeen.length) this.seqSeen[seq] = 1;
       const last = c.lastSeq;
       if (last !== null) {
         if (seq < last) {
           this.seqTotals.out_of_order++;
           if (s) s.seqOutOfOrder++;
+          this._seqSample("out_of_order", c, last, seq);
         } else if (seq === last) {
           this.seqTotals.duplicates++;
           if (s) s.seqDupes++;
+          this._seqSample("duplicate", c, last, seq);
         } else if (seq > last + 1) {
           this.seqTotals.missing += seq - last - 1;
           if (s) s.seqMissing += seq - last - 1;
+          this._seqSample("gap", c, last, seq);
+          // Per 100 connections (i.e. per shard when shards fill in connection order): how many gaps.
+          const b = Math.floor(c.i / 100) * 100;
+          this.seqGapsByConn[b] = (this.seqGapsByConn[b] ?? 0) + 1;
         }
       }
       if (last === null || seq > last) c.lastSeq = seq;
     }
+  }
+
+  /** The anomaly samples; for each gap, whether another connection received the missing seqs (≤ 5 listed). */
+  seqReport() {
+    return this.seqSamples.map((x) => {
+      if (x.kind !== "gap") return x;
+      const missing = [];
+      for (let q = x.last + 1; q < x.seq && missing.length < 5; q++) missing.push({ seq: q, seen_elsewhere: q < this.seqSeen.length ? this.seqSeen[q] === 1 : null });
+      return { ...x, missing };
+    });
   }
 
   _onData(c, buf) {
