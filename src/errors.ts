@@ -119,3 +119,15 @@ export function describeError(err: unknown): string {
   }
   return text.length > MAX_LENGTH ? `${text.slice(0, MAX_LENGTH)}…` : text;
 }
+
+/**
+ * `promise`, or a rejection `Error("<what> did not answer within <ms> ms")` after `ms` (ms): for RPCs
+ * between Durable Objects, which have no deadline of their own. The promise itself is not cancelled.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

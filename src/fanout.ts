@@ -94,7 +94,8 @@ export interface SocketLimits {
  * sockets change (so it can report them to the room).
  */
 export interface FanoutPresence {
-  total?: () => number;
+  /** The count `viewers` frames carry; null = not known (no frame is sent). */
+  total?: () => number | null;
   onChange?: () => void;
   /**
    * A shard's commands are answered asynchronously: a socket it closes (abuse, 4429) lingers — no
@@ -102,6 +103,11 @@ export interface FanoutPresence {
    * commands already with the room answered and broadcast), so it sees what was accepted from it.
    */
   linger?: (conn: Conn) => Promise<void>;
+  /**
+   * Where the gate's own answers (errors for refused frames, the pong of a parsed ping) go: a shard
+   * queues them behind the socket's earlier answers so they cannot overtake an ack. Default: sent at once.
+   */
+  answer?: (conn: Conn, frame: string) => void;
 }
 
 const OPEN = 1; // WebSocket.READY_STATE_OPEN
@@ -219,7 +225,7 @@ export class Fanout {
       return this.reject(conn, "invalid_frame", typeof cmid === "string" && cmid.length <= 64 ? cmid : undefined);
     }
     if (parsed.data.type === "ping") {
-      sendTo(ws, PONG_FRAME);
+      this.reply(conn, PONG_FRAME);
       return null;
     }
     return { conn, command: parsed.data };
@@ -276,12 +282,22 @@ export class Fanout {
     if (acceptedAt !== undefined) this.onSent?.(acceptedAt, Date.now());
   }
 
-  /** An error frame to one socket. */
+  /** An error frame to one socket, in its place among the socket's answers (FanoutPresence.answer). */
   sendError(conn: Conn, code: ErrorCode, clientMsgId?: string, retryAfterMs?: number): void {
     const frame: ServerFrame = { type: "error", code, message: ERROR_MESSAGES[code] };
     if (retryAfterMs !== undefined) frame.retry_after_ms = retryAfterMs;
     if (clientMsgId !== undefined) frame.client_msg_id = clientMsgId;
-    sendTo(conn.ws, JSON.stringify(frame));
+    this.reply(conn, JSON.stringify(frame));
+  }
+
+  /** Closes every socket for good (e.g. a shard that fell more than the ring behind: clients reconnect and resume). */
+  closeAll(code: number, reason: string): void {
+    for (const conn of [...this.conns.values()]) this.closeConn(conn, code, reason);
+  }
+
+  private reply(conn: Conn, frame: string): void {
+    if (this.presence.answer) this.presence.answer(conn, frame);
+    else sendTo(conn.ws, frame);
   }
 
   /** One frame to one socket (skipped when it is not open). */
@@ -410,8 +426,8 @@ export class Fanout {
     if (this.viewersTimer !== null) return;
     this.viewersTimer = setTimeout(() => {
       this.viewersTimer = null;
-      const count = this.presence.total?.() ?? this.byUser.size;
-      if (count === this.viewersSent) return;
+      const count = this.presence.total ? this.presence.total() : this.byUser.size;
+      if (count === null || count === this.viewersSent) return;
       this.viewersSent = count;
       const frame = JSON.stringify({ type: "viewers", count } satisfies ServerFrame);
       for (const c of this.conns.values()) sendTo(c.ws, frame);

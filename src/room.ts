@@ -136,6 +136,7 @@ export class ChatRoom extends DurableObject<Env> {
       streamId: () => this.state.streamId,
       epoch: this.epoch,
       loadedSeq: this.state.seq,
+      seq: () => this.state.seq,
       stub: (key) => env.CHAT_SHARD.get(env.CHAT_SHARD.idFromName(key)),
       snapshot: () => this.takeSnapshot(),
       onSent: (acceptedAt, sentAt) => this.metrics.sent(acceptedAt, sentAt),
@@ -298,10 +299,15 @@ export class ChatRoom extends DurableObject<Env> {
     if (key.startsWith(`${streamId}/`)) this.links.report(key, report, Date.now());
   }
 
-  /** RPC from a shard without a mirror (new, or evicted), and for deliveries that need one: the state joins need, now. */
-  async mirrorSnapshot(streamId: string): Promise<MirrorSnapshot> {
+  /**
+   * RPC from a shard without a mirror (new, or evicted) or behind a resume: the state joins need,
+   * now. `empty`: the shard holds no socket, so its feed may start at this snapshot.
+   */
+  async mirrorSnapshot(streamId: string, key?: string, empty?: boolean): Promise<MirrorSnapshot> {
     this.bind(streamId);
-    return this.takeSnapshot();
+    const snapshot = this.takeSnapshot();
+    if (key && empty) this.links.startsAt(key, snapshot.seq);
+    return snapshot;
   }
 
   private takeSnapshot(): MirrorSnapshot {

@@ -11,7 +11,7 @@
  * The list of shards is kept in the room's SQLite (`shards` table) so a restarted room still feeds
  * them; the counts are in memory, refreshed by every delivery's answer and by the shards' reports.
  */
-import { describeError } from "./errors";
+import { describeError, withTimeout } from "./errors";
 import { UNKNOWN_REGION } from "./metrics";
 import type { MirrorSnapshot, RingEntry } from "./mirror";
 import { HISTORY_SIZE } from "./protocol";
@@ -23,6 +23,8 @@ export const RETRY_MIN_MS = 50;
 export const RETRY_MAX_MS = 5_000;
 /** A shard whose sockets are all gone is dropped from the list after this long without an admission (ms). */
 export const IDLE_SHARD_MS = 60_000;
+/** A deliver() RPC not answered within this long counts as failed and is retried (ms). */
+export const DELIVERY_TIMEOUT_MS = 5_000;
 /** How long a starting room waits for one shard's counts (ms). */
 export const REFRESH_TIMEOUT_MS = 3_000;
 /** How often at most the room pushes a changed viewer count to its shards (ms). */
@@ -66,6 +68,8 @@ export interface LinkHost {
   epoch: string;
   /** The room's seq when it was loaded from storage. */
   loadedSeq: number;
+  /** The room's last seq now. */
+  seq(): number;
   /** The shard object for a key (CHAT_SHARD.get(idFromName(key))). */
   stub(key: string): ShardStub;
   /** A snapshot taken now (consistent with every entry broadcast after it). */
@@ -103,17 +107,11 @@ export class ShardLinks {
     const now = Date.now();
     await Promise.allSettled(
       [...this.links.values()].map(async (link) => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error("timed out")), REFRESH_TIMEOUT_MS);
-        });
         try {
-          const counts = await Promise.race([this.host.stub(link.key).counts(), timeout]);
+          const counts = await withTimeout(this.host.stub(link.key).counts(), REFRESH_TIMEOUT_MS, `counts of ${link.key}`);
           if (this.links.get(link.name) === link) this.counted(link, counts, now);
         } catch (err) {
           console.warn(`ChatRoom could not read the counts of shard ${link.key}: ${describeError(err)}`);
-        } finally {
-          clearTimeout(timer);
         }
       }),
     );
@@ -168,7 +166,12 @@ export class ShardLinks {
   admit(userId: string, region: string, max: number, slack: number, now: number): string {
     const loads: ShardLoad[] = [...this.links.values()].map((l) => ({ name: l.name, region: l.region, index: l.index, sockets: l.sockets + l.admitted }));
     const pick = pickShard(loads, region, max, slack, this.affinity.get(userId));
-    const link = this.links.get(pick.name) ?? this.add(pick.name, region, pick.index, true);
+    let link = this.links.get(pick.name);
+    if (!link) {
+      link = this.add(pick.name, region, pick.index, true);
+      // A new shard's sockets are welcomed at this seq or later: its feed starts here.
+      link.acked = this.host.seq();
+    }
     link.admitted++;
     link.lastAdmitAt = now;
     if (!this.affinity.has(userId)) link.newUsers++;
@@ -192,6 +195,15 @@ export class ShardLinks {
     this.counted(link, r, now);
   }
 
+  /** A shard without sockets took a snapshot at `seq`: what its future sockets have seen starts there. */
+  startsAt(key: string, seq: number): void {
+    const link = this.links.get(key.slice(key.indexOf("/") + 1));
+    if (link && link.key === key && seq > link.acked) {
+      link.acked = seq;
+      link.pending = link.pending.filter((e) => e.seq > seq);
+    }
+  }
+
   /** Sends `entries` (accepted at `acceptedAt`, ms) to every shard. */
   broadcast(entries: readonly RingEntry[], acceptedAt: number): void {
     if (this.links.size === 0) {
@@ -201,6 +213,11 @@ export class ShardLinks {
     for (const e of entries) this.outstanding.set(e.seq, [acceptedAt, this.links.size]);
     for (const link of this.links.values()) {
       link.pending.push(...entries);
+      // A shard this far behind (a delivery failing or hanging) gets a snapshot instead: bounded memory.
+      if (link.pending.length > HISTORY_SIZE) {
+        link.pending = [];
+        link.needSnapshot = true;
+      }
       this.kick(link);
     }
   }
@@ -283,9 +300,7 @@ export class ShardLinks {
       ...(snapshot ? { snapshot } : {}),
       ...(link.viewersSent !== viewers ? { viewers } : {}),
     };
-    this.host
-      .stub(link.key)
-      .deliver(delivery)
+    withTimeout(this.host.stub(link.key).deliver(delivery), DELIVERY_TIMEOUT_MS, `delivery to ${link.key}`)
       .then(
         (ack) => {
           link.inflight = false;
@@ -307,7 +322,10 @@ export class ShardLinks {
           console.warn(`ChatRoom delivery to shard ${link.key} failed (attempt ${link.failures}): ${describeError(err)}`);
           // The entries go back in front of what came since; a lost snapshot is taken again.
           link.pending = [...entries, ...link.pending];
-          if (snapshot) link.needSnapshot = true;
+          if (snapshot || link.pending.length > HISTORY_SIZE) {
+            link.pending = [];
+            link.needSnapshot = true;
+          }
           const wait = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(link.failures - 1, 10));
           link.timer = setTimeout(() => {
             link.timer = null;

@@ -17,7 +17,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type Env } from "./env";
-import { describeError } from "./errors";
+import { describeError, withTimeout } from "./errors";
 import { Fanout, type Conn } from "./fanout";
 import { regionOf } from "./metrics";
 import { RoomMirror, eventFrame, welcomeFrame, type RingEntry } from "./mirror";
@@ -45,12 +45,21 @@ import {
  * RPC items the room refuses anyway): a user's commands past SHED_FACTOR × RATE_LIMIT_PER_SEC
  * (burst the same) are answered `rate_limited` by the shard itself. Below that the room decides
  * (its own per-user limit, dedupe first), so a client within its limit never sees the difference.
+ * A `room_busy` is not cached here: a repeat of an acknowledged client_msg_id must still get its ack.
  */
 export const SHED_FACTOR = 2;
 /** How often at most a shard reports changed counts to its room (ms). */
 export const REPORT_INTERVAL_MS = 500;
 /** An ack waits for the frames it acknowledges (so the sender sees its comment first), at most this long (ms). */
 export const ACK_HOLD_MS = 5_000;
+/** A commands() RPC the room does not answer within this long fails its commands with `internal_error` (ms). */
+export const UPLINK_TIMEOUT_MS = 5_000;
+/** Commands waiting for the room, at most; past it a command is refused at once with `room_busy`. */
+export const MAX_UPLINK = 5_000;
+/** How long a close waits for its report to reach the room before it is answered anyway (ms). */
+export const CLOSE_REPORT_WAIT_MS = 1_000;
+/** Close code for sockets of a shard that fell more than the ring behind: reconnect and resume (1012 "service restart"). */
+export const CLOSE_RESYNC = 1012;
 
 const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8" } });
@@ -72,8 +81,8 @@ export class ChatShard extends DurableObject<Env> {
   private syncing: Promise<RoomMirror> | null = null;
   /** The last seq broadcast to this shard's sockets; null = unknown (woken after an eviction). */
   private sent: number | null = null;
-  /** The stream's distinct users, from the room (presence). */
-  private viewersTotal = 0;
+  /** The stream's distinct users, from the room (presence); null until heard since this object started. */
+  private viewersTotal: number | null = null;
   private limits: RoomLimits;
   private readonly sockets: Fanout;
   // Uplink: commands wait while one commands() RPC is in flight, then go together.
@@ -88,8 +97,8 @@ export class ChatShard extends DurableObject<Env> {
   private reportChain: Promise<void> = Promise.resolve();
   /** Per-user shedding (SHED_FACTOR); rebuilt when the limits change. */
   private shed: BucketMap;
-  /** The room answered `room_busy` until then (ms): messages and edits are refused here meanwhile. */
-  private busyUntil = 0;
+  /** Upgrades accepted by the room and not yet holding a socket here (counted, so admission sees them). */
+  private joining = 0;
   private reported = "";
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -106,6 +115,7 @@ export class ChatShard extends DurableObject<Env> {
       total: () => this.viewersTotal,
       onChange: () => this.reportSoon(),
       linger: (conn) => this.settled(conn),
+      answer: (conn, frame) => this.fill(conn, this.slot(conn), frame, 0),
     });
   }
 
@@ -145,8 +155,20 @@ export class ChatShard extends DurableObject<Env> {
       this.limits = { ...this.limits, user, framesPerSec: welcome.frames_per_sec, socketsPerUser: welcome.sockets_per_user };
       this.shed = shedding(this.limits);
     }
-    this.viewersTotal = Math.max(this.viewersTotal, welcome.viewers);
-    const mirror = await this.ensureMirror();
+    this.viewersTotal = Math.max(this.viewersTotal ?? 0, welcome.viewers);
+    this.joining++;
+    let mirror: RoomMirror;
+    try {
+      mirror = await this.ensureMirror();
+      // A resume from a seq this shard has not seen yet (the client was on a shard further ahead):
+      // bring the mirror up to the room first, so the answer is exact, not a backlog and repeats.
+      const since = url.searchParams.get("since");
+      if (since !== null && /^\d{1,15}$/.test(since) && Number(since) > mirror.seq && url.searchParams.get("epoch") === mirror.epoch) {
+        mirror = await this.refreshMirror();
+      }
+    } finally {
+      this.joining--;
+    }
     const now = Date.now();
     const region = regionOf({ continent: request.headers.get(H_REGION) });
     const actor = { userId: identity.id, username: identity.username, role: identity.role };
@@ -158,15 +180,21 @@ export class ChatShard extends DurableObject<Env> {
 
   /** The mirror, fetched from the room once when this shard has none (concurrent joins share the fetch). */
   private async ensureMirror(): Promise<RoomMirror> {
-    if (this.mirror) return this.mirror;
+    return this.mirror ?? this.refreshMirror();
+  }
+
+  /**
+   * A snapshot from the room, kept when newer than the mirror; sockets already here get what they
+   * missed (catchUp). A shard with no sockets tells the room so: its feed then starts at this snapshot.
+   */
+  private refreshMirror(): Promise<RoomMirror> {
     this.syncing ??= this.room()
-      .mirrorSnapshot(this.streamId)
+      .mirrorSnapshot(this.streamId, this.key, this.sockets.size === 0)
       .then((snapshot) => {
-        // A delivery may have brought a newer one meanwhile.
         if (!this.mirror || this.mirror.epoch !== snapshot.epoch || this.mirror.seq < snapshot.seq) {
-          const hadSockets = this.sockets.size > 0;
           this.mirror = new RoomMirror(snapshot);
-          if (!hadSockets) this.sent = this.mirror.seq;
+          if (this.sockets.size === 0) this.sent = this.mirror.seq;
+          this.catchUp(this.mirror, Date.now());
         }
         return this.mirror;
       })
@@ -218,9 +246,13 @@ export class ChatShard extends DurableObject<Env> {
     if (this.sent !== null && this.sent < mirror.seq) {
       const missed: RingEntry[] | null = mirror.since(this.sent);
       if (missed === null) {
-        console.warn(`ChatShard ${this.key}: sockets are more than the ring behind (sent=${this.sent}, seq=${mirror.seq}); frames in between are lost to them`);
+        // What the sockets missed is no longer in the ring: they are closed (1012), so each client
+        // reconnects and resumes — exactly, or with a fresh backlog (recovered: false) — never a silent gap.
+        console.warn(`ChatShard ${this.key}: sockets are more than the ring behind (sent=${this.sent}, seq=${mirror.seq}); closing them to resync`);
+        this.sockets.closeAll(CLOSE_RESYNC, "fell behind: reconnect and resume");
+      } else {
+        for (const e of missed) this.sockets.broadcast(eventFrame(e));
       }
-      for (const e of missed ?? mirror.ring) if (e.seq > this.sent) this.sockets.broadcast(eventFrame(e));
       this.sent = mirror.seq;
     }
     this.release(mirror.seq, now);
@@ -232,7 +264,7 @@ export class ChatShard extends DurableObject<Env> {
   }
 
   private currentCounts(): ShardReport {
-    return { sockets: this.sockets.size, users: this.sockets.viewers, unbatched: this.sockets.unbatched, perRegion: this.sockets.perRegion() };
+    return { sockets: this.sockets.size + this.joining, users: this.sockets.viewers, unbatched: this.sockets.unbatched, perRegion: this.sockets.perRegion() };
   }
 
   /** Tells the room when this shard's counts changed, at most every REPORT_INTERVAL_MS (joins: the room counted them at admission). */
@@ -281,8 +313,7 @@ export class ChatShard extends DurableObject<Env> {
     if (this.shed.ratePerSec !== this.limits.user.ratePerSec * SHED_FACTOR) this.shed = shedding(this.limits);
     const wait = this.shed.take(conn.actor.userId, now);
     if (wait > 0) return this.fill(conn, slot, refusal("rate_limited", wait, cmid), 0);
-    const posts = command.type === "message" || command.type === "edit";
-    if (posts && now < this.busyUntil) return this.fill(conn, slot, refusal("room_busy", this.busyUntil - now, cmid), 0);
+    if (this.uplink.length >= MAX_UPLINK) return this.fill(conn, slot, refusal("room_busy", 1_000, cmid), 0);
     let r: ShardCommandResult;
     try {
       r = await this.toRoom(conn, { actor: conn.actor, cmd: command });
@@ -291,7 +322,6 @@ export class ChatShard extends DurableObject<Env> {
       return this.fill(conn, slot, errorFrame("internal_error", ERROR_MESSAGES.internal_error, cmid), 0);
     }
     if (r.kind === "ok" && r.seq !== undefined) this.lastSeqOf.set(conn, Math.max(r.seq, this.lastSeqOf.get(conn) ?? 0));
-    if (r.kind === "error" && r.code === "room_busy" && r.retry_after_ms !== undefined) this.busyUntil = Date.now() + r.retry_after_ms;
     if (r.kind === "error") {
       if (r.code === "message_too_long" || r.code === "invalid_text") this.sockets.strike(conn);
       const { kind: _k, ...e } = r;
@@ -332,12 +362,17 @@ export class ChatShard extends DurableObject<Env> {
     slot.seq = seq;
     slot.at = now;
     this.releaseConn(conn, this.mirror?.seq ?? 0, now);
-    if (this.answers.size > 0 && this.holdTimer === null) {
-      this.holdTimer = setTimeout(() => {
-        this.holdTimer = null;
-        this.release(this.mirror?.seq ?? 0, Date.now());
-      }, ACK_HOLD_MS + 10);
-    }
+    this.armHoldTimer();
+  }
+
+  /** While answers wait, a timer makes sure none waits past ACK_HOLD_MS (re-armed while any is left). */
+  private armHoldTimer(): void {
+    if (this.answers.size === 0 || this.holdTimer !== null) return;
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = null;
+      this.release(this.mirror?.seq ?? 0, Date.now());
+      this.armHoldTimer();
+    }, ACK_HOLD_MS / 5);
   }
 
   /** Sends every socket's answers that are due: in order, each once its frames are broadcast (or ACK_HOLD_MS passed). */
@@ -375,7 +410,7 @@ export class ChatShard extends DurableObject<Env> {
         this.uplink = [];
         if (batch.length === 0) break;
         try {
-          const results = await this.room().commands(this.streamId, this.key, batch.map((b) => b.item));
+          const results = await withTimeout(this.room().commands(this.streamId, this.key, batch.map((b) => b.item)), UPLINK_TIMEOUT_MS, "the room's commands() RPC");
           batch.forEach((b, i) => b.resolve(results[i] ?? { kind: "error", code: "internal_error", message: "Internal error" }));
         } catch (err) {
           for (const b of batch) b.reject(err);
@@ -388,7 +423,7 @@ export class ChatShard extends DurableObject<Env> {
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     this.sockets.forget(ws);
-    await this.reportNow();
+    await Promise.race([this.reportNow(), new Promise((r) => setTimeout(r, CLOSE_REPORT_WAIT_MS))]);
     try {
       ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, reason);
     } catch {
@@ -429,7 +464,7 @@ function errorFrame(code: ErrorCode, message: string, cmid: string | undefined, 
   return JSON.stringify(frame);
 }
 
-/** A refusal the shard makes itself (shedding, a cached room_busy). */
+/** A refusal the shard makes itself (shedding; `room_busy` when MAX_UPLINK commands already wait). */
 function refusal(code: "rate_limited" | "room_busy", retryAfterMs: number, cmid: string | undefined): string {
   return errorFrame(code, ERROR_MESSAGES[code], cmid, retryAfterMs);
 }
