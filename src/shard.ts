@@ -18,6 +18,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type Env } from "./env";
 import { describeError, withTimeout } from "./errors";
+import { AnswerQueue } from "./answers";
 import { Fanout, type Conn } from "./fanout";
 import { regionOf } from "./metrics";
 import { RoomMirror, eventFrame, welcomeFrame, type RingEntry } from "./mirror";
@@ -64,16 +65,6 @@ export const CLOSE_RESYNC = 1012;
 const json = (status: number, body: unknown) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8" } });
 
-/** One command's answer in its socket's queue. */
-interface AnswerSlot {
-  /** null = the room has not answered yet; "" = nothing to send */
-  frame: string | null;
-  /** the seq the answer must not overtake (0 = none) */
-  seq: number;
-  /** when it was filled, ms */
-  at: number;
-}
-
 export class ChatShard extends DurableObject<Env> {
   private streamId = "";
   private key = "";
@@ -90,9 +81,8 @@ export class ChatShard extends DurableObject<Env> {
   private uplinkBusy = false;
   /** The last seq the room assigned to a socket's command (a closing socket lingers until it is broadcast). */
   private readonly lastSeqOf = new WeakMap<Conn, number>();
-  /** Per socket, its commands' answers in arrival order: sent in that order, an ack only once its frames are broadcast (ACK_HOLD_MS). */
-  private readonly answers = new Map<Conn, AnswerSlot[]>();
-  private holdTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Per socket, its commands' answers in arrival order (src/answers.ts). */
+  private readonly answers: AnswerQueue<Conn>;
   private reportTimer: ReturnType<typeof setTimeout> | null = null;
   private reportChain: Promise<void> = Promise.resolve();
   /** Per-user shedding (SHED_FACTOR); rebuilt when the limits change. */
@@ -111,11 +101,17 @@ export class ChatShard extends DurableObject<Env> {
       if (row.k === "stream_id") this.streamId = row.v;
       if (row.k === "key") this.key = row.v;
     }
+    this.answers = new AnswerQueue<Conn>(
+      (conn, frame) => this.sockets.send(conn, frame),
+      (conn) => conn.ws.readyState === WebSocket.OPEN,
+      () => this.mirror?.seq ?? 0,
+      ACK_HOLD_MS,
+    );
     this.sockets = new Fanout(ctx, () => this.limits, () => `stream=${this.streamId} shard=${this.key}`, undefined, {
       total: () => this.viewersTotal,
       onChange: () => this.reportSoon(),
       linger: (conn) => this.settled(conn),
-      answer: (conn, frame) => this.fill(conn, this.slot(conn), frame, 0),
+      answer: (conn, frame) => this.answers.fill(conn, this.answers.slot(conn), frame, 0),
     });
   }
 
@@ -255,7 +251,7 @@ export class ChatShard extends DurableObject<Env> {
       }
       this.sent = mirror.seq;
     }
-    this.release(mirror.seq, now);
+    this.answers.release(now);
   }
 
   /** RPC from the room (starting again): this shard's counts. */
@@ -307,29 +303,29 @@ export class ChatShard extends DurableObject<Env> {
     const { conn, command } = gated;
     const cmid = command.client_msg_id;
     // This command's place among the socket's answers: they leave in the order the commands came.
-    const slot = this.slot(conn);
+    const slot = this.answers.slot(conn);
     const now = Date.now();
     // The room's order: the user's own limit first, then the stream's budget.
     if (this.shed.ratePerSec !== this.limits.user.ratePerSec * SHED_FACTOR) this.shed = shedding(this.limits);
     const wait = this.shed.take(conn.actor.userId, now);
-    if (wait > 0) return this.fill(conn, slot, refusal("rate_limited", wait, cmid), 0);
-    if (this.uplink.length >= MAX_UPLINK) return this.fill(conn, slot, refusal("room_busy", 1_000, cmid), 0);
+    if (wait > 0) return this.answers.fill(conn, slot, refusal("rate_limited", wait, cmid), 0);
+    if (this.uplink.length >= MAX_UPLINK) return this.answers.fill(conn, slot, refusal("room_busy", 1_000, cmid), 0);
     let r: ShardCommandResult;
     try {
       r = await this.toRoom(conn, { actor: conn.actor, cmd: command });
     } catch (err) {
       console.error(`ChatShard ${this.key} command user=${conn.actor.userId}: ${describeError(err)}`);
-      return this.fill(conn, slot, errorFrame("internal_error", ERROR_MESSAGES.internal_error, cmid), 0);
+      return this.answers.fill(conn, slot, errorFrame("internal_error", ERROR_MESSAGES.internal_error, cmid), 0);
     }
     if (r.kind === "ok" && r.seq !== undefined) this.lastSeqOf.set(conn, Math.max(r.seq, this.lastSeqOf.get(conn) ?? 0));
     if (r.kind === "error") {
       if (r.code === "message_too_long" || r.code === "invalid_text") this.sockets.strike(conn);
       const { kind: _k, ...e } = r;
-      this.fill(conn, slot, JSON.stringify({ type: "error", ...e, ...(cmid !== undefined ? { client_msg_id: cmid } : {}) } satisfies ServerFrame), 0);
+      this.answers.fill(conn, slot, JSON.stringify({ type: "error", ...e, ...(cmid !== undefined ? { client_msg_id: cmid } : {}) } satisfies ServerFrame), 0);
     } else if (r.kind === "ok" && cmid !== undefined) {
-      this.fill(conn, slot, JSON.stringify({ type: "ack", client_msg_id: cmid, id: r.id, seq: r.seq } satisfies ServerFrame), r.seq ?? 0);
+      this.answers.fill(conn, slot, JSON.stringify({ type: "ack", client_msg_id: cmid, id: r.id, seq: r.seq } satisfies ServerFrame), r.seq ?? 0);
     } else {
-      this.fill(conn, slot, "", 0);
+      this.answers.fill(conn, slot, "", 0);
     }
   }
 
@@ -344,52 +340,6 @@ export class ChatShard extends DurableObject<Env> {
     while (busy() && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 5));
     }
-  }
-
-  /** A new place in `conn`'s answer queue. */
-  private slot(conn: Conn): AnswerSlot {
-    const slot: AnswerSlot = { frame: null, seq: 0, at: 0 };
-    const q = this.answers.get(conn);
-    if (q) q.push(slot);
-    else this.answers.set(conn, [slot]);
-    return slot;
-  }
-
-  /** Gives a slot its answer (`""`: nothing to send; `seq`: the frame it must not overtake) and sends what is due. */
-  private fill(conn: Conn, slot: AnswerSlot, frame: string, seq: number): void {
-    const now = Date.now();
-    slot.frame = frame;
-    slot.seq = seq;
-    slot.at = now;
-    this.releaseConn(conn, this.mirror?.seq ?? 0, now);
-    this.armHoldTimer();
-  }
-
-  /** While answers wait, a timer makes sure none waits past ACK_HOLD_MS (re-armed while any is left). */
-  private armHoldTimer(): void {
-    if (this.answers.size === 0 || this.holdTimer !== null) return;
-    this.holdTimer = setTimeout(() => {
-      this.holdTimer = null;
-      this.release(this.mirror?.seq ?? 0, Date.now());
-      this.armHoldTimer();
-    }, ACK_HOLD_MS / 5);
-  }
-
-  /** Sends every socket's answers that are due: in order, each once its frames are broadcast (or ACK_HOLD_MS passed). */
-  private release(seq: number, now: number): void {
-    for (const conn of this.answers.keys()) this.releaseConn(conn, seq, now);
-  }
-
-  private releaseConn(conn: Conn, seq: number, now: number): void {
-    const q = this.answers.get(conn);
-    if (!q) return;
-    while (q.length > 0) {
-      const h = q[0]!;
-      if (h.frame === null || (h.seq > seq && now - h.at < ACK_HOLD_MS)) break;
-      q.shift();
-      if (h.frame) this.sockets.send(conn, h.frame);
-    }
-    if (q.length === 0 || conn.ws.readyState !== WebSocket.OPEN) this.answers.delete(conn);
   }
 
   /** One command to the room; commands that arrive while an RPC is in flight go in the next one, in order. */
