@@ -89,9 +89,10 @@ export interface SocketLimits {
 }
 
 /**
- * Presence hooks for a fan-out shard (src/shard.ts): the count its `viewers` frames carry (the
- * stream's total, from the room) instead of its own distinct users, and a call whenever its own
- * sockets change (so it can report them to the room).
+ * Hooks for a fan-out shard (src/shard.ts): the count its `viewers` frames carry (the stream's
+ * total, from the room) instead of its own distinct users, a call whenever its own sockets change
+ * (so it can report them to the room), lingering closes and ordered answers. An unsharded room
+ * passes none.
  */
 export interface FanoutPresence {
   /** The count `viewers` frames carry; null = not known (no frame is sent). */

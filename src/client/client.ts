@@ -131,8 +131,8 @@ export interface ChatClientOptions {
   outboxLimit?: number;
   /**
    * How many times one message is resent after the server throttled it (`rate_limited` or
-   * `room_busy`, each time after its `retry_after_ms`) before send() rejects with that error.
-   * Default 10.
+   * `room_busy`, each time after its `retry_after_ms`) or failed it with `internal_error` (after
+   * 1 s) before send() rejects with that error. Default 10.
    */
   throttleRetries?: number;
   /** How long a hole in the sequence may stay open before the client resyncs. Default 2 s. */
@@ -295,6 +295,9 @@ interface Connection {
 // ---------------------------------------------------------------------------------------------
 // The client
 // ---------------------------------------------------------------------------------------------
+
+/** How long the client waits before resending a message the server answered with `internal_error` (ms). */
+export const INTERNAL_ERROR_RETRY_MS = 1_000;
 
 export class ChatClient extends Emitter<ChatClientEvents> {
   readonly streamId: string;
@@ -983,10 +986,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
           clientMsgId: frame.client_msg_id,
           until: frame.until,
         });
-        if (frame.code === "rate_limited" || frame.code === "room_busy") {
+        if (frame.code === "rate_limited" || frame.code === "room_busy" || frame.code === "internal_error") {
           // Throttled: nothing goes out before the server's time; the message itself is resent
-          // then (same client_msg_id), unless it has been throttled too often already.
-          this.#pacer.hold(frame.retry_after_ms ?? Math.ceil(1000 / this.#pacer.rate));
+          // then (same client_msg_id), unless it has been throttled too often already. An
+          // `internal_error` (e.g. a fan-out shard that could not reach the room in time) may or may
+          // not have been applied: resending the same client_msg_id is safe, the room answers a
+          // repeat with its first ack and never applies it twice.
+          const wait = frame.retry_after_ms ?? (frame.code === "internal_error" ? INTERNAL_ERROR_RETRY_MS : Math.ceil(1000 / this.#pacer.rate));
+          this.#pacer.hold(wait);
           const id = frame.client_msg_id;
           if (id !== undefined) {
             const times = this.#outbox.throttled(id);

@@ -531,6 +531,22 @@ describe("pacing and throttling (issue 9 item 3)", () => {
     h.client.close();
   });
 
+  it("internal_error (e.g. a shard that could not reach the room) is resent after 1 s with the same client_msg_id; the room's repeat ack resolves it", async () => {
+    const h = harness();
+    h.client.connect();
+    const s = await h.accept();
+    const p = h.client.send("maybe applied", { clientMsgId: "i1" });
+    s.receive({ type: "error", code: "internal_error", message: "Internal error", client_msg_id: "i1" });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(s.frames.map((f) => f.client_msg_id)).toEqual(["i1"]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(s.frames.map((f) => f.client_msg_id)).toEqual(["i1", "i1"]);
+    ack(s, "i1", 1);
+    await expect(p).resolves.toMatchObject({ clientMsgId: "i1", seq: 1 });
+    expect(h.errors).toEqual([]);
+    h.client.close();
+  });
+
   it("a throttled message still waiting is rejected by close(), and nothing is sent after it", async () => {
     const h = harness();
     h.client.connect();
