@@ -284,7 +284,7 @@ export class ChatShard extends DurableObject<Env> {
       if (text === this.reported || !this.streamId) return;
       this.reported = text;
       try {
-        await this.room().shardReport(this.streamId, this.key, counts);
+        await withTimeout(this.room().shardReport(this.streamId, this.key, counts), UPLINK_TIMEOUT_MS, "the room's shardReport() RPC");
       } catch (err) {
         this.reported = "";
         console.warn(`ChatShard ${this.key} report failed: ${describeError(err)}`);
