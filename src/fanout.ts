@@ -285,10 +285,7 @@ export class Fanout {
 
   /** An error frame to one socket, in its place among the socket's answers (FanoutPresence.answer). */
   sendError(conn: Conn, code: ErrorCode, clientMsgId?: string, retryAfterMs?: number): void {
-    const frame: ServerFrame = { type: "error", code, message: ERROR_MESSAGES[code] };
-    if (retryAfterMs !== undefined) frame.retry_after_ms = retryAfterMs;
-    if (clientMsgId !== undefined) frame.client_msg_id = clientMsgId;
-    this.reply(conn, JSON.stringify(frame));
+    this.reply(conn, errorFrame(code, clientMsgId, retryAfterMs));
   }
 
   /** Closes every socket for good (e.g. a shard that fell more than the ring behind: clients reconnect and resume). */
@@ -433,6 +430,29 @@ export class Fanout {
       const frame = JSON.stringify({ type: "viewers", count } satisfies ServerFrame);
       for (const c of this.conns.values()) sendTo(c.ws, frame);
     }, VIEWERS_INTERVAL_MS);
+  }
+}
+
+/**
+ * An `error` frame with DESIGN.md's message for `code`, the command's client_msg_id when it had one,
+ * and `retry_after_ms` (ms, rounded up, at least 1) when given.
+ */
+export function errorFrame(code: ErrorCode, clientMsgId?: string, retryAfterMs?: number): string {
+  const frame: ServerFrame = { type: "error", code, message: ERROR_MESSAGES[code] };
+  if (retryAfterMs !== undefined) frame.retry_after_ms = Math.max(1, Math.ceil(retryAfterMs));
+  if (clientMsgId !== undefined) frame.client_msg_id = clientMsgId;
+  return JSON.stringify(frame);
+}
+
+/**
+ * Answers a client's close (webSocketClose), or the client sees 1006 instead of a clean close.
+ * 1005 ("no code") and the other reserved codes cannot be sent back: those are answered with 1000.
+ */
+export function answerClose(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, reason);
+  } catch {
+    // already closed
   }
 }
 

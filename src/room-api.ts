@@ -198,3 +198,21 @@ export interface ShardDelivery {
 
 /** A shard's answer to a delivery: its counts, and `need: "snapshot"` when its mirror cannot apply the entries. */
 export type DeliveryAck = ShardReport & { need?: "snapshot" };
+
+/** The welcome header's value (URI-encoded JSON, like the identity's). */
+export function encodeWelcome(welcome: AdmitWelcome): string {
+  return encodeURIComponent(JSON.stringify(welcome));
+}
+
+/** The welcome header's value, parsed; null when missing or malformed (a role and the four counts, finite and ≥ 0). */
+export function readWelcome(header: string | null): AdmitWelcome | null {
+  if (!header) return null;
+  try {
+    const w = JSON.parse(decodeURIComponent(header)) as AdmitWelcome;
+    const n = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
+    if (typeof w.role !== "string" || !n(w.viewers) || !n(w.messages_per_sec) || !n(w.frames_per_sec) || !n(w.sockets_per_user)) return null;
+    return w;
+  } catch {
+    return null;
+  }
+}

@@ -25,7 +25,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { SHARD_MAX_SOCKETS_CEILING, loadConfig, type Env } from "./env";
 import { describeError } from "./errors";
-import { Fanout } from "./fanout";
+import { Fanout, answerClose } from "./fanout";
 import { BACKLOG_SIZE, backlogFrame, eventFrame, historyFrame, snapshotOf, welcomeFrame, type MirrorSnapshot } from "./mirror";
 import { ShardLinks } from "./shard-links";
 import { ROOM_SHARD, StreamMetrics, regionOf, streamDataPoints, streamStats, writePoints, type MetricsWriter, type ShardCount } from "./metrics";
@@ -431,13 +431,7 @@ export class ChatRoom extends DurableObject<Env> {
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     this.sockets.forget(ws);
-    // Reciprocate, or the client sees 1006 instead of a clean close. 1005 ("no code") and the
-    // other reserved codes cannot be sent back: answer those with 1000.
-    try {
-      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, reason);
-    } catch {
-      // already closed
-    }
+    answerClose(ws, code, reason);
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {

@@ -19,10 +19,10 @@ import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type Env } from "./env";
 import { describeError, withTimeout } from "./errors";
 import { AnswerQueue } from "./answers";
-import { Fanout, type Conn } from "./fanout";
+import { Fanout, answerClose, errorFrame, type Conn } from "./fanout";
 import { regionOf } from "./metrics";
 import { RoomMirror, eventFrame, welcomeFrame, type RingEntry } from "./mirror";
-import { ERROR_MESSAGES, PING_FRAME, PONG_FRAME, isUuid, type ErrorCode, type ServerFrame } from "./protocol";
+import { PING_FRAME, PONG_FRAME, isUuid, type ServerFrame } from "./protocol";
 import { BucketMap } from "./rules/budget";
 import {
   H_IDENTITY,
@@ -31,8 +31,8 @@ import {
   H_STREAM,
   H_WELCOME,
   readIdentity,
+  readWelcome,
   roomLimits,
-  type AdmitWelcome,
   type DeliveryAck,
   type RoomLimits,
   type ShardCommand,
@@ -308,14 +308,14 @@ export class ChatShard extends DurableObject<Env> {
     // The room's order: the user's own limit first, then the stream's budget.
     if (this.shed.ratePerSec !== this.limits.user.ratePerSec * SHED_FACTOR) this.shed = shedding(this.limits);
     const wait = this.shed.take(conn.actor.userId, now);
-    if (wait > 0) return this.answers.fill(conn, slot, refusal("rate_limited", wait, cmid), 0);
-    if (this.uplink.length >= MAX_UPLINK) return this.answers.fill(conn, slot, refusal("room_busy", 1_000, cmid), 0);
+    if (wait > 0) return this.answers.fill(conn, slot, errorFrame("rate_limited", cmid, wait), 0);
+    if (this.uplink.length >= MAX_UPLINK) return this.answers.fill(conn, slot, errorFrame("room_busy", cmid, 1_000), 0);
     let r: ShardCommandResult;
     try {
       r = await this.toRoom(conn, { actor: conn.actor, cmd: command });
     } catch (err) {
       console.error(`ChatShard ${this.key} command user=${conn.actor.userId}: ${describeError(err)}`);
-      return this.answers.fill(conn, slot, errorFrame("internal_error", ERROR_MESSAGES.internal_error, cmid), 0);
+      return this.answers.fill(conn, slot, errorFrame("internal_error", cmid), 0);
     }
     if (r.kind === "ok" && r.seq !== undefined) this.lastSeqOf.set(conn, Math.max(r.seq, this.lastSeqOf.get(conn) ?? 0));
     if (r.kind === "error") {
@@ -374,11 +374,7 @@ export class ChatShard extends DurableObject<Env> {
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     this.sockets.forget(ws);
     await Promise.race([this.reportNow(), new Promise((r) => setTimeout(r, CLOSE_REPORT_WAIT_MS))]);
-    try {
-      ws.close(code === 1005 || code === 1006 || code === 1015 ? 1000 : code, reason);
-    } catch {
-      // already closed
-    }
+    answerClose(ws, code, reason);
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
@@ -387,34 +383,8 @@ export class ChatShard extends DurableObject<Env> {
   }
 }
 
-/** The room's welcome header (src/room-api.ts AdmitWelcome); null when missing or malformed. */
-function readWelcome(header: string | null): AdmitWelcome | null {
-  if (!header) return null;
-  try {
-    const w = JSON.parse(decodeURIComponent(header)) as AdmitWelcome;
-    const n = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
-    if (typeof w.role !== "string" || !n(w.viewers) || !n(w.messages_per_sec) || !n(w.frames_per_sec) || !n(w.sockets_per_user)) return null;
-    return w;
-  } catch {
-    return null;
-  }
-}
-
 /** The shard's shedding buckets for `limits` (SHED_FACTOR × the per-user rate, burst the same). */
 function shedding(limits: RoomLimits): BucketMap {
   const rate = limits.user.ratePerSec * SHED_FACTOR;
   return new BucketMap(rate, rate);
-}
-
-/** An error frame, with the command's client_msg_id when it had one. */
-function errorFrame(code: ErrorCode, message: string, cmid: string | undefined, retryAfterMs?: number): string {
-  const frame: ServerFrame = { type: "error", code, message };
-  if (retryAfterMs !== undefined) frame.retry_after_ms = Math.max(1, Math.ceil(retryAfterMs));
-  if (cmid !== undefined) frame.client_msg_id = cmid;
-  return JSON.stringify(frame);
-}
-
-/** A refusal the shard makes itself (shedding; `room_busy` when MAX_UPLINK commands already wait). */
-function refusal(code: "rate_limited" | "room_busy", retryAfterMs: number, cmid: string | undefined): string {
-  return errorFrame(code, ERROR_MESSAGES[code], cmid, retryAfterMs);
 }

@@ -42,7 +42,7 @@ import { HTTPException } from "hono/http-exception";
 import { AuthError, DEV_USERNAME_RE, DEV_TOKEN_TTL_S, bearerToken, mintDevToken, verifyJwt, type Identity } from "./auth";
 import { ConfigError, loadConfig, type Config, type Env } from "./env";
 import { ModerationCommand, Role, isUuid, type ErrorCode } from "./protocol";
-import { H_IDENTITY, H_REGION, H_SHARD, H_STREAM, H_TICKET_NONCE, H_WELCOME, encodeIdentity, readIdentity, type RoomIdentity } from "./room-api";
+import { H_IDENTITY, H_REGION, H_SHARD, H_STREAM, H_TICKET_NONCE, H_WELCOME, encodeIdentity, encodeWelcome, type RoomIdentity } from "./room-api";
 import { locationHint } from "./rules/placement";
 import { regionOf } from "./metrics";
 import { resolveRole } from "./roles";
@@ -168,36 +168,39 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
   // Only what the room needs, rebuilt from validated values: nothing from the request is copied on.
   const headers = new Headers({ upgrade: "websocket", [H_STREAM]: streamId, [H_REGION]: regionOf(c.req.raw.cf) });
   const ticket = url.searchParams.get("ticket");
+  let identity: RoomIdentity;
+  let ticketNonce: string | null = null;
   if (c.req.header("authorization") || ticket === null) {
-    const identity = await authenticate(c);
+    const jwtIdentity = await authenticate(c);
     if (originDenied(c)) fail(403, "forbidden_origin", "Origin not allowed");
-    headers.set(H_IDENTITY, encodeIdentity(await roomIdentity(c, identity, streamId)));
+    identity = await roomIdentity(c, jwtIdentity, streamId);
   } else {
     const claims = await verifyTicket(await ticketSecret(cfg), ticket, streamId);
     if (!claims) fail(401, "unauthorized", "Invalid, expired or foreign ticket");
     if (originDenied(c)) fail(403, "forbidden_origin", "Origin not allowed");
     const role = Role.safeParse(claims.role).data ?? "viewer";
-    headers.set(H_IDENTITY, encodeIdentity({ id: claims.userId, username: claims.username, role, owner: claims.ownerId }));
-    headers.set(H_TICKET_NONCE, `${claims.nonce}.${claims.expiresAt}`);
+    identity = { id: claims.userId, username: claims.username, role, owner: claims.ownerId };
+    ticketNonce = `${claims.nonce}.${claims.expiresAt}`;
   }
+  headers.set(H_IDENTITY, encodeIdentity(identity));
   const inner = new URL("https://room/ws");
   for (const key of ["since", "epoch", "batch"]) {
     const v = url.searchParams.get(key);
     if (v !== null) inner.searchParams.set(key, v);
   }
-  if (cfg.SHARD_MAX_SOCKETS === 0) return roomFor(c, streamId).fetch(new Request(inner, { headers }));
-  // Sharded (DESIGN.md "Hot streams and global viewers"): the room admits and picks a shard of the
-  // viewer's region; the socket lives there, created near that region on first use.
-  const identity = readIdentity(headers.get(H_IDENTITY))!;
-  const region = headers.get(H_REGION)!;
-  const verdict = await roomFor(c, streamId).admit(streamId, identity, region, headers.get(H_TICKET_NONCE));
+  if (cfg.SHARD_MAX_SOCKETS === 0) {
+    if (ticketNonce !== null) headers.set(H_TICKET_NONCE, ticketNonce);
+    return roomFor(c, streamId).fetch(new Request(inner, { headers }));
+  }
+  // Sharded (DESIGN.md "Hot streams and global viewers"): the room admits (and uses the ticket) and
+  // picks a shard of the viewer's region; the socket lives there, created near that region on first use.
+  const verdict = await roomFor(c, streamId).admit(streamId, identity, headers.get(H_REGION)!, ticketNonce);
   if (!verdict.ok) {
     const { status, error, message, retry_after_s } = verdict;
     return c.json({ error, message }, status, retry_after_s !== undefined ? { "retry-after": String(retry_after_s) } : {});
   }
   headers.set(H_SHARD, verdict.shard);
-  headers.set(H_WELCOME, encodeURIComponent(JSON.stringify(verdict.welcome)));
-  headers.delete(H_TICKET_NONCE);
+  headers.set(H_WELCOME, encodeWelcome(verdict.welcome));
   const hint = locationHint(verdict.region);
   const shard = c.env.CHAT_SHARD.get(c.env.CHAT_SHARD.idFromName(verdict.shard), hint ? { locationHint: hint } : undefined);
   return shard.fetch(new Request(inner, { headers }));
