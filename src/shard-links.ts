@@ -184,7 +184,7 @@ export class ShardLinks {
 
   /** A shard's report (it sends one when its counts change); an unknown shard of this stream is listed again. */
   report(key: string, r: ShardReport, now: number): void {
-    const name = key.slice(key.indexOf("/") + 1);
+    const name = nameOf(key);
     let link = this.links.get(name);
     if (!link) {
       const m = /^([A-Za-z]+)-(\d{1,6})$/.exec(name);
@@ -197,7 +197,7 @@ export class ShardLinks {
 
   /** A shard without sockets took a snapshot at `seq`: what its future sockets have seen starts there. */
   startsAt(key: string, seq: number): void {
-    const link = this.links.get(key.slice(key.indexOf("/") + 1));
+    const link = this.links.get(nameOf(key));
     if (link && link.key === key && seq > link.acked) {
       link.acked = seq;
       link.pending = link.pending.filter((e) => e.seq > seq);
@@ -211,6 +211,7 @@ export class ShardLinks {
       return;
     }
     for (const e of entries) this.outstanding.set(e.seq, [acceptedAt, this.links.size]);
+    const viewers = this.publishedViewers();
     for (const link of this.links.values()) {
       link.pending.push(...entries);
       // A shard this far behind (a delivery failing or hanging) gets a snapshot instead: bounded memory.
@@ -218,7 +219,7 @@ export class ShardLinks {
         link.pending = [];
         link.needSnapshot = true;
       }
-      this.kick(link);
+      this.kick(link, viewers);
     }
   }
 
@@ -274,15 +275,28 @@ export class ShardLinks {
     if (this.viewersTimer !== null) return;
     this.viewersTimer = setTimeout(() => {
       this.viewersTimer = null;
-      for (const link of this.links.values()) if (link.viewersSent !== this.viewers) this.kick(link);
+      const viewers = this.publishedViewers();
+      for (const link of this.links.values()) if (viewers !== null && link.viewersSent !== viewers) this.kick(link, viewers);
     }, VIEWERS_PUSH_MS);
   }
 
-  /** Starts a delivery to `link` unless one is in flight or a retry is waiting. */
-  private kick(link: Link): void {
+  /**
+   * The viewer total shards may show: null until every shard's counts are known (a restarted room
+   * would say 0). Computed once per broadcast, not once per shard: it walks every link.
+   */
+  private publishedViewers(): number | null {
+    let n = 0;
+    for (const l of this.links.values()) {
+      if (!l.known && l.admitted === 0) return null;
+      n += l.users + l.newUsers;
+    }
+    return n;
+  }
+
+  /** Starts a delivery to `link` (with `published`, see publishedViewers) unless one is in flight or a retry is waiting. */
+  private kick(link: Link, published: number | null = this.publishedViewers()): void {
     if (link.inflight || link.timer !== null) return;
-    // A total is only sent once every shard's counts are known (a restarted room would say 0).
-    const viewers = [...this.links.values()].every((l) => l.known || l.admitted > 0) ? this.viewers : link.viewersSent;
+    const viewers = published ?? link.viewersSent;
     const snapshotDue = link.needSnapshot || link.pending.length > HISTORY_SIZE;
     if (!snapshotDue && link.pending.length === 0 && link.viewersSent === viewers) return;
     link.inflight = true;
@@ -351,4 +365,9 @@ export class ShardLinks {
     }
     while (this.outstanding.size > MAX_OUTSTANDING) this.outstanding.delete(this.outstanding.keys().next().value!);
   }
+}
+
+/** A shard's name (`{region}-{n}`) from its key (`{stream_id}/{region}-{n}`, src/rules/placement.ts shardKey). */
+function nameOf(key: string): string {
+  return key.slice(key.indexOf("/") + 1);
 }
