@@ -7,7 +7,8 @@
  *
  * Each `it.fails` demonstrates a fault that is still in src/ (the comment above it names the fault
  * and where it comes from); the suite stays green until it is fixed, then the test flips to `it`.
- * Each plain `it` is an attack that was tried and held.
+ * A plain `it` named "FAULT …" is such a fault, fixed since (its comment describes the code before
+ * the fix); any other plain `it` is an attack that was tried and held.
  *
  * Only meaningful sharded (SHARD_MAX_SOCKETS=3, vitest.config.ts's default), so a region's fourth
  * socket opens a second shard. Platform events are simulated by wrapping a method of one object's
@@ -126,6 +127,16 @@ async function wrap<T extends Rpc.DurableObjectBranded>(
 const isShard = (sid: string, name: string) => (self: unknown) => (self as { key?: string }).key === shardKey(sid, name);
 const isRoom = (sid: string) => (self: unknown) => (self as { state?: { streamId?: string } }).state?.streamId === sid;
 
+/** Makes every delivery to the shard `name` of `sid` fail while `failing.on` is true; `undo` restores the method. */
+async function failDeliveries(sid: string, name: string): Promise<{ failing: { on: boolean }; undo: () => void }> {
+  const failing = { on: true };
+  const undo = await wrap(shardStub(sid, name), "deliver", isShard(sid, name), async (real, self, args) => {
+    if (failing.on) throw new Error("injected delivery failure");
+    return real.apply(self, args);
+  });
+  return { failing, undo };
+}
+
 /**
  * Calls that wait while the gate is closed, then run for real. The wait is a poll inside the
  * object's own context (a promise resolved from the test's context would run the real call on
@@ -175,11 +186,7 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     const there = await viewer(sid, "AS");
     await post(there.c, "before");
     await untilSeq(here.c, 1);
-    const failing = { on: true };
-    const undo = await wrap(shardStub(sid, "EU-0"), "deliver", isShard(sid, "EU-0"), async (real, self, args) => {
-      if (failing.on) throw new Error("injected delivery failure");
-      return real.apply(self, args);
-    });
+    const { failing, undo } = await failDeliveries(sid, "EU-0");
     const last = HISTORY_SIZE + 11;
     try {
       for (let i = 2; i <= last; i++) there.c.send({ type: "message", text: `m${i}`, client_msg_id: `m${i}` });
@@ -207,11 +214,7 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     const there = await viewer(sid, "AS");
     await post(there.c, "one");
     await untilSeq(old.c, 1);
-    const failing = { on: true };
-    const undo = await wrap(shardStub(sid, "EU-0"), "deliver", isShard(sid, "EU-0"), async (real, self, args) => {
-      if (failing.on) throw new Error("injected delivery failure");
-      return real.apply(self, args);
-    });
+    const { failing, undo } = await failDeliveries(sid, "EU-0");
     let late: Client;
     try {
       await post(there.c, "two");
@@ -266,11 +269,7 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     const there = await viewer(sid, "AS");
     await post(there.c, "one");
     await untilSeq(here.c, 1);
-    const failing = { on: true };
-    const undo = await wrap(shardStub(sid, "EU-0"), "deliver", isShard(sid, "EU-0"), async (real, self, args) => {
-      if (failing.on) throw new Error("injected delivery failure");
-      return real.apply(self, args);
-    });
+    const { failing, undo } = await failDeliveries(sid, "EU-0");
     try {
       await post(there.c, "two");
       await sleep(300); // at least one failed attempt
@@ -299,11 +298,7 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     await setLimits(roomStub(sid), roomy);
     const eu = await viewer(sid, "EU"); // EU-0 exists, its mirror at 0
     const me = await viewer(sid, "AS");
-    const failing = { on: true };
-    const undo = await wrap(shardStub(sid, "EU-0"), "deliver", isShard(sid, "EU-0"), async (real, self, args) => {
-      if (failing.on) throw new Error("injected delivery failure");
-      return real.apply(self, args);
-    });
+    const { failing, undo } = await failDeliveries(sid, "EU-0");
     let back: Client;
     try {
       for (let i = 1; i <= 3; i++) await post(me.c, `m${i}`);
@@ -363,11 +358,7 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     const sid = newStreamId();
     await setLimits(roomStub(sid), roomy);
     const sender = await viewer(sid, "EU");
-    const failing = { on: true };
-    const undo = await wrap(shardStub(sid, "EU-0"), "deliver", isShard(sid, "EU-0"), async (real, self, args) => {
-      if (failing.on) throw new Error("injected delivery failure");
-      return real.apply(self, args);
-    });
+    const { failing, undo } = await failDeliveries(sid, "EU-0");
     try {
       sender.c.send({ type: "message", text: "first", client_msg_id: "a" });
       await sleep(3_000);
