@@ -1,5 +1,9 @@
 /**
- * A fan-out shard's answers to its sockets (src/shard.ts), in the order their commands came: each
+ * Answers to a socket's commands. {@link commandAnswer}: the frame a command's result is answered
+ * with (ack, error or nothing) and whether it is a strike — one rule for the room's own sockets
+ * (src/audience.ts) and a shard's (src/shard.ts).
+ *
+ * {@link AnswerQueue}: a fan-out shard's answers to its sockets, in the order their commands came: each
  * command takes a slot when it arrives; its answer fills the slot when known (at once for a refusal
  * the shard makes itself, later for one from the room); slots leave from the front only. An ack also
  * waits until the shard has broadcast the seq it acknowledges, so the sender sees its comment first
@@ -7,6 +11,25 @@
  *
  * No Workers APIs beyond a timer; generic over the connection type so it is unit-testable.
  */
+import { errorFrame, type CommandError, type ServerFrame } from "./protocol";
+
+/** A command's result as its socket is answered: the room's CommandResult, or a shard's ShardCommandResult. */
+export type AnsweredResult = { kind: "ignored" } | CommandError | { kind: "ok"; id?: string; seq?: number };
+
+/**
+ * The answer to a command with client_msg_id `cmid`: `frame` is its `error` frame (src/protocol.ts
+ * errorFrame), its `ack` (only when the command had a client_msg_id; the repeat of one gets the
+ * same ack), or "" (nothing to send); `seq` is the broadcast an ack must not overtake (0 = none);
+ * `strike` is true for the refusals the fan-out counts as abuse (`message_too_long`, `invalid_text`:
+ * src/rules/limits.ts MAX_STRIKES).
+ */
+export function commandAnswer(r: AnsweredResult, cmid: string | undefined): { frame: string; seq: number; strike: boolean } {
+  if (r.kind === "error") return { frame: errorFrame(r, cmid), seq: 0, strike: r.code === "message_too_long" || r.code === "invalid_text" };
+  if (r.kind === "ok" && cmid !== undefined) {
+    return { frame: JSON.stringify({ type: "ack", client_msg_id: cmid, id: r.id, seq: r.seq } satisfies ServerFrame), seq: r.seq ?? 0, strike: false };
+  }
+  return { frame: "", seq: 0, strike: false };
+}
 
 /** One command's answer. */
 export interface AnswerSlot {

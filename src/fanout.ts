@@ -2,7 +2,8 @@
  * Fan-out: a Durable Object's viewer sockets (WebSocket Hibernation API) — accepting them, the gate
  * every frame passes (frame budget, size, JSON, schema), broadcasting with optional batching,
  * presence counts, and closing abusive or surplus sockets for good. No rules, no storage: the
- * ChatRoom decides what a command does, this module only carries frames.
+ * ChatRoom decides what a command does, this module only carries frames. The frame budget and the
+ * strike rule it applies are src/rules/limits.ts.
  *
  * Everything a socket needs after a wake-up lives in its attachment (≤ 16 KiB, here ~150 bytes);
  * the maps below are caches rebuilt from ctx.getWebSockets().
@@ -11,30 +12,18 @@ import {
   CLOSE_POLICY_VIOLATION,
   CLOSE_TOO_MANY_SOCKETS,
   ClientFrame,
-  ERROR_MESSAGES,
   MAX_FRAME_BYTES,
   PONG_FRAME,
   Role,
+  errorFrame,
   type Command,
   type ErrorCode,
   type ServerFrame,
 } from "./protocol";
 import { UNKNOWN_REGION } from "./metrics";
 import { fullBucket, take, type Bucket } from "./rules/budget";
+import { MAX_STRIKES, STRIKE_WINDOW_MS, frameBurst, framesDroppedBeforeClose } from "./rules/limits";
 
-/**
- * A socket that sends more than MAX_STRIKES rejected frames (invalid, too long, too large, binary,
- * `invalid_text`) within STRIKE_WINDOW_MS is closed with 1008. Rate limits, `room_busy` and rule
- * refusals (`forbidden`, `muted`, …) are not strikes: such a client is slowed down, not disconnected.
- */
-export const MAX_STRIKES = 20;
-export const STRIKE_WINDOW_MS = 10_000;
-/**
- * Frame budget (issue 9): each socket may send SOCKET_MAX_FRAMES_PER_SEC frames of any kind, with
- * a burst of FRAME_BURST_FACTOR × that. Frames over budget are dropped unread; a socket with more
- * than FRAME_BURST_FACTOR × burst frames dropped within STRIKE_WINDOW_MS is closed with 1008.
- */
-export const FRAME_BURST_FACTOR = 2;
 /** Coalescing window for `?batch=1` clients (DESIGN.md: ≤ 25 ms). */
 export const BATCH_WINDOW_MS = 25;
 /** `viewers` frames: at most one per interval, only when the count changed (DESIGN.md: every few seconds). */
@@ -76,7 +65,7 @@ export interface Conn {
   frames: Bucket;
   dropped: number;
   droppedWindowStart: number;
-  /** closed by the fan-out, lingering (see FanoutPresence.linger): never served again */
+  /** closed by the fan-out, lingering (see FanoutOptions.linger): never served again */
   closing?: boolean;
 }
 
@@ -89,14 +78,24 @@ export interface SocketLimits {
 }
 
 /**
- * Hooks for a fan-out shard (src/shard.ts): the count its `viewers` frames carry (the stream's
+ * What a socket layer is told at construction. An unsharded room passes `onSent`; a fan-out shard
+ * (src/shard.ts) passes the four shard hooks: the count its `viewers` frames carry (the stream's
  * total, from the room) instead of its own distinct users, a call whenever its own sockets change
- * (so it can report them to the room), lingering closes and ordered answers. An unsharded room
- * passes none.
+ * (so it can report them to the room), lingering closes and ordered answers.
  */
-export interface FanoutPresence {
-  /** The count `viewers` frames carry; null = not known (no frame is sent). */
+export interface FanoutOptions {
+  /** The socket limits, read on every use (tests give one room other limits). */
+  limits: () => SocketLimits;
+  /** Prefixes log lines, e.g. `stream=<id>`. */
+  label: () => string;
+  /**
+   * Called once per broadcast given an `acceptedAt` (ms), when its frame has gone to the last socket
+   * that gets it: at once, or when the batch window holding it is flushed (src/metrics.ts fan-out latency).
+   */
+  onSent?: (acceptedAt: number, sentAt: number) => void;
+  /** The count `viewers` frames carry; null = not known (no frame is sent). Default: this layer's distinct users. */
   total?: () => number | null;
+  /** The sockets changed (accepted, forgotten). */
   onChange?: () => void;
   /**
    * A shard's commands are answered asynchronously: a socket it closes (abuse, 4429) lingers — no
@@ -129,18 +128,16 @@ export class Fanout {
   private viewersSent = -1;
   private viewersTimer: ReturnType<typeof setTimeout> | null = null;
 
-  /**
-   * `label` prefixes log lines (e.g. `stream=<id>`). `onSent(acceptedAt, sentAt)` (ms) is called
-   * once per broadcast given an `acceptedAt`, when its frame has gone to the last socket that gets
-   * it: at once, or when the batch window holding it is flushed (src/metrics.ts fan-out latency).
-   */
+  private readonly limits: () => SocketLimits;
+  private readonly label: () => string;
+
+  /** Adopts the object's open sockets (after a wake-up from hibernation) from their attachments. */
   constructor(
     private readonly ctx: DurableObjectState,
-    private readonly limits: () => SocketLimits,
-    private readonly label: () => string,
-    private readonly onSent?: (acceptedAt: number, sentAt: number) => void,
-    private readonly presence: FanoutPresence = {},
+    private readonly options: FanoutOptions,
   ) {
+    this.limits = options.limits;
+    this.label = options.label;
     for (const ws of ctx.getWebSockets()) this.adopt(ws);
   }
 
@@ -187,7 +184,7 @@ export class Fanout {
     this.flushBatch();
     this.adopt(server);
     this.scheduleViewers();
-    this.presence.onChange?.();
+    this.options.onChange?.();
     return { client: pair[0], server };
   }
 
@@ -205,7 +202,7 @@ export class Fanout {
     }
     if (conn.closing) return null;
     const budget = this.limits().framesPerSec;
-    if (take(conn.frames, budget, budget * FRAME_BURST_FACTOR, Date.now()) > 0) {
+    if (take(conn.frames, budget, frameBurst(budget), Date.now()) > 0) {
       this.dropFrame(conn);
       return null;
     }
@@ -246,7 +243,7 @@ export class Fanout {
     mine?.delete(conn);
     if (mine?.size === 0) this.byUser.delete(conn.actor.userId);
     this.scheduleViewers();
-    this.presence.onChange?.();
+    this.options.onChange?.();
   }
 
   /** The presence total changed elsewhere (a shard's room): send it within VIEWERS_INTERVAL_MS. */
@@ -280,13 +277,9 @@ export class Fanout {
       for (const c of this.batched) sendTo(c.ws, frame);
       this.openBatchWindow();
     }
-    if (acceptedAt !== undefined) this.onSent?.(acceptedAt, Date.now());
+    if (acceptedAt !== undefined) this.options.onSent?.(acceptedAt, Date.now());
   }
 
-  /** An error frame to one socket, in its place among the socket's answers (FanoutPresence.answer). */
-  sendError(conn: Conn, code: ErrorCode, clientMsgId?: string, retryAfterMs?: number): void {
-    this.reply(conn, errorFrame(code, clientMsgId, retryAfterMs));
-  }
 
   /** Closes every socket for good (e.g. a shard that fell more than the ring behind: clients reconnect and resume). */
   closeAll(code: number, reason: string): void {
@@ -294,7 +287,7 @@ export class Fanout {
   }
 
   private reply(conn: Conn, frame: string): void {
-    if (this.presence.answer) this.presence.answer(conn, frame);
+    if (this.options.answer) this.options.answer(conn, frame);
     else sendTo(conn.ws, frame);
   }
 
@@ -331,7 +324,7 @@ export class Fanout {
       region: typeof a.g === "string" ? a.g : UNKNOWN_REGION,
       strikes: 0,
       strikeWindowStart: 0,
-      frames: fullBucket(this.limits().framesPerSec * FRAME_BURST_FACTOR, Date.now()),
+      frames: fullBucket(frameBurst(this.limits().framesPerSec), Date.now()),
       dropped: 0,
       droppedWindowStart: 0,
     };
@@ -364,14 +357,14 @@ export class Fanout {
         // already closing
       }
     };
-    const linger = this.presence.linger?.(conn);
+    const linger = this.options.linger?.(conn);
     if (linger) void linger.then(finish, finish);
     else finish();
   }
 
-  /** A malformed frame: an error to the client, and a strike. */
+  /** A malformed frame: an error to the client, in its place among the socket's answers (FanoutOptions.answer), and a strike. */
   private reject(conn: Conn, code: ErrorCode, clientMsgId?: string): null {
-    this.sendError(conn, code, clientMsgId);
+    this.reply(conn, errorFrame({ code }, clientMsgId));
     this.strike(conn);
     return null;
   }
@@ -387,11 +380,11 @@ export class Fanout {
       conn.dropped = 0;
     }
     const framesPerSec = this.limits().framesPerSec;
-    if (++conn.dropped > framesPerSec * FRAME_BURST_FACTOR * FRAME_BURST_FACTOR) {
+    if (++conn.dropped > framesDroppedBeforeClose(framesPerSec)) {
       console.warn(`ChatRoom closing abusive socket ${this.label()} user=${conn.actor.userId}: frame budget exceeded`);
       this.closeConn(conn, CLOSE_POLICY_VIOLATION, "frame budget exceeded");
     } else if (conn.dropped === 1) {
-      this.sendError(conn, "rate_limited", undefined, Math.ceil(1000 / framesPerSec));
+      this.reply(conn, errorFrame({ code: "rate_limited", retry_after_ms: Math.ceil(1000 / framesPerSec) }));
     }
   }
 
@@ -416,7 +409,7 @@ export class Fanout {
     for (const c of this.batched) sendTo(c.ws, frame);
     // The clock read after the sends: inside one event it only moves across I/O (README "Stats and metrics").
     const sentAt = Date.now();
-    for (const at of pendingAt) this.onSent?.(at, sentAt);
+    for (const at of pendingAt) this.options.onSent?.(at, sentAt);
   }
 
   /** Presence: one `viewers` frame per VIEWERS_INTERVAL_MS at most, only when the count changed; no storage. */
@@ -424,24 +417,13 @@ export class Fanout {
     if (this.viewersTimer !== null) return;
     this.viewersTimer = setTimeout(() => {
       this.viewersTimer = null;
-      const count = this.presence.total ? this.presence.total() : this.byUser.size;
+      const count = this.options.total ? this.options.total() : this.byUser.size;
       if (count === null || count === this.viewersSent) return;
       this.viewersSent = count;
       const frame = JSON.stringify({ type: "viewers", count } satisfies ServerFrame);
       for (const c of this.conns.values()) sendTo(c.ws, frame);
     }, VIEWERS_INTERVAL_MS);
   }
-}
-
-/**
- * An `error` frame with DESIGN.md's message for `code`, the command's client_msg_id when it had one,
- * and `retry_after_ms` (ms, rounded up, at least 1) when given.
- */
-export function errorFrame(code: ErrorCode, clientMsgId?: string, retryAfterMs?: number): string {
-  const frame: ServerFrame = { type: "error", code, message: ERROR_MESSAGES[code] };
-  if (retryAfterMs !== undefined) frame.retry_after_ms = Math.max(1, Math.ceil(retryAfterMs));
-  if (clientMsgId !== undefined) frame.client_msg_id = clientMsgId;
-  return JSON.stringify(frame);
 }
 
 /**

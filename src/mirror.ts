@@ -5,13 +5,15 @@
  *
  * Pure: no Workers APIs, no clock of its own; unit-tested in plain Node (test/unit/mirror.test.ts).
  *
- *   welcomeFrame(state, epoch, …)      the `welcome` frame of a join
+ *   welcomeFor(state, identity, …)     the user's part of a welcome, as the room decides it
+ *   welcomeFrame(state, epoch, …)      the `welcome` frame of a join (room or shard)
  *   historyFrame(view, since, epoch)   the `history` frame for a join or a resume
  *   eventFrame(entry)                  the frame a ring entry is broadcast as
  *   RoomMirror                         a shard's copy: a snapshot, then the room's entries applied in seq order
  */
 import { HISTORY_SIZE, type Role, type ServerFrame, type StreamComment } from "./protocol";
-import { apply, emptyState, type CommentEntry, type RoomState } from "./rules/room-state";
+import type { RoomLimits } from "./rules/limits";
+import { apply, effectiveRole, emptyState, restrictions, type CommentEntry, type RoomState } from "./rules/room-state";
 
 /** One entry of the resume ring: its seq, whether it is a comment, and its stored JSON. */
 export interface RingEntry {
@@ -35,6 +37,31 @@ export interface WelcomeFor {
   messages_per_sec: number;
   /** SOCKET_MAX_FRAMES_PER_SEC */
   frames_per_sec: number;
+  /** MAX_SOCKETS_PER_USER (a shard applies it with the frame budget; not part of the frame) */
+  sockets_per_user: number;
+}
+
+/**
+ * The user's part of a welcome as the room decides it, at an unsharded upgrade or a sharded
+ * admission (a shard's mirror holds no bans, timeouts or grants): the effective role, the user's
+ * timeout end or ban at `now` (ms), the presence total `viewers` (this user included), and the limits.
+ */
+export function welcomeFor(
+  state: RoomState,
+  identity: { id: string; role: Role },
+  now: number,
+  limits: Pick<RoomLimits, "user" | "framesPerSec" | "socketsPerUser">,
+  viewers: number,
+): WelcomeFor {
+  const role = effectiveRole(state, identity.id, identity.role);
+  return {
+    role,
+    ...restrictions(state, identity.id, role, now),
+    viewers,
+    messages_per_sec: limits.user.ratePerSec,
+    frames_per_sec: limits.framesPerSec,
+    sockets_per_user: limits.socketsPerUser,
+  };
 }
 
 /**

@@ -495,6 +495,32 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   internal_error: "Internal error, try again",
 };
 
+/**
+ * A command's refusal: the one shape from the rules (src/rules/room-state.ts decide) through the
+ * room and its shards (RPC results) to the wire, where {@link errorFrame} (socket) or the actions
+ * route (HTTP) adds the code's message from ERROR_MESSAGES. `until`: a timeout's end, RFC 3339;
+ * `retry_after_ms`: when trying again may succeed, ms.
+ */
+export interface CommandError {
+  kind: "error";
+  code: ErrorCode;
+  until?: string;
+  retry_after_ms?: number;
+}
+
+/**
+ * The `error` frame for a refusal (DESIGN.md "WebSocket frames"): the code's message, `until` and
+ * `retry_after_ms` (rounded up to whole ms, at least 1) when the refusal has them, and the
+ * command's `client_msg_id` when it had one.
+ */
+export function errorFrame(e: Omit<CommandError, "kind">, clientMsgId?: string): string {
+  const frame: ErrorFrame = { type: "error", code: e.code, message: ERROR_MESSAGES[e.code] };
+  if (e.until !== undefined) frame.until = e.until;
+  if (e.retry_after_ms !== undefined) frame.retry_after_ms = Math.max(1, Math.ceil(e.retry_after_ms));
+  if (clientMsgId !== undefined) frame.client_msg_id = clientMsgId;
+  return JSON.stringify(frame);
+}
+
 /** Counts Unicode code points (an emoji or a CJK character counts as one). */
 export function codePointLength(s: string): number {
   let n = 0;

@@ -1,14 +1,13 @@
 /**
- * What the worker and a stream's ChatRoom exchange: the internal headers of an upgrade, the
- * identity the worker resolved, the room's limits, and the results of its RPC methods (commands,
- * state, uploads). The worker imports this module, never the room's internals.
+ * What the worker and a stream's Durable Objects exchange over an upgrade and over the room's RPC
+ * methods: the internal headers, the identity the worker resolved, the checks every internal
+ * upgrade passes (room and shard alike), and the results of the room's RPCs (commands, state,
+ * uploads). The worker imports this module, never the room's internals. What only the fan-out
+ * shards exchange is src/shard-api.ts; the rates and caps are src/rules/limits.ts.
  */
-import type { Config } from "./env";
-import { ERROR_MESSAGES, Role, type Command, type ErrorCode, type RoomEvent } from "./protocol";
-import { BucketMap } from "./rules/budget";
+import { Role, isUuid, type CommandError, type RoomEvent } from "./protocol";
 import type { RoomState } from "./rules/room-state";
 import type { UploadContentType } from "./uploads";
-import type { MirrorSnapshot, RingEntry, WelcomeFor } from "./mirror";
 
 /**
  * Internal headers set by the worker on requests to this object, after it has authenticated the
@@ -20,10 +19,6 @@ export const H_IDENTITY = "x-chat-identity";
 export const H_TICKET_NONCE = "x-chat-ticket-nonce";
 /** The viewer's region, src/metrics.ts regionOf(request.cf): counted per socket for the stats. */
 export const H_REGION = "x-chat-region";
-/** Sharded upgrades: the shard's key (`{stream_id}/{region}-{n}`) the room admitted the socket to. */
-export const H_SHARD = "x-chat-shard";
-/** Sharded upgrades: the room's {@link AdmitWelcome}, URI-encoded JSON. */
-export const H_WELCOME = "x-chat-welcome";
 
 /** Who the worker says the user is. `owner` = the stream's owner from Postgres, when known. */
 export interface RoomIdentity {
@@ -33,54 +28,18 @@ export interface RoomIdentity {
   owner?: string | null;
 }
 
-/** A room's rates and caps, from the worker's configuration (README "Limits"). */
-export interface RoomLimits {
-  /** Per user per stream: RATE_LIMIT_PER_SEC, burst = rate. */
-  user: BucketMap;
-  /** Per stream: ROOM_MAX_MESSAGES_PER_SEC, burst = rate. */
-  roomPerSec: number;
-  /**
-   * Per stream: ROOM_MAX_DELIVERIES_PER_SEC, sends to unbatched sockets per second. The room's
-   * message rate is min(roomPerSec, this ÷ unbatched sockets): the work of a broadcast grows with
-   * its viewers, so 100 msg/s is fine for 300 unbatched viewers and not for 1,000 (BENCHMARKS.md).
-   */
-  deliveriesPerSec: number;
-  /** Per socket, frames of any kind: SOCKET_MAX_FRAMES_PER_SEC, burst = FRAME_BURST_FACTOR × rate. */
-  framesPerSec: number;
-  /** MAX_SOCKETS_PER_USER. */
-  socketsPerUser: number;
-  /** EDIT_WINDOW_S, ms. */
-  editWindowMs: number;
-  /** Image uploads per user per stream: UPLOADS_PER_MIN per minute, burst = UPLOADS_PER_MIN. */
-  uploads: BucketMap;
-  /** MAX_VIEWERS_PER_STREAM: open sockets past which viewers get 503 `stream_full`. */
-  maxViewers: number;
-}
+/**
+ * The answer to a command, for the socket (frames) or the HTTP actions route (JSON): nothing (a
+ * visually empty text), a refusal ({@link CommandError}), or the sequenced events it made with what
+ * the ack names (the comment created or acted on, the first event's seq).
+ */
+export type CommandResult = { kind: "ignored" } | CommandError | { kind: "ok"; events: RoomEvent[]; id?: string; seq?: number };
 
-/** The limits for a configuration (src/env.ts). */
-export function roomLimits(
-  c: Pick<
-    Config,
-    "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "ROOM_MAX_DELIVERIES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "EDIT_WINDOW_S" | "UPLOADS_PER_MIN" | "MAX_VIEWERS_PER_STREAM"
-  >,
-): RoomLimits {
-  return {
-    uploads: new BucketMap(c.UPLOADS_PER_MIN / 60, c.UPLOADS_PER_MIN),
-    user: new BucketMap(c.RATE_LIMIT_PER_SEC, c.RATE_LIMIT_PER_SEC),
-    roomPerSec: c.ROOM_MAX_MESSAGES_PER_SEC,
-    deliveriesPerSec: c.ROOM_MAX_DELIVERIES_PER_SEC,
-    framesPerSec: c.SOCKET_MAX_FRAMES_PER_SEC,
-    socketsPerUser: c.MAX_SOCKETS_PER_USER,
-    editWindowMs: c.EDIT_WINDOW_S * 1000,
-    maxViewers: c.MAX_VIEWERS_PER_STREAM,
-  };
-}
-
-/** The answer to a command, for the socket (frames) or the HTTP actions route (JSON). */
-export type CommandResult =
-  | { kind: "ignored" }
-  | { kind: "error"; code: ErrorCode; message: string; until?: string; retry_after_ms?: number }
-  | { kind: "ok"; events: RoomEvent[]; id?: string; seq?: number };
+/**
+ * An upgrade refused before any socket exists and before a ticket is used up (ChatRoom admission,
+ * both modes): 503 `stream_full` + Retry-After seconds past MAX_VIEWERS_PER_STREAM, 401 for a used ticket.
+ */
+export type AdmissionRefusal = { ok: false; status: 401 | 503; error: "unauthorized" | "stream_full"; message: string; retry_after_s?: number };
 
 /** An upload the worker has checked (type by magic bytes, size) and asks the room to record. */
 export interface UploadRegistration {
@@ -108,11 +67,6 @@ export interface StateSnapshot {
   blocked_terms?: string[];
 }
 
-/** A command's error result with DESIGN.md's message for the code. */
-export function error(code: ErrorCode, extra: { until?: string; retry_after_ms?: number } = {}): CommandResult {
-  return { kind: "error", code, message: ERROR_MESSAGES[code], ...extra };
-}
-
 /** The identity header's value, parsed; null when missing or malformed. */
 export function readIdentity(header: string | null): RoomIdentity | null {
   if (!header) return null;
@@ -135,84 +89,39 @@ export function encodeIdentity(identity: RoomIdentity): string {
   return encodeURIComponent(JSON.stringify(identity));
 }
 
-// ---------------------------------------------------------------------------------------------
-// Fan-out shards (src/shard.ts): what the worker, the room and a shard exchange
-// ---------------------------------------------------------------------------------------------
+/** A JSON response (DESIGN.md's error bodies `{"error","message"}` and the like) with `status` and extra `headers`. */
+export function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8", ...headers } });
+}
 
-/**
- * The user-specific part of a welcome, decided by the room at admission (the shard's mirror does
- * not hold bans, timeouts or grants): src/mirror.ts WelcomeFor, plus MAX_SOCKETS_PER_USER, which
- * the shard applies with the frame budget.
- */
-export interface AdmitWelcome extends WelcomeFor {
-  /** MAX_SOCKETS_PER_USER */
-  sockets_per_user: number;
+/** An internal upgrade that passed {@link checkUpgrade}: its URL, stream id (lower case), identity and extra credentials. */
+export interface CheckedUpgrade<C> {
+  url: URL;
+  streamId: string;
+  identity: RoomIdentity;
+  /** What `more.credentials` read (a shard: the room's welcome); `true` when there was nothing more to read. */
+  credentials: C;
 }
 
 /**
- * The room's answer to an upgrade in sharded mode ({@link ChatRoom.admit}): the shard to forward it
- * to, or the HTTP refusal (503 `stream_full` + Retry-After seconds, 401 for a used ticket).
+ * The checks every upgrade the worker forwards to a room or a shard passes, in DESIGN.md's order:
+ * stream id header not a UUID (or `streamOk` false) → 400 `invalid_stream_id`; path not `/ws` → 404;
+ * not a WebSocket upgrade → 426 (workerd throws if a socket is returned to any other request); no
+ * identity header (or `credentials` null) → 401. Returns the refusal, or the checked request.
  */
-export type AdmitResult =
-  | { ok: true; shard: string; region: string; welcome: AdmitWelcome }
-  | { ok: false; status: 401 | 503; error: "unauthorized" | "stream_full"; message: string; retry_after_s?: number };
-
-/** A viewer's command, sent by their shard to the room (already through the shard's gate). */
-export interface ShardCommand {
-  actor: { userId: string; username: string | null; role: Role };
-  cmd: Command;
-}
-
-/** A command's answer as the shard needs it (the room's events travel in deliveries, not here). */
-export type ShardCommandResult =
-  | { kind: "ignored" }
-  | { kind: "error"; code: ErrorCode; message: string; until?: string; retry_after_ms?: number }
-  | { kind: "ok"; id?: string; seq?: number };
-
-/** A shard's counts, reported to the room on change and returned by every delivery. */
-export interface ShardReport {
-  sockets: number;
-  /** distinct users on this shard */
-  users: number;
-  /** sockets without ?batch=1 */
-  unbatched: number;
-  perRegion: Record<string, number>;
-}
-
-/**
- * One room → shard delivery (ChatShard.deliver): the room's entries after `prev`, in seq order.
- * `prev` = the last seq the room knows this shard broadcast (−1 = unknown, e.g. after the room
- * restarted): a shard that lost its memory uses it to send its sockets what they missed.
- * `snapshot` restarts the shard's mirror; `viewers` is the stream's distinct users (presence).
- */
-export interface ShardDelivery {
-  stream_id: string;
-  /** the shard's key, `{stream_id}/{region}-{n}` */
-  key: string;
-  epoch: string;
-  prev: number;
-  entries: RingEntry[];
-  snapshot?: MirrorSnapshot;
-  viewers?: number;
-}
-
-/** A shard's answer to a delivery: its counts, and `need: "snapshot"` when its mirror cannot apply the entries. */
-export type DeliveryAck = ShardReport & { need?: "snapshot" };
-
-/** The welcome header's value (URI-encoded JSON, like the identity's). */
-export function encodeWelcome(welcome: AdmitWelcome): string {
-  return encodeURIComponent(JSON.stringify(welcome));
-}
-
-/** The welcome header's value, parsed; null when missing or malformed (a role and the four counts, finite and ≥ 0). */
-export function readWelcome(header: string | null): AdmitWelcome | null {
-  if (!header) return null;
-  try {
-    const w = JSON.parse(decodeURIComponent(header)) as AdmitWelcome;
-    const n = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
-    if (typeof w.role !== "string" || !n(w.viewers) || !n(w.messages_per_sec) || !n(w.frames_per_sec) || !n(w.sockets_per_user)) return null;
-    return w;
-  } catch {
-    return null;
+export function checkUpgrade<C = true>(
+  request: Request,
+  more: { streamOk?: (streamId: string) => boolean; credentials?: () => C | null } = {},
+): CheckedUpgrade<C> | Response {
+  const url = new URL(request.url);
+  const streamId = request.headers.get(H_STREAM)?.toLowerCase() ?? "";
+  if (!isUuid(streamId) || (more.streamOk && !more.streamOk(streamId))) return jsonResponse(400, { error: "invalid_stream_id", message: "Missing stream id" });
+  if (url.pathname !== "/ws") return jsonResponse(404, { error: "not_found", message: "No such route" });
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return jsonResponse(426, { error: "upgrade_required", message: "Expected a WebSocket upgrade" });
   }
+  const identity = readIdentity(request.headers.get(H_IDENTITY));
+  const credentials = more.credentials ? more.credentials() : (true as C);
+  if (!identity || credentials === null) return jsonResponse(401, { error: "unauthorized", message: "Missing credentials" });
+  return { url, streamId, identity, credentials };
 }

@@ -8,12 +8,14 @@
  *   src/outbox.ts             events on their way to the sinks' queues
  *   src/upload-store.ts       the stream's image uploads: who made them, which comment carries them
  *   src/metrics.ts            messages/s, fan-out latency, the stats answer and Analytics Engine points
- *   src/mirror.ts             the resume ring's frames (history, resume), shared with the shards
- *   src/shard-links.ts        fan-out shards (SHARD_MAX_SOCKETS > 0): placement and batched delivery
+ *   src/mirror.ts             the resume ring's frames (welcome, history, resume), shared with the shards
+ *   src/audience.ts           where the viewers' sockets are: on this object, or on fan-out shards
+ *   src/rules/limits.ts       the rate policy: every limit and how it is computed
  *
- * Sockets: with SHARD_MAX_SOCKETS = 0 this object holds every viewer's socket (src/fanout.ts); by
- * default the worker asks admit() for a shard and the viewer's socket lives there (src/shard.ts):
- * its commands arrive through commands(), and every sequenced entry goes to every shard.
+ * Sockets (src/audience.ts, chosen once from SHARD_MAX_SOCKETS): with 0 this object holds every
+ * viewer's socket (src/fanout.ts); by default the worker asks admit() for a shard and the viewer's
+ * socket lives there (src/shard.ts): its commands arrive through commands(), and every sequenced
+ * entry goes to every shard (src/shard-links.ts).
  *
  * One pass per command: gate (frame budget, size, JSON, schema) → decide → apply + persist →
  * broadcast → outbox. Sockets use the WebSocket Hibernation API: everything a socket needs after a
@@ -23,47 +25,39 @@
  * their role; a Durable Object is not reachable from the Internet, so the identity it sends is trusted.
  */
 import { DurableObject } from "cloudflare:workers";
-import { SHARD_MAX_SOCKETS_CEILING, loadConfig, type Env } from "./env";
+import { createAudience, type Audience } from "./audience";
+import { loadConfig, type Env } from "./env";
 import { describeError } from "./errors";
-import { Fanout, answerClose } from "./fanout";
-import { BACKLOG_SIZE, backlogFrame, eventFrame, historyFrame, snapshotOf, welcomeFrame, type MirrorSnapshot } from "./mirror";
-import { ShardLinks } from "./shard-links";
-import { ROOM_SHARD, StreamMetrics, regionOf, streamDataPoints, streamStats, writePoints, type MetricsWriter, type ShardCount } from "./metrics";
+import { BACKLOG_SIZE, backlogFrame, historyFrame, snapshotOf, welcomeFor, welcomeFrame, type MirrorSnapshot, type WelcomeFor } from "./mirror";
+import { StreamMetrics, regionOf, streamDataPoints, streamStats, writePoints, type MetricsWriter } from "./metrics";
 import { Outbox } from "./outbox";
 import {
   ERROR_MESSAGES,
   HISTORY_SIZE,
   PING_FRAME,
   PONG_FRAME,
-  isUuid,
   toQueueEvent,
   type Command,
   type ModerationCommand,
-  type ServerFrame,
   type StatsResponse,
 } from "./protocol";
 import {
-  H_IDENTITY,
   H_REGION,
-  H_STREAM,
   H_TICKET_NONCE,
-  error,
-  readIdentity,
-  roomLimits,
-  type AdmitResult,
+  checkUpgrade,
+  jsonResponse,
+  type AdmissionRefusal,
   type CommandResult,
-  type ShardCommand,
-  type ShardCommandResult,
-  type ShardReport,
   type RoomIdentity,
-  type RoomLimits,
   type StateSnapshot,
   type UploadRegistration,
   type UploadVerdict,
 } from "./room-api";
+import type { AdmitResult, ShardCommand, ShardCommandResult, ShardReport } from "./shard-api";
 import { RoomStore, type RingEntry } from "./room-store";
 import { fullBucket, take, type Bucket } from "./rules/budget";
-import { apply, decide, effectiveRole, pruneTimeouts, restriction, restrictions, type Actor, type Outcome, type RoomState } from "./rules/room-state";
+import { roomLimits, roomMessageRate, type RoomLimits } from "./rules/limits";
+import { apply, decide, effectiveRole, pruneTimeouts, restriction, type Actor, type Outcome, type RoomState } from "./rules/room-state";
 import { UploadStore } from "./upload-store";
 import { UPLOAD_TTL_MS } from "./uploads";
 
@@ -72,9 +66,6 @@ import { UPLOAD_TTL_MS } from "./uploads";
 // ---------------------------------------------------------------------------------------------
 
 export { BACKLOG_SIZE };
-
-const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
-  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8", ...headers } });
 
 /** Retry-After of a `stream_full` answer, seconds. */
 export const STREAM_FULL_RETRY_AFTER_S = 30;
@@ -88,11 +79,8 @@ export class ChatRoom extends DurableObject<Env> {
   /** Cached `history` frame for newcomers (not resuming); cleared on every event. */
   private backlogFrame: string | null = null;
 
-  /** The viewers' sockets when unsharded (src/fanout.ts). */
-  private readonly sockets: Fanout;
-  /** SHARD_MAX_SOCKETS (0 = unsharded) and the stream's shards (src/shard-links.ts). */
-  private readonly shardMax: number;
-  private readonly links: ShardLinks;
+  /** Where the viewers' sockets are: here, or on fan-out shards (src/audience.ts, from SHARD_MAX_SOCKETS). */
+  private readonly audience: Audience;
   /** The room's rates (a field, so tests can give one room other limits). */
   private limits: RoomLimits;
   private readonly roomBucket: Bucket;
@@ -107,7 +95,6 @@ export class ChatRoom extends DurableObject<Env> {
     super(ctx, env);
     const config = loadConfig(env);
     this.limits = roomLimits(config);
-    this.shardMax = config.SHARD_MAX_SOCKETS;
     this.roomBucket = fullBucket(this.limits.roomPerSec, Date.now());
     // `{"type":"ping"}` is answered by the runtime without waking the object (exact string match;
     // a ping with other spacing is parsed and answered in webSocketMessage).
@@ -126,25 +113,22 @@ export class ChatRoom extends DurableObject<Env> {
     );
     if (this.outbox.pending()) void this.drainOutbox();
     this.metricsOut = env.CHAT_METRICS;
-    this.sockets = new Fanout(
+    this.audience = createAudience(config.SHARD_MAX_SOCKETS, {
       ctx,
-      () => this.limits,
-      () => `stream=${this.state.streamId}`,
-      (acceptedAt, sentAt) => this.metrics.sent(acceptedAt, sentAt),
-    );
-    this.links = new ShardLinks(ctx.storage.sql, {
+      limits: () => this.limits,
+      label: () => `stream=${this.state.streamId}`,
+      onSent: (acceptedAt, sentAt) => this.metrics.sent(acceptedAt, sentAt),
       streamId: () => this.state.streamId,
       epoch: this.epoch,
       loadedSeq: this.state.seq,
       seq: () => this.state.seq,
-      stub: (key) => env.CHAT_SHARD.get(env.CHAT_SHARD.idFromName(key)),
+      shard: (key) => env.CHAT_SHARD.get(env.CHAT_SHARD.idFromName(key)),
       snapshot: () => this.takeSnapshot(),
-      onSent: (acceptedAt, sentAt) => this.metrics.sent(acceptedAt, sentAt),
     });
-    // Sharded: a room starting again reads its shards' counts before it admits anyone.
-    if (this.shardMax > 0 && this.links.size > 0) void ctx.blockConcurrencyWhile(() => this.links.refresh());
-    if (this.sockets.size > 0) {
-      console.log(`ChatRoom woke from hibernation stream=${this.state.streamId} sockets=${this.sockets.size} seq=${this.state.seq}`);
+    // A room starting again learns its audience (its shards' counts) before it admits anyone.
+    void ctx.blockConcurrencyWhile(() => this.audience.restore());
+    if (this.audience.sockets > 0) {
+      console.log(`ChatRoom woke from hibernation stream=${this.state.streamId} sockets=${this.audience.sockets} seq=${this.state.seq}`);
     }
   }
 
@@ -176,50 +160,33 @@ export class ChatRoom extends DurableObject<Env> {
   // From the worker: WebSocket upgrades (fetch) and HTTP actions/state (RPC)
   // -------------------------------------------------------------------------------------------
 
-  override async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    const streamId = request.headers.get(H_STREAM);
-    if (!streamId || !isUuid(streamId)) return json(400, { error: "invalid_stream_id", message: "Missing stream id" });
-    if (url.pathname === "/ws") return this.upgrade(request, url, streamId.toLowerCase());
-    return json(404, { error: "not_found", message: "No such route" });
-  }
-
   /**
-   * Accepts an upgrade the worker has authenticated (JWT, or a ticket whose signature, expiry and
-   * stream it verified). Nothing is written before that; then only the stream id (first socket),
+   * An upgrade the worker has authenticated (JWT, or a ticket whose signature, expiry and stream it
+   * verified), unsharded. Nothing is written before that; then only the stream id (first socket),
    * staff roles, the ticket's nonce (one use) and the socket itself.
    */
-  private async upgrade(request: Request, url: URL, streamId: string): Promise<Response> {
-    // A socket must never be returned to a non-upgrade request (workerd throws): check again.
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return json(426, { error: "upgrade_required", message: "Expected a WebSocket upgrade" });
-    }
-    const identity = readIdentity(request.headers.get(H_IDENTITY));
-    if (!identity) return json(401, { error: "unauthorized", message: "Missing credentials" });
+  override async fetch(request: Request): Promise<Response> {
+    const checked = checkUpgrade(request);
+    if (checked instanceof Response) return checked;
+    const { url, streamId, identity } = checked;
     const now = Date.now();
     const refused = this.admission(identity, request.headers.get(H_TICKET_NONCE), now);
     if (refused) {
       const { status, ok: _ok, retry_after_s, ...body } = refused;
-      return json(status, body, retry_after_s !== undefined ? { "retry-after": String(retry_after_s) } : {});
+      return jsonResponse(status, body, retry_after_s !== undefined ? { "retry-after": String(retry_after_s) } : {});
     }
     this.bind(streamId, identity);
     const actor: Actor = { userId: identity.id, username: identity.username, role: identity.role };
-    const { client, server } = this.sockets.accept(actor, url.searchParams.get("batch") === "1", now, regionOf({ continent: request.headers.get(H_REGION) }));
-
-    const s = this.state;
-    const role = effectiveRole(s, identity.id, identity.role);
-    server.send(
-      welcomeFrame(s, this.epoch, identity, {
-        role,
-        ...restrictions(s, identity.id, role, now),
-        viewers: this.viewers,
-        messages_per_sec: this.limits.user.ratePerSec,
-        frames_per_sec: this.limits.framesPerSec,
-      }),
-    );
+    const { client, server } = this.audience.join(actor, url.searchParams.get("batch") === "1", now, regionOf({ continent: request.headers.get(H_REGION) }));
+    server.send(welcomeFrame(this.state, this.epoch, identity, this.welcome(identity, now)));
     server.send(this.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
     this.maybeReport(now);
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** The user's part of a welcome now (src/mirror.ts welcomeFor), after their socket is counted. */
+  private welcome(identity: RoomIdentity, now: number): WelcomeFor {
+    return welcomeFor(this.state, identity, now, this.limits, this.audience.viewers);
   }
 
   /**
@@ -227,9 +194,8 @@ export class ChatRoom extends DurableObject<Env> {
    * sockets a viewer gets 503 `stream_full` (the owner and moderators always get in: a full chat is
    * when they are needed most); a ticket's nonce (`<nonce>.<expires_at>`) is used once. Null = admitted.
    */
-  private admission(identity: RoomIdentity, ticketNonce: string | null, now: number): Extract<AdmitResult, { ok: false }> | null {
-    const open = this.shardMax > 0 ? this.links.sockets : this.sockets.size;
-    if (open >= this.limits.maxViewers && identity.role === "viewer") {
+  private admission(identity: RoomIdentity, ticketNonce: string | null, now: number): AdmissionRefusal | null {
+    if (this.audience.sockets >= this.limits.maxViewers && identity.role === "viewer") {
       return { ok: false, status: 503, error: "stream_full", message: "This chat is full, try again shortly", retry_after_s: STREAM_FULL_RETRY_AFTER_S };
     }
     if (ticketNonce !== null) {
@@ -255,24 +221,9 @@ export class ChatRoom extends DurableObject<Env> {
     const refused = this.admission(identity, ticketNonce, now);
     if (refused) return refused;
     this.bind(streamId, identity);
-    // A user's sockets stay together up to MAX_SOCKETS_PER_USER past a full shard, never past the platform's cap.
-    const slack = Math.max(0, Math.min(this.limits.socketsPerUser, SHARD_MAX_SOCKETS_CEILING - this.shardMax));
-    const shard = this.links.admit(identity.id, region, Math.max(1, this.shardMax), slack, now);
-    const role = effectiveRole(this.state, identity.id, identity.role);
+    const shard = this.audience.place(identity.id, region, now);
     this.maybeReport(now);
-    return {
-      ok: true,
-      shard,
-      region,
-      welcome: {
-        role,
-        ...restrictions(this.state, identity.id, role, now),
-        viewers: this.links.viewers,
-        messages_per_sec: this.limits.user.ratePerSec,
-        frames_per_sec: this.limits.framesPerSec,
-        sockets_per_user: this.limits.socketsPerUser,
-      },
-    };
+    return { ok: true, shard, region, welcome: this.welcome(identity, now) };
   }
 
   /**
@@ -288,7 +239,7 @@ export class ChatRoom extends DurableObject<Env> {
         return { kind: "ok", ...(r.id !== undefined ? { id: r.id } : {}), ...(r.seq !== undefined ? { seq: r.seq } : {}) };
       } catch (err) {
         console.error(`ChatRoom command from shard stream=${this.state.streamId} user=${actor.userId}: ${(err as Error)?.stack ?? err}`);
-        return error("internal_error");
+        return { kind: "error", code: "internal_error" };
       }
     });
   }
@@ -296,7 +247,7 @@ export class ChatRoom extends DurableObject<Env> {
   /** RPC from a shard: its counts changed (presence, admission, stats). */
   async shardReport(streamId: string, key: string, report: ShardReport): Promise<void> {
     this.bind(streamId);
-    if (key.startsWith(`${streamId}/`)) this.links.report(key, report, Date.now());
+    if (key.startsWith(`${streamId}/`)) this.audience.report(key, report, Date.now());
   }
 
   /**
@@ -306,7 +257,7 @@ export class ChatRoom extends DurableObject<Env> {
   async mirrorSnapshot(streamId: string, key?: string, empty?: boolean): Promise<MirrorSnapshot> {
     this.bind(streamId);
     const snapshot = this.takeSnapshot();
-    if (key && empty) this.links.startsAt(key, snapshot.seq);
+    if (key && empty) this.audience.startsAt(key, snapshot.seq);
     return snapshot;
   }
 
@@ -316,12 +267,7 @@ export class ChatRoom extends DurableObject<Env> {
 
   /** The keys of the stream's shards (`CHAT_SHARD.idFromName(key)`), for operators and tests. */
   async shardKeys(): Promise<string[]> {
-    return this.links.keys();
-  }
-
-  /** Distinct users connected (summed over shards when sharded). */
-  private get viewers(): number {
-    return this.shardMax > 0 ? this.links.viewers : this.sockets.viewers;
+    return this.audience.keys();
   }
 
   /** `history` (src/mirror.ts historyFrame): exact missed frames on a covered resume, else the cached backlog. */
@@ -343,7 +289,7 @@ export class ChatRoom extends DurableObject<Env> {
     this.bind(streamId, identity);
     const s = this.state;
     const role = effectiveRole(s, identity.id, identity.role);
-    const out: StateSnapshot = { role, pinned: s.pinned, slow_mode_s: s.slowModeS, viewers: this.viewers };
+    const out: StateSnapshot = { role, pinned: s.pinned, slow_mode_s: s.slowModeS, viewers: this.audience.viewers };
     if (role === "viewer") return out;
     const now = Date.now();
     this.store.deleteTimeouts(pruneTimeouts(s, now));
@@ -366,13 +312,7 @@ export class ChatRoom extends DurableObject<Env> {
     const role = effectiveRole(this.state, identity.id, identity.role);
     const held = restriction(this.state, identity.id, role, now);
     if (role === "viewer" || (held && "banned" in held)) return { ok: false, code: "forbidden", message: ERROR_MESSAGES.forbidden };
-    return { ok: true, stats: streamStats({ streamId: this.state.streamId, now, shards: this.shards(), metrics: this.metrics, queueBacklog: this.outbox.backlog() }) };
-  }
-
-  /** The sockets this stream holds, by shard: the room's own (unsharded), or each fan-out shard's. */
-  private shards(): Record<string, ShardCount> {
-    if (this.shardMax > 0) return this.links.counts();
-    return { [ROOM_SHARD]: { sockets: this.sockets.size, users: this.sockets.viewers, perRegion: this.sockets.perRegion() } };
+    return { ok: true, stats: streamStats({ streamId: this.state.streamId, now, shards: this.audience.counts(), metrics: this.metrics, queueBacklog: this.outbox.backlog() }) };
   }
 
   /**
@@ -382,7 +322,7 @@ export class ChatRoom extends DurableObject<Env> {
   private maybeReport(now: number): void {
     if (!this.metricsOut || !this.metrics.reportDue(now)) return;
     try {
-      const shards = this.shards();
+      const shards = this.audience.counts();
       const stats = streamStats({ streamId: this.state.streamId, now, shards, metrics: this.metrics, queueBacklog: this.outbox.backlog() });
       writePoints(this.metricsOut, streamDataPoints(stats, shards), `stream=${this.state.streamId}`);
     } catch (err) {
@@ -409,34 +349,17 @@ export class ChatRoom extends DurableObject<Env> {
   // WebSocket events (Hibernation API)
   // -------------------------------------------------------------------------------------------
 
+  /** A frame from one of this room's own sockets (unsharded): gate → command() → its answer (src/audience.ts). */
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const gated = this.sockets.gate(ws, message);
-    if (!gated) return;
-    const { conn, command } = gated;
-    const cmid = command.client_msg_id;
-    try {
-      const r = this.command(conn.actor, command);
-      if (r.kind === "error") {
-        if (r.code === "message_too_long" || r.code === "invalid_text") this.sockets.strike(conn);
-        const { kind: _k, ...e } = r;
-        this.sockets.send(conn, JSON.stringify({ type: "error", ...e, ...(cmid !== undefined ? { client_msg_id: cmid } : {}) } satisfies ServerFrame));
-      } else if (r.kind === "ok" && cmid !== undefined) {
-        this.sockets.send(conn, JSON.stringify({ type: "ack", client_msg_id: cmid, id: r.id, seq: r.seq } satisfies ServerFrame));
-      }
-    } catch (err) {
-      console.error(`ChatRoom webSocketMessage stream=${this.state.streamId} user=${conn.actor.userId}: ${(err as Error)?.stack ?? err}`);
-      this.sockets.sendError(conn, "internal_error", cmid);
-    }
+    this.audience.message(ws, message, (actor, cmd) => this.command(actor, cmd));
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    this.sockets.forget(ws);
-    answerClose(ws, code, reason);
+    this.audience.closed(ws, code, reason);
   }
 
   override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
-    console.warn(`ChatRoom webSocketError stream=${this.state.streamId} user=${this.sockets.userOf(ws) ?? "?"}: ${describeError(error)}`);
-    this.sockets.forget(ws);
+    this.audience.failed(ws, error);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -454,15 +377,13 @@ export class ChatRoom extends DurableObject<Env> {
     // Every command draws on its user's rate (RATE_LIMIT_PER_SEC), whichever way it came (socket
     // or HTTP action): each may make a sequenced event that every viewer receives.
     const userWait = this.limits.user.take(actor.userId, now);
-    if (userWait > 0) return error("rate_limited", { retry_after_ms: userWait });
+    if (userWait > 0) return { kind: "error", code: "rate_limited", retry_after_ms: userWait };
     if (cmd.type === "message" || cmd.type === "edit") {
-      // The stream's total budget for what viewers post, checked last so one user's flood cannot
-      // drain it for everyone. Moderation is exempt: a raid is exactly when moderators must act.
-      // Sharded, the shards send in parallel: the fullest one sets the pace.
-      const unbatched = this.shardMax > 0 ? this.links.maxUnbatched : this.sockets.unbatched;
-      const rate = Math.max(1, Math.min(this.limits.roomPerSec, this.limits.deliveriesPerSec / Math.max(1, unbatched)));
+      // The stream's total budget for what viewers post (src/rules/limits.ts roomMessageRate),
+      // checked last so one user's flood cannot drain it for everyone. Moderation is exempt.
+      const rate = roomMessageRate(this.limits, this.audience.unbatched);
       const roomWait = take(this.roomBucket, rate, rate, now);
-      if (roomWait > 0) return error("room_busy", { retry_after_ms: roomWait });
+      if (roomWait > 0) return { kind: "error", code: "room_busy", retry_after_ms: roomWait };
     }
     const outcome: Outcome = decide(this.state, actor, cmd, now, {
       editWindowMs: this.limits.editWindowMs,
@@ -474,12 +395,7 @@ export class ChatRoom extends DurableObject<Env> {
     // A visually empty text changes nothing; a sender waiting on its client_msg_id still gets an
     // answer (an ack with no id and no seq), so no client waits forever.
     if (outcome.kind === "ignored") return cmid !== undefined ? { kind: "ok", events: [] } : outcome;
-    if (outcome.kind === "error") {
-      return error(outcome.code, {
-        ...(outcome.until ? { until: outcome.until } : {}),
-        ...(outcome.retryAfterMs !== undefined ? { retry_after_ms: outcome.retryAfterMs } : {}),
-      });
-    }
+    if (outcome.kind === "error") return outcome;
     // All writes below happen in this one event: they commit together, and the output gate holds
     // the broadcasts until they are durable.
     const at = new Date(now).toISOString();
@@ -508,8 +424,7 @@ export class ChatRoom extends DurableObject<Env> {
       this.backlogFrame = null;
       this.metrics.accepted(now, entries.length);
       // Encoded once, sent to every viewer (the sender included): by this object, or by every shard.
-      if (this.shardMax > 0) this.links.broadcast(entries, now);
-      else for (const e of entries) this.sockets.broadcast(eventFrame(e), now);
+      this.audience.broadcast(entries, now);
       void this.drainOutbox();
       this.maybeReport(now);
     }

@@ -1,12 +1,14 @@
 /**
- * The room's side of fan-out shards (DESIGN.md "Hot streams and global viewers"): which shards the
- * stream has, how full each is, and the delivery of sequenced entries to each over Durable Object RPC.
+ * The room's delivery to its fan-out shards, with its retries (DESIGN.md "Hot streams and global
+ * viewers"): which shards the stream has, how full each is, and the delivery of sequenced entries
+ * to each over Durable Object RPC. Used by the room through src/audience.ts ShardedAudience.
  *
  * Delivery is one RPC in flight per shard: entries accepted while one is in flight wait and go
  * together in the next (the batch grows with the load, and a lone message goes at once). Order is
- * seq order per shard. A failed RPC keeps its entries and is retried with backoff; a shard that
- * cannot apply them (new, evicted, behind) answers `need: "snapshot"` and gets the room's snapshot.
- * A shard that falls more than the ring behind gets a snapshot instead of the entries.
+ * seq order per shard. Retry: a failed or timed-out RPC (DELIVERY_TIMEOUT_MS) keeps its entries and
+ * is retried with exponential backoff (RETRY_MIN_MS … RETRY_MAX_MS); a shard that cannot apply them
+ * (new, evicted, behind) answers `need: "snapshot"` and gets the room's snapshot. A shard that falls
+ * more than the ring behind gets a snapshot instead of the entries.
  *
  * The list of shards is kept in the room's SQLite (`shards` table) so a restarted room still feeds
  * them; the counts are in memory, refreshed by every delivery's answer and by the shards' reports.
@@ -15,7 +17,7 @@ import { describeError, withTimeout } from "./errors";
 import { UNKNOWN_REGION } from "./metrics";
 import type { MirrorSnapshot, RingEntry } from "./mirror";
 import { HISTORY_SIZE } from "./protocol";
-import type { DeliveryAck, ShardDelivery, ShardReport } from "./room-api";
+import type { DeliveryAck, ShardDelivery, ShardReport } from "./shard-api";
 import { pickShard, shardKey, type ShardLoad } from "./rules/placement";
 
 /** Retry of a failed delivery: RETRY_MIN_MS doubling up to RETRY_MAX_MS. */

@@ -18,37 +18,27 @@
 import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type Env } from "./env";
 import { describeError, withTimeout } from "./errors";
-import { AnswerQueue } from "./answers";
-import { Fanout, answerClose, errorFrame, type Conn } from "./fanout";
+import { AnswerQueue, commandAnswer } from "./answers";
+import { Fanout, answerClose, type Conn } from "./fanout";
 import { regionOf } from "./metrics";
 import { RoomMirror, eventFrame, welcomeFrame, type RingEntry } from "./mirror";
-import { PING_FRAME, PONG_FRAME, isUuid, type ServerFrame } from "./protocol";
+import { PING_FRAME, PONG_FRAME, errorFrame } from "./protocol";
 import { BucketMap } from "./rules/budget";
+import { SHED_FACTOR, roomLimits, shedding, type RoomLimits } from "./rules/limits";
+import { H_REGION, checkUpgrade } from "./room-api";
 import {
-  H_IDENTITY,
-  H_REGION,
   H_SHARD,
-  H_STREAM,
   H_WELCOME,
-  readIdentity,
   readWelcome,
-  roomLimits,
   type DeliveryAck,
-  type RoomLimits,
   type ShardCommand,
   type ShardCommandResult,
   type ShardDelivery,
   type ShardReport,
-} from "./room-api";
+} from "./shard-api";
 
-/**
- * Shedding before the room (capacity model: thousands of sockets must not turn into thousands of
- * RPC items the room refuses anyway): a user's commands past SHED_FACTOR × RATE_LIMIT_PER_SEC
- * (burst the same) are answered `rate_limited` by the shard itself. Below that the room decides
- * (its own per-user limit, dedupe first), so a client within its limit never sees the difference.
- * A `room_busy` is not cached here: a repeat of an acknowledged client_msg_id must still get its ack.
- */
-export const SHED_FACTOR = 2;
+// Shedding before the room (SHED_FACTOR × the per-user rate) is src/rules/limits.ts shedding(). A
+// `room_busy` is not cached here: a repeat of an acknowledged client_msg_id must still get its ack.
 /** How often at most a shard reports changed counts to its room (ms). */
 export const REPORT_INTERVAL_MS = 500;
 /** An ack waits for the frames it acknowledges (so the sender sees its comment first), at most this long (ms). */
@@ -61,9 +51,6 @@ export const MAX_UPLINK = 5_000;
 export const CLOSE_REPORT_WAIT_MS = 1_000;
 /** Close code for sockets of a shard that fell more than the ring behind: reconnect and resume (1012 "service restart"). */
 export const CLOSE_RESYNC = 1012;
-
-const json = (status: number, body: unknown) =>
-  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8" } });
 
 export class ChatShard extends DurableObject<Env> {
   private streamId = "";
@@ -85,7 +72,7 @@ export class ChatShard extends DurableObject<Env> {
   private readonly answers: AnswerQueue<Conn>;
   private reportTimer: ReturnType<typeof setTimeout> | null = null;
   private reportChain: Promise<void> = Promise.resolve();
-  /** Per-user shedding (SHED_FACTOR); rebuilt when the limits change. */
+  /** Per-user shedding (src/rules/limits.ts SHED_FACTOR); rebuilt when the limits change. */
   private shed: BucketMap;
   /** Upgrades accepted by the room and not yet holding a socket here (counted, so admission sees them). */
   private joining = 0;
@@ -107,7 +94,9 @@ export class ChatShard extends DurableObject<Env> {
       () => this.mirror?.seq ?? 0,
       ACK_HOLD_MS,
     );
-    this.sockets = new Fanout(ctx, () => this.limits, () => `stream=${this.streamId} shard=${this.key}`, undefined, {
+    this.sockets = new Fanout(ctx, {
+      limits: () => this.limits,
+      label: () => `stream=${this.streamId} shard=${this.key}`,
       total: () => this.viewersTotal,
       onChange: () => this.reportSoon(),
       linger: (conn) => this.settled(conn),
@@ -133,17 +122,13 @@ export class ChatShard extends DurableObject<Env> {
   // -------------------------------------------------------------------------------------------
 
   override async fetch(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    const streamId = request.headers.get(H_STREAM)?.toLowerCase() ?? "";
     const key = request.headers.get(H_SHARD) ?? "";
-    if (!isUuid(streamId) || !key.startsWith(`${streamId}/`)) return json(400, { error: "invalid_stream_id", message: "Missing stream id" });
-    if (url.pathname !== "/ws") return json(404, { error: "not_found", message: "No such route" });
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return json(426, { error: "upgrade_required", message: "Expected a WebSocket upgrade" });
-    }
-    const identity = readIdentity(request.headers.get(H_IDENTITY));
-    const welcome = readWelcome(request.headers.get(H_WELCOME));
-    if (!identity || !welcome) return json(401, { error: "unauthorized", message: "Missing credentials" });
+    const checked = checkUpgrade(request, {
+      streamOk: (streamId) => key.startsWith(`${streamId}/`),
+      credentials: () => readWelcome(request.headers.get(H_WELCOME)),
+    });
+    if (checked instanceof Response) return checked;
+    const { url, streamId, identity, credentials: welcome } = checked;
     this.bind(streamId, key);
     // The room's socket limits, which tests and a future per-stream setting may change.
     if (this.limits.framesPerSec !== welcome.frames_per_sec || this.limits.socketsPerUser !== welcome.sockets_per_user || this.limits.user.ratePerSec !== welcome.messages_per_sec) {
@@ -220,10 +205,11 @@ export class ChatShard extends DurableObject<Env> {
     let need = false;
     if (this.mirror) {
       const before = this.mirror.seq;
-      need = this.mirror.accept(d.epoch, d.entries, now).gap;
+      const { applied, gap } = this.mirror.accept(d.epoch, d.entries, now);
+      need = gap;
       // Nothing known about what the sockets saw: they saw what the mirror held.
       if (this.sent === null) this.sent = before;
-      this.catchUp(this.mirror, now);
+      this.catchUp(this.mirror, now, this.sent === before ? applied : undefined);
     } else {
       need = true;
     }
@@ -237,10 +223,14 @@ export class ChatShard extends DurableObject<Env> {
     return ack;
   }
 
-  /** Sends every socket the entries after `sent` that the mirror holds, then the held acks they unblock. */
-  private catchUp(mirror: RoomMirror, now: number): void {
+  /**
+   * Sends every socket the entries after `sent` that the mirror holds, then the held acks they
+   * unblock. `applied`: the entries the mirror just applied, when the sockets had seen everything
+   * before them (the usual delivery): exactly what they miss, without a walk over the ring.
+   */
+  private catchUp(mirror: RoomMirror, now: number, applied?: readonly RingEntry[]): void {
     if (this.sent !== null && this.sent < mirror.seq) {
-      const missed: RingEntry[] | null = mirror.since(this.sent);
+      const missed: readonly RingEntry[] | null = applied ?? mirror.since(this.sent);
       if (missed === null) {
         // What the sockets missed is no longer in the ring: they are closed (1012), so each client
         // reconnects and resumes — exactly, or with a fresh backlog (recovered: false) — never a silent gap.
@@ -308,25 +298,19 @@ export class ChatShard extends DurableObject<Env> {
     // The room's order: the user's own limit first, then the stream's budget.
     if (this.shed.ratePerSec !== this.limits.user.ratePerSec * SHED_FACTOR) this.shed = shedding(this.limits);
     const wait = this.shed.take(conn.actor.userId, now);
-    if (wait > 0) return this.answers.fill(conn, slot, errorFrame("rate_limited", cmid, wait), 0);
-    if (this.uplink.length >= MAX_UPLINK) return this.answers.fill(conn, slot, errorFrame("room_busy", cmid, 1_000), 0);
+    if (wait > 0) return this.answers.fill(conn, slot, errorFrame({ code: "rate_limited", retry_after_ms: wait }, cmid), 0);
+    if (this.uplink.length >= MAX_UPLINK) return this.answers.fill(conn, slot, errorFrame({ code: "room_busy", retry_after_ms: 1_000 }, cmid), 0);
     let r: ShardCommandResult;
     try {
       r = await this.toRoom(conn, { actor: conn.actor, cmd: command });
     } catch (err) {
       console.error(`ChatShard ${this.key} command user=${conn.actor.userId}: ${describeError(err)}`);
-      return this.answers.fill(conn, slot, errorFrame("internal_error", cmid), 0);
+      return this.answers.fill(conn, slot, errorFrame({ code: "internal_error" }, cmid), 0);
     }
     if (r.kind === "ok" && r.seq !== undefined) this.lastSeqOf.set(conn, Math.max(r.seq, this.lastSeqOf.get(conn) ?? 0));
-    if (r.kind === "error") {
-      if (r.code === "message_too_long" || r.code === "invalid_text") this.sockets.strike(conn);
-      const { kind: _k, ...e } = r;
-      this.answers.fill(conn, slot, JSON.stringify({ type: "error", ...e, ...(cmid !== undefined ? { client_msg_id: cmid } : {}) } satisfies ServerFrame), 0);
-    } else if (r.kind === "ok" && cmid !== undefined) {
-      this.answers.fill(conn, slot, JSON.stringify({ type: "ack", client_msg_id: cmid, id: r.id, seq: r.seq } satisfies ServerFrame), r.seq ?? 0);
-    } else {
-      this.answers.fill(conn, slot, "", 0);
-    }
+    const answer = commandAnswer(r, cmid);
+    if (answer.strike) this.sockets.strike(conn);
+    this.answers.fill(conn, slot, answer.frame, answer.seq);
   }
 
   /**
@@ -361,7 +345,7 @@ export class ChatShard extends DurableObject<Env> {
         if (batch.length === 0) break;
         try {
           const results = await withTimeout(this.room().commands(this.streamId, this.key, batch.map((b) => b.item)), UPLINK_TIMEOUT_MS, "the room's commands() RPC");
-          batch.forEach((b, i) => b.resolve(results[i] ?? { kind: "error", code: "internal_error", message: "Internal error" }));
+          batch.forEach((b, i) => b.resolve(results[i] ?? { kind: "error", code: "internal_error" }));
         } catch (err) {
           for (const b of batch) b.reject(err);
         }
@@ -381,10 +365,4 @@ export class ChatShard extends DurableObject<Env> {
     console.warn(`ChatShard webSocketError ${this.key} user=${this.sockets.userOf(ws) ?? "?"}: ${describeError(error)}`);
     this.sockets.forget(ws);
   }
-}
-
-/** The shard's shedding buckets for `limits` (SHED_FACTOR × the per-user rate, burst the same). */
-function shedding(limits: RoomLimits): BucketMap {
-  const rate = limits.user.ratePerSec * SHED_FACTOR;
-  return new BucketMap(rate, rate);
 }

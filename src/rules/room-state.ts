@@ -19,6 +19,7 @@ import {
   MAX_REASON_CODE_POINTS,
   type Attachment,
   type Command,
+  type CommandError,
   type ErrorCode,
   type ModerationFrame,
   type Role,
@@ -86,7 +87,7 @@ export interface RuleOptions {
 /** What a command does. Errors carry DESIGN.md's codes; `ignored` is a visually empty message. */
 export type Outcome =
   | { kind: "ignored" }
-  | { kind: "error"; code: ErrorCode; until?: string; retryAfterMs?: number }
+  | CommandError
   | {
       kind: "ok";
       /** Sequenced events, seqs state.seq + 1 … in order. */
@@ -150,7 +151,7 @@ export function restrictions(state: RoomState, userId: string, role: Role, now: 
   return "banned" in r ? { banned: true } : { muted_until: new Date(r.until).toISOString() };
 }
 
-const err = (code: ErrorCode, extra: { until?: string; retryAfterMs?: number } = {}): Outcome => ({ kind: "error", code, ...extra });
+const err = (code: ErrorCode, extra: Omit<CommandError, "kind" | "code"> = {}): CommandError => ({ kind: "error", code, ...extra });
 const iso = (ms: number) => new Date(ms).toISOString();
 const isStaff = (r: Role) => r === "owner" || r === "moderator";
 
@@ -199,7 +200,7 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
       if (role === "viewer" && state.slowModeS > 0) {
         const last = state.lastMessageAt.get(actor.userId);
         const wait = last === undefined ? 0 : last + state.slowModeS * 1000 - now;
-        if (wait > 0) return err("slow_mode", { retryAfterMs: wait });
+        if (wait > 0) return err("slow_mode", { retry_after_ms: wait });
       }
       const comment: StreamComment = {
         id: opts.newId(),

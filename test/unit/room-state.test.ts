@@ -179,7 +179,7 @@ describe("timeout, ban, slow mode, roles", () => {
     const s = fresh();
     run(s, owner, { type: "slow_mode", seconds: 10 });
     expect(code(run(s, alice, { type: "message", text: "1" }, 0))).toBe("ok");
-    expect(run(s, alice, { type: "message", text: "2" }, 4_000)).toEqual({ kind: "error", code: "slow_mode", retryAfterMs: 6_000 });
+    expect(run(s, alice, { type: "message", text: "2" }, 4_000)).toEqual({ kind: "error", code: "slow_mode", retry_after_ms: 6_000 });
     expect(code(run(s, alice, { type: "message", text: "3" }, 10_000))).toBe("ok");
     expect(code(run(s, mod, { type: "message", text: "a" }, 10_000))).toBe("ok");
     expect(code(run(s, mod, { type: "message", text: "b" }, 10_001))).toBe("ok");

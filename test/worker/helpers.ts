@@ -6,7 +6,7 @@ import { loadConfig, type Config } from "../../src/env";
 import { ServerFrame } from "../../src/protocol";
 import type { ChatRoom } from "../../src/room";
 import type { ChatShard } from "../../src/shard";
-import { roomLimits, type RoomLimits } from "../../src/room-api";
+import { roomLimits, type RoomLimits } from "../../src/rules/limits";
 
 export const ISSUER = "https://idp.test/";
 export const AUDIENCE = "chat";

@@ -159,10 +159,10 @@ class Gate {
   }
 }
 
-/** The room's link to one shard (src/shard-links.ts), for looking at its queue. */
+/** The room's link to one shard (src/audience.ts ShardedAudience → src/shard-links.ts), for looking at its queue. */
 async function linkOf(sid: string, name: string): Promise<{ pending: number; inflight: boolean }> {
   return runInDurableObject(roomStub(sid), (room: ChatRoom) => {
-    const links = (room as unknown as { links: { links: Map<string, { pending: unknown[]; inflight: boolean }> } }).links.links;
+    const links = (room as unknown as { audience: { links: { links: Map<string, { pending: unknown[]; inflight: boolean }> } } }).audience.links.links;
     const l = links.get(name);
     return { pending: l?.pending.length ?? -1, inflight: l?.inflight ?? false };
   });

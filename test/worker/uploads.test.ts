@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { loadConfig, type Env } from "../../src/env";
 import type { Attachment, ServerFrame } from "../../src/protocol";
 import type { ChatRoom } from "../../src/room";
-import { roomLimits, type RoomLimits } from "../../src/room-api";
+import { roomLimits, type RoomLimits } from "../../src/rules/limits";
 import type { UploadStore } from "../../src/upload-store";
 import { MAX_PENDING_UPLOADS, UPLOAD_CACHE_CONTROL, UPLOAD_CSP, UPLOAD_TTL_MS, uploadKey, type UploadResponse } from "../../src/uploads";
 import { Client, connect, fetchWorker, newStreamId, newUserId, roomStub, sleep, token } from "./helpers";

@@ -1,0 +1,119 @@
+/**
+ * Rate policy: every rate and cap a stream's room, its shards and its sockets enforce — the numbers,
+ * where each comes from, and the formulas that combine them — in one file, so one place answers
+ * "what are the limits" (README "Limits and socket errors"). The mechanism, token buckets, is
+ * src/rules/budget.ts; the variables and their defaults are parsed in src/env.ts.
+ *
+ *   per user per stream   RATE_LIMIT_PER_SEC (burst = rate)             → `rate_limited`; not abuse
+ *   per stream            min(ROOM_MAX_MESSAGES_PER_SEC,
+ *                             ROOM_MAX_DELIVERIES_PER_SEC ÷ unbatched)   → `room_busy` (roomMessageRate)
+ *   per socket            SOCKET_MAX_FRAMES_PER_SEC,
+ *                         burst × FRAME_BURST_FACTOR                     → frame dropped unread (frameBurst)
+ *                         more than FRAME_BURST_FACTOR × burst dropped
+ *                         within STRIKE_WINDOW_MS                        → closed 1008 (framesDroppedBeforeClose)
+ *                         more than MAX_STRIKES rejected frames
+ *                         within STRIKE_WINDOW_MS                        → closed 1008
+ *   per user, at a shard  SHED_FACTOR × RATE_LIMIT_PER_SEC              → `rate_limited` before the room (shedding)
+ *   image uploads         UPLOADS_PER_MIN per user per stream, burst the same → 429 `rate_limited`
+ *
+ * Pure: no Workers APIs; time is passed in by the callers of the buckets.
+ */
+import { BucketMap } from "./budget";
+
+/**
+ * Per socket, frames of any kind (issue 9): SOCKET_MAX_FRAMES_PER_SEC, with a burst of
+ * FRAME_BURST_FACTOR × that. Frames over budget are dropped unread; a socket with more than
+ * FRAME_BURST_FACTOR × burst frames dropped within STRIKE_WINDOW_MS is closed with 1008.
+ */
+export const FRAME_BURST_FACTOR = 2;
+/**
+ * A socket that sends more than MAX_STRIKES rejected frames (invalid, too long, too large, binary,
+ * `invalid_text`) within STRIKE_WINDOW_MS (ms) is closed with 1008. Rate limits, `room_busy` and rule
+ * refusals (`forbidden`, `muted`, …) are not strikes: such a client is slowed down, not disconnected.
+ */
+export const MAX_STRIKES = 20;
+export const STRIKE_WINDOW_MS = 10_000;
+
+/**
+ * Shedding before the room (capacity model: thousands of sockets must not turn into thousands of
+ * RPC items the room refuses anyway): a user's commands past SHED_FACTOR × RATE_LIMIT_PER_SEC
+ * (burst the same) are answered `rate_limited` by their fan-out shard itself. Below that the room
+ * decides (its own per-user limit, dedupe first), so a client within its limit never sees the difference.
+ */
+export const SHED_FACTOR = 2;
+
+/** The settings the limits are made from (src/env.ts Config; README "Configuration"). */
+export interface LimitSettings {
+  RATE_LIMIT_PER_SEC: number;
+  ROOM_MAX_MESSAGES_PER_SEC: number;
+  ROOM_MAX_DELIVERIES_PER_SEC: number;
+  SOCKET_MAX_FRAMES_PER_SEC: number;
+  MAX_SOCKETS_PER_USER: number;
+  EDIT_WINDOW_S: number;
+  UPLOADS_PER_MIN: number;
+  MAX_VIEWERS_PER_STREAM: number;
+}
+
+/** A room's rates and caps, from the worker's configuration (README "Limits"). */
+export interface RoomLimits {
+  /** Per user per stream: RATE_LIMIT_PER_SEC, burst = rate. */
+  user: BucketMap;
+  /** Per stream: ROOM_MAX_MESSAGES_PER_SEC, burst = rate. */
+  roomPerSec: number;
+  /**
+   * Per stream: ROOM_MAX_DELIVERIES_PER_SEC, sends to unbatched sockets per second. The room's
+   * message rate is {@link roomMessageRate}: the work of a broadcast grows with its viewers, so
+   * 100 msg/s is fine for 300 unbatched viewers and not for 1,000 (BENCHMARKS.md).
+   */
+  deliveriesPerSec: number;
+  /** Per socket, frames of any kind: SOCKET_MAX_FRAMES_PER_SEC, burst = {@link frameBurst}. */
+  framesPerSec: number;
+  /** MAX_SOCKETS_PER_USER. */
+  socketsPerUser: number;
+  /** EDIT_WINDOW_S, ms. */
+  editWindowMs: number;
+  /** Image uploads per user per stream: UPLOADS_PER_MIN per minute, burst = UPLOADS_PER_MIN. */
+  uploads: BucketMap;
+  /** MAX_VIEWERS_PER_STREAM: open sockets past which viewers get 503 `stream_full`. */
+  maxViewers: number;
+}
+
+/** The limits for a configuration (src/env.ts). */
+export function roomLimits(c: LimitSettings): RoomLimits {
+  return {
+    uploads: new BucketMap(c.UPLOADS_PER_MIN / 60, c.UPLOADS_PER_MIN),
+    user: new BucketMap(c.RATE_LIMIT_PER_SEC, c.RATE_LIMIT_PER_SEC),
+    roomPerSec: c.ROOM_MAX_MESSAGES_PER_SEC,
+    deliveriesPerSec: c.ROOM_MAX_DELIVERIES_PER_SEC,
+    framesPerSec: c.SOCKET_MAX_FRAMES_PER_SEC,
+    socketsPerUser: c.MAX_SOCKETS_PER_USER,
+    editWindowMs: c.EDIT_WINDOW_S * 1000,
+    maxViewers: c.MAX_VIEWERS_PER_STREAM,
+  };
+}
+
+/**
+ * The stream's message budget (messages and edits per second, also its burst): the smaller of
+ * ROOM_MAX_MESSAGES_PER_SEC and ROOM_MAX_DELIVERIES_PER_SEC ÷ `unbatched` (the unbatched sockets one
+ * object sends each broadcast to: the room's own, or the fullest shard's, since shards send in
+ * parallel), at least 1. Moderation commands are exempt (a raid is when moderators must act).
+ */
+export function roomMessageRate(limits: Pick<RoomLimits, "roomPerSec" | "deliveriesPerSec">, unbatched: number): number {
+  return Math.max(1, Math.min(limits.roomPerSec, limits.deliveriesPerSec / Math.max(1, unbatched)));
+}
+
+/** A socket's frame burst (frames) for SOCKET_MAX_FRAMES_PER_SEC = `framesPerSec`. */
+export function frameBurst(framesPerSec: number): number {
+  return framesPerSec * FRAME_BURST_FACTOR;
+}
+
+/** Frames over budget a socket may have dropped within STRIKE_WINDOW_MS before it is closed with 1008. */
+export function framesDroppedBeforeClose(framesPerSec: number): number {
+  return frameBurst(framesPerSec) * FRAME_BURST_FACTOR;
+}
+
+/** A shard's shedding buckets for `limits` ({@link SHED_FACTOR} × the per-user rate, burst the same). */
+export function shedding(limits: Pick<RoomLimits, "user">): BucketMap {
+  const rate = limits.user.ratePerSec * SHED_FACTOR;
+  return new BucketMap(rate, rate);
+}
