@@ -65,6 +65,12 @@ export interface Env {
    * sockets per object). "0" turns shards off: the stream's ChatRoom holds every socket itself.
    */
   SHARD_MAX_SOCKETS?: string;
+  /**
+   * Longest coalescing window for `?batch=1` sockets, ms (default 25, DESIGN.md's bound; the window
+   * itself adapts to the load: src/rules/limits.ts coalescingWindowMs). 0 = never coalesce. Above
+   * 25 goes beyond DESIGN.md's contract: an operator's choice (BENCHMARKS.md "Latency").
+   */
+  BATCH_MAX_WINDOW_MS?: string;
 
   KAFKA_REST_URL?: string;
   KAFKA_REST_TOKEN?: string;
@@ -93,6 +99,8 @@ export const DEFAULT_MAX_VIEWERS_PER_STREAM = 30_000;
 export const DEFAULT_SHARD_MAX_SOCKETS = 5_000;
 /** SHARD_MAX_SOCKETS ceiling: hibernatable WebSockets per Durable Object (Cloudflare's published limit). */
 export const SHARD_MAX_SOCKETS_CEILING = 32_768;
+/** BATCH_MAX_WINDOW_MS default, ms: DESIGN.md "Batched delivery" (coalescing ≤ 25 ms). */
+export const DEFAULT_BATCH_MAX_WINDOW_MS = 25;
 /** UPLOADS_PER_MIN default. */
 export const DEFAULT_UPLOADS_PER_MIN = 10;
 
@@ -149,6 +157,7 @@ const ConfigSchema = z
     UPLOADS_PER_MIN: positiveInt(DEFAULT_UPLOADS_PER_MIN, 10_000),
     MAX_VIEWERS_PER_STREAM: positiveInt(DEFAULT_MAX_VIEWERS_PER_STREAM, 10_000_000),
     SHARD_MAX_SOCKETS: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).max(SHARD_MAX_SOCKETS_CEILING).default(DEFAULT_SHARD_MAX_SOCKETS)),
+    BATCH_MAX_WINDOW_MS: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).max(1_000).default(DEFAULT_BATCH_MAX_WINDOW_MS)),
     KAFKA_REST_URL: optionalUrl,
     KAFKA_REST_TOKEN: optionalString,
     KAFKA_REST_USER: optionalString,

@@ -21,10 +21,9 @@ import {
   type ServerFrame,
 } from "./protocol";
 import { UNKNOWN_REGION } from "./metrics";
-import { fullBucket, take, type Bucket } from "./rules/budget";
-import { MAX_STRIKES, STRIKE_WINDOW_MS, frameBurst, framesDroppedBeforeClose } from "./rules/limits";
+import { RateMeter, fullBucket, take, type Bucket } from "./rules/budget";
+import { MAX_STRIKES, STRIKE_WINDOW_MS, coalescingWindowMs, frameBurst, framesDroppedBeforeClose } from "./rules/limits";
 
-/** Coalescing window for `?batch=1` clients (DESIGN.md: ≤ 25 ms). */
 export const BATCH_WINDOW_MS = 25;
 /** `viewers` frames: at most one per interval, only when the count changed (DESIGN.md: every few seconds). */
 export const VIEWERS_INTERVAL_MS = 3_000;
@@ -75,6 +74,10 @@ export interface SocketLimits {
   framesPerSec: number;
   /** MAX_SOCKETS_PER_USER */
   socketsPerUser: number;
+  /** BATCH_MAX_WINDOW_MS: the longest coalescing window, ms (the window adapts below it: src/rules/limits.ts coalescingWindowMs). */
+  batchMaxWindowMs: number;
+  /** The modelled CPU of one send, µs (src/rules/limits.ts SEND_COST_US). */
+  sendCostUs: number;
 }
 
 /**
@@ -119,6 +122,11 @@ export class Fanout {
   private readonly byUser = new Map<string, Set<Conn>>();
   // Batched delivery (shared by every batch=1 client: one encoding per flush).
   private batchWindowOpen = false;
+  /** Frames broadcast in the last second, and how late the last window's timer fired (ms): the window's inputs. */
+  private readonly broadcastRate = new RateMeter();
+  private windowLagMs = 0;
+  /** Answers to batched sockets that wait for the window's frames (Fanout.send), in order. */
+  private heldAnswers: Array<[Conn, string]> = [];
   private batchPending: string[] = [];
   /** When the events in batchPending were accepted (ms), for the fan-out latency; same order. */
   private batchPendingAt: number[] = [];
@@ -262,20 +270,23 @@ export class Fanout {
   }
 
   /**
-   * Sends `frame` to every open socket; `?batch=1` sockets may get it coalesced (≤ BATCH_WINDOW_MS).
+   * Sends `frame` to every open socket; `?batch=1` sockets may get it coalesced, within a window
+   * that follows the load (0 when quiet, ≤ BATCH_MAX_WINDOW_MS: src/rules/limits.ts coalescingWindowMs).
    * With `acceptedAt` (ms), reports the event's fan-out to `onSent` once its last send is done.
    */
   broadcast(frame: string, acceptedAt?: number): void {
     for (const c of this.plain) sendTo(c.ws, frame);
     if (this.batched.size > 0) {
+      const now = Date.now();
+      this.broadcastRate.tick(now);
       if (this.batchWindowOpen) {
         this.batchPending.push(frame);
         if (acceptedAt !== undefined) this.batchPendingAt.push(acceptedAt);
         return;
       }
-      // A lone message is never held back: send it now and open a window for what follows.
+      // A lone message is never held back: send it now and open a window for what follows, when the load asks for one.
       for (const c of this.batched) sendTo(c.ws, frame);
-      this.openBatchWindow();
+      this.openBatchWindow(now);
     }
     if (acceptedAt !== undefined) this.options.onSent?.(acceptedAt, Date.now());
   }
@@ -288,12 +299,15 @@ export class Fanout {
 
   private reply(conn: Conn, frame: string): void {
     if (this.options.answer) this.options.answer(conn, frame);
-    else sendTo(conn.ws, frame);
+    else this.send(conn, frame);
   }
 
   /** One frame to one socket (skipped when it is not open). */
   send(conn: Conn, frame: string): void {
-    sendTo(conn.ws, frame);
+    // A batched socket's own frames (an ack, an error) never overtake the broadcasts held for it:
+    // while the window holds frames they wait and follow the flush, so a sender sees its comment first.
+    if (conn.batch && this.batchPending.length > 0) this.heldAnswers.push([conn, frame]);
+    else sendTo(conn.ws, frame);
   }
 
   /** A refusal the rules consider abuse (`message_too_long`, `invalid_text`): counts as a strike. */
@@ -388,15 +402,38 @@ export class Fanout {
     }
   }
 
-  private openBatchWindow(): void {
+  /**
+   * Opens a coalescing window of the length the load asks for (src/rules/limits.ts
+   * coalescingWindowMs; none when it says 0). When it ends, what it collected goes out as one
+   * frame and the next window opens. The timer's lateness (ms) is the object's busy time the
+   * window cannot see otherwise: workerd's clock stands still while code runs, so `now` is the
+   * start of the event that opened it and the lag includes the sends made after it.
+   */
+  private openBatchWindow(now: number): void {
+    const windowMs = coalescingWindowMs({
+      perSec: this.broadcastRate.perSec(now),
+      unbatched: this.plain.size,
+      batched: this.batched.size,
+      lagMs: this.windowLagMs,
+      maxMs: this.limits().batchMaxWindowMs,
+      sendCostUs: this.limits().sendCostUs,
+    });
+    if (windowMs <= 0) {
+      this.windowLagMs = 0;
+      return;
+    }
+    // The next window is decided from how late this one's timer fires (CoalescingLoad.lagMs).
     this.batchWindowOpen = true;
+    const due = now + windowMs;
     setTimeout(() => {
+      const firedAt = Date.now();
+      this.windowLagMs = Math.max(0, firedAt - due);
       this.batchWindowOpen = false;
       if (this.batchPending.length > 0) {
         this.flushBatch();
-        this.openBatchWindow();
+        this.openBatchWindow(firedAt);
       }
-    }, BATCH_WINDOW_MS);
+    }, windowMs);
   }
 
   private flushBatch(): void {
@@ -407,6 +444,9 @@ export class Fanout {
     this.batchPendingAt = [];
     const frame = pending.length === 1 ? pending[0]! : `{"type":"batch","frames":[${pending.join(",")}]}`;
     for (const c of this.batched) sendTo(c.ws, frame);
+    const held = this.heldAnswers;
+    this.heldAnswers = [];
+    for (const [c, answer] of held) sendTo(c.ws, answer);
     // The clock read after the sends: inside one event it only moves across I/O (README "Stats and metrics").
     const sentAt = Date.now();
     for (const at of pendingAt) this.options.onSent?.(at, sentAt);

@@ -25,6 +25,7 @@
  *   ROOM_MAX_DELIVERIES_PER_SEC    sends/s to unbatched sockets; caps the message rate by audience (default 30,000)
  *   MAX_VIEWERS_PER_STREAM         open sockets per stream; viewers past it get 503 stream_full (default 30,000)
  *   SHARD_MAX_SOCKETS              sockets per fan-out shard (default 5,000, ≤ 32,768); 0 = the room holds every socket
+ *   BATCH_MAX_WINDOW_MS            longest coalescing window for ?batch=1 sockets, ms (default 25; adaptive below it)
  *   EDIT_WINDOW_S                  how long an author may edit a comment (default 300)
  *   SOCKET_MAX_FRAMES_PER_SEC      frames per socket per second, any kind (default 20, burst 40)
  *   MAX_SOCKETS_PER_USER           sockets per user per stream; the oldest is closed with 4429 (default 5)

@@ -70,3 +70,34 @@ export class BucketMap {
     for (const [key, b] of this.#buckets) if (now - b.updated >= refillMs) this.#buckets.delete(key);
   }
 }
+
+/**
+ * Events per second over the last second (ten 100 ms buckets; pure, time passed in, ms): how fast a
+ * socket layer is broadcasting, for its coalescing window (src/rules/limits.ts coalescingWindowMs).
+ */
+export class RateMeter {
+  readonly #counts = new Array<number>(10).fill(0);
+  /** The 100 ms slot (ms ÷ 100) the newest bucket counts. */
+  #slot = 0;
+
+  /** Counts one event at `now` (ms). */
+  tick(now: number): void {
+    this.#advance(now);
+    this.#counts[this.#slot % 10]!++;
+  }
+
+  /** Events in the last 1,000 ms (≈ per second) at `now`. */
+  perSec(now: number): number {
+    this.#advance(now);
+    let n = 0;
+    for (const c of this.#counts) n += c;
+    return n;
+  }
+
+  #advance(now: number): void {
+    const slot = Math.floor(now / 100);
+    if (slot <= this.#slot) return;
+    for (let s = Math.max(this.#slot + 1, slot - 9); s <= slot; s++) this.#counts[s % 10] = 0;
+    this.#slot = slot;
+  }
+}

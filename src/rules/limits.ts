@@ -15,6 +15,7 @@
  *                         within STRIKE_WINDOW_MS                        → closed 1008
  *   per user, at a shard  SHED_FACTOR × RATE_LIMIT_PER_SEC              → `rate_limited` before the room (shedding)
  *   image uploads         UPLOADS_PER_MIN per user per stream, burst the same → 429 `rate_limited`
+ *   batched delivery      coalescing window 0 … BATCH_MAX_WINDOW_MS (25 ms), adapted to the load (coalescingWindowMs)
  *
  * Pure: no Workers APIs; time is passed in by the callers of the buckets.
  */
@@ -52,6 +53,7 @@ export interface LimitSettings {
   EDIT_WINDOW_S: number;
   UPLOADS_PER_MIN: number;
   MAX_VIEWERS_PER_STREAM: number;
+  BATCH_MAX_WINDOW_MS: number;
 }
 
 /** A room's rates and caps, from the worker's configuration (README "Limits"). */
@@ -76,6 +78,10 @@ export interface RoomLimits {
   uploads: BucketMap;
   /** MAX_VIEWERS_PER_STREAM: open sockets past which viewers get 503 `stream_full`. */
   maxViewers: number;
+  /** BATCH_MAX_WINDOW_MS: the longest coalescing window for `?batch=1` sockets, ms ({@link coalescingWindowMs}). */
+  batchMaxWindowMs: number;
+  /** The modelled CPU of one send, µs: {@link SEND_COST_US} (a test raises it to make a small room coalesce). */
+  sendCostUs: number;
 }
 
 /** The limits for a configuration (src/env.ts). */
@@ -89,6 +95,8 @@ export function roomLimits(c: LimitSettings): RoomLimits {
     socketsPerUser: c.MAX_SOCKETS_PER_USER,
     editWindowMs: c.EDIT_WINDOW_S * 1000,
     maxViewers: c.MAX_VIEWERS_PER_STREAM,
+    batchMaxWindowMs: c.BATCH_MAX_WINDOW_MS,
+    sendCostUs: SEND_COST_US,
   };
 }
 
@@ -116,4 +124,59 @@ export function framesDroppedBeforeClose(framesPerSec: number): number {
 export function shedding(limits: Pick<RoomLimits, "user">): BucketMap {
   const rate = limits.user.ratePerSec * SHED_FACTOR;
   return new BucketMap(rate, rate);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adaptive coalescing for `?batch=1` sockets (issue 20; DESIGN.md "Batched delivery")
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * CPU one WebSocket send costs the object, µs: the platform's floor on local workerd (a bare
+ * Durable Object that only sends: BENCHMARKS.md "diagnostics" and "Latency"). The first guess of
+ * the window; the room corrects it with the busy time it can measure (CoalescingLoad.lagMs).
+ */
+export const SEND_COST_US = 25;
+/** The share of a core the sends may take before frames are coalesced (the rest is for commands and joins). */
+export const CPU_TARGET = 0.6;
+
+/** What the coalescing window is decided from. */
+export interface CoalescingLoad {
+  /** Frames broadcast in the last second (src/rules/budget.ts RateMeter). */
+  perSec: number;
+  /** Sockets without `?batch=1` (one send per frame each) and with it (one send per flush each). */
+  unbatched: number;
+  batched: number;
+  /**
+   * How late the last window's timer fired, ms (0 = on time, or no window yet). workerd's clock
+   * stands still while code runs, so this is the busy time the object cannot read otherwise: the
+   * sends of the flush that opened the window, and whatever ran before the timer could.
+   */
+  lagMs: number;
+  /** BATCH_MAX_WINDOW_MS, ms. */
+  maxMs: number;
+  /** The modelled CPU of one send, µs (default {@link SEND_COST_US}). */
+  sendCostUs?: number;
+}
+
+/**
+ * The coalescing window after a frame went out at once to the batched sockets, ms (0 = none: the
+ * next frame also goes at once). The sends may take {@link CPU_TARGET} of a core:
+ *   - modelled ({@link SEND_COST_US} per send): every frame at once fits (perSec × (unbatched +
+ *     batched) sends) → 0 whatever was measured, so a quiet room has no delay; else the flush interval that brings the
+ *     batched sends (`batched` per flush) within what the unbatched sends leave of the target,
+ *     1,000 × batched × cost ÷ (target − perSec × unbatched × cost) ms, and maxMs when nothing is left;
+ *   - measured: a flush that kept the object busy `lagMs` needs a window of lagMs × (1 − target) ÷ target
+ *     after it for the object to stay within the target;
+ * the larger of the two, within 0 … maxMs (BATCH_MAX_WINDOW_MS; DESIGN.md: ≤ 25 ms by default). A
+ * lone frame is never held back: a window opens only after a frame that went at once.
+ */
+export function coalescingWindowMs(load: CoalescingLoad): number {
+  const { perSec, unbatched, batched, lagMs, maxMs, sendCostUs = SEND_COST_US } = load;
+  if (maxMs <= 0 || batched === 0) return 0;
+  const cost = sendCostUs / 1e6;
+  if (perSec * (unbatched + batched) * cost <= CPU_TARGET) return 0;
+  const left = CPU_TARGET - perSec * unbatched * cost;
+  const modelled = left > 0 ? (1000 * batched * cost) / left : maxMs;
+  const measured = (Math.max(0, lagMs) * (1 - CPU_TARGET)) / CPU_TARGET;
+  return Math.min(maxMs, Math.ceil(Math.max(modelled, measured)));
 }

@@ -156,15 +156,16 @@ export async function openSockets(streamId: string): Promise<number> {
  */
 export async function setLimits(
   stub: DurableObjectStub<ChatRoom>,
-  overrides: Partial<Pick<Config, "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "ROOM_MAX_DELIVERIES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "MAX_VIEWERS_PER_STREAM">>,
+  overrides: Partial<Pick<Config, "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "ROOM_MAX_DELIVERIES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "MAX_VIEWERS_PER_STREAM" | "BATCH_MAX_WINDOW_MS">>,
+  extra: Partial<Pick<RoomLimits, "sendCostUs">> = {},
 ): Promise<void> {
-  const merged = { ...loadConfig(env), ...overrides };
+  const limits = () => ({ ...roomLimits({ ...loadConfig(env), ...overrides }), ...extra });
   await runInDurableObject(stub, (room: ChatRoom) => {
-    (room as unknown as { limits: RoomLimits }).limits = roomLimits(merged);
+    (room as unknown as { limits: RoomLimits }).limits = limits();
   });
   for (const key of await stub.shardKeys()) {
     await runInDurableObject(env.CHAT_SHARD.get(env.CHAT_SHARD.idFromName(key)), (shard: ChatShard) => {
-      (shard as unknown as { limits: RoomLimits }).limits = roomLimits(merged);
+      (shard as unknown as { limits: RoomLimits }).limits = limits();
     });
   }
 }

@@ -294,6 +294,8 @@ describe("batched delivery (?batch=1)", () => {
     const batched = await connect(sid, { query: "?batch=1" });
     const plain = await connect(sid);
     const sender = await connect(sid, { token: await token() });
+    // Three sockets never load a core: model sends as costly as a big room's, so the room coalesces.
+    await setLimits(roomStub(sid), {}, { sendCostUs: 1_000_000 });
     sender.send(msg("lone"));
     await batched.until((x) => x.comments().length === 1, "lone message");
     expect(JSON.parse(batched.raw.at(-1)!).type).toBe("comment");
@@ -306,5 +308,32 @@ describe("batched delivery (?batch=1)", () => {
     expect(plain.raw.some((r) => JSON.parse(r).type === "batch")).toBe(false);
     expect(plain.comments().map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     await Promise.all([batched.close(), plain.close(), sender.close()]);
+  });
+
+  it("a batched sender's acks follow its own comments while frames are coalesced", async () => {
+    const sid = newStreamId();
+    const other = await connect(sid, { token: await token() });
+    const sender = await connect(sid, { token: await token(), query: "?batch=1" });
+    await setLimits(roomStub(sid), { RATE_LIMIT_PER_SEC: 1_000, ROOM_MAX_MESSAGES_PER_SEC: 1_000 }, { sendCostUs: 1_000_000 });
+    for (let i = 0; i < 6; i++) {
+      other.send(msg(`other ${i}`));
+      sender.send({ type: "message", text: `mine ${i}`, client_msg_id: `m${i}` });
+    }
+    await sender.until((x) => x.frames.filter((f) => f.type === "ack").length === 6 && x.comments().length === 12, "six acks and every comment");
+    const acks = sender.frames.flatMap((f, i) => (f.type === "ack" ? [{ at: i, seq: f.seq! }] : []));
+    for (const { at, seq } of acks) expect(sender.frames.findIndex((f) => f.type === "comment" && f.seq === seq)).toBeLessThan(at);
+    expect(sender.raw.some((r) => JSON.parse(r).type === "batch")).toBe(true);
+    await Promise.all([other.close(), sender.close()]);
+  });
+
+  it("does not coalesce while every frame at once fits the room's CPU target (src/rules/limits.ts coalescingWindowMs)", async () => {
+    const sid = newStreamId();
+    const batched = await connect(sid, { query: "?batch=1" });
+    const sender = await connect(sid, { token: await token() });
+    for (let i = 0; i < 8; i++) sender.send(msg(`burst ${i}`));
+    await batched.until((x) => x.comments().length === 8, "burst");
+    expect(batched.comments().map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(batched.raw.filter((r) => JSON.parse(r).type === "batch")).toEqual([]);
+    await Promise.all([batched.close(), sender.close()]);
   });
 });

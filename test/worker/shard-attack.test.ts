@@ -411,17 +411,15 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     await a.c.close();
   });
 
-  // FAULT (ack before its comment, batch=1): releaseConn() (src/shard.ts) sends an ack once the mirror
-  // has its seq, but catchUp's broadcast to ?batch=1 sockets may sit in the fan-out's 25 ms window
-  // (src/fanout.ts broadcast → batchPending): the ack overtakes its own comment, although
-  // ACK_HOLD_MS's comment says the hold is there so the sender sees its comment first. (The
-  // unsharded room has the same order for batch=1 sockets: src/room.ts webSocketMessage sends the
-  // ack right after a broadcast that may be held in the window.)
-  it.fails("FAULT ack: a batch=1 sender under traffic gets its ack before its own comment", { timeout: 30_000 }, async () => {
+  // Was a fault (ack before its comment, batch=1): the shard released an ack once the mirror had its
+  // seq while the broadcast to ?batch=1 sockets still sat in the fan-out's coalescing window (the
+  // unsharded room had the same order). Fixed in src/fanout.ts send(): a batched socket's own
+  // answers wait for the window's frames. Sends are modelled as costly so three sockets coalesce.
+  it("a batch=1 sender under traffic gets each ack after its own comment, even while frames are coalesced", { timeout: 30_000 }, async () => {
     const sid = newStreamId();
-    await setLimits(roomStub(sid), roomy);
     const s = await viewer(sid, "EU", newUserId(), "?batch=1");
     const o = await viewer(sid, "EU");
+    await setLimits(roomStub(sid), roomy, { sendCostUs: 1_000_000 });
     for (let round = 0; round < 10; round++) {
       o.c.send({ type: "message", text: `o${round}`, client_msg_id: `o${round}` });
       s.c.send({ type: "message", text: `s${round}`, client_msg_id: `s${round}` });
