@@ -40,12 +40,18 @@ async function standingOf(sid: string, userToken: string) {
 
 const actions = (c: Client) => c.of("moderation").map((m) => m.action);
 
+/** A new stream with its owner and a moderator (both by token claim) connected. */
+async function staffedStream() {
+  const sid = newStreamId();
+  const ownerTok = await staffToken(sid, "owner");
+  const owner = await connect(sid, { token: ownerTok });
+  const mod = await connect(sid, { token: await staffToken(sid, "moderator") });
+  return { sid, ownerTok, owner, mod };
+}
+
 describe("a ban holds whatever the role (issue 22 §2)", () => {
   it("ban, then an immediate promotion: refused target_restricted; state, welcome and sends agree; the demotion is an event and revives nothing", async () => {
-    const sid = newStreamId();
-    const ownerTok = await staffToken(sid, "owner");
-    const owner = await connect(sid, { token: ownerTok });
-    const mod = await connect(sid, { token: await staffToken(sid, "moderator") });
+    const { sid, ownerTok, owner, mod } = await staffedStream();
     const userId = newUserId();
     const userTok = await token({ sub: userId, username: "u" });
     const watcher = await connect(sid);
@@ -74,10 +80,7 @@ describe("a ban holds whatever the role (issue 22 §2)", () => {
   });
 
   it("ban and promotion sent together: exactly one wins, and state, welcome and sends agree with it", async () => {
-    const sid = newStreamId();
-    const ownerTok = await staffToken(sid, "owner");
-    const owner = await connect(sid, { token: ownerTok });
-    const mod = await connect(sid, { token: await staffToken(sid, "moderator") });
+    const { sid, ownerTok, owner, mod } = await staffedStream();
     const userId = newUserId();
     const [ban, promote] = await Promise.all([
       answer(mod, { type: "ban", user_id: userId }),
@@ -94,10 +97,7 @@ describe("a ban holds whatever the role (issue 22 §2)", () => {
   });
 
   it("a moderator by token claim, banned by a moderator before the room met them, stays banned everywhere; only the owner lifts it", async () => {
-    const sid = newStreamId();
-    const ownerTok = await staffToken(sid, "owner");
-    const owner = await connect(sid, { token: ownerTok });
-    const mod = await connect(sid, { token: await staffToken(sid, "moderator") });
+    const { sid, ownerTok, owner, mod } = await staffedStream();
     const otherId = newUserId();
     const otherTok = await staffToken(sid, "moderator", otherId);
     await acked(mod, { type: "ban", user_id: otherId }); // the room cannot know they are a moderator yet
