@@ -175,6 +175,8 @@ export const ModerationFrame = z.object({
   role: z.enum(["moderator", "viewer"]).optional(),
   /** ban: ids of the user's comments the ban removed from the ring */
   deleted: z.array(Uuid).optional(),
+  /** unban: what it lifted — the user's ban, their running timeout, or both (never empty) */
+  lifted: z.array(z.enum(["ban", "timeout"])).optional(),
   reason: z.string().optional(),
   by: z.string(),
 });
@@ -228,6 +230,8 @@ export const ModerationEvent = z.object({
   reason: z.string().optional(),
   /** ban: the comments it removed */
   deleted_comment_ids: z.array(Uuid).optional(),
+  /** unban: what it lifted (`ban`, `timeout`) */
+  lifted: z.array(z.enum(["ban", "timeout"])).optional(),
 });
 /** Every Kafka event value (DESIGN.md "Events and history", "Room events"). */
 export const KafkaRoomEvent = z.discriminatedUnion("event_type", [ChatEvent, EditedEvent, DeletedEvent, PinnedEvent, ModerationEvent]);
@@ -389,6 +393,7 @@ export const ErrorCode = z.enum([
   "invalid_text",
   "invalid_attachment",
   "limit_reached",
+  "target_restricted",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -492,6 +497,7 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   invalid_text: "The message contains characters that are not allowed",
   invalid_attachment: "An attachment is not one of your uploads to this stream",
   limit_reached: "This chat has reached a limit (bans, timeouts, role grants or blocked terms)",
+  target_restricted: "This user is banned or timed out: unban them first",
   internal_error: "Internal error, try again",
 };
 

@@ -142,7 +142,9 @@ export class RoomStore {
             for (const id of e.deleted ?? []) this.sql.exec("DELETE FROM comments WHERE id = ?", id);
             break;
           case "unban":
-            this.sql.exec("DELETE FROM bans WHERE user_id = ?", e.user_id!);
+            // As apply() does: what the event lifted (events without `lifted` lifted the ban only).
+            if (!e.lifted || e.lifted.includes("ban")) this.sql.exec("DELETE FROM bans WHERE user_id = ?", e.user_id!);
+            if (e.lifted?.includes("timeout")) this.sql.exec("DELETE FROM mutes WHERE user_id = ?", e.user_id!);
             break;
           case "slow_mode":
             this.setMeta("slow_mode_s", String(e.seconds ?? 0));

@@ -58,6 +58,7 @@ import { RoomStore, type RingEntry } from "./room-store";
 import { fullBucket, take, type Bucket } from "./rules/budget";
 import { roomLimits, roomMessageRate, type RoomLimits } from "./rules/limits";
 import { apply, decide, effectiveRole, pruneTimeouts, restriction, type Actor, type Outcome, type RoomState } from "./rules/room-state";
+import { seesStaffState, standing } from "./rules/standing";
 import { UploadStore } from "./upload-store";
 import { UPLOAD_TTL_MS } from "./uploads";
 
@@ -290,11 +291,10 @@ export class ChatRoom extends DurableObject<Env> {
     const s = this.state;
     const role = effectiveRole(s, identity.id, identity.role);
     const out: StateSnapshot = { role, pinned: s.pinned, slow_mode_s: s.slowModeS, viewers: this.audience.viewers };
-    if (role === "viewer") return out;
     const now = Date.now();
+    if (!seesStaffState(s, identity.id, role, now)) return out;
     this.store.deleteTimeouts(pruneTimeouts(s, now));
-    out.bans = [...s.bans].map(([user_id, b]) => ({ user_id, by: b.by, at: new Date(b.at).toISOString(), ...(b.reason ? { reason: b.reason } : {}) }));
-    out.timeouts = [...s.timeouts].map(([user_id, t]) => ({ user_id, until: new Date(t.until).toISOString(), by: t.by }));
+    Object.assign(out, standing(s, now));
     const mods = new Set([...s.knownRoles].filter(([, r]) => r === "moderator").map(([u]) => u));
     for (const [u, r] of s.grants) r === "moderator" ? mods.add(u) : mods.delete(u);
     out.moderators = [...mods];
@@ -310,8 +310,7 @@ export class ChatRoom extends DurableObject<Env> {
     this.bind(streamId, identity);
     const now = Date.now();
     const role = effectiveRole(this.state, identity.id, identity.role);
-    const held = restriction(this.state, identity.id, role, now);
-    if (role === "viewer" || (held && "banned" in held)) return { ok: false, code: "forbidden", message: ERROR_MESSAGES.forbidden };
+    if (!seesStaffState(this.state, identity.id, role, now)) return { ok: false, code: "forbidden", message: ERROR_MESSAGES.forbidden };
     return { ok: true, stats: streamStats({ streamId: this.state.streamId, now, shards: this.audience.counts(), metrics: this.metrics, queueBacklog: this.outbox.backlog() }) };
   }
 
@@ -402,10 +401,13 @@ export class ChatRoom extends DurableObject<Env> {
     const entries: RingEntry[] = [];
     /** Comments this command deletes (author or moderator delete, a ban's `deleted`): their images go too. */
     const removed: string[] = [];
+    let doomed = 0;
     for (const e of outcome.events) {
       if (e.type === "comment" && e.comment.attachments) this.uploads.attach(e.comment.attachments.map((a) => a.upload_id), e.comment.id);
       else if (e.type === "comment_deleted") removed.push(e.id);
       else if (e.type === "moderation" && e.deleted) removed.push(...e.deleted);
+      // A ban also makes the user's unattached uploads unreachable at once (issue 22 §4).
+      if (e.type === "moderation" && e.action === "ban") doomed += this.uploads.doomPendingOf(e.user_id!, now);
       const touched = apply(this.state, e, now);
       const entry = this.store.persist(e, this.state, touched);
       this.ring.push(entry);
@@ -419,7 +421,8 @@ export class ChatRoom extends DurableObject<Env> {
     }
     if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, outcome.ack);
     // Recorded as doomed in this same event, so a failed or interrupted R2 delete is retried by the alarm.
-    if (removed.length > 0 && this.uploads.doomComments(removed, now) > 0) this.ctx.waitUntil(this.deleteDoomed());
+    if (removed.length > 0) doomed += this.uploads.doomComments(removed, now);
+    if (doomed > 0) this.ctx.waitUntil(this.deleteDoomed());
     if (entries.length > 0) {
       this.backlogFrame = null;
       this.metrics.accepted(now, entries.length);

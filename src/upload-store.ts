@@ -8,10 +8,12 @@
  *   uploads(id, user_id, content_type, size, created_at, comment_id)
  *       one row per upload the worker registered (before it put the bytes to R2); comment_id is
  *       NULL until a message attaches it. An upload attaches to one comment only.
- *   doomed_uploads(id, attempts, next_at)
- *       R2 objects to delete: uploads never attached within UPLOAD_TTL_MS, and the uploads of
- *       deleted comments. A row stays until R2 confirmed the delete; a failed delete is retried at
- *       next_at (1 min, 2 min, … 1 h), by the room's alarm.
+ *   doomed_uploads(id, attempts, next_at, again_at)
+ *       R2 objects to delete: uploads never attached within UPLOAD_TTL_MS, the uploads of deleted
+ *       comments, and a banned user's unattached uploads. A row stays until R2 confirmed the delete;
+ *       a failed delete is retried at next_at (1 min, 2 min, … 1 h), by the room's alarm. again_at
+ *       (banned users' young uploads only): after the confirmed delete the row stays for one more
+ *       delete then, since the worker may still have been putting the bytes when the ban came.
  *
  * The room is the authority on upload ids: an id resolves to an attachment only when this table
  * has it, for the same user, not yet attached — so someone else's upload, another stream's (another
@@ -28,6 +30,13 @@ export const DOOMED_RETRY_MS = 60_000;
 export const DOOMED_RETRY_MAX_MS = 3_600_000;
 /** Keys per R2 delete call (R2's limit for `delete(keys[])`). */
 export const R2_DELETE_BATCH = 1_000;
+/**
+ * How long after its registration an upload's R2 put may still land, ms. The worker registers an
+ * upload with the room and only then puts the bytes (src/uploads.ts), so a ban between the two
+ * would delete nothing and the put would leave an object no row points to; a banned user's uploads
+ * younger than this are deleted once more at created_at + this.
+ */
+export const UPLOAD_PUT_GRACE_MS = 5 * 60_000;
 
 export class UploadStore {
   constructor(private readonly sql: SqlStorage) {
@@ -37,8 +46,12 @@ export class UploadStore {
         created_at INTEGER NOT NULL, comment_id TEXT);
       CREATE INDEX IF NOT EXISTS uploads_pending ON uploads(user_id, created_at) WHERE comment_id IS NULL;
       CREATE INDEX IF NOT EXISTS uploads_by_comment ON uploads(comment_id) WHERE comment_id IS NOT NULL;
-      CREATE TABLE IF NOT EXISTS doomed_uploads (id TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS doomed_uploads (id TEXT PRIMARY KEY, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL, again_at INTEGER);
     `);
+    // Rooms from before again_at (issue 22) have the table without it.
+    if (!sql.exec<{ name: string }>("PRAGMA table_info(doomed_uploads)").toArray().some((c) => c.name === "again_at")) {
+      sql.exec("ALTER TABLE doomed_uploads ADD COLUMN again_at INTEGER");
+    }
   }
 
   /** Records a new upload of `userId` at `now` (ms), not attached. */
@@ -142,6 +155,21 @@ export class UploadStore {
     return n;
   }
 
+  /**
+   * A ban (issue 22 §4): moves every upload of `userId` not attached yet to doomed_uploads, due at
+   * `now` (ms), so its R2 object goes at once rather than after UPLOAD_TTL_MS. Uploads registered
+   * less than UPLOAD_PUT_GRACE_MS ago are deleted once more then (a put may still be in flight).
+   * Their comments' uploads go with the ban's `deleted` (doomComments). Returns how many.
+   */
+  doomPendingOf(userId: string, now: number): number {
+    const ids = this.sql.exec<{ id: string; created_at: number }>("SELECT id, created_at FROM uploads WHERE user_id = ? AND comment_id IS NULL", userId).toArray();
+    for (const { id, created_at } of ids) {
+      const again = created_at + UPLOAD_PUT_GRACE_MS;
+      this.doom(id, now, again > now ? again : null);
+    }
+    return ids.length;
+  }
+
   /** Moves uploads not attached by `cutoff` (created_at ≤ cutoff, ms) to doomed_uploads; returns how many. */
   doomExpired(cutoff: number, now: number): number {
     const ids = this.sql.exec<{ id: string }>("SELECT id FROM uploads WHERE comment_id IS NULL AND created_at <= ?", cutoff).toArray();
@@ -149,9 +177,9 @@ export class UploadStore {
     return ids.length;
   }
 
-  private doom(id: string, now: number): void {
+  private doom(id: string, now: number, againAt: number | null = null): void {
     this.sql.exec("DELETE FROM uploads WHERE id = ?", id);
-    this.sql.exec("INSERT OR IGNORE INTO doomed_uploads (id, attempts, next_at) VALUES (?, 0, ?)", id, now);
+    this.sql.exec("INSERT OR IGNORE INTO doomed_uploads (id, attempts, next_at, again_at) VALUES (?, 0, ?, ?)", id, now, againAt);
   }
 
   /**
@@ -171,9 +199,12 @@ export class UploadStore {
       .map((r) => r.id);
   }
 
-  /** R2 confirmed these deletes. */
+  /** R2 confirmed these deletes: the rows go, except those owed one more delete at again_at (rescheduled). */
   forgetDoomed(ids: readonly string[]): void {
-    for (const id of ids) this.sql.exec("DELETE FROM doomed_uploads WHERE id = ?", id);
+    for (const id of ids) {
+      this.sql.exec("DELETE FROM doomed_uploads WHERE id = ? AND again_at IS NULL", id);
+      this.sql.exec("UPDATE doomed_uploads SET next_at = again_at, again_at = NULL, attempts = 0 WHERE id = ?", id);
+    }
   }
 
   /** A delete failed: try again later (DOOMED_RETRY_MS doubled per attempt, at most DOOMED_RETRY_MAX_MS). */

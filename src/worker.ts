@@ -233,6 +233,7 @@ const ACTION_STATUS: Partial<Record<ErrorCode, 400 | 403 | 404 | 409 | 429 | 503
   banned: 403,
   muted: 403,
   edit_window_passed: 409,
+  target_restricted: 409,
   rate_limited: 429,
   room_busy: 503,
   slow_mode: 429,

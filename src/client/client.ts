@@ -551,7 +551,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return this.#command({ type: "ban", user_id: userId, ...(reason !== undefined ? { reason } : {}) }, options.clientMsgId);
   }
 
-  /** Lifts a ban (owner/moderator). Resolves without `seq` when the user was not banned. */
+  /**
+   * Lifts a ban and a running timeout (owner/moderator; a banned moderator's, the owner only): the
+   * event's `lifted` says which. Resolves without `seq` when the user was neither banned nor timed out.
+   */
   unban(userId: string, options: ActionOptions = {}): Promise<ActionResult> {
     return this.#command({ type: "unban", user_id: userId }, options.clientMsgId);
   }
@@ -572,7 +575,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return this.#command(command, options.clientMsgId);
   }
 
-  /** Makes a user a moderator, or a viewer again (owner only). */
+  /** Makes a user a moderator, or a viewer again (owner only). A banned or timed-out user: `target_restricted`, unban first. */
   setRole(userId: string, role: "moderator" | "viewer", options: ActionOptions = {}): Promise<ActionResult> {
     return this.#command({ type: "role", user_id: userId, role }, options.clientMsgId);
   }

@@ -254,6 +254,8 @@ function plainError(err: unknown): string {
       return "Your message contains characters that cannot be sent (control characters or too many accents on one letter).";
     case "limit_reached":
       return "This chat has reached one of its limits (bans, timeouts, moderators or blocked terms).";
+    case "target_restricted":
+      return "This user is banned or timed out. Unban them first, then make them a moderator.";
     case "invalid_attachment":
       return "One of the attached images can no longer be sent (it was already sent, expired, or is not yours). Remove it and attach it again.";
     case "upload_too_large":
@@ -377,6 +379,8 @@ const names = new Map<string, string>();
 const moderators = new Set<string>();
 /** Banned users (staff only): from /chat/state and ban/unban events. */
 const bannedUsers = new Map<string, string>();
+/** Timed-out users (staff only), with when the timeout ends (ms): from /chat/state and timeout/unban events. */
+const timedOut = new Map<string, { name: string; until: number }>();
 let view: RoomView | null = null;
 /** Role the rows were drawn for; a change redraws their action buttons. */
 let drawnRole: string | null = null;
@@ -574,8 +578,13 @@ function renderRoom(v: RoomView): void {
   renderBanned();
 }
 
+/**
+ * Staff: the users who cannot send — banned ("Unban") or in a running timeout ("Remove timeout").
+ * Both buttons send `unban`, which lifts a ban and a timeout alike (README "Room events").
+ */
 function renderBanned(): void {
-  ui.banned.hidden = !isStaff() || bannedUsers.size === 0;
+  const now = Date.now();
+  for (const [userId, t] of timedOut) if (t.until <= now) timedOut.delete(userId);
   ui.bannedList.replaceChildren();
   for (const [userId, name] of bannedUsers) {
     const li = el("li");
@@ -583,13 +592,26 @@ function renderBanned(): void {
     add(li, el("span", "author", name), " ", button("Unban", () => act(client!.unban(userId)), { ariaLabel: `Unban ${name}` }));
     add(ui.bannedList, li);
   }
+  for (const [userId, { name, until }] of timedOut) {
+    if (bannedUsers.has(userId)) continue;
+    const li = el("li");
+    li.dataset.user = userId;
+    add(li, el("span", "author", name), ` (until ${clock.format(new Date(until))}) `, button("Remove timeout", () => act(client!.unban(userId)), { ariaLabel: `Remove timeout of ${name}` }));
+    add(ui.bannedList, li);
+  }
+  ui.banned.hidden = !isStaff() || ui.bannedList.childElementCount === 0;
 }
 
 /** Moderation events the page keeps track of beyond the store: who is banned, who moderates. */
 function noteEvent(e: RoomEvent): void {
   if (e.type !== "moderation" || e.user_id === undefined) return;
   if (e.action === "ban") bannedUsers.set(e.user_id, names.get(e.user_id) ?? e.user_id.slice(0, 8));
-  if (e.action === "unban") bannedUsers.delete(e.user_id);
+  if (e.action === "timeout" && e.until) timedOut.set(e.user_id, { name: names.get(e.user_id) ?? e.user_id.slice(0, 8), until: Date.parse(e.until) });
+  if (e.action === "unban") {
+    // Events from before `lifted` existed lifted bans only.
+    if (!e.lifted || e.lifted.includes("ban")) bannedUsers.delete(e.user_id);
+    if (e.lifted?.includes("timeout")) timedOut.delete(e.user_id);
+  }
   if (e.action === "role") {
     if (e.role === "moderator") moderators.add(e.user_id);
     else moderators.delete(e.user_id);
@@ -602,10 +624,16 @@ async function loadModeration(id: string): Promise<void> {
   if (!session) return;
   const res = await fetch(`/v1/streams/${id}/chat/state`, { headers: { authorization: `Bearer ${session.token}` } }).catch(() => null);
   if (!res?.ok || streamId !== id) return;
-  const body = (await res.json().catch(() => null)) as { bans?: unknown; moderators?: unknown } | null;
+  const body = (await res.json().catch(() => null)) as { bans?: unknown; timeouts?: unknown; moderators?: unknown } | null;
   if (Array.isArray(body?.bans)) {
     for (const b of body.bans as Array<{ user_id?: unknown }>) {
       if (typeof b?.user_id === "string") bannedUsers.set(b.user_id, names.get(b.user_id) ?? b.user_id.slice(0, 8));
+    }
+  }
+  if (Array.isArray(body?.timeouts)) {
+    for (const t of body.timeouts as Array<{ user_id?: unknown; until?: unknown }>) {
+      const until = typeof t?.until === "string" ? Date.parse(t.until) : NaN;
+      if (typeof t?.user_id === "string" && until > 0) timedOut.set(t.user_id, { name: names.get(t.user_id) ?? t.user_id.slice(0, 8), until });
     }
   }
   if (Array.isArray(body?.moderators)) for (const m of body.moderators) if (typeof m === "string") moderators.add(m);
@@ -815,6 +843,7 @@ function clearChat(): void {
   ui.outgoing.replaceChildren();
   rows.clear();
   bannedUsers.clear();
+  timedOut.clear();
   moderators.clear();
   view = null;
   drawnRole = null;

@@ -158,7 +158,9 @@ export function applyEvent(view: RoomView, e: RoomEvent, maxComments = DEFAULT_M
           if (aboutMe && view.role !== "owner") next.banned = true;
           break;
         case "unban":
-          if (aboutMe) next.banned = false;
+          // `lifted` says what the unban lifted (src/rules/room-state.ts); older events lifted bans only.
+          if (aboutMe && (!e.lifted || e.lifted.includes("ban"))) next.banned = false;
+          if (aboutMe && e.lifted?.includes("timeout")) next.mutedUntil = null;
           break;
         case "timeout":
           if (aboutMe && e.until !== undefined) next.mutedUntil = e.until;

@@ -119,6 +119,8 @@ export type ErrorCode =
   /** An attachment is not one of your uploads to this stream. */
   | "invalid_attachment"
   | "limit_reached"
+  /** A `role` making a banned or timed-out user a moderator: unban them first. */
+  | "target_restricted"
   | "internal_error";
 
 /** Roles in a stream; platform admins act as `owner`. */
@@ -177,6 +179,8 @@ export interface ModerationFrame {
   role?: "moderator" | "viewer" | undefined;
   /** ban: ids of the user's comments the ban removed. */
   deleted?: string[] | undefined;
+  /** unban: what it lifted — the user's ban, their running timeout, or both. */
+  lifted?: Array<"ban" | "timeout"> | undefined;
   reason?: string | undefined;
   by: string;
 }

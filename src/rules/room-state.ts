@@ -129,18 +129,21 @@ export function targetRole(state: RoomState, userId: string): Role {
 }
 
 /**
- * The ban or timeout that holds `userId` (acting with `role`, see effectiveRole) at `now`, if any.
- * An owner is never restricted (a ban made before the room knew who the owner was cannot lock them
- * out), and a moderator only by what an owner imposed: a moderator cannot act on another moderator,
- * even one the room had not met yet.
+ * The ban or timeout that holds `userId` (acting with `role`, see effectiveRole) at `now` (ms), if any.
+ *
+ * The rule (README "Room events", issue 22): a ban, and a running timeout, hold **whatever the
+ * user's role** until an `unban` lifts them (or the timeout ends). Becoming a moderator — by a room
+ * grant, a token claim or Postgres — never lifts or hides one, and losing the role never revives
+ * anything, because nothing was ever suspended. So the state route's lists, the welcome's
+ * `banned`/`muted_until`, sends, moderation, uploads and the stats route all read this one answer.
+ * The only exception is the owner (admins act as owner), who is never restricted: a ban made before
+ * the room knew who the owner was cannot lock them out of their own chat.
  */
 export function restriction(state: RoomState, userId: string, role: Role, now: number): { banned: true } | { until: number } | null {
   if (role === "owner") return null;
-  const binding = (by: string) => role !== "moderator" || targetRole(state, by) === "owner";
-  const ban = state.bans.get(userId);
-  if (ban && binding(ban.by)) return { banned: true };
+  if (state.bans.has(userId)) return { banned: true };
   const t = state.timeouts.get(userId);
-  if (t && t.until > now && binding(t.by)) return { until: t.until };
+  if (t && t.until > now) return { until: t.until };
   return null;
 }
 
@@ -163,7 +166,22 @@ function guardTarget(state: RoomState, actorId: string, actorRole: Role, target:
   return null;
 }
 
-/** Decides what `cmd` from `actor` does at `now` (ms). Never mutates `state`. */
+/** What an `unban` of `userId` at `now` (ms) would lift: their ban, their running timeout, both or neither. */
+function liftable(state: RoomState, userId: string, now: number): Array<"ban" | "timeout"> {
+  const lifted: Array<"ban" | "timeout"> = [];
+  if (state.bans.has(userId)) lifted.push("ban");
+  if ((state.timeouts.get(userId)?.until ?? 0) > now) lifted.push("timeout");
+  return lifted;
+}
+
+/**
+ * Decides what `cmd` from `actor` does at `now` (ms). Never mutates `state`. Moderation
+ * (README "Room events", issue 22): a ban or timeout holds whatever the target's role; `unban`
+ * lifts both (its event's `lifted` says which), by the owner or a moderator — a banned moderator
+ * only by the owner, since moderators cannot act on moderators; `role` → moderator of a banned or
+ * timed-out user is `target_restricted` (unban first); demoting one is allowed and changes nothing
+ * about the restriction.
+ */
 export function decide(state: RoomState, actor: Actor, cmd: Command, now: number, opts: RuleOptions): Outcome {
   const role = effectiveRole(state, actor.userId, actor.role);
   const by = actor.userId;
@@ -265,7 +283,11 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
         m.until = iso(now + cmd.seconds * 1000);
         return ok([m]);
       }
-      if (cmd.type === "unban") return state.bans.has(cmd.user_id) ? ok([m]) : ok([]);
+      if (cmd.type === "unban") {
+        // `unban` lifts a ban and a running timeout alike (Twitch's /unban does): the event says which.
+        const lifted = liftable(state, cmd.user_id, now);
+        return lifted.length > 0 ? ok([{ ...m, lifted }]) : ok([]);
+      }
       // A ban also removes the user's comments still in the ring (and the pin, if it was theirs).
       m.deleted = [...state.comments.values()].filter((e) => e.comment.user_id === cmd.user_id).map((e) => e.comment.id);
       const events: RoomEvent[] = [m];
@@ -295,6 +317,9 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
 
     case "role": {
       if (role !== "owner" || cmd.user_id === actor.userId || targetRole(state, cmd.user_id) === "owner") return err("forbidden");
+      // A ban or timeout holds whatever the role (restriction()), so making a restricted user a
+      // moderator would hand moderation to someone who cannot use it: refused, never silently kept.
+      if (cmd.role === "moderator" && liftable(state, cmd.user_id, now).length > 0) return err("target_restricted");
       if (state.grants.get(cmd.user_id) === cmd.role) return ok([]); // already so: no event
       if (!state.grants.has(cmd.user_id) && state.grants.size >= MAX_GRANTS) return err("limit_reached");
       return ok([{ type: "moderation", seq: next, action: "role", user_id: cmd.user_id, role: cmd.role, by }]);
@@ -344,7 +369,9 @@ export function apply(state: RoomState, e: RoomEvent, now: number, maxComments =
           return requote(state, gone, () => "");
         }
         case "unban":
-          state.bans.delete(e.user_id!);
+          // Events from before `lifted` existed lifted bans only: replaying them must not lift more.
+          if (!e.lifted || e.lifted.includes("ban")) state.bans.delete(e.user_id!);
+          if (e.lifted?.includes("timeout")) state.timeouts.delete(e.user_id!);
           return [];
         case "slow_mode":
           state.slowModeS = e.seconds ?? 0;

@@ -149,6 +149,8 @@ describe("demo page: a streamer and a viewer with room events", () => {
     await v.getByRole("alert").filter({ hasText: /^You are timed out until \d/ }).waitFor();
     await v.locator("#outgoing li.failed .note", { hasText: "Not sent" }).waitFor();
     await v.getByRole("button", { name: "Remove unsent message: am I muted?" }).click();
+    // The streamer's list offers to lift it (an `unban` lifts a timeout too).
+    await s.locator("#banned-list li", { hasText: "viewer" }).getByRole("button", { name: "Remove timeout of viewer" }).waitFor();
 
     // Ban: the viewer's comments vanish everywhere; the streamer sees them in the banned list.
     await row(s, "second message").getByRole("button", { name: "Ban viewer" }).click();
@@ -163,10 +165,13 @@ describe("demo page: a streamer and a viewer with room events", () => {
     await s.screenshot({ path: `${ARTIFACTS}/moderation-streamer.png` });
     await v.screenshot({ path: `${ARTIFACTS}/moderation-viewer.png` });
 
-    // Unban: the list empties; the viewer is still timed out (a separate restriction).
+    // Unban: it lifts the ban and the timeout (its event says both); the list empties and the viewer may speak.
+    expect(await s.getByRole("button", { name: "Remove timeout of viewer" }).count()).toBe(0);
     await s.getByRole("button", { name: "Unban viewer" }).click();
     await s.locator("#banned-users").waitFor({ state: "hidden" });
-    await v.locator("#restriction", { hasText: "You are timed out until" }).waitFor();
+    await v.locator("#restriction:empty").waitFor({ state: "attached" });
+    await say(v, "back again");
+    await same(s, v, "after the unban", (x) => x.messages.some((m) => m.author === "viewer" && m.text === "back again"));
 
     // Presence reached the streamer too (a viewers frame, at most every few seconds).
     await s.locator("#viewers", { hasText: "2 watching" }).waitFor();
@@ -180,6 +185,7 @@ describe("demo page: a streamer and a viewer with room events", () => {
     expect(final.messages.map((m) => [m.author, m.text, m.edited])).toEqual([
       ["streamer", edited, true],
       ["streamer", "javascript:alert(document.cookie)", false],
+      ["viewer", "back again", false],
     ]);
 
     expect(streamer.problems).toEqual([]);

@@ -111,10 +111,15 @@ describe("store: each event kind", () => {
     expect(v.role).toBe("moderator");
     v = applyEvent(v, { type: "moderation", seq: 6, action: "ban", user_id: ME.userId, deleted: [], by: OWNER.userId });
     expect(v.banned).toBe(true);
+    // An unban from before `lifted` existed lifted the ban only; `lifted` says what goes.
     v = applyEvent(v, { type: "moderation", seq: 7, action: "unban", user_id: ME.userId, by: OWNER.userId });
     expect(v.banned).toBe(false);
+    expect(v.mutedUntil).toBe("2999-01-01T00:00:00.000Z");
     v = applyEvent(v, { type: "moderation", seq: 8, action: "slow_mode", seconds: 0, by: MOD.userId });
     expect(v.slowModeS).toBe(0);
+    v = applyEvent(v, { type: "moderation", seq: 9, action: "ban", user_id: ME.userId, deleted: [], by: OWNER.userId });
+    v = applyEvent(v, { type: "moderation", seq: 10, action: "unban", user_id: ME.userId, lifted: ["ban", "timeout"], by: OWNER.userId });
+    expect([v.banned, v.mutedUntil]).toEqual([false, null]);
   });
 
   it("a ban removes the comments listed in `deleted`", () => {
@@ -227,7 +232,10 @@ describe("store: a client that resumes at any point ends where a connected one i
     [OWNER, say("owner speaks")], // c4
     [OTHER, { type: "edit", id: cid(1), text: "hello (edited while pinned)" }],
     [MOD, { type: "delete", id: cid(3) }],
+    // A timed-out user cannot be made a moderator (issue 22): the unban lifts the timeout first.
+    [OWNER, { type: "unban", user_id: ME.userId }],
     [OWNER, { type: "role", user_id: ME.userId, role: "moderator" }],
+    [OWNER, { type: "timeout", user_id: ME.userId, seconds: 900 }],
   ]);
   const tail = runRoomTail(state);
   const all = [...frames, ...tail];

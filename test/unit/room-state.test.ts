@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import type { Command, RoomEvent } from "../../src/protocol";
 import { apply, decide, emptyState, effectiveRole, restrictions, type Actor, type Outcome, type RoomState } from "../../src/rules/room-state";
+import { seesStaffState, standing } from "../../src/rules/standing";
 
 const STREAM = "6b5f0c1e-8a0b-4c59-9b5e-3f2a1d0c9e8f";
 const owner: Actor = { userId: "00000000-0000-4000-8000-00000000000a", username: "owner", role: "owner" };
@@ -210,7 +211,7 @@ describe("attack report fixes", () => {
     expect(code(run(s, owner, { type: "unban", user_id: owner.userId }))).toBe("forbidden");
   });
 
-  it("a banned or timed-out moderator is a reader: no moderation either; a moderator's ban of an unmet moderator does not bind", () => {
+  it("a banned or timed-out moderator is a reader: no moderation either; a moderator's ban of an unmet moderator holds until the owner lifts it", () => {
     const s = fresh();
     expect(code(run(s, owner, { type: "ban", user_id: mod.userId }))).toBe("ok");
     expect(code(run(s, mod, { type: "slow_mode", seconds: 30 }))).toBe("banned");
@@ -219,7 +220,12 @@ describe("attack report fixes", () => {
     run(s, owner, { type: "timeout", user_id: mod.userId, seconds: 60 }, 0);
     expect(code(run(s, mod, { type: "pin", id: post(s, owner, "x", 0) }, 1_000))).toBe("muted");
     const newMod: Actor = { userId: "00000000-0000-4000-8000-0000000000ff", username: "new", role: "moderator" };
-    expect(code(run(s, mod2, { type: "ban", user_id: newMod.userId }, 0))).toBe("ok"); // not met yet
+    expect(code(run(s, mod2, { type: "ban", user_id: newMod.userId }, 0))).toBe("ok"); // not met yet: the room cannot know
+    // Issue 22: a ban holds whatever the role (it used to lapse for a moderator and return on demotion).
+    expect(code(run(s, newMod, { type: "slow_mode", seconds: 5 }, 0))).toBe("banned");
+    s.knownRoles.set(newMod.userId, "moderator"); // they connected: now the room knows
+    expect(code(run(s, mod2, { type: "unban", user_id: newMod.userId }, 0))).toBe("forbidden");
+    expect(code(run(s, owner, { type: "unban", user_id: newMod.userId }, 0))).toBe("ok");
     expect(code(run(s, newMod, { type: "slow_mode", seconds: 5 }, 0))).toBe("ok");
   });
 
@@ -257,6 +263,86 @@ describe("attack report fixes", () => {
     const o = run(s, mod, { type: "ban", user_id: alice.userId, reason: "spam \u202Egnp.exe" }) as Extract<Outcome, { kind: "ok" }>;
     expect((o.events[0] as Extract<RoomEvent, { type: "moderation" }>).reason).toBe("spam gnp.exe");
     expect(code(run(s, mod, { type: "blocked_terms", add: ["a"], remove: ["A"] }))).toBe("invalid_frame");
+  });
+});
+
+describe("issue 22: a ban or timeout holds whatever the role, until `unban` lifts it", () => {
+  const events = (o: Outcome) => (o.kind === "ok" ? o.events : []);
+  const mod3: Actor = { userId: "00000000-0000-4000-8000-0000000000f3", username: "mod3", role: "moderator" };
+
+  it("ban, then promote: the promotion is refused target_restricted and the ban still holds; a demotion revives nothing", () => {
+    const s = fresh();
+    expect(code(run(s, mod, { type: "ban", user_id: alice.userId }))).toBe("ok");
+    const seq = s.seq;
+    expect(run(s, owner, { type: "role", user_id: alice.userId, role: "moderator" })).toEqual({ kind: "error", code: "target_restricted" });
+    expect(s.seq).toBe(seq);
+    expect(effectiveRole(s, alice.userId, "viewer")).toBe("viewer");
+    // Demoting a banned user is allowed (an event everyone sees) and changes nothing about the ban.
+    expect(events(run(s, owner, { type: "role", user_id: alice.userId, role: "viewer" }))).toHaveLength(1);
+    expect(code(run(s, alice, { type: "message", text: "still banned?" }))).toBe("banned");
+    expect(standing(s, 1_000_000).bans.map((b) => b.user_id)).toEqual([alice.userId]);
+  });
+
+  it("staff by token claim or Postgres who are banned stay banned: welcome, sends, moderation, state and stats agree", () => {
+    const s = fresh();
+    run(s, owner, { type: "ban", user_id: mod.userId }); // the owner may ban a moderator
+    expect(restrictions(s, mod.userId, "moderator", 0)).toEqual({ banned: true });
+    expect(code(run(s, mod, { type: "message", text: "hi" }))).toBe("banned");
+    expect(code(run(s, mod, { type: "ban", user_id: bob.userId }))).toBe("banned");
+    expect(seesStaffState(s, mod.userId, "moderator", 0)).toBe(false);
+    expect(standing(s, 0).bans.map((b) => b.user_id)).toEqual([mod.userId]);
+    // Who may lift it: the owner, not another moderator (moderators cannot act on moderators).
+    expect(code(run(s, mod2, { type: "unban", user_id: mod.userId }))).toBe("forbidden");
+    expect(events(run(s, owner, { type: "unban", user_id: mod.userId }))).toMatchObject([{ action: "unban", lifted: ["ban"] }]);
+    expect(seesStaffState(s, mod.userId, "moderator", 0)).toBe(true);
+    expect(code(run(s, mod, { type: "ban", user_id: bob.userId }))).toBe("ok");
+  });
+
+  it("timeout, then promote: refused until the timeout ends or is lifted; a timed-out moderator still reads the staff state", () => {
+    const s = fresh();
+    run(s, mod, { type: "timeout", user_id: alice.userId, seconds: 60 }, 0);
+    expect(code(run(s, owner, { type: "role", user_id: alice.userId, role: "moderator" }, 59_999))).toBe("target_restricted");
+    expect(code(run(s, owner, { type: "role", user_id: alice.userId, role: "moderator" }, 60_000))).toBe("ok");
+    run(s, owner, { type: "timeout", user_id: mod3.userId, seconds: 60 }, 0); // a moderator the room has not met
+    expect(code(run(s, mod3, { type: "slow_mode", seconds: 5 }, 1_000))).toBe("muted");
+    expect(seesStaffState(s, mod3.userId, "moderator", 1_000)).toBe(true);
+    expect(code(run(s, owner, { type: "role", user_id: mod3.userId, role: "moderator" }, 1_000))).toBe("target_restricted");
+  });
+
+  it("unban lifts a timeout too, and says what it lifted; with nothing to lift there is no event", () => {
+    const s = fresh();
+    run(s, mod, { type: "timeout", user_id: alice.userId, seconds: 600 }, 0);
+    expect(events(run(s, mod, { type: "unban", user_id: alice.userId }, 1_000))).toMatchObject([{ action: "unban", user_id: alice.userId, lifted: ["timeout"] }]);
+    expect(restrictions(s, alice.userId, "viewer", 1_000)).toEqual({});
+    expect(code(run(s, alice, { type: "message", text: "back" }, 1_000))).toBe("ok");
+    expect(events(run(s, mod, { type: "unban", user_id: alice.userId }, 1_000))).toEqual([]);
+    run(s, mod, { type: "timeout", user_id: bob.userId, seconds: 600 }, 0);
+    run(s, mod, { type: "ban", user_id: bob.userId }, 0);
+    expect(events(run(s, mod, { type: "unban", user_id: bob.userId }, 1_000))).toMatchObject([{ lifted: ["ban", "timeout"] }]);
+    expect(standing(s, 1_000)).toEqual({ bans: [], timeouts: [] });
+    // An ended timeout is nothing to lift.
+    run(s, mod, { type: "timeout", user_id: bob.userId, seconds: 10 }, 0);
+    expect(events(run(s, mod, { type: "unban", user_id: bob.userId }, 10_000))).toEqual([]);
+  });
+
+  it("an unban event from before `lifted` lifted the ban only, and replays so", () => {
+    const s = fresh();
+    run(s, mod, { type: "timeout", user_id: alice.userId, seconds: 600 }, 0);
+    run(s, mod, { type: "ban", user_id: alice.userId }, 0);
+    apply(s, { type: "moderation", seq: s.seq + 1, action: "unban", user_id: alice.userId, by: mod.userId }, 0);
+    expect(restrictions(s, alice.userId, "viewer", 1_000)).toEqual({ muted_until: new Date(600_000).toISOString() });
+  });
+
+  it("the state route lists what holds: not a ban recorded on the owner before the room knew them, not an ended timeout", () => {
+    const s = emptyState(STREAM);
+    s.knownRoles.set(mod.userId, "moderator");
+    run(s, mod, { type: "ban", user_id: owner.userId }, 0);
+    run(s, mod, { type: "timeout", user_id: alice.userId, seconds: 10 }, 0);
+    expect(standing(s, 0)).toMatchObject({ bans: [{ user_id: owner.userId }], timeouts: [{ user_id: alice.userId }] });
+    s.knownRoles.set(owner.userId, "owner"); // the owner connected
+    expect(standing(s, 10_000)).toEqual({ bans: [], timeouts: [] });
+    expect(seesStaffState(s, owner.userId, "owner", 0)).toBe(true);
+    expect(seesStaffState(s, alice.userId, "viewer", 0)).toBe(false);
   });
 });
 

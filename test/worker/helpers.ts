@@ -169,3 +169,35 @@ export async function setLimits(
     });
   }
 }
+
+/** A token making its holder `role` of stream `sid` by claim (`stream_roles`), for user `sub`. */
+export function staffToken(sid: string, role: "owner" | "moderator", sub = newUserId()): Promise<string> {
+  return token({ sub, username: role === "owner" ? "streamer" : "moddy", claims: { stream_roles: { [sid]: role } } });
+}
+
+type AnswerFrame = Extract<ServerFrame, { type: "ack" }> | Extract<ServerFrame, { type: "error" }>;
+
+/** Sends `frame` with a fresh client_msg_id and waits for its ack or error (failing with what arrived). */
+export async function answer(c: Client, frame: Record<string, unknown>): Promise<AnswerFrame> {
+  const id = crypto.randomUUID();
+  c.send({ ...frame, client_msg_id: id });
+  const pick = (x: Client) => x.frames.find((f): f is AnswerFrame => (f.type === "ack" || f.type === "error") && f.client_msg_id === id);
+  await c.until((x) => pick(x) !== undefined, `answer to ${JSON.stringify(frame)}`);
+  return pick(c)!;
+}
+
+/** POST /v1/streams/{sid}/chat/actions with bearer `t` and `body` (a moderation frame). */
+export function postAction(sid: string, t: string, body: unknown): Promise<Response> {
+  return fetchWorker(`/v1/streams/${sid}/chat/actions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${t}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+/** answer(), failing unless the frame was acknowledged. */
+export async function acked(c: Client, frame: Record<string, unknown>): Promise<Extract<ServerFrame, { type: "ack" }>> {
+  const r = await answer(c, frame);
+  if (r.type !== "ack") throw new Error(`${JSON.stringify(frame)} refused: ${JSON.stringify(r)}`);
+  return r;
+}

@@ -11,8 +11,8 @@ import { loadConfig, type Env } from "../../src/env";
 import type { Attachment, ServerFrame } from "../../src/protocol";
 import type { ChatRoom } from "../../src/room";
 import { roomLimits, type RoomLimits } from "../../src/rules/limits";
-import type { UploadStore } from "../../src/upload-store";
-import { MAX_PENDING_UPLOADS, UPLOAD_CACHE_CONTROL, UPLOAD_CSP, UPLOAD_TTL_MS, uploadKey, type UploadResponse } from "../../src/uploads";
+import { UPLOAD_PUT_GRACE_MS, type UploadStore } from "../../src/upload-store";
+import { MAX_PENDING_UPLOADS, UPLOAD_CACHE_CONTROL, UPLOAD_CSP, UPLOAD_TTL_MS, newUploadId, uploadKey, type UploadResponse } from "../../src/uploads";
 import { Client, connect, fetchWorker, newStreamId, newUserId, roomStub, sleep, token } from "./helpers";
 import { gif, jpeg, png, webp } from "./images";
 
@@ -385,6 +385,55 @@ describe("deleting a comment deletes its images", () => {
     expect((await get(up.url)).status).toBe(404);
     expect((await rows(sid)).doomed).toEqual([]);
     await c.close();
+  });
+});
+
+describe("a ban makes the user's uploads unreachable (issue 22 §4)", () => {
+  it("unattached uploads answer 404 right after the ban, with the images of the comments it deleted; another user's stay", async () => {
+    const sid = newStreamId();
+    const userId = newUserId();
+    const tok = await token({ sub: userId });
+    const other = await uploaded(sid, await token(), await png(), "image/png");
+    const pending = [await uploaded(sid, tok, await png(), "image/png"), await uploaded(sid, tok, gif(), "image/gif")];
+    const c = await connect(sid, { token: tok });
+    const sent = await uploaded(sid, tok, jpeg(), "image/jpeg");
+    await sendOk(c, { type: "message", text: "with an image", attachments: [sent.upload_id] });
+    for (const u of [...pending, sent]) expect((await get(u.url)).status).toBe(200);
+    const owner = await connect(sid, { token: await ownerToken(sid) });
+    await sendOk(owner, { type: "ban", user_id: userId });
+    // Bounded wait for the R2 deletes the ban's event started (ctx.waitUntil), not a timing claim.
+    await eventually(async () => (await Promise.all([...pending, sent].map((u) => gone(u.url)))).every(Boolean), "the banned user's uploads to answer 404");
+    expect((await get(other.url)).status).toBe(200);
+    const left = await rows(sid);
+    expect(left.uploads.map((u) => u.id)).toEqual([other.upload_id]);
+    // Young uploads stay doomed for one more delete once a put in flight would have landed.
+    expect(left.doomed.map((d) => d.id).sort()).toEqual(pending.map((u) => u.upload_id).sort());
+    await Promise.all([c.close(), owner.close()]);
+  });
+
+  it("an upload registered before the ban whose bytes reach R2 after it is deleted again by the alarm", async () => {
+    const sid = newStreamId();
+    const userId = newUserId();
+    const id = newUploadId();
+    const bytes = await png();
+    // The worker's order (src/uploads.ts): register with the room, then put to R2 — here the ban comes between.
+    expect(await roomStub(sid).registerUpload(sid, userId, { id, content_type: "image/png", size: bytes.byteLength })).toEqual({ ok: true });
+    const owner = await connect(sid, { token: await ownerToken(sid) });
+    await sendOk(owner, { type: "ban", user_id: userId });
+    await env.CHAT_UPLOADS.put(uploadKey(sid, id), bytes, { httpMetadata: { contentType: "image/png" } });
+    const url = `/v1/uploads/${sid}/${id}`;
+    expect((await get(url)).status).toBe(200); // the late put landed: only its banned uploader knows the id
+    await eventually(async () => (await rows(sid)).doomed.some((d) => d.id === id && d.attempts === 0), "the first delete to be confirmed");
+    const again = await runInDurableObject(roomStub(sid), (_room: ChatRoom, state) => {
+      const { next_at } = state.storage.sql.exec<{ next_at: number }>("SELECT next_at FROM doomed_uploads WHERE id = ?", id).one();
+      state.storage.sql.exec("UPDATE doomed_uploads SET next_at = 0"); // as if UPLOAD_PUT_GRACE_MS had passed
+      return next_at;
+    });
+    expect(again).toBeGreaterThan(Date.now() + UPLOAD_PUT_GRACE_MS - 60_000);
+    expect(await runDurableObjectAlarm(roomStub(sid))).toBe(true);
+    expect((await get(url)).status).toBe(404);
+    expect(await rows(sid)).toEqual({ uploads: [], doomed: [] });
+    await owner.close();
   });
 });
 
