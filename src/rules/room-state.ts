@@ -25,6 +25,7 @@ import {
   type RoomEvent,
   type StreamComment,
 } from "../protocol";
+import { applyEdit } from "./edits";
 import { excerpt, findBlockedTerm, normalizeTerm, prepareText } from "./text";
 
 /**
@@ -320,8 +321,7 @@ export function apply(state: RoomState, e: RoomEvent, now: number, maxComments =
     case "comment_edited": {
       const entry = state.comments.get(e.id);
       if (!entry) return [];
-      const { entities: _old, ...rest } = entry.comment;
-      entry.comment = { ...rest, message: e.message, ...(e.entities.length ? { entities: e.entities } : {}), edited_at: e.edited_at };
+      entry.comment = applyEdit(entry.comment, e);
       if (state.pinned?.id === e.id) state.pinned = entry.comment;
       return requote(state, new Set([e.id]), (id) => (id === e.id ? excerpt(e.message) : ""));
     }

@@ -20,6 +20,7 @@
 import { Redis } from "@upstash/redis";
 import { describeError } from "../errors";
 import { HISTORY_SIZE, SeqComment, type Entity, type QueueEvent } from "../protocol";
+import { applyEdit } from "../rules/edits";
 import { excerpt } from "../rules/text";
 import type { Sink } from "./sink";
 
@@ -111,10 +112,6 @@ export function planHistory(
     plan.changes[id] = JSON.stringify(c);
     return true;
   };
-  const edited = (comment: SeqComment["comment"], c: Extract<Change, { message: string }>): SeqComment["comment"] => {
-    const { entities: _old, ...rest } = comment;
-    return { ...rest, message: c.message, ...(c.entities.length > 0 ? { entities: c.entities } : {}), edited_at: c.edited_at };
-  };
   /** A reply's quote as the room shows it: the target's newest text, or nothing once it is deleted. */
   const quoted = (comment: SeqComment["comment"]): SeqComment["comment"] => {
     const r = comment.reply_to;
@@ -134,7 +131,7 @@ export function planHistory(
     if (f.type === "comment") {
       const c = known.get(f.comment.id);
       if (c && "deleted" in c) continue;
-      put({ seq: f.seq, comment: quoted(c && c.seq > f.seq ? edited(f.comment, c) : f.comment) });
+      put({ seq: f.seq, comment: quoted(c && c.seq > f.seq ? applyEdit(f.comment, c) : f.comment) });
     } else if (f.type === "comment_edited") {
       const change = { seq: f.seq, message: f.message, entities: f.entities, edited_at: f.edited_at };
       if (!record(f.id, change)) continue;
@@ -142,7 +139,7 @@ export function planHistory(
       const m = current.get(f.id);
       if (!m) continue; // its comment has not arrived yet (or was trimmed): applied when it does
       const sc = JSON.parse(m.member) as SeqComment;
-      put({ seq: sc.seq, comment: edited(sc.comment, change) });
+      put({ seq: sc.seq, comment: applyEdit(sc.comment, change) });
     } else if (f.type === "comment_deleted" || (f.type === "moderation" && f.deleted)) {
       for (const id of f.type === "comment_deleted" ? [f.id] : f.deleted!) {
         record(id, { seq: f.seq, deleted: true });
