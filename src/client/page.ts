@@ -17,11 +17,13 @@
  * `attachments` (absolute URLs, made so by the SDK), only http/https, shown at most 240×240 CSS px.
  */
 import { MAX_MESSAGE_CODE_POINTS, codePointLength, isUuid } from "../protocol.js";
+import { exhaustive } from "../rules/never.js";
 import {
   ChatClient,
   ChatError,
   uuid,
   type Entity,
+  type ModerationFrame,
   type RoomEvent,
   type RoomView,
   type SendResult,
@@ -585,15 +587,44 @@ function renderBanned(): void {
   }
 }
 
-/** Moderation events the page keeps track of beyond the store: who is banned, who moderates. */
+/**
+ * What the page keeps track of beyond the store (which renders every event): who is banned, who
+ * moderates. Every event type and moderation action is listed, so a new one has to be considered here.
+ */
 function noteEvent(e: RoomEvent): void {
-  if (e.type !== "moderation" || e.user_id === undefined) return;
-  if (e.action === "ban") bannedUsers.set(e.user_id, names.get(e.user_id) ?? e.user_id.slice(0, 8));
-  if (e.action === "unban") bannedUsers.delete(e.user_id);
-  if (e.action === "role") {
-    if (e.role === "moderator") moderators.add(e.user_id);
-    else moderators.delete(e.user_id);
-    rolesChanged = true;
+  switch (e.type) {
+    case "comment":
+    case "comment_edited":
+    case "comment_deleted":
+    case "pinned":
+      return; // rendered from the store
+    case "moderation":
+      if (e.user_id !== undefined) noteModeration(e, e.user_id);
+      return;
+    default:
+      exhaustive(e);
+  }
+}
+
+/** A moderation event about `userId`: the banned list and the moderators the owner's tools show. */
+function noteModeration(e: ModerationFrame, userId: string): void {
+  switch (e.action) {
+    case "ban":
+      bannedUsers.set(userId, names.get(userId) ?? userId.slice(0, 8));
+      return;
+    case "unban":
+      bannedUsers.delete(userId);
+      return;
+    case "role":
+      if (e.role === "moderator") moderators.add(userId);
+      else moderators.delete(userId);
+      rolesChanged = true;
+      return;
+    case "timeout":
+    case "slow_mode":
+      return; // the store has them (our own mute, the slow mode)
+    default:
+      exhaustive(e.action);
   }
 }
 

@@ -20,6 +20,7 @@
  * disconnect end exactly where one that stayed connected is.
  */
 import { applyEdit } from "../rules/edits.js";
+import { exhaustive } from "../rules/never.js";
 import { excerpt } from "../rules/text.js";
 import type { Role, RoomEvent, SeqComment, StreamComment, WelcomeFrame } from "./types.js";
 
@@ -165,9 +166,14 @@ export function applyEvent(view: RoomView, e: RoomEvent, maxComments = DEFAULT_M
           // Owners stay owners (the room never sends a role event about one).
           if (aboutMe && e.role !== undefined && view.role !== "owner") next.role = e.role;
           break;
+        default:
+          exhaustive(e.action);
       }
       break;
     }
+    default:
+      // Only a cast gets here (the client validates every frame): the seq moves, nothing else.
+      exhaustive(e);
   }
   return next;
 }
