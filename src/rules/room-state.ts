@@ -5,7 +5,7 @@
  *   decide(state, actor, command, now, opts) → Outcome     what a command would do; state untouched
  *   apply(state, event)                                   the state after one sequenced event
  *
- * The ChatRoom (src/room.ts) runs one pass per command: parse → decide → persist → apply →
+ * The ChatRoom (src/room.ts) runs one pass per command: parse → decide → apply → persist →
  * broadcast → outbox. Replaying the same events with apply() gives the same state, which is what
  * makes a resumed client end where a connected one is.
  *
