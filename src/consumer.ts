@@ -25,6 +25,7 @@ import { loadConfig, type Config, type Env } from "./env";
 import { describeError } from "./errors";
 import { sinkDataPoint, writePoints } from "./metrics";
 import { QueueEvent } from "./protocol";
+import { backoffMs } from "./rules/backoff";
 import { KafkaRestSink } from "./sinks/kafka-rest";
 import { RedisHistorySink, redisClient } from "./sinks/redis-history";
 import type { Sink } from "./sinks/sink";
@@ -37,9 +38,18 @@ export const QUEUE_SINKS = {
 
 export type SinkName = (typeof QUEUE_SINKS)[keyof typeof QUEUE_SINKS];
 
-/** Retry delay for attempt n (1-based): 2, 4, 8, ... seconds, capped at maxDelayS. */
+/** The first retry's delay, seconds (then doubling up to SINK_RETRY_MAX_DELAY_S). */
+export const SINK_RETRY_MIN_DELAY_S = 2;
+
+/**
+ * Retry delay, whole seconds, for a message's `attempts` (Queues counts from 1: the delivery that
+ * just failed): 2, 4, 8, … seconds, capped at `maxDelayS` (SINK_RETRY_MAX_DELAY_S, 1 … 43,200).
+ * No jitter (src/rules/backoff.ts "none"): a batch's messages retry together anyway, and the
+ * README and test/worker/queue.test.ts quote these delays.
+ */
 export function retryDelaySeconds(attempts: number, maxDelayS: number): number {
-  return Math.min(maxDelayS, 2 ** Math.max(1, Math.min(attempts, 16)));
+  const policy = { minMs: SINK_RETRY_MIN_DELAY_S * 1000, maxMs: maxDelayS * 1000, jitter: "none" } as const;
+  return backoffMs(attempts - 1, policy) / 1000;
 }
 
 const skipLogged = new Set<string>();

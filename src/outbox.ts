@@ -32,11 +32,16 @@
  * order, in batches of at most `batchSize`; one send per queue is in flight at a time.
  */
 import { describeError } from "./errors";
+import { backoffMs } from "./rules/backoff";
 
 /** Cloudflare Queues accept at most 100 messages and 256 KB per sendBatch; stay well below. */
 export const OUTBOX_BATCH_SIZE = 50;
 const OUTBOX_BATCH_BYTES = 192 * 1024;
-/** Retry backoff after a failed send to one queue: 1 s, 2 s, 4 s, … capped at 60 s. */
+/**
+ * Retry backoff after a failed send to one queue: 1 s, 2 s, 4 s, … capped at 60 s, exactly (no
+ * jitter, src/rules/backoff.ts "none"): one room retries alone, on its own alarm, and the README
+ * and test/worker/outbox.test.ts quote these delays.
+ */
 export const OUTBOX_RETRY_MIN_MS = 1_000;
 export const OUTBOX_RETRY_MAX_MS = 60_000;
 
@@ -211,7 +216,7 @@ export class Outbox {
         await t.queue.sendBatch(rows.map((r) => ({ body: JSON.parse(r.body) as unknown, contentType: "json" as const })));
       } catch (err) {
         t.failures++;
-        const delay = Math.min(this.maxRetryMs, this.minRetryMs * 2 ** Math.min(t.failures - 1, 30));
+        const delay = backoffMs(t.failures - 1, { minMs: this.minRetryMs, maxMs: this.maxRetryMs, jitter: "none" });
         t.retryAt = this.now() + delay;
         console.error(
           `outbox${this.label} queue=${t.name} send of seq ${rows[0]!.seq}..${rows.at(-1)!.seq} failed ` +

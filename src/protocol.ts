@@ -7,6 +7,7 @@
  * courtesy), and the README quotes them.
  */
 import * as z from "zod";
+import { assertNever } from "./rules/never";
 
 // ---------------------------------------------------------------------------------------------
 // Limits
@@ -266,6 +267,7 @@ export function toQueueEvent(frame: RoomEvent, streamId: string, at: string, act
   return { ...kafkaEvent(frame, streamId, at, actor), seq: frame.seq, frame } as QueueEvent;
 }
 
+/** The Kafka value of a sequenced frame (DESIGN.md "Events and history"; extra fields: README "Extensions"). */
 function kafkaEvent(f: RoomEvent, streamId: string, at: string, actor: string): KafkaRoomEvent {
   const env = { stream_id: streamId, created_at: at };
   switch (f.type) {
@@ -294,6 +296,8 @@ function kafkaEvent(f: RoomEvent, streamId: string, at: string, actor: string): 
       const { type: _t, seq: _s, deleted, ...rest } = f;
       return { event_type: "stream_chat_moderation", ...env, ...rest, ...(deleted ? { deleted_comment_ids: deleted } : {}) };
     }
+    default:
+      return assertNever(f, "kafkaEvent");
   }
 }
 

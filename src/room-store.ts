@@ -16,10 +16,24 @@
  *   outbox, outbox_cursor      owned by src/outbox.ts
  */
 import { HISTORY_SIZE, type Role, type RoomEvent, type SeqComment, type StreamComment } from "./protocol";
+import { exhaustive } from "./rules/never";
 import { emptyState, type RoomState } from "./rules/room-state";
 
 import type { RingEntry } from "./mirror";
 export type { RingEntry } from "./mirror";
+
+/**
+ * Event types after which the stored pinned comment (meta `pinned`, stored whole) is written again:
+ * a pin, and an edit or a deletion (of it, or of what it quotes); re-quoted replies (`touched`) also
+ * rewrite it. A map over every type, so that a new type has to say.
+ */
+const MAY_CHANGE_PIN: Record<RoomEvent["type"], boolean> = {
+  comment: false,
+  comment_edited: true,
+  comment_deleted: true,
+  pinned: true,
+  moderation: false,
+};
 
 /** How many client_msg_id acknowledgements a stream remembers (the newest). */
 const ACK_RETENTION = 10_000;
@@ -153,14 +167,18 @@ export class RoomStore {
           case "role":
             this.sql.exec("INSERT OR REPLACE INTO grants (user_id, role) VALUES (?, ?)", e.user_id!, e.role!);
             break;
+          default:
+            exhaustive(e.action);
         }
+        break;
+      default:
+        exhaustive(e);
     }
     for (const id of touched) {
       const entry = state.comments.get(id);
       if (entry) this.sql.exec("UPDATE comments SET body = ? WHERE id = ?", JSON.stringify(entry satisfies SeqComment), id);
     }
-    // The pinned comment is stored whole, so a pin, an edit of it or of what it quotes changes this row.
-    if (e.type === "pinned" || e.type === "comment_edited" || e.type === "comment_deleted" || touched.length > 0) {
+    if (MAY_CHANGE_PIN[e.type] || touched.length > 0) {
       this.setMeta("pinned", state.pinned ? JSON.stringify(state.pinned) : "");
     }
     return { seq: e.seq, comment: isComment, json };

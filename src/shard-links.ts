@@ -18,9 +18,10 @@ import { UNKNOWN_REGION } from "./metrics";
 import type { MirrorSnapshot, RingEntry } from "./mirror";
 import { HISTORY_SIZE } from "./protocol";
 import type { DeliveryAck, ShardDelivery, ShardReport } from "./shard-api";
+import { backoffMs } from "./rules/backoff";
 import { pickShard, shardKey, type ShardLoad } from "./rules/placement";
 
-/** Retry of a failed delivery: RETRY_MIN_MS doubling up to RETRY_MAX_MS. */
+/** Retry of a failed delivery: RETRY_MIN_MS doubling up to RETRY_MAX_MS, with equal jitter (src/rules/backoff.ts: half the wait fixed, half random), so shards failing together do not retry in the same tick. */
 export const RETRY_MIN_MS = 50;
 export const RETRY_MAX_MS = 5_000;
 /** A shard whose sockets are all gone is dropped from the list after this long without an admission (ms). */
@@ -342,7 +343,7 @@ export class ShardLinks {
             link.pending = [];
             link.needSnapshot = true;
           }
-          const wait = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(link.failures - 1, 10));
+          const wait = backoffMs(link.failures - 1, { minMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS, jitter: "equal" });
           link.timer = setTimeout(() => {
             link.timer = null;
             if (this.links.get(link.name) === link) this.kick(link);

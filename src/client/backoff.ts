@@ -2,8 +2,10 @@
  * Reconnect delays: exponential backoff with "full jitter" — each delay is uniform in
  * [0, min(maxMs, baseMs · 2^attempt)]. Full jitter spreads a crowd of viewers that lost the same
  * edge at the same moment, so they do not all knock on the Durable Object in lock-step
- * (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
+ * (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/). The arithmetic is
+ * the server's (src/rules/backoff.ts); this module keeps the SDK's defaults, names and counter.
  */
+import { backoffCeilingMs, backoffMs } from "../rules/backoff.js";
 
 export interface BackoffOptions {
   /** Ceiling of the first delay. Default 250 ms. */
@@ -19,15 +21,13 @@ export const DEFAULT_BACKOFF_MAX_MS = 15_000;
 
 /** The ceiling for a given attempt (0-based): min(maxMs, baseMs · 2^attempt). */
 export function backoffCeiling(attempt: number, baseMs = DEFAULT_BACKOFF_BASE_MS, maxMs = DEFAULT_BACKOFF_MAX_MS): number {
-  // 2^attempt overflows to Infinity for large attempts; Math.min handles that.
-  return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt));
+  return backoffCeilingMs(attempt, { minMs: baseMs, maxMs });
 }
 
-/** A delay for a given attempt (0-based), uniform in [0, ceiling]. */
+/** A delay for a given attempt (0-based), in whole ms uniform in [0, ceiling]. */
 export function backoffDelay(attempt: number, opts: BackoffOptions = {}): number {
-  const random = opts.random ?? Math.random;
-  const ceiling = backoffCeiling(attempt, opts.baseMs, opts.maxMs);
-  return Math.floor(random() * (ceiling + 1));
+  const policy = { minMs: opts.baseMs ?? DEFAULT_BACKOFF_BASE_MS, maxMs: opts.maxMs ?? DEFAULT_BACKOFF_MAX_MS, jitter: "full" } as const;
+  return backoffMs(attempt, policy, opts.random);
 }
 
 /** Attempt counter + delays. `reset()` once a connection has proved stable. */

@@ -15,6 +15,7 @@
  * Everything time-based is a timer owned by this object, and close() clears them all: a closed
  * client keeps no process alive and sends nothing.
  */
+import { exhaustive } from "../rules/never.js";
 import { prepareText } from "../rules/text.js";
 import {
   CLOSE_POLICY_VIOLATION,
@@ -1014,6 +1015,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       }
       case "pong":
         return;
+      default:
+        exhaustive(frame);
     }
   }
 

@@ -17,11 +17,13 @@
  * `attachments` (absolute URLs, made so by the SDK), only http/https, shown at most 240×240 CSS px.
  */
 import { MAX_MESSAGE_CODE_POINTS, codePointLength, isUuid } from "../protocol.js";
+import { exhaustive } from "../rules/never.js";
 import {
   ChatClient,
   ChatError,
   uuid,
   type Entity,
+  type ModerationFrame,
   type RoomEvent,
   type RoomView,
   type SendResult,
@@ -602,20 +604,48 @@ function renderBanned(): void {
   ui.banned.hidden = !isStaff() || ui.bannedList.childElementCount === 0;
 }
 
-/** Moderation events the page keeps track of beyond the store: who is banned, who moderates. */
+/**
+ * What the page keeps track of beyond the store (which renders every event): who is banned, who
+ * moderates. Every event type and moderation action is listed, so a new one has to be considered here.
+ */
 function noteEvent(e: RoomEvent): void {
-  if (e.type !== "moderation" || e.user_id === undefined) return;
-  if (e.action === "ban") bannedUsers.set(e.user_id, names.get(e.user_id) ?? e.user_id.slice(0, 8));
-  if (e.action === "timeout" && e.until) timedOut.set(e.user_id, { name: names.get(e.user_id) ?? e.user_id.slice(0, 8), until: Date.parse(e.until) });
-  if (e.action === "unban") {
-    // Events from before `lifted` existed lifted bans only.
-    if (!e.lifted || e.lifted.includes("ban")) bannedUsers.delete(e.user_id);
-    if (e.lifted?.includes("timeout")) timedOut.delete(e.user_id);
+  switch (e.type) {
+    case "comment":
+    case "comment_edited":
+    case "comment_deleted":
+    case "pinned":
+      return; // rendered from the store
+    case "moderation":
+      if (e.user_id !== undefined) noteModeration(e, e.user_id);
+      return;
+    default:
+      exhaustive(e);
   }
-  if (e.action === "role") {
-    if (e.role === "moderator") moderators.add(e.user_id);
-    else moderators.delete(e.user_id);
-    rolesChanged = true;
+}
+
+/** A moderation event about `userId`: the banned list and the moderators the owner's tools show. */
+function noteModeration(e: ModerationFrame, userId: string): void {
+  switch (e.action) {
+    case "ban":
+      bannedUsers.set(userId, names.get(userId) ?? userId.slice(0, 8));
+      return;
+    case "unban":
+      // Events from before `lifted` existed lifted bans only.
+      if (!e.lifted || e.lifted.includes("ban")) bannedUsers.delete(userId);
+      if (e.lifted?.includes("timeout")) timedOut.delete(userId);
+      return;
+    case "role":
+      if (e.role === "moderator") moderators.add(userId);
+      else moderators.delete(userId);
+      rolesChanged = true;
+      return;
+    case "timeout":
+      if (e.until) timedOut.set(userId, { name: names.get(userId) ?? userId.slice(0, 8), until: Date.parse(e.until) });
+      return;
+    case "slow_mode":
+      return; // the store has it
+    default:
+      exhaustive(e.action);
   }
 }
 

@@ -11,13 +11,16 @@
  * or the demo page comparing comment objects to re-render only what changed).
  *
  * The rules mirror the room's (src/rules/room-state.ts `apply`, DESIGN.md "Room events"): an
- * edit replaces the text and entities and sets `edited_at` (also on the pinned copy); a deletion
+ * edit replaces the text and entities and sets `edited_at` (also on the pinned copy; the same
+ * src/rules/edits.ts applyEdit the room and Redis history use); a deletion
  * or a ban's `deleted` list removes comments; `pinned` replaces the pin (a deletion of the pinned
  * comment is followed by its own `pinned: null` event, so it is not cleared here); moderation
  * events about us update our own `role`, `mutedUntil` and `banned`. Replaying the same frames in
  * seq order therefore gives the same view, which is what makes a client that resumed after a
  * disconnect end exactly where one that stayed connected is.
  */
+import { applyEdit } from "../rules/edits.js";
+import { exhaustive } from "../rules/never.js";
 import { excerpt } from "../rules/text.js";
 import type { Role, RoomEvent, SeqComment, StreamComment, WelcomeFrame } from "./types.js";
 
@@ -119,17 +122,13 @@ export function applyEvent(view: RoomView, e: RoomEvent, maxComments = DEFAULT_M
       next.comments = capped([...view.comments, { seq: e.seq, comment: e.comment }], maxComments);
       break;
     case "comment_edited": {
-      const edit = (c: StreamComment): StreamComment => {
-        const { entities: _old, ...rest } = c;
-        return { ...rest, message: e.message, ...(e.entities.length > 0 ? { entities: e.entities } : {}), edited_at: e.edited_at };
-      };
       const i = findIndex(view.comments, e.id);
       if (i >= 0) {
         const comments = view.comments.slice();
-        comments[i] = { seq: comments[i]!.seq, comment: edit(comments[i]!.comment) };
+        comments[i] = { seq: comments[i]!.seq, comment: applyEdit(comments[i]!.comment, e) };
         next.comments = comments;
       }
-      if (view.pinned?.id === e.id) next.pinned = edit(view.pinned);
+      if (view.pinned?.id === e.id) next.pinned = applyEdit(view.pinned, e);
       requote(next, new Set([e.id]), () => excerpt(e.message));
       break;
     }
@@ -169,9 +168,14 @@ export function applyEvent(view: RoomView, e: RoomEvent, maxComments = DEFAULT_M
           // Owners stay owners (the room never sends a role event about one).
           if (aboutMe && e.role !== undefined && view.role !== "owner") next.role = e.role;
           break;
+        default:
+          exhaustive(e.action);
       }
       break;
     }
+    default:
+      // Only a cast gets here (the client validates every frame): the seq moves, nothing else.
+      exhaustive(e);
   }
   return next;
 }

@@ -8,6 +8,7 @@
  */
 import type { SingleServerFrame } from "../protocol.js";
 import { SNIFF_BYTES, isUploadContentType, sniffImageType, type UploadContentType } from "../rules/images.js";
+import { exhaustive } from "../rules/never.js";
 
 export {
   DEFAULT_MAX_UPLOAD_BYTES,
@@ -183,7 +184,16 @@ export function resolveFrameUrls(frame: SingleServerFrame, base: URL): SingleSer
         comments: frame.comments.map((sc) => ({ ...sc, comment: resolveComment(sc.comment, base) })),
         ...(frame.events ? { events: frame.events.map((e) => resolveFrameUrls(e, base) as typeof e) } : {}),
       };
+    case "comment_edited":
+    case "comment_deleted":
+    case "moderation":
+    case "ack":
+    case "error":
+    case "pong":
+    case "viewers":
+      return frame; // no comment, so no attachment
     default:
+      exhaustive(frame);
       return frame;
   }
 }

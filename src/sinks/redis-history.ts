@@ -20,6 +20,8 @@
 import { Redis } from "@upstash/redis";
 import { describeError } from "../errors";
 import { HISTORY_SIZE, SeqComment, type Entity, type QueueEvent } from "../protocol";
+import { applyEdit } from "../rules/edits";
+import { exhaustive } from "../rules/never";
 import { excerpt } from "../rules/text";
 import type { Sink } from "./sink";
 
@@ -66,12 +68,23 @@ export interface HistoryPlan {
 export function touchedIds(events: readonly QueueEvent[]): string[] {
   const ids = new Set<string>();
   for (const { frame: f } of events) {
-    if (f.type === "comment") {
-      ids.add(f.comment.id);
-      if (f.comment.reply_to) ids.add(f.comment.reply_to.id); // its quote follows the target's changes
+    switch (f.type) {
+      case "comment":
+        ids.add(f.comment.id);
+        if (f.comment.reply_to) ids.add(f.comment.reply_to.id); // its quote follows the target's changes
+        break;
+      case "comment_edited":
+      case "comment_deleted":
+        ids.add(f.id);
+        break;
+      case "moderation":
+        for (const id of f.deleted ?? []) ids.add(id);
+        break;
+      case "pinned":
+        break; // the history holds no pin
+      default:
+        exhaustive(f);
     }
-    else if (f.type === "comment_edited" || f.type === "comment_deleted") ids.add(f.id);
-    else if (f.type === "moderation") for (const id of f.deleted ?? []) ids.add(id);
   }
   return [...ids];
 }
@@ -111,10 +124,6 @@ export function planHistory(
     plan.changes[id] = JSON.stringify(c);
     return true;
   };
-  const edited = (comment: SeqComment["comment"], c: Extract<Change, { message: string }>): SeqComment["comment"] => {
-    const { entities: _old, ...rest } = comment;
-    return { ...rest, message: c.message, ...(c.entities.length > 0 ? { entities: c.entities } : {}), edited_at: c.edited_at };
-  };
   /** A reply's quote as the room shows it: the target's newest text, or nothing once it is deleted. */
   const quoted = (comment: SeqComment["comment"]): SeqComment["comment"] => {
     const r = comment.reply_to;
@@ -130,25 +139,42 @@ export function planHistory(
       if (sc.comment.reply_to?.id === target) put({ seq: sc.seq, comment: quoted(sc.comment) });
     }
   };
+  /** Deletes the comments `ids` (a deletion, or a ban's `deleted`) as of `seq`. */
+  const deleteAll = (ids: readonly string[], seq: number) => {
+    for (const id of ids) {
+      record(id, { seq, deleted: true });
+      remove(id);
+      requote(id);
+    }
+  };
   for (const { frame: f } of events) {
-    if (f.type === "comment") {
-      const c = known.get(f.comment.id);
-      if (c && "deleted" in c) continue;
-      put({ seq: f.seq, comment: quoted(c && c.seq > f.seq ? edited(f.comment, c) : f.comment) });
-    } else if (f.type === "comment_edited") {
-      const change = { seq: f.seq, message: f.message, entities: f.entities, edited_at: f.edited_at };
-      if (!record(f.id, change)) continue;
-      requote(f.id);
-      const m = current.get(f.id);
-      if (!m) continue; // its comment has not arrived yet (or was trimmed): applied when it does
-      const sc = JSON.parse(m.member) as SeqComment;
-      put({ seq: sc.seq, comment: edited(sc.comment, change) });
-    } else if (f.type === "comment_deleted" || (f.type === "moderation" && f.deleted)) {
-      for (const id of f.type === "comment_deleted" ? [f.id] : f.deleted!) {
-        record(id, { seq: f.seq, deleted: true });
-        remove(id);
-        requote(id);
+    switch (f.type) {
+      case "comment": {
+        const c = known.get(f.comment.id);
+        if (c && "deleted" in c) break;
+        put({ seq: f.seq, comment: quoted(c && c.seq > f.seq ? applyEdit(f.comment, c) : f.comment) });
+        break;
       }
+      case "comment_edited": {
+        const change = { seq: f.seq, message: f.message, entities: f.entities, edited_at: f.edited_at };
+        if (!record(f.id, change)) break;
+        requote(f.id);
+        const m = current.get(f.id);
+        if (!m) break; // its comment has not arrived yet (or was trimmed): applied when it does
+        const sc = JSON.parse(m.member) as SeqComment;
+        put({ seq: sc.seq, comment: applyEdit(sc.comment, change) });
+        break;
+      }
+      case "comment_deleted":
+        deleteAll([f.id], f.seq);
+        break;
+      case "moderation":
+        deleteAll(f.deleted ?? [], f.seq); // only a ban deletes
+        break;
+      case "pinned":
+        break; // the history holds no pin
+      default:
+        exhaustive(f);
     }
   }
   return plan;

@@ -1,6 +1,7 @@
 /**
- * A durable home for chat events. The queue consumer hands each sink the batch's events and
- * acknowledges a queue message only when every configured sink stored it.
+ * A durable home for chat events. Each queue has exactly one sink (src/consumer.ts QUEUE_SINKS:
+ * chat-events → Kafka, chat-history → Redis history); the consumer hands it the batch's valid
+ * events and acknowledges a queue message only when that sink stored it, otherwise retries it.
  */
 import type { QueueEvent } from "../protocol";
 

@@ -5,10 +5,11 @@
  * eviction, a failed, slow or stuck RPC, reordering at an await), against a guarantee that the
  * unsharded room keeps.
  *
- * Each `it.fails` demonstrates a fault that is still in src/ (the comment above it names the fault
- * and where it comes from); the suite stays green until it is fixed, then the test flips to `it`.
- * A plain `it` named "FAULT …" is such a fault, fixed since (its comment describes the code before
- * the fix); any other plain `it` is an attack that was tried and held.
+ * Each `it.fails` titled "FAULT …" demonstrates a fault that is still in src/ (its comment,
+ * "FAULT (…)", names the fault and where it comes from); the suite stays green until it is fixed.
+ * Then the test flips to `it` and is titled after the guarantee it now proves, and its comment
+ * becomes "Fixed (…); before the fix: …", describing the code as it was then. Any other plain `it`
+ * is an attack that was tried and held.
  *
  * Only meaningful sharded (SHARD_MAX_SOCKETS=3, vitest.config.ts's default), so a region's fourth
  * socket opens a second shard. Platform events are simulated by wrapping a method of one object's
@@ -173,13 +174,13 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
   // Sequence: gaps and duplicates
   // -------------------------------------------------------------------------------------------
 
-  // FAULT (seq gap): when a shard's deliveries fail for more than the ring (HISTORY_SIZE events),
-  // the room sends it a snapshot; the shard's sockets last saw seq 1, the snapshot's ring starts
-  // far later, and ChatShard.catchUp (src/shard.ts, `missed === null`) only logs a warning and
-  // broadcasts the ring: sockets that stayed open silently skip the events in between. The
-  // unsharded room never skips a seq on an open socket. Expected: no gap, or the sockets are told
-  // to resync (closed, so a client resumes and gets a fresh backlog).
-  it("FAULT gap: a shard whose deliveries failed for more than the ring skips the events in between on its open sockets", { timeout: 60_000 }, async () => {
+  // Fixed (seq gap); before the fix: when a shard's deliveries fail for more than the ring
+  // (HISTORY_SIZE events), the room sends it a snapshot; the shard's sockets last saw seq 1, the
+  // snapshot's ring starts far later, and ChatShard.catchUp (src/shard.ts, `missed === null`) only
+  // logs a warning and broadcasts the ring: sockets that stayed open silently skip the events in
+  // between. The unsharded room never skips a seq on an open socket. Expected: no gap, or the
+  // sockets are told to resync (closed, so a client resumes and gets a fresh backlog).
+  it("a shard whose deliveries failed for more than the ring never skips a seq on its open sockets: they get every event in between, or are closed to resync", { timeout: 60_000 }, async () => {
     const sid = newStreamId();
     await setLimits(roomStub(sid), roomy);
     const here = await viewer(sid, "EU");
@@ -236,15 +237,15 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     await Promise.all([old.c.close(), late!.close(), there.c.close()]);
   });
 
-  // FAULT (first comment lost after hibernation): the room knows what a shard has broadcast only from
-  // deliveries of entries (src/shard-links.ts: link.acked, −1 until then; a new shard gets its
-  // mirror from mirrorSnapshot(), not from a delivery). A shard evicted before its first entry (an
-  // idle stream: hibernation evicts every quiet shard) gets prev: −1 with that entry, answers
-  // need: "snapshot", and on the snapshot sets `sent` to the snapshot's seq (src/shard.ts deliver:
-  // `if (this.sent === null) this.sent = before`): the entry that woke it is never sent to its
-  // sockets. (test/worker/shards.test.ts "the room and a shard evicted together" fails the same
-  // way: the room's restart also resets acked to −1.)
-  it("FAULT gap: a shard evicted before the stream's first comment never sends that comment to its sockets", { timeout: 40_000 }, async () => {
+  // Fixed (first comment lost after hibernation); before the fix: the room knows what a shard has
+  // broadcast only from deliveries of entries (src/shard-links.ts: link.acked, −1 until then; a new
+  // shard gets its mirror from mirrorSnapshot(), not from a delivery). A shard evicted before its
+  // first entry (an idle stream: hibernation evicts every quiet shard) gets prev: −1 with that
+  // entry, answers need: "snapshot", and on the snapshot sets `sent` to the snapshot's seq
+  // (src/shard.ts deliver: `if (this.sent === null) this.sent = before`): the entry that woke it is
+  // never sent to its sockets. (test/worker/shards.test.ts "the room and a shard evicted together"
+  // failed the same way: the room's restart also reset acked to −1.)
+  it("a shard evicted before the stream's first comment still sends that comment, and the next, to its sockets", { timeout: 40_000 }, async () => {
     const sid = newStreamId();
     await setLimits(roomStub(sid), roomy);
     const here = await viewer(sid, "EU");
@@ -286,14 +287,14 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     await Promise.all([here.c.close(), there.c.close()]);
   });
 
-  // FAULT (resume): a client that saw seq 3 on one shard resumes (`since=3`) on a shard whose
-  // mirror is behind (its feed failing, or simply slower); mirror.historyFrame (src/mirror.ts
-  // historyFrame: `since <= view.seq` fails) answers a fresh backlog with recovered:false and a
-  // welcome.seq (0) below what the client already has, then sends seqs 1–3 live again when the feed
-  // catches up. The room, which admitted the upgrade at seq 3, would have answered recovered:true
-  // with nothing missed. Expected: the shard answers as the room would (e.g. admit returns the
-  // room's seq and the shard waits for, or fetches, a mirror at least that far).
-  it("FAULT resume: a resume with since=<latest> on a shard whose feed is behind gets recovered:false, an older welcome.seq, then the same frames again", { timeout: 40_000 }, async () => {
+  // Fixed (resume); before the fix: a client that saw seq 3 on one shard resumes (`since=3`) on a
+  // shard whose mirror is behind (its feed failing, or simply slower); mirror.historyFrame
+  // (src/mirror.ts historyFrame: `since <= view.seq` fails) answers a fresh backlog with
+  // recovered:false and a welcome.seq (0) below what the client already has, then sends seqs 1–3
+  // live again when the feed catches up. The room, which admitted the upgrade at seq 3, would have
+  // answered recovered:true with nothing missed. Expected: the shard answers as the room would (e.g.
+  // admit returns the room's seq and the shard waits for, or fetches, a mirror at least that far).
+  it("a resume with since=<latest> on a shard whose feed is behind is answered as the room would: welcome.seq = since, recovered:true, nothing sent again", { timeout: 40_000 }, async () => {
     const sid = newStreamId();
     await setLimits(roomStub(sid), roomy);
     const eu = await viewer(sid, "EU"); // EU-0 exists, its mirror at 0
@@ -349,12 +350,13 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
   // Acks and answers
   // -------------------------------------------------------------------------------------------
 
-  // FAULT (ack held past ACK_HOLD_MS): fill() (src/shard.ts) arms the hold timer only when none is
-  // armed, and the timer does not re-arm itself for what is still held after it fires; an ack
-  // held while another one's timer was running waits until the next fill() or deliver() instead of
-  // ACK_HOLD_MS. With the shard's feed failing, the second ack of a sender does not come until
-  // the feed recovers (never, if it does not). Expected: every answer within ~ACK_HOLD_MS.
-  it("FAULT ack: with the shard's feed failing, a second ack held during the first's wait is not sent after ACK_HOLD_MS", { timeout: 40_000 }, async () => {
+  // Fixed (ack held past ACK_HOLD_MS); before the fix: fill() (src/shard.ts) arms the hold timer
+  // only when none is armed, and the timer does not re-arm itself for what is still held after it
+  // fires; an ack held while another one's timer was running waits until the next fill() or
+  // deliver() instead of ACK_HOLD_MS. With the shard's feed failing, the second ack of a sender does
+  // not come until the feed recovers (never, if it does not). Expected: every answer within
+  // ~ACK_HOLD_MS.
+  it("with the shard's feed failing, every held ack is released within ACK_HOLD_MS, also one held while another's hold was running", { timeout: 40_000 }, async () => {
     const sid = newStreamId();
     await setLimits(roomStub(sid), roomy);
     const sender = await viewer(sid, "EU");
@@ -373,13 +375,13 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     await sender.c.close();
   });
 
-  // FAULT (dedupe): a shard that has seen `room_busy` refuses every message and edit on it until the
-  // retry time (src/shard.ts webSocketMessage: `posts && now < this.busyUntil`, and the shedding
-  // just above it), before the room's dedupe: a repeat of an already acknowledged client_msg_id
-  // (what a client resends when an ack was lost) gets `room_busy` instead of its ack. The room
-  // dedupes first (README "One pass per command"), so unsharded the repeat gets the same ack at
-  // once — DESIGN.md: "a repeated client_msg_id gets the same ack".
-  it("FAULT dedupe: while the shard holds a cached room_busy, a repeat of an acknowledged client_msg_id gets room_busy instead of its ack", async () => {
+  // Fixed (dedupe); before the fix: a shard that has seen `room_busy` refuses every message and edit
+  // on it until the retry time (src/shard.ts webSocketMessage: `posts && now < this.busyUntil`, and
+  // the shedding just above it), before the room's dedupe: a repeat of an already acknowledged
+  // client_msg_id (what a client resends when an ack was lost) gets `room_busy` instead of its ack.
+  // The room dedupes first (README "One pass per command"), so unsharded the repeat gets the same
+  // ack at once — DESIGN.md: "a repeated client_msg_id gets the same ack".
+  it("after a room_busy on the shard, a repeat of an acknowledged client_msg_id still gets its original ack", async () => {
     const sid = newStreamId();
     await setLimits(roomStub(sid), { ROOM_MAX_MESSAGES_PER_SEC: 1 });
     const a = await viewer(sid, "EU");
@@ -394,13 +396,13 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     await Promise.all([a.c.close(), b.c.close()]);
   });
 
-  // FAULT (answers out of order): the shard's gate (src/fanout.ts gate → reject → sendError, called
-  // from src/shard.ts webSocketMessage) answers a malformed frame at once, while the answer to the
-  // valid frame sent before it waits for the room's RPC (and the hold): a socket's answers arrive
-  // in another order than its frames. The unsharded room answers in frame order, and the shard's
-  // own refusals (slot() → fill()) keep it; the gate's errors and the frame budget's
+  // Fixed (answers out of order); before the fix: the shard's gate (src/fanout.ts gate → reject →
+  // sendError, called from src/shard.ts webSocketMessage) answers a malformed frame at once, while
+  // the answer to the valid frame sent before it waits for the room's RPC (and the hold): a socket's
+  // answers arrive in another order than its frames. The unsharded room answers in frame order, and
+  // the shard's own refusals (slot() → fill()) keep it; the gate's errors and the frame budget's
   // `rate_limited` skip the queue.
-  it("FAULT order: the error for a malformed frame overtakes the ack of the message sent before it", async () => {
+  it("a socket's answers come in the order of its frames: the ack of a message before the error for a malformed frame sent after it", async () => {
     const sid = newStreamId();
     const a = await viewer(sid, "EU");
     a.c.send({ type: "message", text: "hello", client_msg_id: "first" });
@@ -441,12 +443,12 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
   // Stuck RPCs: unbounded queues, unanswered clients
   // -------------------------------------------------------------------------------------------
 
-  // FAULT (close not answered): ChatShard.webSocketClose (src/shard.ts) awaits reportNow(), i.e.
-  // the room's shardReport RPC (and every report queued before it on reportChain), before it
-  // answers the client's close. While the room does not answer (overloaded, stuck), no close on
-  // the shard is answered: DESIGN.md "A client's close is always answered". Expected: the close
-  // is answered at once and the report goes on in the background (ctx.waitUntil).
-  it("FAULT close: while the room's shardReport RPC does not answer, a client's close on the shard is never answered", { timeout: 30_000 }, async () => {
+  // Fixed (close not answered); before the fix: ChatShard.webSocketClose (src/shard.ts) awaits
+  // reportNow(), i.e. the room's shardReport RPC (and every report queued before it on reportChain),
+  // before it answers the client's close. While the room does not answer (overloaded, stuck), no
+  // close on the shard is answered: DESIGN.md "A client's close is always answered". Expected: the
+  // close is answered at once and the report goes on in the background (ctx.waitUntil).
+  it("a client's close on the shard is answered even while the room's shardReport RPC does not answer (after at most CLOSE_REPORT_WAIT_MS)", { timeout: 30_000 }, async () => {
     const sid = newStreamId();
     const a = await viewer(sid, "EU");
     const b = await viewer(sid, "EU");
@@ -463,12 +465,13 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     }
   });
 
-  // FAULT (unbounded pending, dead feed): a deliver() RPC that never settles leaves the link
-  // `inflight` for ever (src/shard-links.ts kick: no deadline); everything broadcast meanwhile piles
-  // up in link.pending, past HISTORY_SIZE (the snapshot fallback is only checked when a delivery
-  // starts), and the shard's sockets get nothing more. Expected: pending stays bounded (≤ the ring)
-  // and a stuck delivery is abandoned after a deadline so the shard is fed again.
-  it("FAULT stuck delivery: the room's queue for a shard grows without bound and its sockets get nothing more", { timeout: 60_000 }, async () => {
+  // Fixed (unbounded pending, dead feed); before the fix: a deliver() RPC that never settles leaves
+  // the link `inflight` for ever (src/shard-links.ts kick: no deadline); everything broadcast
+  // meanwhile piles up in link.pending, past HISTORY_SIZE (the snapshot fallback is only checked
+  // when a delivery starts), and the shard's sockets get nothing more. Expected: pending stays
+  // bounded (≤ the ring) and a stuck delivery is abandoned after a deadline so the shard is fed
+  // again.
+  it("a deliver() RPC that never settles: the room's queue for that shard stays within the ring, and once the shard answers its sockets are fed again or closed to resync", { timeout: 60_000 }, async () => {
     const sid = newStreamId();
     await setLimits(roomStub(sid), roomy);
     const here = await viewer(sid, "EU");
@@ -498,12 +501,12 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     await Promise.all([here.c.close(), there.c.close()]);
   });
 
-  // FAULT (unanswered commands, unbounded uplink): while one commands() RPC to the room is
-  // pending, every later command of every socket on the shard waits in `uplink` (src/shard.ts
-  // flushUplink: one RPC at a time, no deadline, no cap); if the RPC never settles, no sender on
-  // the shard is ever answered and the queue only grows. Expected: a deadline (then
+  // Fixed (unanswered commands, unbounded uplink); before the fix: while one commands() RPC to the
+  // room is pending, every later command of every socket on the shard waits in `uplink`
+  // (src/shard.ts flushUplink: one RPC at a time, no deadline, no cap); if the RPC never settles, no
+  // sender on the shard is ever answered and the queue only grows. Expected: a deadline (then
   // `internal_error`, the path webSocketMessage already has) and a bound per socket.
-  it("FAULT stuck uplink: while the room's commands() RPC does not answer, no command on the shard is ever answered", { timeout: 30_000 }, async () => {
+  it("a hung commands() RPC still gets every command waiting on the shard answered (internal_error after UPLINK_TIMEOUT_MS), none left waiting", { timeout: 30_000 }, async () => {
     const sid = newStreamId();
     await setLimits(roomStub(sid), roomy);
     const a = await viewer(sid, "EU");
@@ -589,13 +592,13 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     await Promise.all([a.c.close(), b.c.close(), v.c.close()]);
   });
 
-  // FAULT (presence after hibernation): a shard keeps the stream's total only in memory
-  // (src/shard.ts viewersTotal); woken after an eviction (hibernation does this to every idle
+  // Fixed (presence after hibernation); before the fix: a shard keeps the stream's total only in
+  // memory (src/shard.ts viewersTotal); woken after an eviction (hibernation does this to every idle
   // shard) it is 0, and the room pushes a total only when the total changes (src/shard-links.ts
   // kick: `link.viewersSent !== viewers`). A close that leaves the total unchanged (the user has
   // another socket) makes the fan-out send its own count (src/fanout.ts scheduleViewers →
   // presence.total()) — `viewers: 0` to every socket on that shard, until the total changes.
-  it("FAULT presence: a shard woken from hibernation by a close tells its sockets viewers: 0", { timeout: 40_000 }, async () => {
+  it("a shard woken from hibernation by a close keeps telling its sockets the stream's total, never viewers: 0", { timeout: 40_000 }, async () => {
     const sid = newStreamId();
     const u = newUserId();
     const a1 = await viewer(sid, "EU", u);
@@ -620,14 +623,15 @@ describe.skipIf(!SHARDED)("attacks on fan-out shards (SHARD_MAX_SOCKETS=3)", () 
     await Promise.all([a2.c.close(), w.c.close()]);
   });
 
-  // FAULT (admission bypass): the room counts an admitted socket in link.admitted until the shard's
-  // counts arrive, and any delivery answer overwrites them (src/shard-links.ts counted: admitted = 0).
-  // A new shard's first upgrade awaits the room's mirrorSnapshot RPC before it accepts the socket
-  // (src/shard.ts fetch → ensureMirror); a delivery that lands meanwhile (here the room's presence
-  // push, 500 ms after the admission; on a busy stream any message) answers sockets: 0, the room
-  // forgets the admission, and admits more past MAX_VIEWERS_PER_STREAM. Expected: a socket admitted
-  // and not yet accepted is still counted (e.g. the shard counts upgrades in progress).
-  it("FAULT admission: while a new shard waits for its mirror, a delivery's answer erases the admission and a second viewer gets past MAX_VIEWERS_PER_STREAM=1", { timeout: 30_000 }, async () => {
+  // Fixed (admission bypass); before the fix: the room counts an admitted socket in link.admitted
+  // until the shard's counts arrive, and any delivery answer overwrites them (src/shard-links.ts
+  // counted: admitted = 0). A new shard's first upgrade awaits the room's mirrorSnapshot RPC before
+  // it accepts the socket (src/shard.ts fetch → ensureMirror); a delivery that lands meanwhile (here
+  // the room's presence push, 500 ms after the admission; on a busy stream any message) answers
+  // sockets: 0, the room forgets the admission, and admits more past MAX_VIEWERS_PER_STREAM.
+  // Expected: a socket admitted and not yet accepted is still counted (e.g. the shard counts
+  // upgrades in progress).
+  it("a socket admitted to a new shard still counts while that shard waits for its mirror: a second viewer past MAX_VIEWERS_PER_STREAM=1 gets 503", { timeout: 30_000 }, async () => {
     const sid = newStreamId();
     await setLimits(roomStub(sid), { MAX_VIEWERS_PER_STREAM: 1 });
     const undo = await wrap(roomStub(sid), "mirrorSnapshot", isRoom(sid), async (real, self, args) => {
