@@ -7,7 +7,7 @@ import type { Config } from "./env";
 import { ERROR_MESSAGES, Role, type Command, type ErrorCode, type RoomEvent } from "./protocol";
 import { BucketMap } from "./rules/budget";
 import type { RoomState } from "./rules/room-state";
-import type { UploadContentType } from "./uploads";
+import type { UploadContentType } from "./upload-rules";
 import type { MirrorSnapshot, RingEntry, WelcomeFor } from "./mirror";
 
 /**
@@ -84,7 +84,7 @@ export type CommandResult =
 
 /** An upload the worker has checked (type by magic bytes, size) and asks the room to record. */
 export interface UploadRegistration {
-  /** src/uploads.ts newUploadId() */
+  /** src/upload-rules.ts newUploadId() */
   id: string;
   content_type: UploadContentType;
   /** bytes */

@@ -65,7 +65,7 @@ import { RoomStore, type RingEntry } from "./room-store";
 import { fullBucket, take, type Bucket } from "./rules/budget";
 import { apply, decide, effectiveRole, pruneTimeouts, restriction, restrictions, type Actor, type Outcome, type RoomState } from "./rules/room-state";
 import { UploadStore } from "./upload-store";
-import { UPLOAD_TTL_MS } from "./uploads";
+import { UPLOAD_TTL_MS } from "./upload-rules";
 
 // ---------------------------------------------------------------------------------------------
 // Tunables (quoted in the README; the socket ones are in src/fanout.ts)

@@ -21,7 +21,7 @@ import { describeError } from "./errors";
 import { ERROR_MESSAGES, type Attachment } from "./protocol";
 import type { UploadVerdict } from "./room-api";
 import type { BucketMap } from "./rules/budget";
-import { MAX_PENDING_UPLOADS, UPLOAD_TTL_MS, uploadKey, uploadUrl } from "./uploads";
+import { MAX_PENDING_UPLOADS, UPLOAD_TTL_MS, uploadKey, uploadUrl } from "./upload-rules";
 
 /** First retry of a failed R2 delete, ms; doubled per attempt up to DOOMED_RETRY_MAX_MS. */
 export const DOOMED_RETRY_MS = 60_000;

@@ -14,51 +14,27 @@
  * Upload ids are 16 random bytes, base64url (22 characters): unguessable, so the GET route needs no
  * credentials (an <img> cannot send a bearer token) — the URL is the capability, and it is shown
  * only to the stream's viewers, in the comment that carries it.
+ *
+ * The constants and key/URL helpers the room shares with this route live in src/upload-rules.ts
+ * (no framework); this module imports them, never the other way.
  */
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { base64url } from "jose";
 import type { Config, Env } from "./env";
 import { describeError } from "./errors";
 import { isUuid } from "./protocol";
-import { isUploadContentType, sniffImageType, type UploadContentType } from "./rules/images";
-
-export { UPLOAD_CONTENT_TYPES, isUploadContentType, sniffImageType, type UploadContentType } from "./rules/images";
-
-/** An upload never attached to a message is deleted after this long (ms), by its room's alarm. */
-export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
-/** Uploads one user may hold unattached in one stream; more → 429 `too_many_uploads`. */
-export const MAX_PENDING_UPLOADS = 50;
-/** An upload id: 16 random bytes, base64url without padding. */
-export const UPLOAD_ID_RE = /^[A-Za-z0-9_-]{22}$/;
-/** `Cache-Control` of a served image: its bytes never change under its URL. */
-export const UPLOAD_CACHE_CONTROL = "public, max-age=31536000, immutable";
-/** `Content-Security-Policy` of a served image: even opened as a document, nothing may load or run. */
-export const UPLOAD_CSP = "default-src 'none'; sandbox";
-
-/** A new upload id (see UPLOAD_ID_RE). */
-export function newUploadId(): string {
-  return base64url.encode(crypto.getRandomValues(new Uint8Array(16)));
-}
-
-/** The R2 key of an upload: `uploads/{stream_id}/{upload_id}` (stream id lower-case). */
-export function uploadKey(streamId: string, uploadId: string): string {
-  return `uploads/${streamId}/${uploadId}`;
-}
-
-/** The URL a comment carries for an upload: a path on the chat server (relative to its origin). */
-export function uploadUrl(streamId: string, uploadId: string): string {
-  return `/v1/uploads/${streamId}/${uploadId}`;
-}
-
-/**
- * The image type a `Content-Type` header declares (parameters and case ignored), or null when it
- * is absent or not one of UPLOAD_CONTENT_TYPES (`image/svg+xml`, `text/html`, `image/jpg`, …).
- */
-export function declaredImageType(header: string | undefined | null): UploadContentType | null {
-  const type = header?.split(";")[0]?.trim().toLowerCase();
-  return isUploadContentType(type) ? type : null;
-}
+import {
+  UPLOAD_CACHE_CONTROL,
+  UPLOAD_CSP,
+  UPLOAD_ID_RE,
+  declaredImageType,
+  isUploadContentType,
+  newUploadId,
+  sniffImageType,
+  uploadKey,
+  uploadUrl,
+  type UploadContentType,
+} from "./upload-rules";
 
 /**
  * Reads a request body, at most `max` bytes. Returns the bytes, or null as soon as more than `max`

@@ -16,7 +16,7 @@ import {
   type StreamComment,
 } from "../../src/client/index.js";
 import { DEFAULT_MAX_UPLOAD_BYTES as SERVER_DEFAULT_MAX } from "../../src/env.js";
-import { UPLOAD_CONTENT_TYPES as SERVER_TYPES, sniffImageType as serverSniff } from "../../src/uploads.js";
+import { UPLOAD_CONTENT_TYPES as SERVER_TYPES, sniffImageType as serverSniff } from "../../src/upload-rules.js";
 import { gif, jpeg, png, webp } from "../support/images.js";
 import { fakeWebSockets } from "./fake-websocket.js";
 

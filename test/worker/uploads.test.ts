@@ -12,7 +12,8 @@ import type { Attachment, ServerFrame } from "../../src/protocol";
 import type { ChatRoom } from "../../src/room";
 import { roomLimits, type RoomLimits } from "../../src/room-api";
 import type { UploadStore } from "../../src/upload-store";
-import { MAX_PENDING_UPLOADS, UPLOAD_CACHE_CONTROL, UPLOAD_CSP, UPLOAD_TTL_MS, uploadKey, type UploadResponse } from "../../src/uploads";
+import { MAX_PENDING_UPLOADS, UPLOAD_CACHE_CONTROL, UPLOAD_CSP, UPLOAD_TTL_MS, uploadKey } from "../../src/upload-rules";
+import type { UploadResponse } from "../../src/uploads";
 import { Client, connect, fetchWorker, newStreamId, newUserId, roomStub, sleep, token } from "./helpers";
 import { gif, jpeg, png, webp } from "./images";
 
