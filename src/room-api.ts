@@ -82,13 +82,18 @@ export type CommandResult =
   | { kind: "error"; code: ErrorCode; message: string; until?: string; retry_after_ms?: number }
   | { kind: "ok"; events: RoomEvent[]; id?: string; seq?: number };
 
-/** An upload the worker has checked (type by magic bytes, size) and asks the room to record. */
+/** An upload the worker has checked (type by magic bytes, size, header bounds) and asks the room to record. */
 export interface UploadRegistration {
   /** src/upload-rules.ts newUploadId() */
   id: string;
   content_type: UploadContentType;
   /** bytes */
   size: number;
+  /** px, as the image's header declares them (src/rules/image-header.ts, within its bounds) */
+  width: number;
+  height: number;
+  /** 1 for a still image */
+  frames: number;
 }
 
 /** The room's answer to {@link ChatRoom.registerUpload}: go ahead, or why not (HTTP 429 / 403). */
