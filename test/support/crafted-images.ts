@@ -145,3 +145,23 @@ export function paddedPng(image: Uint8Array, size: number): Uint8Array<ArrayBuff
   if (fill < 0) throw new Error(`cannot pad a ${image.length}-byte PNG to ${size} bytes`);
   return cat(image.subarray(0, iend), pngChunk("prVt", new Uint8Array(fill)), image.subarray(iend));
 }
+
+/**
+ * A valid 1×1 GIF grown to exactly `size` bytes (≥ 39, not 40) by a comment extension (0x21 0xFE, ignored
+ * by decoders) of sub-blocks before its trailer.
+ */
+export function paddedGif(size: number): Uint8Array<ArrayBuffer> {
+  const head = cat(gifHead(), gifImage());
+  let fill = size - head.length - 1 - 3; // trailer; extension introducer, label, terminator
+  if (fill < 0) throw new Error(`cannot pad a GIF to ${size} bytes`);
+  if (fill === 1) throw new Error(`cannot pad a GIF to ${size} bytes`);
+  const blocks: number[] = [];
+  while (fill > 0) {
+    // Each sub-block is its size byte + 1…255 bytes; never leave 1 byte over (a block needs 2).
+    let n = Math.min(255, fill - 1);
+    if (fill - (n + 1) === 1) n--;
+    blocks.push(n, ...new Array<number>(n).fill(0x20));
+    fill -= n + 1;
+  }
+  return cat(head, [0x21, 0xfe], blocks, [0], [GIF_TRAILER]);
+}
