@@ -18,17 +18,8 @@ export {
   sniffImageType,
   type UploadContentType,
 } from "../rules/images.js";
-export {
-  MAX_ANIMATION_PIXELS,
-  MAX_IMAGE_FRAMES,
-  MAX_IMAGE_PIXELS,
-  MAX_IMAGE_SIDE_PX,
-  checkImage,
-  imageBoundsProblem,
-  type ImageCheck,
-  type ImageRefusalCode,
-  type ImageSize,
-} from "../rules/image-header.js";
+/** The image header's bounds and checks (MAX_IMAGE_*, checkImage, imageBoundsProblem, …): the server's. */
+export * from "../rules/image-header.js";
 import { ChatError, type ChatErrorCode } from "./errors.js";
 import type { Attachment, StreamComment } from "./types.js";
 

@@ -72,6 +72,17 @@ async function idOf(page: Page, text: string): Promise<string> {
   return (await li.getAttribute("data-id"))!;
 }
 
+/** The streamer creates a stream on `s`, the viewer joins it on `v`; returns its id. */
+async function openStream(s: Page, v: Page): Promise<string> {
+  await s.goto(worker.url + "/");
+  await s.getByRole("button", { name: "New stream" }).click();
+  await joinAs(s, "streamer");
+  const streamId = new URL(s.url()).hash.slice(1);
+  await v.goto(`${worker.url}/#${streamId}`);
+  await joinAs(v, "viewer");
+  return streamId;
+}
+
 describe("demo page: images in chat", () => {
   it("a viewer's picked image and a streamer's pasted one show on both pages; deleting one removes it everywhere", async () => {
     const streamer = await person();
@@ -79,12 +90,7 @@ describe("demo page: images in chat", () => {
     const s = streamer.page;
     const v = viewer.page;
 
-    await s.goto(worker.url + "/");
-    await s.getByRole("button", { name: "New stream" }).click();
-    await joinAs(s, "streamer");
-    const streamId = new URL(s.url()).hash.slice(1);
-    await v.goto(`${worker.url}/#${streamId}`);
-    await joinAs(v, "viewer");
+    const streamId = await openStream(s, v);
 
     // Refused files: plain sentences, nothing uploaded, the tray item can be removed.
     await v.locator("#file").setInputFiles({ name: "page.png", mimeType: "image/png", buffer: Buffer.from("<!doctype html><script>alert(1)</script>") });
@@ -212,12 +218,7 @@ describe("demo page: images in chat", () => {
       });
     });
 
-    await s.goto(worker.url + "/");
-    await s.getByRole("button", { name: "New stream" }).click();
-    await joinAs(s, "streamer");
-    const streamId = new URL(s.url()).hash.slice(1);
-    await v.goto(`${worker.url}/#${streamId}`);
-    await joinAs(v, "viewer");
+    await openStream(s, v);
 
     // A PNG whose header declares 100000×100000 (70 bytes): refused by the SDK, in plain words.
     const bomb = Buffer.from(pngDeclaring(100_000, 100_000, await pixelIdat()));
