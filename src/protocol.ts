@@ -107,12 +107,20 @@ export const ReplyRef = z.object({
 });
 export type ReplyRef = z.infer<typeof ReplyRef>;
 
-/** An image attached to a comment (DESIGN.md "Images in chat"). `size` in bytes. */
+/**
+ * An image attached to a comment (DESIGN.md "Images in chat"). `size` in bytes; `width`/`height` in
+ * px as the image's header declares them (before EXIF orientation), `frames` only for an animation
+ * (> 1) — both checked at upload against src/rules/image-header.ts's bounds; absent on uploads made
+ * before they were recorded (README "Images").
+ */
 export const Attachment = z.object({
   upload_id: z.string(),
   url: z.string(),
   content_type: z.string(),
   size: z.number().int().nonnegative(),
+  width: z.number().int().positive().optional(),
+  height: z.number().int().positive().optional(),
+  frames: z.number().int().positive().optional(),
 });
 export type Attachment = z.infer<typeof Attachment>;
 

@@ -7,7 +7,7 @@
  */
 import { Role, isUuid, type CommandError, type RoomEvent } from "./protocol";
 import type { RoomState } from "./rules/room-state";
-import type { UploadContentType } from "./uploads";
+import type { UploadContentType } from "./upload-rules";
 
 /**
  * Internal headers set by the worker on requests to this object, after it has authenticated the
@@ -41,13 +41,18 @@ export type CommandResult = { kind: "ignored" } | CommandError | { kind: "ok"; e
  */
 export type AdmissionRefusal = { ok: false; status: 401 | 503; error: "unauthorized" | "stream_full"; message: string; retry_after_s?: number };
 
-/** An upload the worker has checked (type by magic bytes, size) and asks the room to record. */
+/** An upload the worker has checked (type by magic bytes, size, header bounds) and asks the room to record. */
 export interface UploadRegistration {
-  /** src/uploads.ts newUploadId() */
+  /** src/upload-rules.ts newUploadId() */
   id: string;
   content_type: UploadContentType;
   /** bytes */
   size: number;
+  /** px, as the image's header declares them (src/rules/image-header.ts, within its bounds) */
+  width: number;
+  height: number;
+  /** 1 for a still image */
+  frames: number;
 }
 
 /** The room's answer to {@link ChatRoom.registerUpload}: go ahead, or why not (HTTP 429 / 403). */

@@ -60,7 +60,7 @@ import { roomLimits, roomMessageRate, type RoomLimits } from "./rules/limits";
 import { apply, decide, effectiveRole, pruneTimeouts, restriction, type Actor, type Outcome, type RoomState } from "./rules/room-state";
 import { seesStaffState, standing } from "./rules/standing";
 import { UploadStore } from "./upload-store";
-import { UPLOAD_TTL_MS } from "./uploads";
+import { UPLOAD_TTL_MS } from "./upload-rules";
 
 // ---------------------------------------------------------------------------------------------
 // Tunables (quoted in the README; the socket ones are in src/fanout.ts)

@@ -5,9 +5,10 @@
  * the rows saying so commit in the same event.
  *
  * Tables:
- *   uploads(id, user_id, content_type, size, created_at, comment_id)
+ *   uploads(id, user_id, content_type, size, created_at, comment_id, width, height, frames)
  *       one row per upload the worker registered (before it put the bytes to R2); comment_id is
- *       NULL until a message attaches it. An upload attaches to one comment only.
+ *       NULL until a message attaches it. An upload attaches to one comment only. width/height (px)
+ *       and frames come from the image's header (issue 22); NULL in rows made before they existed.
  *   doomed_uploads(id, attempts, next_at, again_at)
  *       R2 objects to delete: uploads never attached within UPLOAD_TTL_MS, the uploads of deleted
  *       comments, and a banned user's unattached uploads. A row stays until R2 confirmed the delete;
@@ -23,7 +24,8 @@ import { describeError } from "./errors";
 import { ERROR_MESSAGES, type Attachment } from "./protocol";
 import type { UploadVerdict } from "./room-api";
 import type { BucketMap } from "./rules/budget";
-import { MAX_PENDING_UPLOADS, UPLOAD_TTL_MS, uploadKey, uploadUrl } from "./uploads";
+import type { ImageSize } from "./rules/image-header";
+import { MAX_PENDING_UPLOADS, UPLOAD_TTL_MS, uploadKey, uploadUrl } from "./upload-rules";
 
 /** First retry of a failed R2 delete, ms; doubled per attempt up to DOOMED_RETRY_MAX_MS. */
 export const DOOMED_RETRY_MS = 60_000;
@@ -52,17 +54,23 @@ export class UploadStore {
     if (!sql.exec<{ name: string }>("PRAGMA table_info(doomed_uploads)").toArray().some((c) => c.name === "again_at")) {
       sql.exec("ALTER TABLE doomed_uploads ADD COLUMN again_at INTEGER");
     }
+    // Added by issue 22: a room made before has the table without them.
+    const columns = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('uploads')").toArray().map((c) => c.name));
+    for (const c of ["width", "height", "frames"]) if (!columns.has(c)) sql.exec(`ALTER TABLE uploads ADD COLUMN ${c} INTEGER`);
   }
 
-  /** Records a new upload of `userId` at `now` (ms), not attached. */
-  register(id: string, userId: string, contentType: string, size: number, now: number): void {
+  /** Records a new upload of `userId` at `now` (ms), not attached; `image` = its header's size (px, frames). */
+  register(id: string, userId: string, contentType: string, size: number, now: number, image?: ImageSize): void {
     this.sql.exec(
-      "INSERT INTO uploads (id, user_id, content_type, size, created_at, comment_id) VALUES (?, ?, ?, ?, ?, NULL)",
+      "INSERT INTO uploads (id, user_id, content_type, size, created_at, comment_id, width, height, frames) VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)",
       id,
       userId,
       contentType,
       size,
       now,
+      image?.width ?? null,
+      image?.height ?? null,
+      image?.frames ?? null,
     );
   }
 
@@ -73,7 +81,7 @@ export class UploadStore {
    * expires), not over UPLOADS_PER_MIN (`rate_limited`, from `rate`). A refusal takes no rate token;
    * an admission records the upload (`register`).
    */
-  admit(userId: string, upload: { id: string; content_type: string; size: number }, banned: boolean, rate: BucketMap, now: number): UploadVerdict {
+  admit(userId: string, upload: { id: string; content_type: string; size: number } & Partial<ImageSize>, banned: boolean, rate: BucketMap, now: number): UploadVerdict {
     if (banned) return { ok: false, code: "banned", message: ERROR_MESSAGES.banned };
     const pending = this.pending(userId);
     if (pending.count >= MAX_PENDING_UPLOADS) {
@@ -86,7 +94,8 @@ export class UploadStore {
     }
     const wait = rate.take(userId, now);
     if (wait > 0) return { ok: false, code: "rate_limited", message: ERROR_MESSAGES.rate_limited, retry_after_ms: wait };
-    this.register(upload.id, userId, upload.content_type, upload.size, now);
+    const { width, height, frames = 1 } = upload;
+    this.register(upload.id, userId, upload.content_type, upload.size, now, width && height ? { width, height, frames } : undefined);
     return { ok: true };
   }
 
@@ -126,17 +135,22 @@ export class UploadStore {
 
   /**
    * The attachment for upload `id` when it is `userId`'s, in this room (`streamId`) and not attached
-   * to a comment yet; otherwise null (the rules answer `invalid_attachment`).
+   * to a comment yet; otherwise null (the rules answer `invalid_attachment`). The attachment carries
+   * width/height when the row has them, and frames when more than 1.
    */
   resolve(id: string, userId: string, streamId: string): Attachment | null {
     const row = this.sql
-      .exec<{ content_type: string; size: number }>(
-        "SELECT content_type, size FROM uploads WHERE id = ? AND user_id = ? AND comment_id IS NULL",
+      .exec<{ content_type: string; size: number; width: number | null; height: number | null; frames: number | null }>(
+        "SELECT content_type, size, width, height, frames FROM uploads WHERE id = ? AND user_id = ? AND comment_id IS NULL",
         id,
         userId,
       )
       .toArray()[0];
-    return row ? { upload_id: id, url: uploadUrl(streamId, id), content_type: row.content_type, size: row.size } : null;
+    if (!row) return null;
+    const a: Attachment = { upload_id: id, url: uploadUrl(streamId, id), content_type: row.content_type, size: row.size };
+    if (row.width !== null && row.height !== null) Object.assign(a, { width: row.width, height: row.height });
+    if (row.frames !== null && row.frames > 1) a.frames = row.frames;
+    return a;
   }
 
   /** Marks uploads as carried by `commentId` (they are then kept until that comment is deleted). */

@@ -4,90 +4,79 @@
  *   POST /v1/streams/{id}/chat/uploads      Bearer JWT; body = the image → 201 {upload_id, url, content_type, size}
  *   GET  /v1/uploads/{stream_id}/{upload_id}  the bytes, with the stored type and defensive headers
  *
- * An upload is checked here (declared type, size, magic bytes), then registered with the stream's
- * ChatRoom (`registerUpload`: rate limit, cap on unattached uploads, bans), then put to R2 (binding
- * CHAT_UPLOADS) under `uploads/{stream_id}/{upload_id}` with the user, stream, type, size and time as
- * custom metadata. The room's table is what a message's `attachments` are checked against
+ * An upload is checked here (declared type, size, magic bytes, the dimensions and frames its header
+ * declares: issue 22), then registered with the stream's ChatRoom (`registerUpload`: rate limit, cap
+ * on unattached uploads, bans), then put to R2 (binding CHAT_UPLOADS) under
+ * `uploads/{stream_id}/{upload_id}` with the user, stream, type, size, width/height (frames) and
+ * time as custom metadata. The room's table is what a message's `attachments` are checked against
  * (src/upload-store.ts), and the room's alarm deletes what is never attached or whose comment is
  * deleted.
  *
  * Upload ids are 16 random bytes, base64url (22 characters): unguessable, so the GET route needs no
  * credentials (an <img> cannot send a bearer token) — the URL is the capability, and it is shown
  * only to the stream's viewers, in the comment that carries it.
+ *
+ * The constants and key/URL helpers the room shares with this route live in src/upload-rules.ts
+ * (no framework); this module imports them, never the other way.
  */
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { base64url } from "jose";
 import type { Config, Env } from "./env";
 import { describeError } from "./errors";
 import { isUuid } from "./protocol";
-import { isUploadContentType, sniffImageType, type UploadContentType } from "./rules/images";
+import type { UploadRegistration } from "./room-api";
+import { checkImage } from "./rules/image-header";
+import {
+  UPLOAD_CACHE_CONTROL,
+  UPLOAD_CSP,
+  UPLOAD_ID_RE,
+  declaredImageType,
+  isUploadContentType,
+  newUploadId,
+  sniffImageType,
+  uploadKey,
+  uploadUrl,
+  type UploadContentType,
+} from "./upload-rules";
 
-export { UPLOAD_CONTENT_TYPES, isUploadContentType, sniffImageType, type UploadContentType } from "./rules/images";
-
-/** An upload never attached to a message is deleted after this long (ms), by its room's alarm. */
-export const UPLOAD_TTL_MS = 24 * 60 * 60 * 1000;
-/** Uploads one user may hold unattached in one stream; more → 429 `too_many_uploads`. */
-export const MAX_PENDING_UPLOADS = 50;
-/** An upload id: 16 random bytes, base64url without padding. */
-export const UPLOAD_ID_RE = /^[A-Za-z0-9_-]{22}$/;
-/** `Cache-Control` of a served image: its bytes never change under its URL. */
-export const UPLOAD_CACHE_CONTROL = "public, max-age=31536000, immutable";
-/** `Content-Security-Policy` of a served image: even opened as a document, nothing may load or run. */
-export const UPLOAD_CSP = "default-src 'none'; sandbox";
-
-/** A new upload id (see UPLOAD_ID_RE). */
-export function newUploadId(): string {
-  return base64url.encode(crypto.getRandomValues(new Uint8Array(16)));
-}
-
-/** The R2 key of an upload: `uploads/{stream_id}/{upload_id}` (stream id lower-case). */
-export function uploadKey(streamId: string, uploadId: string): string {
-  return `uploads/${streamId}/${uploadId}`;
-}
-
-/** The URL a comment carries for an upload: a path on the chat server (relative to its origin). */
-export function uploadUrl(streamId: string, uploadId: string): string {
-  return `/v1/uploads/${streamId}/${uploadId}`;
-}
+/** What {@link readCapped} read: the bytes, more than the limit (abandoned), or a body that broke off. */
+export type CappedBody = { kind: "ok"; bytes: Uint8Array } | { kind: "too_large" } | { kind: "broken"; error: unknown };
 
 /**
- * The image type a `Content-Type` header declares (parameters and case ignored), or null when it
- * is absent or not one of UPLOAD_CONTENT_TYPES (`image/svg+xml`, `text/html`, `image/jpg`, …).
+ * Reads a request body, at most `max` bytes. Returns the bytes, or `too_large` as soon as more than
+ * `max` have arrived — the rest is never read (the stream is cancelled), whatever Content-Length said
+ * or whether it was sent at all — or `broken` when the stream errors before its end (the runtime's
+ * "Network connection lost." when a client closes with fewer bytes than its Content-Length). A
+ * missing body reads as 0 bytes.
  */
-export function declaredImageType(header: string | undefined | null): UploadContentType | null {
-  const type = header?.split(";")[0]?.trim().toLowerCase();
-  return isUploadContentType(type) ? type : null;
-}
-
-/**
- * Reads a request body, at most `max` bytes. Returns the bytes, or null as soon as more than `max`
- * have arrived — the rest is never read (the stream is cancelled), whatever Content-Length said or
- * whether it was sent at all. A missing body reads as 0 bytes.
- */
-export async function readCapped(body: ReadableStream<Uint8Array> | null, max: number): Promise<Uint8Array | null> {
-  if (!body) return new Uint8Array(0);
+export async function readCapped(body: ReadableStream<Uint8Array> | null, max: number): Promise<CappedBody> {
+  if (!body) return { kind: "ok", bytes: new Uint8Array(0) };
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
+    let next: ReadableStreamReadResult<Uint8Array>;
+    try {
+      next = await reader.read();
+    } catch (error) {
+      return { kind: "broken", error };
+    }
+    if (next.done) break;
+    total += next.value.byteLength;
     if (total > max) {
       await reader.cancel("upload too large").catch(() => {});
-      return null;
+      return { kind: "too_large" };
     }
-    chunks.push(value);
+    chunks.push(next.value);
   }
-  if (chunks.length === 1) return chunks[0]!;
+  if (chunks.length === 1) return { kind: "ok", bytes: chunks[0]! };
   const out = new Uint8Array(total);
   let at = 0;
   for (const c of chunks) {
     out.set(c, at);
     at += c.byteLength;
   }
-  return out;
+  return { kind: "ok", bytes: out };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,16 +85,24 @@ export async function readCapped(body: ReadableStream<Uint8Array> | null, max: n
 
 type UploadContext = Context<{ Bindings: Env; Variables: { config: Config } }>;
 
-/** The body a client gets for a stored upload (DESIGN.md: `{"upload_id","url","content_type","size"}`). */
+/**
+ * The body a client gets for a stored upload (DESIGN.md: `{"upload_id","url","content_type","size"}`,
+ * extended with the size its header declares, README "Images").
+ */
 export interface UploadResponse {
   upload_id: string;
   url: string;
   content_type: UploadContentType;
   /** bytes */
   size: number;
+  /** px, from the image's header (src/rules/image-header.ts) */
+  width: number;
+  height: number;
+  /** frames of an animation; absent for a still image */
+  frames?: number;
 }
 
-type Status = 400 | 403 | 404 | 413 | 415 | 429 | 503;
+type Status = 400 | 403 | 404 | 413 | 415 | 422 | 429 | 503;
 
 function refuse(status: Status, error: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): never {
   throw new HTTPException(status, {
@@ -121,31 +118,45 @@ const TYPES_TEXT = "image/png, image/jpeg, image/gif or image/webp";
 /**
  * `POST /v1/streams/{id}/chat/uploads` for an authenticated `userId` in `streamId` (lower-case).
  * Checks, in order: declared type (415 `unsupported_media_type`), Content-Length when sent (413
- * `upload_too_large` before reading anything, 400 `empty_upload` for 0), the body while it is read
- * (413 past MAX_UPLOAD_BYTES, 400 when empty), its magic bytes against the declared type (415), then
- * the room (429 `rate_limited` / `too_many_uploads` with Retry-After, 403 `banned`), then R2
- * (503 `upload_failed`). Answers 201 with an {@link UploadResponse}.
+ * `upload_too_large` before reading anything, 400 `empty_upload` for 0),
+ * the body while it is read (413 past MAX_UPLOAD_BYTES; 400 `incomplete_upload` when it breaks off or
+ * has fewer bytes than Content-Length said; 400 when empty), its magic bytes against the declared type
+ * (415), its header (src/rules/image-header.ts: 422 `image_too_large` over a bound, 400
+ * `invalid_image` when malformed), then the room (429 `rate_limited` / `too_many_uploads` with
+ * Retry-After, 403 `banned`), then R2 (503 `upload_failed`). Nothing is stored before the room
+ * admits it. Answers 201 with an {@link UploadResponse}.
  */
 export async function postUpload(c: UploadContext, streamId: string, userId: string): Promise<Response> {
   const max = c.get("config").MAX_UPLOAD_BYTES;
   const declared = declaredImageType(c.req.header("content-type"));
   if (!declared) refuse(415, "unsupported_media_type", `Content-Type must be ${TYPES_TEXT}`);
-  const tooLarge: () => never = () => refuse(413, "upload_too_large", `An upload may have at most ${max} bytes`, { max_bytes: max });
-  const empty: () => never = () => refuse(400, "empty_upload", "The body is empty: send the image's bytes");
-  const length = c.req.header("content-length");
-  if (length !== undefined && /^\d{1,16}$/.test(length.trim())) {
-    if (Number(length) > max) tooLarge();
-    if (Number(length) === 0) empty();
+  const tooLarge = [413, "upload_too_large", `An upload may have at most ${max} bytes`, { max_bytes: max }] as const;
+  const empty = [400, "empty_upload", "The body is empty: send the image's bytes"] as const;
+  // Refused from the header, the body is left unread — not cancelled: cancelling makes the runtime
+  // drop the connection while an honest client is still sending, and it never reads the 413.
+  const header = c.req.header("content-length")?.trim();
+  const length = header !== undefined && /^\d{1,16}$/.test(header) ? Number(header) : null;
+  if (length !== null && length > max) refuse(...tooLarge);
+  if (length === 0) refuse(...empty);
+
+  const body = await readCapped(c.req.raw.body, max);
+  if (body.kind === "too_large") refuse(...tooLarge);
+  if (body.kind === "broken" || (length !== null && body.bytes.byteLength !== length)) {
+    const got = body.kind === "ok" ? `${body.bytes.byteLength} bytes arrived` : `the body broke off (${describeError(body.error)})`;
+    refuse(400, "incomplete_upload", `Content-Length said ${length ?? "?"} bytes, but ${got}: send the whole file`);
   }
-  const bytes = await readCapped(c.req.raw.body, max);
-  if (bytes === null) tooLarge();
-  if (bytes.byteLength === 0) empty();
+  const bytes = body.bytes;
+  if (bytes.byteLength === 0) refuse(...empty);
   const actual = sniffImageType(bytes);
   if (actual !== declared) {
     refuse(415, "unsupported_media_type", actual ? `The file is ${actual}, not ${declared}` : `The file is not a ${declared} image (its first bytes say otherwise)`);
   }
+  // Every viewer's browser decodes what a comment carries: its declared size must be within bounds.
+  const image = checkImage(bytes, declared);
+  if (!image.ok) refuse(image.code === "image_too_large" ? 422 : 400, image.code, image.message);
+  const { width, height, frames } = image;
 
-  const upload = { id: newUploadId(), content_type: declared, size: bytes.byteLength };
+  const upload: UploadRegistration = { id: newUploadId(), content_type: declared, size: bytes.byteLength, width, height, frames };
   const room = c.env.CHAT_ROOM.get(c.env.CHAT_ROOM.idFromName(streamId));
   const verdict = await room.registerUpload(streamId, userId, upload);
   if (!verdict.ok) {
@@ -159,17 +170,25 @@ export async function postUpload(c: UploadContext, streamId: string, userId: str
   try {
     await c.env.CHAT_UPLOADS.put(uploadKey(streamId, upload.id), bytes, {
       httpMetadata: { contentType: declared },
-      customMetadata: { user_id: userId, stream_id: streamId, content_type: declared, size: String(upload.size), created_at: createdAt },
+      customMetadata: {
+        user_id: userId,
+        stream_id: streamId,
+        content_type: declared,
+        size: String(upload.size),
+        width: String(width),
+        height: String(height),
+        ...(frames > 1 ? { frames: String(frames) } : {}),
+        created_at: createdAt,
+      },
     });
   } catch (err) {
     // The room's row stays and is swept after UPLOAD_TTL_MS like any upload never attached.
     console.error(`uploads: R2 put failed stream=${streamId} user=${userId} upload=${upload.id}: ${describeError(err)}`);
     refuse(503, "upload_failed", "Image storage is unavailable, try again shortly");
   }
-  return c.json(
-    { upload_id: upload.id, url: uploadUrl(streamId, upload.id), content_type: declared, size: upload.size } satisfies UploadResponse,
-    201,
-  );
+  const answer: UploadResponse = { upload_id: upload.id, url: uploadUrl(streamId, upload.id), content_type: declared, size: upload.size, width, height };
+  if (frames > 1) answer.frames = frames;
+  return c.json(answer, 201);
 }
 
 const notFound = () =>

@@ -631,7 +631,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    *
    * Checked here first, refusing what the server would (see prepareUpload): `empty_upload`,
    * `upload_too_large` (over `maxUploadBytes`), `unsupported_media_type` (the first bytes are not
-   * PNG, JPEG, GIF or WebP, or `contentType` says otherwise). The declared Content-Type is the one
+   * PNG, JPEG, GIF or WebP, or `contentType` says otherwise), `image_too_large` (its header declares
+   * a side over 8,192 px, over 40 MP or over 500 frames: MAX_IMAGE_* ), `invalid_image` (a broken or
+   * self-contradicting header). The declared Content-Type is the one
    * the bytes show. The server's refusals map to the same codes, plus `rate_limited` /
    * `too_many_uploads` (with `retryAfterMs`), `banned`, `unauthorized`, `upload_failed` (storage
    * down, HTTP 5xx); a request that does not complete is `network_error`; `signal` → `aborted`;

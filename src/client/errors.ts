@@ -35,6 +35,14 @@ export type ClientErrorCode =
   /** upload(): 0 bytes (HTTP 400). */
   | "empty_upload"
   /**
+   * upload(): the image's header declares more than every viewer's browser should decode — a side
+   * over 8,192 px, over 40 MP, over 500 frames, or over 100 M pixels × frames (src/rules/image-header.ts;
+   * refused locally, or HTTP 422). The message names the bound.
+   */
+  | "image_too_large"
+  /** upload(): the file's structure is broken or contradicts itself (truncated, lying lengths; HTTP 400). */
+  | "invalid_image"
+  /**
    * upload(): 50 of this user's uploads to this stream are not attached to a message yet (HTTP
    * 429); `retryAfterMs` says when the oldest expires.
    */

@@ -21,7 +21,11 @@ import { exhaustive } from "../rules/never.js";
 import {
   ChatClient,
   ChatError,
+  MAX_IMAGE_FRAMES,
+  MAX_IMAGE_SIDE_PX,
+  imageBoundsProblem,
   uuid,
+  type Attachment,
   type Entity,
   type ModerationFrame,
   type RoomEvent,
@@ -266,6 +270,10 @@ function plainError(err: unknown): string {
       return "Only PNG, JPEG, GIF and WebP images can be shared.";
     case "empty_upload":
       return "That file is empty.";
+    case "image_too_large":
+      return `That image is too large to share: at most ${MAX_IMAGE_SIDE_PX} pixels on a side, 40 megapixels, and ${MAX_IMAGE_FRAMES} frames for an animation.`;
+    case "invalid_image":
+      return "That image file is damaged or incomplete, so it cannot be shared.";
     case "too_many_uploads":
       return `You have uploaded too many images without sending them. Try again in ${waitText(err.retryAfterMs)}.`;
     case "upload_failed":
@@ -405,17 +413,26 @@ function quote(c: StreamComment): HTMLElement | null {
 /**
  * A comment's images: each a link to the full image in a new tab (`rel="noopener noreferrer"`)
  * around an `<img>` bounded to 240×240 CSS px (style.css), lazy-loaded and decoded off the main
- * thread, with alt text naming the author. Only http/https URLs (the SDK made them absolute);
- * an image that fails to load (deleted meanwhile) becomes a line of text.
+ * thread, with alt text naming the author and `width`/`height` attributes from the attachment's
+ * size when it has one. Only http/https URLs (the SDK made them absolute). An attachment whose
+ * declared size is over the upload bounds (src/rules/image-header.ts; the server refuses such
+ * uploads, so this is a last guard) is never loaded: a line of text says why. An image that fails
+ * to load (deleted meanwhile) becomes a line of text.
  */
-function imageList(images: ReadonlyArray<{ url: string }>, author: string): HTMLElement | null {
+function imageList(images: ReadonlyArray<Pick<Attachment, "url" | "width" | "height" | "frames">>, author: string): HTMLElement | null {
   const shown = images.flatMap((a) => {
     const href = safeHref(a.url);
-    return href ? [href] : [];
+    return href ? [{ href, a }] : [];
   });
   if (shown.length === 0) return null;
   const box = el("div", "images");
-  shown.forEach((href, i) => {
+  shown.forEach(({ href, a }, i) => {
+    const sized = a.width !== undefined && a.height !== undefined;
+    const problem = sized ? imageBoundsProblem({ width: a.width!, height: a.height!, frames: a.frames }) : null;
+    if (problem) {
+      add(box, el("span", "image-gone", `Image not shown: too large to display safely (${problem}).`));
+      return;
+    }
     const link = el("a", "image-link");
     link.href = href;
     link.target = "_blank";
@@ -424,9 +441,10 @@ function imageList(images: ReadonlyArray<{ url: string }>, author: string): HTML
     img.alt = shown.length === 1 ? `Image from ${author}` : `Image ${i + 1} of ${shown.length} from ${author}`;
     img.loading = "lazy";
     img.decoding = "async";
-    // The box is reserved before the image arrives, so the log does not jump when it loads.
-    img.width = 240;
-    img.height = 240;
+    // The box is reserved before the image arrives, so the log does not jump when it loads
+    // (style.css sizes it; the attributes give the browser the image's own proportions).
+    img.width = sized ? a.width! : 240;
+    img.height = sized ? a.height! : 240;
     img.src = href;
     img.addEventListener("error", () => link.replaceWith(el("span", "image-gone", "Image unavailable")), { once: true });
     add(link, img);

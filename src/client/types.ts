@@ -28,12 +28,18 @@ export interface ReplyRef {
   excerpt: string;
 }
 
-/** An image attached to a comment. `size` in bytes. */
+/**
+ * An image attached to a comment. `size` in bytes; `width`/`height` in px as the image's header
+ * declares them (absent on old uploads); `frames` only for an animation (more than 1).
+ */
 export interface Attachment {
   upload_id: string;
   url: string;
   content_type: string;
   size: number;
+  width?: number | undefined;
+  height?: number | undefined;
+  frames?: number | undefined;
 }
 
 /**

@@ -3,10 +3,11 @@
  * checks before a byte leaves the device, how the server's answers map to ChatError codes, and how
  * upload URLs (paths on the chat server) become absolute URLs an app can put in an `<img>`.
  *
- * The accepted types, the default limit and the magic-byte check are the worker's own
- * (src/rules/images.ts, a pure module both sides import).
+ * The accepted types, the default limit, the magic-byte check and the image header's bounds are the
+ * worker's own (src/rules/images.ts, src/rules/image-header.ts: pure modules both sides import).
  */
 import type { SingleServerFrame } from "../protocol.js";
+import { checkImage, type ImageSize } from "../rules/image-header.js";
 import { SNIFF_BYTES, isUploadContentType, sniffImageType, type UploadContentType } from "../rules/images.js";
 import { exhaustive } from "../rules/never.js";
 
@@ -18,6 +19,8 @@ export {
   sniffImageType,
   type UploadContentType,
 } from "../rules/images.js";
+/** The image header's bounds and checks (MAX_IMAGE_*, checkImage, imageBoundsProblem, …): the server's. */
+export * from "../rules/image-header.js";
 import { ChatError, type ChatErrorCode } from "./errors.js";
 import type { Attachment, StreamComment } from "./types.js";
 
@@ -66,6 +69,8 @@ export interface PreparedUpload {
   body: Blob;
   contentType: UploadContentType;
   size: number;
+  /** px and frames, as its header declares them */
+  image: ImageSize;
 }
 
 /**
@@ -73,8 +78,10 @@ export interface PreparedUpload {
  * In order: not a Blob/ArrayBuffer/Uint8Array → TypeError; 0 bytes → `empty_upload`; over
  * `maxBytes` → `upload_too_large`; first bytes not PNG/JPEG/GIF/WebP → `unsupported_media_type`
  * (an SVG or HTML file whatever its name); `contentType` given but not one of the four or not what
- * the bytes are → `unsupported_media_type`. A Blob's own `type` is only a guess from the file name
- * (a `.jpg` that is really a PNG is common), so the bytes decide the declared type.
+ * the bytes are → `unsupported_media_type`; then the header (src/rules/image-header.ts, the whole
+ * file read: at most `maxBytes`): over a bound (side, pixels, frames) → `image_too_large`, malformed
+ * → `invalid_image`. A Blob's own `type` is only a guess from the file name (a `.jpg` that is really
+ * a PNG is common), so the bytes decide the declared type.
  */
 export async function prepareUpload(file: UploadBody, options: UploadOptions, maxBytes: number): Promise<PreparedUpload> {
   let blob: Blob;
@@ -97,7 +104,9 @@ export async function prepareUpload(file: UploadBody, options: UploadOptions, ma
     throw new ChatError("unsupported_media_type", `The file${guessed} is not a ${TYPES_TEXT} image`);
   }
   if (declared && declared !== actual) throw new ChatError("unsupported_media_type", `The file is ${actual}, not ${declared}`);
-  return { body: blob, contentType: actual, size };
+  const image = checkImage(new Uint8Array(await blob.arrayBuffer()), actual);
+  if (!image.ok) throw new ChatError(image.code, image.message);
+  return { body: blob, contentType: actual, size, image: { width: image.width, height: image.height, frames: image.frames } };
 }
 
 /** The JSON error body of the worker: `{error, message, max_bytes?, retry_after_ms?}`. */
@@ -111,7 +120,7 @@ export interface HttpErrorBody {
 /**
  * The ChatError for a refused upload (README "Images"): 401 → `unauthorized`; 403 `banned` →
  * `banned` (other 403s → `forbidden`); 413 → `upload_too_large`; 415 → `unsupported_media_type`;
- * 400 `empty_upload`; 429 → `rate_limited` or `too_many_uploads` with `retryAfterMs` (from
+ * 400 `empty_upload`; 422 `image_too_large`; 400 `invalid_image`; 429 → `rate_limited` or `too_many_uploads` with `retryAfterMs` (from
  * `retry_after_ms`, else the Retry-After header's seconds); anything else → `upload_failed`.
  */
 export function uploadHttpError(status: number, body: HttpErrorBody | null, retryAfterHeader: string | null): ChatError {
@@ -124,6 +133,8 @@ export function uploadHttpError(status: number, body: HttpErrorBody | null, retr
   else if (status === 413) code = "upload_too_large";
   else if (status === 415) code = "unsupported_media_type";
   else if (status === 400 && server === "empty_upload") code = "empty_upload";
+  else if (status === 422 && server === "image_too_large") code = "image_too_large";
+  else if (status === 400 && server === "invalid_image") code = "invalid_image";
   else if (status === 429) {
     code = server === "too_many_uploads" ? "too_many_uploads" : "rate_limited";
     const ms = body?.retry_after_ms;

@@ -4,12 +4,15 @@
  * sends it with text; the streamer pastes a GIF and sends it alone. Each page shows both images
  * loaded from /v1/uploads/, bounded, lazy, opening in a new tab; previews are object URLs revoked
  * once sent; refused files get plain sentences. The viewer deletes its message: the image leaves
- * both pages and its URL answers 404. Screenshot: test-artifacts/images.png.
+ * both pages and its URL answers 404. Screenshot: test-artifacts/images.png. Pixel bombs (issue 22):
+ * a file whose header declares 100000×100000 is refused in plain words before upload, and a comment
+ * whose attachment declares a size over the bounds (changed in transit) is shown as text, never loaded.
  */
 import { mkdirSync } from "node:fs";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gif, png } from "../support/images.js";
+import { pngDeclaring } from "../support/crafted-images.js";
+import { gif, pixelIdat, png } from "../support/images.js";
 import { ARTIFACTS, joinAs, startBrowserRig, type BrowserRig } from "../support/browser.js";
 import type { RunningWorker } from "../support/worker.js";
 
@@ -69,6 +72,17 @@ async function idOf(page: Page, text: string): Promise<string> {
   return (await li.getAttribute("data-id"))!;
 }
 
+/** The streamer creates a stream on `s`, the viewer joins it on `v`; returns its id. */
+async function openStream(s: Page, v: Page): Promise<string> {
+  await s.goto(worker.url + "/");
+  await s.getByRole("button", { name: "New stream" }).click();
+  await joinAs(s, "streamer");
+  const streamId = new URL(s.url()).hash.slice(1);
+  await v.goto(`${worker.url}/#${streamId}`);
+  await joinAs(v, "viewer");
+  return streamId;
+}
+
 describe("demo page: images in chat", () => {
   it("a viewer's picked image and a streamer's pasted one show on both pages; deleting one removes it everywhere", async () => {
     const streamer = await person();
@@ -76,12 +90,7 @@ describe("demo page: images in chat", () => {
     const s = streamer.page;
     const v = viewer.page;
 
-    await s.goto(worker.url + "/");
-    await s.getByRole("button", { name: "New stream" }).click();
-    await joinAs(s, "streamer");
-    const streamId = new URL(s.url()).hash.slice(1);
-    await v.goto(`${worker.url}/#${streamId}`);
-    await joinAs(v, "viewer");
+    const streamId = await openStream(s, v);
 
     // Refused files: plain sentences, nothing uploaded, the tray item can be removed.
     await v.locator("#file").setInputFiles({ name: "page.png", mimeType: "image/png", buffer: Buffer.from("<!doctype html><script>alert(1)</script>") });
@@ -179,6 +188,57 @@ describe("demo page: images in chat", () => {
     expect(status).toBe(404);
     // The other image is untouched.
     expect(await loadedImages(v, rowOf(gifId), 1)).toHaveLength(1);
+
+    expect(streamer.problems).toEqual([]);
+    expect(viewer.problems).toEqual([]);
+  });
+
+  it("a bomb file is refused before upload; an attachment declaring a size over the bounds is text, never an <img>", async () => {
+    const streamer = await person();
+    const viewer = await person();
+    const s = streamer.page;
+    const v = viewer.page;
+    // The viewer's socket: the streamer's "sized in transit" comment arrives with its image declared 100000×100000.
+    const TAMPERED = "sized in transit";
+    const inflate = (node: unknown): void => {
+      if (Array.isArray(node)) return node.forEach(inflate);
+      if (typeof node !== "object" || node === null) return;
+      const o = node as Record<string, unknown>;
+      if (o.message === TAMPERED && Array.isArray(o.attachments)) for (const a of o.attachments) Object.assign(a as object, { width: 100_000, height: 100_000 });
+      Object.values(o).forEach(inflate);
+    };
+    await viewer.context.routeWebSocket(/\/ws\/streams\//, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((m) => server.send(m));
+      server.onMessage((m) => {
+        if (typeof m !== "string" || !m.startsWith("{")) return ws.send(m);
+        const frame = JSON.parse(m) as unknown;
+        inflate(frame);
+        ws.send(JSON.stringify(frame));
+      });
+    });
+
+    await openStream(s, v);
+
+    // A PNG whose header declares 100000×100000 (70 bytes): refused by the SDK, in plain words.
+    const bomb = Buffer.from(pngDeclaring(100_000, 100_000, await pixelIdat()));
+    await v.locator("#file").setInputFiles({ name: "bomb.png", mimeType: "image/png", buffer: bomb });
+    await v.locator("#attachments li.failed", { hasText: "That image is too large to share" }).waitFor();
+    await v.getByRole("button", { name: "Remove image bomb.png" }).click();
+
+    await s.locator("#file").setInputFiles({ name: "red.png", mimeType: "image/png", buffer: Buffer.from(await png()) });
+    await s.locator("#attachments li.ready").waitFor();
+    await s.getByRole("textbox", { name: "Message" }).fill(TAMPERED);
+    await s.getByRole("textbox", { name: "Message" }).press("Enter");
+    const id = await idOf(s, TAMPERED);
+    // The streamer's page: the image, with its real size as attributes.
+    const [shown] = await loadedImages(s, rowOf(id), 1);
+    expect(shown!.naturalWidth).toBe(1);
+    expect(await s.locator(`${rowOf(id)} .images img`).evaluate((i) => [i.getAttribute("width"), i.getAttribute("height")])).toEqual(["1", "1"]);
+    // The viewer's page: a line of text, no <img>, nothing fetched.
+    await v.locator(`${rowOf(id)} .images .image-gone`, { hasText: "Image not shown: too large" }).waitFor();
+    expect(await v.locator(`${rowOf(id)} .images img`).count()).toBe(0);
+    expect(await v.locator(`${rowOf(id)} .images .image-gone`).textContent()).toContain("100000×100000 px");
 
     expect(streamer.problems).toEqual([]);
     expect(viewer.problems).toEqual([]);

@@ -284,7 +284,7 @@ describe("images through the real worker (local R2)", () => {
     await waitFor(() => a.delivered.some((c) => c.seq === sent.seq), "the image comment at the watcher", () => a.delivered.length);
     const got = a.delivered.find((c) => c.seq === sent.seq)!.comment;
     expect(got.message).toBe("my drawing");
-    expect(got.attachments).toEqual([{ upload_id: up.uploadId, url: up.url, content_type: "image/png", size: bytes.byteLength }]);
+    expect(got.attachments).toEqual([{ upload_id: up.uploadId, url: up.url, content_type: "image/png", size: bytes.byteLength, width: 1, height: 1 }]);
     expect(a.client.comments.at(-1)!.comment.attachments![0]!.url).toBe(up.url);
 
     const res = await fetch(got.attachments![0]!.url);

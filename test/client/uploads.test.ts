@@ -16,7 +16,8 @@ import {
   type StreamComment,
 } from "../../src/client/index.js";
 import { DEFAULT_MAX_UPLOAD_BYTES as SERVER_DEFAULT_MAX } from "../../src/env.js";
-import { UPLOAD_CONTENT_TYPES as SERVER_TYPES, sniffImageType as serverSniff } from "../../src/uploads.js";
+import { UPLOAD_CONTENT_TYPES as SERVER_TYPES, sniffImageType as serverSniff } from "../../src/upload-rules.js";
+import { paddedGif, paddedPng } from "../support/crafted-images.js";
 import { gif, jpeg, png, webp } from "../support/images.js";
 import { fakeWebSockets } from "./fake-websocket.js";
 
@@ -200,11 +201,7 @@ describe("upload()", () => {
       const limit = 100;
       const { c } = client(f, { maxUploadBytes: limit });
       expect(c.maxUploadBytes).toBe(limit);
-      const image = (n: number) => {
-        const b = new Uint8Array(n);
-        b.set(gif().subarray(0, 6));
-        return b;
-      };
+      const image = paddedGif;
       const err = await refusal(c.upload(image(limit + 1)));
       expect(err.code).toBe("upload_too_large");
       expect(err.message).toContain(String(limit));
@@ -266,8 +263,7 @@ describe("upload()", () => {
       const f = fakeFetch();
       const { c } = client(f);
       f.answer(413, { error: "upload_too_large", message: "at most 65536 bytes", max_bytes: 65536 });
-      const big = new Uint8Array(70_000);
-      big.set(jpeg().subarray(0, 3));
+      const big = paddedPng(await png(), 70_000);
       expect((await refusal(c.upload(big))).code).toBe("upload_too_large");
       expect(c.maxUploadBytes).toBe(65536);
       expect((await refusal(c.upload(big))).code).toBe("upload_too_large");

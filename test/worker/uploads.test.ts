@@ -2,7 +2,7 @@
  * Images in chat (issue 11) through the real worker, room and Miniflare's R2: uploads checked by
  * type, magic bytes and size; attachments only of one's own uploads to the same stream; images of
  * deleted comments and never-attached uploads deleted; the GET route's headers. The test config
- * sets MAX_UPLOAD_BYTES = 65,536 (vitest.config.ts).
+ * sets MAX_UPLOAD_BYTES = 65,536 (vitest.config.ts). Header bounds and lying lengths (issue 22): upload-checks.test.ts.
  */
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
@@ -12,14 +12,15 @@ import type { Attachment, ServerFrame } from "../../src/protocol";
 import type { ChatRoom } from "../../src/room";
 import { roomLimits, type RoomLimits } from "../../src/rules/limits";
 import { UPLOAD_PUT_GRACE_MS, type UploadStore } from "../../src/upload-store";
-import { MAX_PENDING_UPLOADS, UPLOAD_CACHE_CONTROL, UPLOAD_CSP, UPLOAD_TTL_MS, newUploadId, uploadKey, type UploadResponse } from "../../src/uploads";
+import { MAX_PENDING_UPLOADS, UPLOAD_CACHE_CONTROL, UPLOAD_CSP, UPLOAD_TTL_MS, newUploadId, uploadKey } from "../../src/upload-rules";
+import type { UploadResponse } from "../../src/uploads";
 import { Client, connect, fetchWorker, newStreamId, newUserId, roomStub, sleep, token } from "./helpers";
-import { gif, jpeg, png, webp } from "./images";
+import { paddedPng } from "../support/crafted-images";
+import { PNG_SIGNATURE, gif, jpeg, png, webp } from "./images";
 
 type Frame<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
 
 const LIMIT = Number(env.MAX_UPLOAD_BYTES);
-const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 const ownerToken = (sid: string, sub = newUserId()) => token({ sub, username: "streamer", claims: { stream_roles: { [sid]: "owner" } } });
 
@@ -75,7 +76,7 @@ const rows = (sid: string) =>
 const gone = async (url: string) => (await get(url)).status === 404;
 
 describe("uploads: what is accepted", () => {
-  it("every accepted type: 201 {upload_id,url,content_type,size}, stored in R2 with its metadata, served back byte for byte", async () => {
+  it("every accepted type: 201 {upload_id,url,content_type,size,width,height}, stored in R2 with its metadata, served back byte for byte", async () => {
     const sid = newStreamId();
     const userId = newUserId();
     const tok = await token({ sub: userId });
@@ -91,12 +92,20 @@ describe("uploads: what is accepted", () => {
       expect(res.status, type).toBe(201);
       const up = (await res.json()) as UploadResponse;
       expect(up.upload_id).toMatch(/^[A-Za-z0-9_-]{22}$/);
-      expect(up).toEqual({ upload_id: up.upload_id, url: `/v1/uploads/${sid}/${up.upload_id}`, content_type: type, size: bytes.byteLength });
+      expect(up).toEqual({ upload_id: up.upload_id, url: `/v1/uploads/${sid}/${up.upload_id}`, content_type: type, size: bytes.byteLength, width: 1, height: 1 });
 
       const head = await env.CHAT_UPLOADS.head(uploadKey(sid, up.upload_id));
       expect(head?.httpMetadata?.contentType).toBe(type);
       const meta = head!.customMetadata!;
-      expect({ ...meta, created_at: undefined }).toEqual({ user_id: userId, stream_id: sid, content_type: type, size: String(bytes.byteLength), created_at: undefined });
+      expect({ ...meta, created_at: undefined }).toEqual({
+        user_id: userId,
+        stream_id: sid,
+        content_type: type,
+        size: String(bytes.byteLength),
+        width: "1",
+        height: "1",
+        created_at: undefined,
+      });
       expect(Date.parse(meta.created_at!)).toBeGreaterThanOrEqual(before - 1000);
 
       const served = await get(up.url);
@@ -110,8 +119,7 @@ describe("uploads: what is accepted", () => {
 
   it("exactly MAX_UPLOAD_BYTES is accepted", async () => {
     const sid = newStreamId();
-    const body = new Uint8Array(LIMIT);
-    body.set(PNG_SIGNATURE);
+    const body = paddedPng(await png(), LIMIT);
     const up = await uploaded(sid, await token(), body, "image/png");
     expect(up.size).toBe(65_536);
     expect((await env.CHAT_UPLOADS.head(uploadKey(sid, up.upload_id)))?.size).toBe(65_536);
@@ -255,7 +263,7 @@ describe("uploads: what is refused", () => {
 });
 
 describe("attachments", () => {
-  it("a message carries its uploads: the broadcast comment, a newcomer's history and the Kafka event have {upload_id,url,content_type,size}", async () => {
+  it("a message carries its uploads: the broadcast comment, a newcomer's history and the Kafka event have {upload_id,url,content_type,size,width,height}", async () => {
     const sid = newStreamId();
     const tok = await token({ username: "shooter" });
     const a = await uploaded(sid, tok, await png(), "image/png");
@@ -263,7 +271,7 @@ describe("attachments", () => {
     const sender = await connect(sid, { token: tok });
     const viewer = await connect(sid);
     const ack = await sendOk(sender, { type: "message", text: "two screenshots", attachments: [a.upload_id, b.upload_id] });
-    const expected: Attachment[] = [a, b].map((u) => ({ upload_id: u.upload_id, url: u.url, content_type: u.content_type, size: u.size }));
+    const expected: Attachment[] = [a, b].map((u) => ({ upload_id: u.upload_id, url: u.url, content_type: u.content_type, size: u.size, width: 1, height: 1 }));
     await viewer.until((x) => x.comments().length === 1, "the comment");
     expect(viewer.comments()[0]!.comment.attachments).toEqual(expected);
     const late = await connect(sid);
@@ -417,7 +425,7 @@ describe("a ban makes the user's uploads unreachable (issue 22 §4)", () => {
     const id = newUploadId();
     const bytes = await png();
     // The worker's order (src/uploads.ts): register with the room, then put to R2 — here the ban comes between.
-    expect(await roomStub(sid).registerUpload(sid, userId, { id, content_type: "image/png", size: bytes.byteLength })).toEqual({ ok: true });
+    expect(await roomStub(sid).registerUpload(sid, userId, { id, content_type: "image/png", size: bytes.byteLength, width: 1, height: 1, frames: 1 })).toEqual({ ok: true });
     const owner = await connect(sid, { token: await ownerToken(sid) });
     await sendOk(owner, { type: "ban", user_id: userId });
     await env.CHAT_UPLOADS.put(uploadKey(sid, id), bytes, { httpMetadata: { contentType: "image/png" } });
