@@ -38,12 +38,20 @@ const median = (xs) => {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 };
 
+/** dp_p0_bytes_per_conn, dp_p1_…: each data-path process's growth per connection (by pid), when there are several. */
+function perProcessMemory(list) {
+  if (!Array.isArray(list) || list.length < 2) return {};
+  return Object.fromEntries(list.map((p, i) => [`dp_p${i}_bytes_per_conn`, p.bytes_per_conn]));
+}
+
 function metricsOf(doc, r) {
   if (r.error || !r.steps?.length) return { error: r.error ?? "no steps" };
   const m = {
     bytes_per_conn: r.memory?.bytes_per_conn,
     dp_bytes_per_conn: r.memory?.data_path_bytes_per_conn,
     dp_marginal_bytes_per_conn: r.memory?.data_path_marginal_bytes_per_conn,
+    // Only where the data path is several processes (wrangler dev: proxy workerd + user workerd).
+    ...perProcessMemory(r.memory?.data_path_bytes_per_conn_by_process),
     connect_failed: r.connect?.failed ?? 0,
     // Our worker only (null elsewhere): shards holding sockets per the room's stats route.
     shards_used: r.shards?.used ?? null,
@@ -124,6 +132,8 @@ const COLUMNS = {
     ["bytes_per_conn", "KiB/conn tree", (v) => (v / 1024).toFixed(1)],
     ["dp_bytes_per_conn", "KiB/conn data path", (v) => (v / 1024).toFixed(1)],
     ["dp_marginal_bytes_per_conn", "KiB/conn data path, marginal", (v) => (v / 1024).toFixed(1)],
+    ["dp_p0_bytes_per_conn", "KiB/conn workerd #1 (by pid; wrangler dev runs 2)", (v) => (v / 1024).toFixed(1)],
+    ["dp_p1_bytes_per_conn", "KiB/conn workerd #2", (v) => (v / 1024).toFixed(1)],
     ["loadgen_cpu_util", "loadgen core", (v) => `${Math.round(v * 100)} %`],
     ["server_rq_wait_s", "srv waited s", (v) => v.toFixed(2)],
     ["shards_used", "shards", (v) => String(Math.round(v))],
@@ -153,7 +163,7 @@ const COLUMNS = {
 };
 const NO_RATIO = new Set(["limited_by_loadgen", "server_cpu_util", "loadgen_cpu_util", "state_reset_on_wake", "server_rq_wait_s", "shards_used", "seq_errors", "seq_missing"]);
 /** Columns shown only when some target has a value (our worker's shard and seq figures). */
-const OPTIONAL = new Set(["shards_used", "seq_errors", "seq_missing"]);
+const OPTIONAL = new Set(["shards_used", "seq_errors", "seq_missing", "dp_p0_bytes_per_conn", "dp_p1_bytes_per_conn"]);
 
 /**
  * Kind "ladder": one row per rate and target, with the load columns; memory per connection is the
@@ -161,7 +171,7 @@ const OPTIONAL = new Set(["shards_used", "seq_errors", "seq_missing"]);
  */
 function ladderTable(doc, sum) {
   const perRate = COLUMNS.load.filter(([k]) => !k.includes("bytes_per_conn"));
-  const mem = COLUMNS.load.filter(([k]) => k.includes("bytes_per_conn"));
+  const mem = COLUMNS.load.filter(([k]) => k.includes("bytes_per_conn") && (!OPTIONAL.has(k) || Object.values(sum).some((s) => typeof s.median[k] === "number")));
   const has = (rate, k) => Object.values(sum).some((s) => typeof s.median[LADDER_KEY(rate, k)] === "number");
   const cols = perRate.filter(([k]) => !OPTIONAL.has(k) || doc.config.rates.some((rate) => has(rate, k)));
   const lines = [`| msg/s | target | ${[...cols, ...mem].map((c) => c[1]).join(" | ")} |`, `|---:|---|${[...cols, ...mem].map(() => "---:").join("|")}|`];

@@ -18,7 +18,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { LoadGen } from "./lib/loadgen.mjs";
-import { dataPathRssBytes, machineInfo, selfAffinity, treeCpuByComm, treeCpuSeconds, treeDetail, treeRssBytes, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
+import { dataPathGrowthByProcess, dataPathRssBytes, machineInfo, selfAffinity, treeCpuByComm, treeCpuSeconds, treeDetail, treeRssBytes, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
 import { bundleInfo, DEFAULT_BENCH_SHARD_MAX, fetchOurStats, freePort, newRunContext, nodeBin, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
 import { reexecPinned } from "./lib/pin.mjs";
 import { BATCH_SCENARIOS } from "./lib/scenarios-batch.mjs";
@@ -269,6 +269,8 @@ async function runTarget(name, sc, rep, order) {
       data_path_marginal_bytes_per_conn: result.connect.open > 1 ? (dpN - dp1) / (result.connect.open - 1) : null,
       processes_at_n: treeDetail(server.pid),
     };
+    // Per data-path process (wrangler dev: its proxy's workerd and the user worker's, by pid).
+    result.memory.data_path_bytes_per_conn_by_process = dataPathGrowthByProcess(result.processes_at_start, result.memory.processes_at_n, result.connect.open);
     let stepId = 1;
     if (sc.kind === "load") {
       await lg.runStep({ id: stepId++, rate: sc.rate, durationMs: sc.warmup * 1000, senders: sc.senders });
