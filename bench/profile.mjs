@@ -24,21 +24,29 @@
 //   <label>.cpuprofile        the raw profile (open it in Chrome DevTools → Performance, or speedscope)
 //   <label>.json              the summary below plus the step's load figures, as JSON
 //   <label>.md                the same as markdown (also printed)
-// What each number means:
-//   self ms / self %   time the sampler found this function on top of the stack (ms of profile
-//                      wall time; % of all samples, "(idle)" included, and % of busy = not "(idle)")
+// What each number means (bench/lib/cpuprofile.mjs has the exact rules):
+//   samples / % of samples   V8 samples with this function on top of the stack (its self time),
+//                      as a share of all samples ("(idle)" included); % of busy = of non-idle samples
+//   est. ms            samples × the sampling interval actually achieved (median gap inside a stretch;
+//                      ~180 µs when 100 µs is asked on this VM)
+//   not sampled        profile wall time the isolate was not entered (no samples are taken then:
+//                      other isolates such as Miniflare's queue broker, workerd's own I/O, waiting)
 //   location           src/<file>.ts:<line> of the function's start through the bundle's source map
 //                      (bench/.build/<name>/*.js.map, written by `wrangler deploy --dry-run`), or
-//                      node_modules/<pkg>/…, or "native" (no script: a V8 or workerd builtin)
-//   buckets            self time summed by the rules in bench/lib/cpuprofile.mjs (BUCKETS), e.g.
-//                      "fanout send loop", "JSON", "zod", "room command path", "(program)", …
+//                      node_modules/<pkg>/…, or "native ← caller (file:line)" for a V8/workerd builtin
+//   buckets            samples summed by BUCKETS in bench/lib/cpuprofile.mjs: "fanout send loop",
+//                      "native WebSocket send", "JSON", "zod", "SQLite", "outbox → queues", "room command
+//                      path", "metrics", "timers", "(program)", "(garbage collector)", "(idle)", …
 //   step               sent, delivered %, p50/p90/p99 ms, deliveries/s; server CPU µs per delivery
 //                      (whole server tree, /proc) and workerd's CPU s over the profiled step.
+//   --isolates all     profiles every isolate workerd lists (one .cpuprofile each) and adds a table
+//                      of samples per isolate: where workerd's CPU went between isolates.
 // Limits: the sampler sees JavaScript frames and the builtins V8 names; time inside the runtime's
-// C++ (WebSocket.send writing to the socket, attachment serialisation, kj's event loop, I/O) shows
-// either as a native entry named after the API function, as the calling JS function's self time, or
-// as "(program)" (V8: "no JS on the stack") — so "(program)" is workerd's own work plus anything
-// the sampler cannot place. Profiling slows the isolate (the sampler interrupts it every
+// C++ (WebSocket.send framing and queuing the write, attachment serialisation) shows either as a
+// native entry named after the API function ("send ← sendTo") or, when the call is inlined / a fast
+// API call, as the calling JS function's self time (sendTo, or flushBatch when sendTo is inlined);
+// work with the isolate entered but no JS on the stack is "(program)"; workerd's socket writes and
+// event loop outside the isolate lock are not sampled at all (compare sampled ms with workerd CPU s). Profiling slows the isolate (the sampler interrupts it every
 // --interval-us): compare profiles with each other, not with `npm run bench` figures.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -47,7 +55,7 @@ import { CdpSession, listTargets } from "./lib/cdp.mjs";
 import { analyzeProfile, summaryMarkdown } from "./lib/cpuprofile.mjs";
 import { LoadGen } from "./lib/loadgen.mjs";
 import { reexecPinned } from "./lib/pin.mjs";
-import { treeCpuByComm, treeCpuSeconds } from "./lib/proc.mjs";
+import { machineInfo, selfAffinity, treeCpuByComm, treeCpuSeconds, treeDetail } from "./lib/proc.mjs";
 import { BUILD, DEFAULT_BENCH_SHARD_MAX, freePort, newRunContext, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
 
 const argv = process.argv.slice(2);
@@ -186,6 +194,9 @@ async function main() {
       started_at: new Date(Date.now() - wall * 1000).toISOString(),
       config: { ...cfg, inspector_url: inspectorUrl, source_map: sm ? path.relative(ROOT, path.join(sm.dir, `${sm.script}.map`)) : null },
       source: sourceInfo(),
+      // Where things ran: this process (the load generator) and the server tree, with their allowed CPUs.
+      machine: { ...machineInfo(), loadgen_cpus: selfAffinity(), server_cpus: serverCpu === null ? "unpinned" : String(serverCpu) },
+      server_processes: treeDetail(server.pid),
       step,
       isolates: [],
     };
