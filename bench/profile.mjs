@@ -46,8 +46,9 @@
 // native entry named after the API function ("send ← sendTo") or, when the call is inlined / a fast
 // API call, as the calling JS function's self time (sendTo, or flushBatch when sendTo is inlined);
 // work with the isolate entered but no JS on the stack is "(program)"; workerd's socket writes and
-// event loop outside the isolate lock are not sampled at all (compare sampled ms with workerd CPU s). Profiling slows the isolate (the sampler interrupts it every
-// --interval-us): compare profiles with each other, not with `npm run bench` figures.
+// event loop outside the isolate lock are not sampled at all (compare sampled ms with workerd CPU s).
+// Profiling slows the isolate (the sampler interrupts it every --interval-us): compare profiles with
+// each other, not with `npm run bench` figures.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
