@@ -7,7 +7,29 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const BASELINE = "ws";
-const SCENARIO_ORDER = ["smoke", "seed", "fanout5k", "sweep", "idle", "proxyhop", "hot", "seedshard"];
+const SCENARIO_ORDER = ["smoke", "seed", "fanout5k", "sweep", "idle", "proxyhop", "hot", "seedshard", "quiet", "seedbatch", "sweepbatch"];
+
+/** The per-step figures of a load step (kind "load"; kind "ladder" keeps them per rate, see LADDER_KEY). */
+function stepMetrics(s) {
+  return {
+    delivered_ratio: s.delivered_ratio,
+    p50_ms: s.latency_ms.p50,
+    p90_ms: s.latency_ms.p90,
+    p99_ms: s.latency_ms.p99,
+    max_ms: s.latency_ms.max,
+    deliveries_per_s: s.deliveries_per_s,
+    cpu_us_per_delivery: s.server_cpu_us_per_delivery,
+    server_cpu_util: s.server_cpu_util,
+    loadgen_cpu_util: s.loadgen_cpu_util,
+    server_rq_wait_s: s.server_runqueue_wait_s,
+    // Our worker only: comment frames a connection saw out of order or twice, during the step.
+    seq_errors: typeof s.seq_out_of_order === "number" ? s.seq_out_of_order + s.seq_duplicates : null,
+    // … and seqs they never got while a later one arrived (lost frames), during the step.
+    seq_missing: typeof s.seq_missing === "number" ? s.seq_missing : null,
+  };
+}
+/** Kind "ladder": a step's figure `k` at `rate` msg/s is kept flat as "r<rate>:<k>" (medians and ratios per key). */
+const LADDER_KEY = (rate, k) => `r${rate}:${k}`;
 
 const median = (xs) => {
   const v = xs.filter((x) => typeof x === "number" && Number.isFinite(x)).sort((a, b) => a - b);
@@ -16,34 +38,28 @@ const median = (xs) => {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 };
 
+/** dp_p0_bytes_per_conn, dp_p1_…: each data-path process's growth per connection (by pid), when there are several. */
+function perProcessMemory(list) {
+  if (!Array.isArray(list) || list.length < 2) return {};
+  return Object.fromEntries(list.map((p, i) => [`dp_p${i}_bytes_per_conn`, p.bytes_per_conn]));
+}
+
 function metricsOf(doc, r) {
   if (r.error || !r.steps?.length) return { error: r.error ?? "no steps" };
   const m = {
     bytes_per_conn: r.memory?.bytes_per_conn,
     dp_bytes_per_conn: r.memory?.data_path_bytes_per_conn,
     dp_marginal_bytes_per_conn: r.memory?.data_path_marginal_bytes_per_conn,
+    // Only where the data path is several processes (wrangler dev: proxy workerd + user workerd).
+    ...perProcessMemory(r.memory?.data_path_bytes_per_conn_by_process),
     connect_failed: r.connect?.failed ?? 0,
     // Our worker only (null elsewhere): shards holding sockets per the room's stats route.
     shards_used: r.shards?.used ?? null,
   };
   if (doc.config.kind === "load") {
-    const s = r.steps[0];
-    Object.assign(m, {
-      delivered_ratio: s.delivered_ratio,
-      p50_ms: s.latency_ms.p50,
-      p90_ms: s.latency_ms.p90,
-      p99_ms: s.latency_ms.p99,
-      max_ms: s.latency_ms.max,
-      deliveries_per_s: s.deliveries_per_s,
-      cpu_us_per_delivery: s.server_cpu_us_per_delivery,
-      server_cpu_util: s.server_cpu_util,
-      loadgen_cpu_util: s.loadgen_cpu_util,
-      server_rq_wait_s: s.server_runqueue_wait_s,
-      // Our worker only: comment frames a connection saw out of order or twice, during the step.
-      seq_errors: typeof s.seq_out_of_order === "number" ? s.seq_out_of_order + s.seq_duplicates : null,
-      // … and seqs they never got while a later one arrived (lost frames), during the step.
-      seq_missing: typeof s.seq_missing === "number" ? s.seq_missing : null,
-    });
+    Object.assign(m, stepMetrics(r.steps[0]));
+  } else if (doc.config.kind === "ladder") {
+    for (const s of r.steps) for (const [k, v] of Object.entries(stepMetrics(s))) m[LADDER_KEY(s.rate, k)] = v;
   } else if (doc.config.kind === "sweep") {
     const ok = r.steps.filter((s) => s.pass);
     const best = ok.sort((a, b) => b.rate - a.rate)[0];
@@ -116,6 +132,8 @@ const COLUMNS = {
     ["bytes_per_conn", "KiB/conn tree", (v) => (v / 1024).toFixed(1)],
     ["dp_bytes_per_conn", "KiB/conn data path", (v) => (v / 1024).toFixed(1)],
     ["dp_marginal_bytes_per_conn", "KiB/conn data path, marginal", (v) => (v / 1024).toFixed(1)],
+    ["dp_p0_bytes_per_conn", "KiB/conn workerd #1 (by pid; wrangler dev runs 2)", (v) => (v / 1024).toFixed(1)],
+    ["dp_p1_bytes_per_conn", "KiB/conn workerd #2", (v) => (v / 1024).toFixed(1)],
     ["loadgen_cpu_util", "loadgen core", (v) => `${Math.round(v * 100)} %`],
     ["server_rq_wait_s", "srv waited s", (v) => v.toFixed(2)],
     ["shards_used", "shards", (v) => String(Math.round(v))],
@@ -145,9 +163,35 @@ const COLUMNS = {
 };
 const NO_RATIO = new Set(["limited_by_loadgen", "server_cpu_util", "loadgen_cpu_util", "state_reset_on_wake", "server_rq_wait_s", "shards_used", "seq_errors", "seq_missing"]);
 /** Columns shown only when some target has a value (our worker's shard and seq figures). */
-const OPTIONAL = new Set(["shards_used", "seq_errors", "seq_missing"]);
+const OPTIONAL = new Set(["shards_used", "seq_errors", "seq_missing", "dp_p0_bytes_per_conn", "dp_p1_bytes_per_conn"]);
+
+/**
+ * Kind "ladder": one row per rate and target, with the load columns; memory per connection is the
+ * target's (measured once, after connecting). Ratios against the target's base at the same rate.
+ */
+function ladderTable(doc, sum) {
+  const perRate = COLUMNS.load.filter(([k]) => !k.includes("bytes_per_conn"));
+  const mem = COLUMNS.load.filter(([k]) => k.includes("bytes_per_conn") && (!OPTIONAL.has(k) || Object.values(sum).some((s) => typeof s.median[k] === "number")));
+  const has = (rate, k) => Object.values(sum).some((s) => typeof s.median[LADDER_KEY(rate, k)] === "number");
+  const cols = perRate.filter(([k]) => !OPTIONAL.has(k) || doc.config.rates.some((rate) => has(rate, k)));
+  const lines = [`| msg/s | target | ${[...cols, ...mem].map((c) => c[1]).join(" | ")} |`, `|---:|---|${[...cols, ...mem].map(() => "---:").join("|")}|`];
+  const cell = (t, s, key, k, f) => {
+    const v = s.median[key];
+    if (v === null || v === undefined) return "–";
+    const r = s.ratio_vs_ws?.[key];
+    return !isBase(doc, t) && r !== null && r !== undefined && !NO_RATIO.has(k) ? `${f(v)} (×${r.toFixed(2)})` : f(v);
+  };
+  for (const rate of doc.config.rates) {
+    for (const [t, s] of Object.entries(sum)) {
+      const cells = [...cols.map(([k, , f]) => cell(t, s, LADDER_KEY(rate, k), k, f)), ...mem.map(([k, , f]) => cell(t, s, k, k, f))];
+      lines.push(`| ${rate} | ${t}${s.errors.length ? ` ⚠ ${s.errors.length} failed` : ""} | ${cells.join(" | ")} |`);
+    }
+  }
+  return lines.join("\n");
+}
 
 function mdTable(doc, sum) {
+  if (doc.config.kind === "ladder") return ladderTable(doc, sum);
   const cols = COLUMNS[doc.config.kind].filter(([k]) => !OPTIONAL.has(k) || Object.values(sum).some((s) => typeof s.median[k] === "number"));
   const lines = [`| target | ${cols.map((c) => c[1]).join(" | ")} |`, `|---|${cols.map(() => "---:").join("|")}|`];
   for (const [t, s] of Object.entries(sum)) {
@@ -168,6 +212,7 @@ function describe(doc) {
   if (c.kind === "sweep")
     return `${c.conns} connections, ${c.senders} senders, ${c.duration} s per rate; pass = ≥ ${c.min_delivered * 100} % delivered and p99 < ${c.max_p99_ms} ms; rates ${c.rates.join(", ")} then ${c.bisect} bisection steps`;
   if (c.kind === "idle") return `${c.conns} idle connections for ${c.idle_s} s, then one broadcast (its latency = wake-up cost), then a warm one`;
+  if (c.kind === "ladder") return `${c.conns} connections, ${c.senders} senders, ${c.duration} s measured at each of ${c.rates.join(", ")} msg/s after ${c.warmup} s warm-up (one server start per target)`;
   return "";
 }
 
@@ -258,6 +303,14 @@ function svgFor(doc, sum) {
     panels = [
       { title: "highest rate sustained (≥99.9 %, p99<250 ms)", unit: "msg/s", series: [{ name: "msg/s", values: m("max_rate_ok"), color: COLORS[0] }] },
       { title: "deliveries/s at that rate", unit: "deliveries/s", series: [{ name: "deliv/s", values: m("deliveries_per_s_at_max"), color: COLORS[4] }] },
+    ];
+  } else if (kind === "ladder") {
+    // Categories = targets, one bar per rate.
+    const rates = doc.config.rates;
+    const byRate = (k) => rates.map((rate, i) => ({ name: `${rate}/s`, values: cats.map((t) => sum[t].median[LADDER_KEY(rate, k)] ?? 0), color: COLORS[i % COLORS.length] }));
+    panels = [
+      { title: "p99 latency per rate", unit: "ms", log: true, series: byRate("p99_ms") },
+      { title: "server CPU per delivery per rate", unit: "µs", log: true, series: byRate("cpu_us_per_delivery") },
     ];
   } else if (kind === "idle") {
     panels = [

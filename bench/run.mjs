@@ -3,7 +3,7 @@
 // `ws` broadcast server (the baseline), Socket.IO 4 and partyserver, under identical open-loop load.
 // See BENCHMARKS.md for what is measured and how to read it.
 //
-//   node bench/run.mjs [--scenario seed|fanout5k|sweep|idle|proxyhop|hot|seedshard|smoke|all|flood] [--targets a,b,...]
+//   node bench/run.mjs [--scenario seed|fanout5k|sweep|idle|proxyhop|hot|seedshard|quiet|seedbatch|sweepbatch|smoke|all|flood|profile] [--targets a,b,...]
 //                      [--reps 3] [--conns N] [--rate R] [--senders S] [--duration s] [--warmup s]
 //                      [--idle-s 12] [--out bench/results] [--no-pin] [--server-cpu 0] [--load-cpu 1]
 //                      [--client raw|ws]   (load-generator WebSocket client; raw = bench/lib/rawws.mjs)
@@ -11,14 +11,17 @@
 //
 // The load generator (this process) is pinned to --load-cpu and every server tree to --server-cpu
 // with taskset; the run re-executes itself under taskset to get there. `--scenario flood` hands
-// every other argument to bench/flood.mjs (hostile input, issue 9).
+// every other argument to bench/flood.mjs (hostile input, issue 9), `--scenario profile` to
+// bench/profile.mjs (a CPU profile of the delivery path, issue 20).
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { LoadGen } from "./lib/loadgen.mjs";
-import { dataPathRssBytes, machineInfo, selfAffinity, treeCpuByComm, treeCpuSeconds, treeDetail, treeRssBytes, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
+import { dataPathGrowthByProcess, dataPathRssBytes, machineInfo, selfAffinity, treeCpuByComm, treeCpuSeconds, treeDetail, treeRssBytes, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
 import { bundleInfo, DEFAULT_BENCH_SHARD_MAX, fetchOurStats, freePort, newRunContext, nodeBin, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
+import { reexecPinned } from "./lib/pin.mjs";
+import { BATCH_SCENARIOS } from "./lib/scenarios-batch.mjs";
 import { writeReport } from "./report.mjs";
 
 // ------------------------------------------------------------------------------------------ args
@@ -35,10 +38,12 @@ const pin = !argv.includes("--no-pin");
 const serverCpu = pin ? num("server-cpu", 0) : null;
 const loadCpu = num("load-cpu", 1);
 
-// `--scenario flood` (issue 9's hostile-input figures) has its own driver: bench/flood.mjs.
-if (opt("scenario") === "flood") {
+// `--scenario flood` (issue 9's hostile-input figures) and `--scenario profile` (issue 20's CPU
+// profile of the delivery path) have their own drivers, bench/flood.mjs and bench/profile.mjs.
+const OWN_DRIVERS = { flood: "bench/flood.mjs", profile: "bench/profile.mjs" };
+if (OWN_DRIVERS[opt("scenario")]) {
   const rest = argv.filter((a, i) => a !== "--scenario" && argv[i - 1] !== "--scenario");
-  const r = spawnSync(nodeBin(), [path.join(ROOT, "bench/flood.mjs"), ...rest], { stdio: "inherit" });
+  const r = spawnSync(nodeBin(), [path.join(ROOT, OWN_DRIVERS[opt("scenario")]), ...rest], { stdio: "inherit" });
   process.exit(r.status ?? 1);
 }
 
@@ -89,12 +94,7 @@ function raiseOpenFiles() {
 // Re-exec pinned (and on Node 22) unless already done.
 function reexecIfNeeded() {
   raiseOpenFiles();
-  if (!pin || process.env.BENCH_PINNED) return;
-  const r = spawnSync("taskset", ["-c", String(loadCpu), nodeBin(), ...process.execArgv, process.argv[1], ...argv], {
-    stdio: "inherit",
-    env: { ...process.env, BENCH_PINNED: "1" },
-  });
-  process.exit(r.status ?? 1);
+  if (pin) reexecPinned(loadCpu);
 }
 
 export const SCENARIOS = {
@@ -144,6 +144,8 @@ export const SCENARIOS = {
     baseline: "ours",
     pairs: { "ours-sharded": "ours", "ours-sharded-batch": "ours-batch" },
   },
+  // Issue 20: batched viewers — quiet, seedbatch, sweepbatch (bench/lib/scenarios-batch.mjs).
+  ...BATCH_SCENARIOS,
 };
 reexecIfNeeded();
 const DEFAULT_TARGETS = ["ws", "ws-batch", "socketio", "ours", "ours-batch", "partyserver"];
@@ -267,6 +269,8 @@ async function runTarget(name, sc, rep, order) {
       data_path_marginal_bytes_per_conn: result.connect.open > 1 ? (dpN - dp1) / (result.connect.open - 1) : null,
       processes_at_n: treeDetail(server.pid),
     };
+    // Per data-path process (wrangler dev: its proxy's workerd and the user worker's, by pid).
+    result.memory.data_path_bytes_per_conn_by_process = dataPathGrowthByProcess(result.processes_at_start, result.memory.processes_at_n, result.connect.open);
     let stepId = 1;
     if (sc.kind === "load") {
       await lg.runStep({ id: stepId++, rate: sc.rate, durationMs: sc.warmup * 1000, senders: sc.senders });
@@ -309,6 +313,16 @@ async function runTarget(name, sc, rep, order) {
         else hi = mid;
       }
       result.sweep = { max_rate_ok: lo, first_fail_rate: hi, limited_by_loadgen: result.steps.at(-1)?.loadgen_saturated ?? false };
+    } else if (sc.kind === "ladder") {
+      // Every rate in turn on this server start; one measured step per rate, no pass/fail.
+      await lg.runStep({ id: stepId++, rate: sc.rates[0], durationMs: sc.warmup * 1000, senders: sc.senders });
+      result.steps = [];
+      for (const rate of sc.rates) {
+        await settle(server.pid);
+        const r = await measured(() => lg.runStep({ id: stepId++, rate, durationMs: sc.duration * 1000, senders: sc.senders, maxDrainMs: 8000 }), server.pid);
+        result.steps.push(r);
+        log(`${name} rep ${rep} ladder: ${fmtStep(r)}`);
+      }
     } else if (sc.kind === "idle") {
       // One broadcast before the idle period (so a room that restarts its in-memory state on wake-up
       // shows it: partyserver's seq restarts at 1), then silence, then the measured broadcast.

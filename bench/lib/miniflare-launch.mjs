@@ -2,8 +2,12 @@
 // derive from the worker's config (durable objects, queues, assets, vars) — no `wrangler dev`
 // proxy in between: the client talks to workerd's own socket.
 //   node bench/lib/miniflare-launch.mjs --config wrangler.toml --script bench/.build/ours/index.js \
-//        --port 9010 [--var NAME=value ...]
-// Prints one JSON line {"ready":true,"url":...,"workerd_pids":[...]} when listening; SIGTERM disposes.
+//        --port 9010 [--var NAME=value ...] [--no-assets] [--inspector-port N]
+// Prints one JSON line {"ready":true,"url":...} when listening; SIGTERM disposes.
+// --inspector-port N (0 = any free port): workerd's V8 inspector (Chrome DevTools Protocol) listens
+// on 127.0.0.1:N; the ready line then also carries "inspector_url" (ws://127.0.0.1:<port>, from
+// mf.getInspectorURL()). workerd lists one target per worker isolate at http://127.0.0.1:<port>/json
+// (the worker and its Durable Objects share one isolate); bench/profile.mjs attaches to it.
 import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import path from "node:path";
@@ -24,6 +28,7 @@ argv.forEach((a, i) => {
 const configPath = opt("config");
 const scriptPath = path.resolve(opt("script"));
 const port = Number(opt("port") ?? 0);
+const inspectorPort = opt("inspector-port") === undefined ? undefined : Number(opt("inspector-port"));
 
 const { workerOptions } = unstable_getMiniflareWorkerOptions(configPath);
 delete workerOptions.rootPath;
@@ -52,10 +57,12 @@ const v4 = {
   // In-memory storage (the Miniflare default): every start is a fresh room.
   log: new Log(LogLevel.WARN),
   cf: false, // no fetch of the Request.cf template from the network (loopback only)
+  ...(inspectorPort !== undefined ? { inspectorPort, inspectorHost: "127.0.0.1" } : {}),
 };
 const mf = new Miniflare(typeof convertV4MiniflareOptions === "function" ? convertV4MiniflareOptions(v4) : v4);
 const url = await mf.ready;
-process.stdout.write(JSON.stringify({ ready: true, url: url.href }) + "\n");
+const inspector = inspectorPort !== undefined ? { inspector_url: (await mf.getInspectorURL()).href } : {};
+process.stdout.write(JSON.stringify({ ready: true, url: url.href, ...inspector }) + "\n");
 
 let closing = false;
 async function close() {

@@ -164,3 +164,17 @@ export function treeRunqueueWaitSeconds(root, includeSelf = false) {
   }
   return ns / 1e9;
 }
+
+/**
+ * RSS growth per connection of each data-path process (workerd when there are any, else every
+ * process), between two treeDetail() lists: [{ pid, comm, bytes_per_conn }] by pid. `wrangler dev`
+ * runs two workerd processes (its proxy worker's and the user worker's): this tells them apart.
+ */
+export function dataPathGrowthByProcess(before, after, conns) {
+  const w = after.filter((p) => p.comm === "workerd");
+  const at0 = new Map(before.map((p) => [p.pid, p.rss_bytes]));
+  return (w.length ? w : after)
+    .filter((p) => at0.has(p.pid))
+    .sort((a, b) => a.pid - b.pid)
+    .map((p) => ({ pid: p.pid, comm: p.comm, bytes_per_conn: conns ? (p.rss_bytes - at0.get(p.pid)) / conns : null }));
+}

@@ -170,6 +170,12 @@ async function httpOk(url) {
 
 // ------------------------------------------------------------------------------------------------
 
+/**
+ * `ctx.inspectorPort` (a number; 0 = any free port): the Miniflare targets start workerd with its
+ * V8 inspector there, and their ready line (`handle.info.inspector_url`) says where (bench/profile.mjs).
+ */
+const inspectorArgs = (ctx) => (ctx.inspectorPort === undefined || ctx.inspectorPort === null ? [] : ["--inspector-port", String(ctx.inspectorPort)]);
+
 /** SHARD_MAX_SOCKETS of the sharded targets when the run does not set `ctx.shardMax` (--shard-max). */
 export const DEFAULT_BENCH_SHARD_MAX = 2500;
 
@@ -186,19 +192,47 @@ function shardMaxOf(ctx) {
  * fan-out shards of at most that many sockets each) unless `ctx.vars` names it itself.
  * `name` goes into the log file name. Resolves with the process handle ({ pid, stop() }).
  */
-async function startOurs(ctx, port, { name, shardMaxSockets, noAssets = false }) {
+async function startOurs(ctx, port, { name, shardMaxSockets, noAssets = false, extraVars = {} }) {
   const script = bundle("ours", "wrangler.toml");
-  const vars = { SHARD_MAX_SOCKETS: String(shardMaxSockets), ...(ctx.vars ?? OUR_VARS) };
+  const vars = { SHARD_MAX_SOCKETS: String(shardMaxSockets), ...(ctx.vars ?? OUR_VARS), ...extraVars };
   const args = Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}=${v}`]);
   return startProcess({
     name: `${ctx.logPrefix}${name}`,
     args: [
       "bench/lib/miniflare-launch.mjs", "--config", "wrangler.toml", "--script", script, "--port", String(port), ...args,
-      ...(noAssets || ctx.noAssets ? ["--no-assets"] : []),
+      ...(noAssets || ctx.noAssets ? ["--no-assets"] : []), ...inspectorArgs(ctx),
     ],
     cpu: ctx.serverCpu,
     logDir: ctx.logDir,
   });
+}
+
+/**
+ * Our worker under `wrangler dev` (its proxy worker and a second workerd in front of the user
+ * worker), single room, limits lifted as for `ours`, state persisted to a scratch directory removed
+ * on stop. Memory and CPU are the whole wrangler tree; "data path" = both workerd processes.
+ */
+async function startOursDev(ctx, port, name) {
+  const persist = path.join(BUILD, `dev-state-${process.pid}-${port}`);
+  const inspector = await freePort();
+  const vars = Object.entries({ ...OUR_VARS, SHARD_MAX_SOCKETS: "0" }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+  const h = await startProcess({
+    name: `${ctx.logPrefix}${name}`,
+    args: [
+      WRANGLER, "dev", "--config", "wrangler.toml", "--ip", "127.0.0.1", "--port", String(port),
+      "--inspector-port", String(inspector), "--persist-to", persist, "--log-level", "warn",
+      "--show-interactive-dev-session=false", ...vars,
+    ],
+    cpu: ctx.serverCpu,
+    logDir: ctx.logDir,
+    probe: () => httpOk(`http://127.0.0.1:${port}/healthz`),
+  });
+  const stop = h.stop;
+  h.stop = async () => {
+    await stop();
+    rmSync(persist, { recursive: true, force: true });
+  };
+  return h;
 }
 
 /** An admin token (claim role "admin": owner of every stream) for the stats route. */
@@ -319,29 +353,15 @@ export const TARGETS = {
     label: "ours via `wrangler dev` (proxy hop)",
     protocol: "ours",
     seqPersisted: true,
-    async start(ctx, port) {
-      const persist = path.join(BUILD, `dev-state-${process.pid}-${port}`);
-      const inspector = await freePort();
-      const vars = Object.entries({ ...OUR_VARS, SHARD_MAX_SOCKETS: "0" }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-      const h = await startProcess({
-        name: `${ctx.logPrefix}ours-dev`,
-        args: [
-          WRANGLER, "dev", "--config", "wrangler.toml", "--ip", "127.0.0.1", "--port", String(port),
-          "--inspector-port", String(inspector), "--persist-to", persist, "--log-level", "warn",
-          "--show-interactive-dev-session=false", ...vars,
-        ],
-        cpu: ctx.serverCpu,
-        logDir: ctx.logDir,
-        probe: () => httpOk(`http://127.0.0.1:${port}/healthz`),
-      });
-      const stop = h.stop;
-      h.stop = async () => {
-        await stop();
-        rmSync(persist, { recursive: true, force: true });
-      };
-      return h;
-    },
+    start: (ctx, port) => startOursDev(ctx, port, "ours-dev"),
     spec: (port, ctx) => oursSpec(port, ctx, { batch: false }),
+  },
+  "ours-dev-batch": {
+    label: "ours via `wrangler dev` (proxy hop), clients with ?batch=1",
+    protocol: "ours",
+    seqPersisted: true,
+    start: (ctx, port) => startOursDev(ctx, port, "ours-dev-batch"),
+    spec: (port, ctx) => oursSpec(port, ctx, { batch: true }),
   },
   partyserver: {
     label: "partyserver (hibernating) on workerd",
@@ -350,7 +370,7 @@ export const TARGETS = {
       const script = bundle("partyserver", "bench/peers/partyserver/wrangler.jsonc");
       return startProcess({
         name: `${ctx.logPrefix}partyserver`,
-        args: ["bench/lib/miniflare-launch.mjs", "--config", "bench/peers/partyserver/wrangler.jsonc", "--script", script, "--port", String(port)],
+        args: ["bench/lib/miniflare-launch.mjs", "--config", "bench/peers/partyserver/wrangler.jsonc", "--script", script, "--port", String(port), ...inspectorArgs(ctx)],
         cpu: ctx.serverCpu,
         logDir: ctx.logDir,
       });
@@ -359,22 +379,44 @@ export const TARGETS = {
   },
 };
 
-// Diagnostics: a bare DO room, hibernatable or standard sockets (bench/peers/rawdo).
-for (const mode of ["hib", "std"]) {
-  TARGETS[`rawdo-${mode}`] = {
-    label: `bare Durable Object room, ${mode === "hib" ? "acceptWebSocket (hibernatable)" : "ws.accept() (no hibernation)"} (diagnostic)`,
-    protocol: "plain",
-    async start(ctx, port) {
-      const script = bundle("rawdo", "bench/peers/rawdo/wrangler.jsonc");
-      return startProcess({
-        name: `${ctx.logPrefix}rawdo-${mode}`,
-        args: ["bench/lib/miniflare-launch.mjs", "--config", "bench/peers/rawdo/wrangler.jsonc", "--script", script, "--port", String(port)],
-        cpu: ctx.serverCpu,
-        logDir: ctx.logDir,
-      });
-    },
-    spec: (port) => plainSpec(port, (i) => `/room?mode=${mode}&uid=u${i}`),
+// Our room with another cap on the coalescing window of `?batch=1` clients: BATCH_MAX_WINDOW_MS
+// (src/env.ts; a worker that does not read it yet ignores the variable and runs its own 25 ms).
+for (const w of [50, 100]) {
+  TARGETS[`ours-batch-w${w}`] = {
+    label: `ours, single room, ?batch=1, BATCH_MAX_WINDOW_MS=${w}`,
+    protocol: "ours",
+    seqPersisted: true,
+    sharded: false,
+    start: (ctx, port) => startOurs(ctx, port, { name: `ours-batch-w${w}`, shardMaxSockets: 0, extraVars: { BATCH_MAX_WINDOW_MS: String(w) } }),
+    spec: (port, ctx) => oursSpec(port, ctx, { batch: true }),
   };
+}
+
+/** The window of the rawdo-*-batch targets, ms: our room's documented cap (DESIGN.md ≤ 25 ms). */
+export const RAWDO_BATCH_WINDOW_MS = 25;
+
+// Diagnostics: a bare DO room, hibernatable or standard sockets (bench/peers/rawdo); `-batch`: its
+// clients connect with `?batch=1&window=25` and get our room's coalescing (the platform's floor for
+// batched delivery).
+for (const mode of ["hib", "std"]) {
+  for (const batch of [false, true]) {
+    const name = `rawdo-${mode}${batch ? "-batch" : ""}`;
+    const query = `mode=${mode}${batch ? `&batch=1&window=${RAWDO_BATCH_WINDOW_MS}` : ""}`;
+    TARGETS[name] = {
+      label: `bare Durable Object room, ${mode === "hib" ? "acceptWebSocket (hibernatable)" : "ws.accept() (no hibernation)"}${batch ? `, ?batch=1 (${RAWDO_BATCH_WINDOW_MS} ms window)` : ""} (diagnostic)`,
+      protocol: "plain",
+      async start(ctx, port) {
+        const script = bundle("rawdo", "bench/peers/rawdo/wrangler.jsonc");
+        return startProcess({
+          name: `${ctx.logPrefix}${name}`,
+          args: ["bench/lib/miniflare-launch.mjs", "--config", "bench/peers/rawdo/wrangler.jsonc", "--script", script, "--port", String(port), ...inspectorArgs(ctx)],
+          cpu: ctx.serverCpu,
+          logDir: ctx.logDir,
+        });
+      },
+      spec: (port) => plainSpec(port, (i) => `/room?${query}&uid=u${i}`),
+    };
+  }
 }
 
 export function newRunContext(extra) {
