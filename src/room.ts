@@ -39,6 +39,7 @@ import {
   toQueueEvent,
   type Command,
   type ModerationCommand,
+  type RoomEvent,
   type StatsResponse,
 } from "./protocol";
 import {
@@ -59,6 +60,7 @@ import { fullBucket, take, type Bucket } from "./rules/budget";
 import { roomLimits, roomMessageRate, type RoomLimits } from "./rules/limits";
 import { apply, decide, effectiveRole, pruneTimeouts, restriction, type Actor, type Outcome, type RoomState } from "./rules/room-state";
 import { seesStaffState, standing } from "./rules/standing";
+import { exhaustive } from "./rules/never";
 import { UploadStore } from "./upload-store";
 import { UPLOAD_TTL_MS } from "./upload-rules";
 
@@ -403,11 +405,7 @@ export class ChatRoom extends DurableObject<Env> {
     const removed: string[] = [];
     let doomed = 0;
     for (const e of outcome.events) {
-      if (e.type === "comment" && e.comment.attachments) this.uploads.attach(e.comment.attachments.map((a) => a.upload_id), e.comment.id);
-      else if (e.type === "comment_deleted") removed.push(e.id);
-      else if (e.type === "moderation" && e.deleted) removed.push(...e.deleted);
-      // A ban also makes the user's unattached uploads unreachable at once (issue 22 §4).
-      if (e.type === "moderation" && e.action === "ban") doomed += this.uploads.doomPendingOf(e.user_id!, now);
+      doomed += this.trackUploads(e, removed, now);
       const touched = apply(this.state, e, now);
       const entry = this.store.persist(e, this.state, touched);
       this.ring.push(entry);
@@ -432,6 +430,32 @@ export class ChatRoom extends DurableObject<Env> {
       this.maybeReport(now);
     }
     return { kind: "ok", events: outcome.events, ...outcome.ack };
+  }
+
+  /**
+   * What an event does to the stream's uploads (src/upload-store.ts), in the same storage event:
+   * a comment's attachments are bound to it; the comments a delete or a ban removes are added to
+   * `removed` (their images go too); a ban dooms the user's unattached uploads at once (issue 22 §4).
+   * Returns the uploads doomed here.
+   */
+  private trackUploads(e: RoomEvent, removed: string[], now: number): number {
+    switch (e.type) {
+      case "comment":
+        if (e.comment.attachments) this.uploads.attach(e.comment.attachments.map((a) => a.upload_id), e.comment.id);
+        return 0;
+      case "comment_deleted":
+        removed.push(e.id);
+        return 0;
+      case "moderation":
+        if (e.deleted) removed.push(...e.deleted);
+        return e.action === "ban" && e.user_id !== undefined ? this.uploads.doomPendingOf(e.user_id, now) : 0;
+      case "comment_edited":
+      case "pinned":
+        return 0;
+      default:
+        exhaustive(e);
+        return 0;
+    }
   }
 
   // -------------------------------------------------------------------------------------------
