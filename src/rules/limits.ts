@@ -131,11 +131,12 @@ export function shedding(limits: Pick<RoomLimits, "user">): BucketMap {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * CPU one WebSocket send costs the object, µs: the platform's floor on local workerd (a bare
- * Durable Object that only sends: BENCHMARKS.md "diagnostics" and "Latency"). The first guess of
- * the window; the room corrects it with the busy time it can measure (CoalescingLoad.lagMs).
+ * CPU one WebSocket send of a lone frame costs the object, µs, measured on local workerd when
+ * every frame goes at once (BENCHMARKS.md "Latency", sweepbatch at 10–25 msg/s × 1,000 sockets:
+ * the room 37–49 µs per send, a bare Durable Object 31–33). The first guess of the window; the
+ * room lengthens it with the busy time it can measure (CoalescingLoad.lagMs).
  */
-export const SEND_COST_US = 25;
+export const SEND_COST_US = 40;
 /** The share of a core the sends may take before frames are coalesced (the rest is for commands and joins). */
 export const CPU_TARGET = 0.6;
 

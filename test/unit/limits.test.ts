@@ -61,19 +61,20 @@ describe("coalescingWindowMs", () => {
 
   it("a quiet room gets no window: every frame goes at once", () => {
     expect(coalescingWindowMs({ ...load, perSec: 1 })).toBe(0);
-    // 20 frames/s × 1,000 sockets × 25 µs = 0.5 of a core: still within the target.
-    expect(coalescingWindowMs({ ...load, perSec: 20 })).toBe(0);
+    // 14 frames/s × 1,000 sockets × 40 µs = 0.56 of a core: still within the target; 16 is not.
+    expect(coalescingWindowMs({ ...load, perSec: 14 })).toBe(0);
+    expect(coalescingWindowMs({ ...load, perSec: 16 })).toBeGreaterThan(0);
     // whatever the last window measured
     expect(coalescingWindowMs({ ...load, perSec: 1, lagMs: 500 })).toBe(0);
   });
 
   it("under load the window is the flush interval that keeps the sends within the CPU target, capped", () => {
     const uncapped = Math.ceil((1000 * 1_000 * SEND_COST_US) / 1e6 / CPU_TARGET);
-    expect(uncapped).toBe(42);
+    expect(uncapped).toBe(67);
     expect(coalescingWindowMs({ ...load, maxMs: 100 })).toBe(uncapped);
     expect(coalescingWindowMs(load)).toBe(25);
     // fewer batched sockets: a shorter window
-    expect(coalescingWindowMs({ ...load, batched: 300, perSec: 100, maxMs: 100 })).toBe(Math.ceil((1000 * 300 * 25e-6) / 0.6));
+    expect(coalescingWindowMs({ ...load, batched: 250, perSec: 100, maxMs: 100 })).toBe(17); // 250 sends × 40 µs ÷ 0.6
   });
 
   it("unbatched sends take their share first; nothing left → the longest window", () => {
@@ -83,7 +84,7 @@ describe("coalescingWindowMs", () => {
   });
 
   it("a late timer (measured busy time) lengthens the window: lag × (1 − target) ÷ target", () => {
-    expect(coalescingWindowMs({ ...load, batched: 100, perSec: 300, lagMs: 0, maxMs: 100 })).toBe(Math.ceil((1000 * 100 * 25e-6) / 0.6));
+    expect(coalescingWindowMs({ ...load, batched: 100, perSec: 300, lagMs: 0, maxMs: 100 })).toBe(7); // 100 sends × 40 µs ÷ 0.6 = 6.7 ms
     expect(coalescingWindowMs({ ...load, batched: 100, perSec: 300, lagMs: 60, maxMs: 100 })).toBe(40);
     expect(coalescingWindowMs({ ...load, lagMs: 10_000, maxMs: 100 })).toBe(100);
   });
