@@ -27,15 +27,10 @@ import { LoadGen } from "./lib/loadgen.mjs";
 import { machineInfo, selfAffinity, treeCpuSeconds, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
 import { RawWs } from "./lib/rawws.mjs";
 import { freePort, JWT_SECRET, newRunContext, nodeBin, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
+import { parseArgs } from "./lib/args.mjs";
 
 // ------------------------------------------------------------------------------------------ args
-const argv = process.argv.slice(2);
-function opt(name, dflt) {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = argv[i + 1];
-  return v === undefined || v.startsWith("--") ? true : v;
-}
+const { argv, opt } = parseArgs();
 const pin = !argv.includes("--no-pin");
 const serverCpu = pin ? Number(opt("server-cpu", 0)) : null;
 const loadCpu = Number(opt("load-cpu", 1));

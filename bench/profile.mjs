@@ -58,15 +58,9 @@ import { LoadGen } from "./lib/loadgen.mjs";
 import { reexecPinned } from "./lib/pin.mjs";
 import { machineInfo, selfAffinity, treeCpuByComm, treeCpuSeconds, treeDetail } from "./lib/proc.mjs";
 import { BUILD, DEFAULT_BENCH_SHARD_MAX, freePort, newRunContext, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
+import { parseArgs } from "./lib/args.mjs";
 
-const argv = process.argv.slice(2);
-function opt(name, dflt) {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = argv[i + 1];
-  return v === undefined || v.startsWith("--") ? true : v;
-}
-const num = (name, dflt) => (opt(name) === undefined ? dflt : Number(opt(name)));
+const { argv, opt, num } = parseArgs();
 
 const pin = !argv.includes("--no-pin");
 const serverCpu = pin ? num("server-cpu", 0) : null;

@@ -23,16 +23,10 @@ import { bundleInfo, DEFAULT_BENCH_SHARD_MAX, fetchOurStats, freePort, newRunCon
 import { reexecPinned } from "./lib/pin.mjs";
 import { BATCH_SCENARIOS } from "./lib/scenarios-batch.mjs";
 import { writeReport } from "./report.mjs";
+import { parseArgs } from "./lib/args.mjs";
 
 // ------------------------------------------------------------------------------------------ args
-const argv = process.argv.slice(2);
-function opt(name, dflt) {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const v = argv[i + 1];
-  return v === undefined || v.startsWith("--") ? true : v;
-}
-const num = (name, dflt) => (opt(name) === undefined ? dflt : Number(opt(name)));
+const { argv, opt, num } = parseArgs();
 
 const pin = !argv.includes("--no-pin");
 const serverCpu = pin ? num("server-cpu", 0) : null;

@@ -84,7 +84,7 @@ describe("uploads: pixel bombs are refused from their headers, before the room a
     await nothingStored(sid);
   });
 
-  it("the issue's bomb: 16384×16384 8-bit RGB, 0.78 MB that decodes to 768 MiB, with the default 5 MiB limit → 422; nothing stored", async () => {
+  it("the issue's bomb: 16384×16384 8-bit RGB, 0.78 MB that decodes to 768 MiB, with the default 5 MiB limit → 422; nothing stored", { timeout: 60_000 }, async () => {
     const sid = newStreamId();
     const bomb = pngDeclaring(16384, 16384, await zeroScanlinesZlib(1 + 3 * 16384, 16384));
     expect(bomb.byteLength).toBeGreaterThan(700_000);
