@@ -24,7 +24,6 @@ import { UNKNOWN_REGION } from "./metrics";
 import { RateMeter, fullBucket, take, type Bucket } from "./rules/budget";
 import { MAX_STRIKES, STRIKE_WINDOW_MS, coalescingWindowMs, frameBurst, framesDroppedBeforeClose } from "./rules/limits";
 
-export const BATCH_WINDOW_MS = 25;
 /** `viewers` frames: at most one per interval, only when the count changed (DESIGN.md: every few seconds). */
 export const VIEWERS_INTERVAL_MS = 3_000;
 
@@ -364,6 +363,8 @@ export class Fanout {
     }
     conn.closing = true;
     const finish = () => {
+      // What the window holds for it (its own accepted comment, its ack) goes out before the close.
+      if (conn.batch) this.flushBatch();
       this.forget(conn.ws);
       try {
         conn.ws.close(code, reason);

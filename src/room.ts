@@ -3,6 +3,7 @@
  * sockets, storage, timers and the outbox. The rules live in pure modules beside it:
  *   src/rules/room-state.ts   what a command does (roles, moderation, edits, slow mode, …)
  *   src/rules/text.ts         message text rules and entities
+ *   src/rules/standing.ts     who sees the staff state, and the bans/timeouts that hold (state and stats routes)
  *   src/rules/budget.ts       token buckets (per user, per socket, per stream)
  *   src/room-store.ts         the SQLite tables
  *   src/outbox.ts             events on their way to the sinks' queues
@@ -65,7 +66,7 @@ import { UploadStore } from "./upload-store";
 import { UPLOAD_TTL_MS } from "./upload-rules";
 
 // ---------------------------------------------------------------------------------------------
-// Tunables (quoted in the README; the socket ones are in src/fanout.ts)
+// Tunables (quoted in the README; the rates and socket limits are src/rules/limits.ts)
 // ---------------------------------------------------------------------------------------------
 
 export { BACKLOG_SIZE };

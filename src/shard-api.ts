@@ -4,7 +4,7 @@
  * the welcome it decided, a viewer's command on its way to the room and its answer, the shard's
  * counts, and one delivery of sequenced entries with its acknowledgement.
  */
-import type { Command, CommandError, Role } from "./protocol";
+import { Role, type Command, type CommandError } from "./protocol";
 import type { MirrorSnapshot, RingEntry, WelcomeFor } from "./mirror";
 import type { AdmissionRefusal } from "./room-api";
 
@@ -72,13 +72,14 @@ export function encodeWelcome(welcome: AdmitWelcome): string {
   return encodeURIComponent(JSON.stringify(welcome));
 }
 
-/** The welcome header's value, parsed; null when missing or malformed (a role and the four counts, finite and ≥ 0). */
+/** The welcome header's value, parsed; null when missing or malformed (a known role and the four counts, finite and ≥ 0). */
 export function readWelcome(header: string | null): AdmitWelcome | null {
   if (!header) return null;
   try {
     const w = JSON.parse(decodeURIComponent(header)) as AdmitWelcome;
+    // Only the worker sets it (from the room's answer), but a shard trusts nothing it cannot check.
     const n = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0;
-    if (typeof w.role !== "string" || !n(w.viewers) || !n(w.messages_per_sec) || !n(w.frames_per_sec) || !n(w.sockets_per_user)) return null;
+    if (!Role.safeParse(w.role).success || !n(w.viewers) || !n(w.messages_per_sec) || !n(w.frames_per_sec) || !n(w.sockets_per_user)) return null;
     return w;
   } catch {
     return null;

@@ -42,7 +42,7 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { AuthError, DEV_USERNAME_RE, DEV_TOKEN_TTL_S, bearerToken, mintDevToken, verifyJwt, type Identity } from "./auth";
 import { ConfigError, loadConfig, type Config, type Env } from "./env";
-import { ModerationCommand, Role, isUuid, type ErrorCode } from "./protocol";
+import { ERROR_MESSAGES, ModerationCommand, Role, isUuid, type ErrorCode } from "./protocol";
 import { H_IDENTITY, H_REGION, H_STREAM, H_TICKET_NONCE, encodeIdentity, type RoomIdentity } from "./room-api";
 import { H_SHARD, H_WELCOME, encodeWelcome } from "./shard-api";
 import { locationHint } from "./rules/placement";
@@ -258,8 +258,9 @@ app.post("/v1/streams/:stream_id/chat/actions", async (c) => {
   const who = await roomIdentity(c, identity, streamId);
   const r = await roomFor(c, streamId).act(streamId, who, parsed.data);
   if (r.kind === "error") {
+    // The one error shape (src/protocol.ts CommandError) gets its message here, at the edge, as errorFrame() does on the socket.
     const { kind: _k, code, ...rest } = r;
-    return c.json({ error: code, ...rest }, ACTION_STATUS[code] ?? 400);
+    return c.json({ error: code, message: ERROR_MESSAGES[code], ...rest }, ACTION_STATUS[code] ?? 400);
   }
   if (r.kind === "ignored") return c.json({ events: [] });
   return c.json({ events: r.events, ...(r.id ? { id: r.id } : {}), ...(r.seq ? { seq: r.seq } : {}) });

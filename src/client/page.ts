@@ -271,7 +271,7 @@ function plainError(err: unknown): string {
     case "empty_upload":
       return "That file is empty.";
     case "image_too_large":
-      return `That image is too large to share: at most ${MAX_IMAGE_SIDE_PX} pixels on a side, 40 megapixels, and ${MAX_IMAGE_FRAMES} frames for an animation.`;
+      return `That image is too large to share: at most ${MAX_IMAGE_SIDE_PX} pixels on a side, 40 megapixels, and for an animation ${MAX_IMAGE_FRAMES} frames and 100 million pixels over all its frames.`;
     case "invalid_image":
       return "That image file is damaged or incomplete, so it cannot be shared.";
     case "too_many_uploads":
@@ -651,6 +651,8 @@ function noteModeration(e: ModerationFrame, userId: string): void {
       // Events from before `lifted` existed lifted bans only.
       if (!e.lifted || e.lifted.includes("ban")) bannedUsers.delete(userId);
       if (e.lifted?.includes("timeout")) timedOut.delete(userId);
+      // Our own ban or timeout lifted: the refusal still shown no longer holds.
+      if (session !== null && userId === session.userId) showError(ui.chatError, null);
       return;
     case "role":
       if (e.role === "moderator") moderators.add(userId);
@@ -837,7 +839,8 @@ function addImages(files: readonly File[]): void {
     const li = el("li", "pending-image uploading");
     const preview = URL.createObjectURL(file);
     const img = el("img");
-    img.src = preview;
+    // The preview is decoded only once the image passed the size checks (the SDK's, then the
+    // server's): a pixel bomb must not freeze its sender's own tab either (issue 22 §1).
     img.alt = `Preview of ${file.name || "pasted image"}`;
     const note = el("span", "note", "Uploading…");
     note.setAttribute("role", "status");
@@ -853,6 +856,7 @@ function addImages(files: readonly File[]): void {
       (result) => {
         item.state = "ready";
         item.result = result;
+        img.src = preview;
         li.classList.replace("uploading", "ready");
         note.textContent = "Ready";
       },

@@ -104,10 +104,10 @@ describe("demo page: images in chat", () => {
     await v.getByRole("button", { name: "Remove image huge.png" }).click();
     expect(await v.locator("#attachments").isHidden()).toBe(true);
 
-    // The viewer picks a PNG: a local preview (object URL) while it uploads, then sends it with text.
+    // The viewer picks a PNG: a local preview (object URL) once the upload passed the size checks, then sends it with text.
     const blue = Buffer.from(await png([30, 90, 200, 255]));
     await v.locator("#file").setInputFiles({ name: "blue.png", mimeType: "image/png", buffer: blue });
-    const preview = v.locator("#attachments li img");
+    const preview = v.locator("#attachments li img[src^='blob:']");
     await preview.waitFor();
     const previewUrl = (await preview.getAttribute("src"))!;
     expect(previewUrl).toMatch(/^blob:/);
@@ -224,6 +224,8 @@ describe("demo page: images in chat", () => {
     const bomb = Buffer.from(pngDeclaring(100_000, 100_000, await pixelIdat()));
     await v.locator("#file").setInputFiles({ name: "bomb.png", mimeType: "image/png", buffer: bomb });
     await v.locator("#attachments li.failed", { hasText: "That image is too large to share" }).waitFor();
+    // and never decoded in the sender's own tab: its preview has no source.
+    expect(await v.locator("#attachments li.failed img").getAttribute("src")).toBeNull();
     await v.getByRole("button", { name: "Remove image bomb.png" }).click();
 
     await s.locator("#file").setInputFiles({ name: "red.png", mimeType: "image/png", buffer: Buffer.from(await png()) });

@@ -170,6 +170,8 @@ describe("demo page: a streamer and a viewer with room events", () => {
     await s.getByRole("button", { name: "Unban viewer" }).click();
     await s.locator("#banned-users").waitFor({ state: "hidden" });
     await v.locator("#restriction:empty").waitFor({ state: "attached" });
+    // The refusal shown before the unban goes with it.
+    await v.getByRole("alert").filter({ hasText: "You are banned from this chat" }).waitFor({ state: "detached" });
     await say(v, "back again");
     await same(s, v, "after the unban", (x) => x.messages.some((m) => m.author === "viewer" && m.text === "back again"));
 

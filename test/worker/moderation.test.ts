@@ -4,7 +4,7 @@
  */
 import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ServerFrame } from "../../src/protocol";
+import { ERROR_MESSAGES, type ServerFrame } from "../../src/protocol";
 import { apply, emptyState, restrictions, type RoomState } from "../../src/rules/room-state";
 import { Client, connect, fetchWorker, newStreamId, newUserId, roomStub, setLimits, token } from "./helpers";
 
@@ -321,10 +321,11 @@ describe("HTTP actions and state", () => {
     const viewerToken = await token();
     const forbidden = await post(sid, viewerToken, { type: "slow_mode", seconds: 10 });
     expect(forbidden.status).toBe(403);
-    expect(await forbidden.json()).toMatchObject({ error: "forbidden" });
+    // DESIGN.md: errors are {"error","message"}, the room's refusals included.
+    expect(await forbidden.json()).toMatchObject({ error: "forbidden", message: ERROR_MESSAGES.forbidden });
     const missing = await post(sid, bot, { type: "pin", id: crypto.randomUUID() });
     expect(missing.status).toBe(404);
-    expect((await missing.json()) as object).toMatchObject({ error: "not_found" });
+    expect((await missing.json()) as object).toMatchObject({ error: "not_found", message: ERROR_MESSAGES.not_found });
     expect((await post(sid, bot, "{nope")).status).toBe(400);
     const notModeration = await post(sid, bot, { type: "message", text: "bots post through the socket" });
     expect(notModeration.status).toBe(400);

@@ -326,6 +326,45 @@ describe("batched delivery (?batch=1)", () => {
     await Promise.all([other.close(), sender.close()]);
   });
 
+  describe("a batched socket the room closes while the window holds its accepted comment still gets the comment and its ack first", () => {
+    const coalescing = { BATCH_MAX_WINDOW_MS: 3_000, RATE_LIMIT_PER_SEC: 100, SOCKET_MAX_FRAMES_PER_SEC: 100 };
+    const lastWords = async (sid: string, a: Client, b: Client) => {
+      b.send(msg("opens the window", "open"));
+      await a.until((x) => x.comments().length === 1, "the first comment, at once");
+      a.send(msg("last words", "last"));
+      await b.until((x) => x.frames.some((f) => f.type === "ack" && f.client_msg_id === "open"), "b's ack");
+      await sleep(50); // the room has accepted a's comment; the window (3 s) holds it
+    };
+    const saw = (a: Client) => ({ comment: a.comments().some((c) => c.comment.message === "last words"), ack: a.frames.some((f) => f.type === "ack" && f.client_msg_id === "last") });
+
+    it("closed 1008 for abuse", async () => {
+      const sid = newStreamId();
+      const a = await connect(sid, { query: "?batch=1" });
+      const b = await connect(sid, { token: await token(), query: "?batch=1" });
+      await setLimits(roomStub(sid), coalescing, { sendCostUs: 1_000_000 });
+      await lastWords(sid, a, b);
+      for (let i = 0; i < 25; i++) a.ws.send("not json");
+      await a.until((x) => x.closed !== null, "the 1008", 8_000);
+      expect(a.closed!.code).toBe(1008);
+      expect(saw(a)).toEqual({ comment: true, ack: true });
+      await b.close();
+    });
+
+    it("closed 4429 by the same user's newer socket", async () => {
+      const sid = newStreamId();
+      const user = newUserId();
+      const a = await connect(sid, { token: await token({ sub: user }), query: "?batch=1" });
+      const b = await connect(sid, { token: await token(), query: "?batch=1" });
+      await setLimits(roomStub(sid), { ...coalescing, MAX_SOCKETS_PER_USER: 1 }, { sendCostUs: 1_000_000 });
+      await lastWords(sid, a, b);
+      const again = await connect(sid, { token: await token({ sub: user }), query: "?batch=1" });
+      await a.until((x) => x.closed !== null, "the 4429", 8_000);
+      expect(a.closed!.code).toBe(4429);
+      expect(saw(a)).toEqual({ comment: true, ack: true });
+      await Promise.all([b.close(), again.close()]);
+    });
+  });
+
   it("does not coalesce while every frame at once fits the room's CPU target (src/rules/limits.ts coalescingWindowMs)", async () => {
     const sid = newStreamId();
     const batched = await connect(sid, { query: "?batch=1" });
