@@ -56,7 +56,7 @@ import { CdpSession, listTargets } from "./lib/cdp.mjs";
 import { analyzeProfile, summaryMarkdown } from "./lib/cpuprofile.mjs";
 import { LoadGen } from "./lib/loadgen.mjs";
 import { reexecPinned } from "./lib/pin.mjs";
-import { machineInfo, selfAffinity, treeCpuByComm, treeCpuSeconds, treeDetail } from "./lib/proc.mjs";
+import { machineInfo, selfAffinity, settle, treeCpuByComm, treeCpuSeconds, treeDetail } from "./lib/proc.mjs";
 import { BUILD, DEFAULT_BENCH_SHARD_MAX, freePort, newRunContext, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
 import { parseArgs } from "./lib/args.mjs";
 
@@ -85,19 +85,7 @@ const cfg = {
 const label = String(opt("label", `${targetName}-${cfg.conns}x${cfg.rate}`));
 const outDir = path.resolve(String(opt("out", path.join(ROOT, "bench/results/profile"))));
 const log = (...a) => console.log(`[profile ${new Date().toISOString().slice(11, 19)}]`, ...a);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits (≤ maxMs) until the server tree uses < 10 % of a core over 500 ms (as bench/run.mjs does). */
-async function settle(pid, maxMs = 10_000) {
-  const t0 = Date.now();
-  let c = treeCpuSeconds(pid);
-  while (Date.now() - t0 < maxMs) {
-    await sleep(500);
-    const c2 = treeCpuSeconds(pid);
-    if (c2 - c < 0.05) return;
-    c = c2;
-  }
-}
 
 /** The bundle the target runs and its source map (bench/.build/<name>/), if it has one. */
 function sourceMapFor(name) {

@@ -18,7 +18,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { LoadGen } from "./lib/loadgen.mjs";
-import { dataPathGrowthByProcess, dataPathRssBytes, machineInfo, selfAffinity, treeCpuByComm, treeCpuSeconds, treeDetail, treeRssBytes, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
+import { dataPathGrowthByProcess, dataPathRssBytes, machineInfo, selfAffinity, settle, treeCpuByComm, treeCpuSeconds, treeDetail, treeRssBytes, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
 import { bundleInfo, DEFAULT_BENCH_SHARD_MAX, fetchOurStats, freePort, newRunContext, nodeBin, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
 import { reexecPinned } from "./lib/pin.mjs";
 import { BATCH_SCENARIOS } from "./lib/scenarios-batch.mjs";
@@ -175,22 +175,6 @@ async function measured(fn, serverPid) {
   // A load generator near 100 % of its core measures itself, not the server.
   r.loadgen_saturated = r.loadgen_cpu_util > 0.9;
   return r;
-}
-
-/**
- * Waits (≤ maxMs) until the server tree is quiet — < 10 % of a core over 500 ms — so a backlog
- * left by the previous step (or a cold start) does not leak into the next measurement.
- */
-async function settle(pid, maxMs = 10_000) {
-  const t0 = Date.now();
-  let c = treeCpuSeconds(pid);
-  while (Date.now() - t0 < maxMs) {
-    await sleep(500);
-    const c2 = treeCpuSeconds(pid);
-    if (c2 - c < 0.05) return (Date.now() - t0) / 1000;
-    c = c2;
-  }
-  return (Date.now() - t0) / 1000;
 }
 
 function diffByComm(a, b) {

@@ -178,3 +178,20 @@ export function dataPathGrowthByProcess(before, after, conns) {
     .sort((a, b) => a.pid - b.pid)
     .map((p) => ({ pid: p.pid, comm: p.comm, bytes_per_conn: conns ? (p.rss_bytes - at0.get(p.pid)) / conns : null }));
 }
+
+/**
+ * Waits (≤ maxMs) until the server tree is quiet — < 10 % of a core over 500 ms — so a backlog
+ * left by the previous step (or a cold start) does not leak into the next measurement. Returns the
+ * seconds it waited.
+ */
+export async function settle(pid, maxMs = 10_000) {
+  const t0 = Date.now();
+  let c = treeCpuSeconds(pid);
+  while (Date.now() - t0 < maxMs) {
+    await new Promise((r) => setTimeout(r, 500));
+    const c2 = treeCpuSeconds(pid);
+    if (c2 - c < 0.05) return (Date.now() - t0) / 1000;
+    c = c2;
+  }
+  return (Date.now() - t0) / 1000;
+}
