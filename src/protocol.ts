@@ -37,6 +37,16 @@ export const MAX_BLOCKED_TERMS_PER_FRAME = 100;
 export const MAX_REASON_CODE_POINTS = 200;
 /** A reply's quoted excerpt of its target, code points. */
 export const REPLY_EXCERPT_CODE_POINTS = 100;
+/** Chat modes (issue 18 §1): `unique` window and `account_age` minimum, seconds. */
+export const UNIQUE_DEFAULT_S = 600;
+export const UNIQUE_MAX_S = 86_400;
+export const ACCOUNT_AGE_DEFAULT_S = 86_400;
+export const ACCOUNT_AGE_MAX_S = 90 * 86_400;
+/** Longest `purge` phrase, code points; how far back a purge reaches, seconds (the ring holds HISTORY_SIZE anyway). */
+export const MAX_PURGE_PHRASE_CODE_POINTS = 100;
+export const PURGE_MAX_S = 3_600;
+/** Longest stream title, code points. */
+export const MAX_TITLE_CODE_POINTS = 140;
 /** Attachments per message (DESIGN.md "Images in chat"). */
 export const MAX_ATTACHMENTS = 4;
 
@@ -169,8 +179,42 @@ export const CommentDeletedFrame = z.object({
   by: z.string(),
 });
 export const PinnedFrame = z.object({ type: z.literal("pinned"), seq: Seq, comment: StreamComment.nullable(), by: z.string() });
-export const ModerationAction = z.enum(["timeout", "ban", "unban", "slow_mode", "role"]);
+export const ModerationAction = z.enum([
+  "timeout",
+  "ban",
+  "unban",
+  "slow_mode",
+  "role",
+  // issue 18: chat modes, review, warnings, shadow hide, lockdown, purge, title
+  "chat_mode",
+  "review",
+  "warn",
+  "warning_acknowledged",
+  "hide",
+  "unhide",
+  "lockdown",
+  "purge",
+  "title",
+]);
 export type ModerationAction = z.infer<typeof ModerationAction>;
+/** The chat modes one flag each (README "Chat modes"); `unique_s`/`account_age_s` are seconds, 0 = off. */
+export const ChatMode = z.enum(["emote_only", "unique", "members_only", "account_age", "first_time_hold"]);
+export type ChatMode = z.infer<typeof ChatMode>;
+export const ChatModes = z.object({
+  emote_only: z.boolean(),
+  unique_s: z.number().int().nonnegative(),
+  members_only: z.boolean(),
+  account_age_s: z.number().int().nonnegative(),
+  first_time_hold: z.boolean(),
+});
+export type ChatModes = z.infer<typeof ChatModes>;
+/** What a lockdown turns on (saved by the owner with `lockdown_preset`): the modes and slow mode's spacing. */
+export const LockdownPreset = ChatModes.extend({ slow_mode_s: z.number().int().min(0).max(SLOW_MODE_MAX_S) });
+export type LockdownPreset = z.infer<typeof LockdownPreset>;
+/** Why a message waits for review: a blocked term whose action is `hold`, or the `first_time_hold` mode. */
+export const HoldReason = z.enum(["blocked_term", "first_time"]);
+export type HoldReason = z.infer<typeof HoldReason>;
+
 export const ModerationFrame = z.object({
   type: z.literal("moderation"),
   seq: Seq,
@@ -187,6 +231,21 @@ export const ModerationFrame = z.object({
   /** unban: what it lifted — the user's ban, their running timeout, or both (never empty) */
   lifted: z.array(z.enum(["ban", "timeout"])).optional(),
   reason: z.string().optional(),
+  /** chat_mode: which mode and whether it is now on (`seconds`: unique's window / account_age's minimum) */
+  mode: ChatMode.optional(),
+  /** chat_mode, lockdown: on or off */
+  on: z.boolean().optional(),
+  /** lockdown: every mode as it is after the event (slow mode in `seconds`) */
+  modes: ChatModes.optional(),
+  /** review: the held comment's id; its author is `user_id` */
+  id: Uuid.optional(),
+  decision: z.enum(["allow", "deny"]).optional(),
+  /** purge: the phrase (as normalised), what it did to the authors (`users`; a timeout's end in `until`) */
+  phrase: z.string().optional(),
+  then: z.enum(["timeout", "ban"]).optional(),
+  users: z.array(z.string()).optional(),
+  /** title: the stream's new title ("" = none) */
+  title: z.string().optional(),
   by: z.string(),
 });
 /** Every sequenced frame; the room's ring holds the last HISTORY_SIZE of them, exactly as broadcast. */
@@ -241,6 +300,16 @@ export const ModerationEvent = z.object({
   deleted_comment_ids: z.array(Uuid).optional(),
   /** unban: what it lifted (`ban`, `timeout`) */
   lifted: z.array(z.enum(["ban", "timeout"])).optional(),
+  /** issue 18's actions: as on the room's moderation frame (README "Kafka events") */
+  mode: ChatMode.optional(),
+  on: z.boolean().optional(),
+  modes: ChatModes.optional(),
+  comment_id: Uuid.optional(),
+  decision: z.enum(["allow", "deny"]).optional(),
+  phrase: z.string().optional(),
+  then: z.enum(["timeout", "ban"]).optional(),
+  users: z.array(z.string()).optional(),
+  title: z.string().optional(),
 });
 /** Every Kafka event value (DESIGN.md "Events and history", "Room events"). */
 export const KafkaRoomEvent = z.discriminatedUnion("event_type", [ChatEvent, EditedEvent, DeletedEvent, PinnedEvent, ModerationEvent]);
@@ -301,8 +370,14 @@ function kafkaEvent(f: RoomEvent, streamId: string, at: string, actor: string): 
     case "pinned":
       return { event_type: "stream_chat_pinned", ...env, comment_id: f.comment?.id ?? null, by: f.by };
     case "moderation": {
-      const { type: _t, seq: _s, deleted, ...rest } = f;
-      return { event_type: "stream_chat_moderation", ...env, ...rest, ...(deleted ? { deleted_comment_ids: deleted } : {}) };
+      const { type: _t, seq: _s, deleted, id, ...rest } = f;
+      return {
+        event_type: "stream_chat_moderation",
+        ...env,
+        ...rest,
+        ...(deleted ? { deleted_comment_ids: deleted } : {}),
+        ...(id !== undefined ? { comment_id: id } : {}),
+      };
     }
     default:
       return assertNever(f, "kafkaEvent");
@@ -349,9 +424,14 @@ export const SlowModeFrame = z.object({
   seconds: z.number().int().min(0).max(SLOW_MODE_MAX_S),
   client_msg_id: ClientMsgId,
 });
+/** What a blocked term does to a message: refuse it (`blocked_term`), or hold it for review. */
+export const TermAction = z.enum(["block", "hold"]);
+export type TermAction = z.infer<typeof TermAction>;
 export const BlockedTermsFrame = z.object({
   type: z.literal("blocked_terms"),
   add: z.array(Term).max(MAX_BLOCKED_TERMS_PER_FRAME).optional(),
+  /** the action of the terms added by this frame (default `block`); re-adding a term changes its action */
+  action: TermAction.optional(),
   remove: z.array(Term).max(MAX_BLOCKED_TERMS_PER_FRAME).optional(),
   client_msg_id: ClientMsgId,
 });
@@ -361,6 +441,45 @@ export const RoleFrame = z.object({
   role: z.enum(["moderator", "viewer"]),
   client_msg_id: ClientMsgId,
 });
+
+export const ChatModeFrame = z.object({
+  type: z.literal("chat_mode"),
+  mode: ChatMode,
+  on: z.boolean(),
+  /** unique: the window (1 … UNIQUE_MAX_S, default UNIQUE_DEFAULT_S); account_age: the minimum age (1 … ACCOUNT_AGE_MAX_S, default ACCOUNT_AGE_DEFAULT_S) */
+  seconds: z.number().int().min(1).max(Math.max(UNIQUE_MAX_S, ACCOUNT_AGE_MAX_S)).optional(),
+  client_msg_id: ClientMsgId,
+});
+export const ReviewFrame = z.object({ type: z.literal("review"), id: CommentId, decision: z.enum(["allow", "deny"]), client_msg_id: ClientMsgId });
+export const WarnFrame = z.object({ type: z.literal("warn"), user_id: TargetUser, reason: z.string().min(1).max(MAX_REASON_CODE_POINTS * 2), client_msg_id: ClientMsgId });
+export const AcknowledgeWarningFrame = z.object({ type: z.literal("acknowledge_warning"), client_msg_id: ClientMsgId });
+export const HideUserFrame = z.object({ type: z.literal("hide_user"), user_id: TargetUser, client_msg_id: ClientMsgId });
+export const UnhideUserFrame = z.object({ type: z.literal("unhide_user"), user_id: TargetUser, client_msg_id: ClientMsgId });
+export const LockdownFrame = z.object({ type: z.literal("lockdown"), on: z.boolean(), client_msg_id: ClientMsgId });
+export const LockdownPresetFrame = z.object({
+  type: z.literal("lockdown_preset"),
+  preset: z.object({
+    emote_only: z.boolean(),
+    unique_s: z.number().int().min(0).max(UNIQUE_MAX_S),
+    members_only: z.boolean(),
+    account_age_s: z.number().int().min(0).max(ACCOUNT_AGE_MAX_S),
+    first_time_hold: z.boolean(),
+    slow_mode_s: z.number().int().min(0).max(SLOW_MODE_MAX_S),
+  }),
+  client_msg_id: ClientMsgId,
+});
+export const PurgeFrame = z.object({
+  type: z.literal("purge"),
+  phrase: z.string().min(1).max(MAX_PURGE_PHRASE_CODE_POINTS * 2),
+  /** how far back, 1 … PURGE_MAX_S */
+  seconds: z.number().int().min(1).max(PURGE_MAX_S),
+  then: z.enum(["timeout", "ban"]).optional(),
+  /** then = timeout: its length (TIMEOUT_MIN_S … TIMEOUT_MAX_S, default 600) */
+  timeout_s: z.number().int().min(TIMEOUT_MIN_S).max(TIMEOUT_MAX_S).optional(),
+  reason: Reason,
+  client_msg_id: ClientMsgId,
+});
+export const TitleFrame = z.object({ type: z.literal("title"), title: z.string().max(MAX_TITLE_CODE_POINTS * 2), client_msg_id: ClientMsgId });
 
 /** The moderation commands, also accepted by `POST /v1/streams/{id}/chat/actions`. */
 export const ModerationCommand = z.discriminatedUnion("type", [
@@ -373,6 +492,16 @@ export const ModerationCommand = z.discriminatedUnion("type", [
   SlowModeFrame,
   BlockedTermsFrame,
   RoleFrame,
+  ChatModeFrame,
+  ReviewFrame,
+  WarnFrame,
+  AcknowledgeWarningFrame,
+  HideUserFrame,
+  UnhideUserFrame,
+  LockdownFrame,
+  LockdownPresetFrame,
+  PurgeFrame,
+  TitleFrame,
 ]);
 /** Commands that change the room (everything a client sends but `ping`). */
 export const Command = z.discriminatedUnion("type", [MessageFrame, EditFrame, ...ModerationCommand.options]);
@@ -406,6 +535,13 @@ export const ErrorCode = z.enum([
   "invalid_attachment",
   "limit_reached",
   "target_restricted",
+  "emote_only",
+  "not_unique",
+  "members_only",
+  "account_too_new",
+  "warning_pending",
+  "already_reviewed",
+  "review_queue_full",
   "internal_error",
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
@@ -437,6 +573,13 @@ export const WelcomeFrame = z.object({
   muted_until: z.string().optional(),
   /** true when this user is banned (a reader only). */
   banned: z.boolean().optional(),
+  /** The chat modes (issue 18 §1), and whether a lockdown holds them. */
+  modes: ChatModes.optional(),
+  lockdown: z.boolean().optional(),
+  /** The stream's title, when the owner set one. */
+  title: z.string().optional(),
+  /** This user's warning waiting to be acknowledged (`acknowledge_warning`), when there is one. */
+  warning: z.object({ reason: z.string(), by: z.string(), at: z.string() }).optional(),
 });
 export const HistoryFrame = z.object({
   type: z.literal("history"),
@@ -468,6 +611,46 @@ export const ErrorFrame = z.object({
   client_msg_id: z.string().optional(),
 });
 export const PongFrame = z.object({ type: z.literal("pong") });
+
+/** A message waiting for review (issue 18 §2), as staff see it. Times RFC 3339. */
+export const HeldItem = z.object({ id: Uuid, comment: StreamComment, reason: HoldReason, held_at: z.string(), expires_at: z.string() });
+export type HeldItem = z.infer<typeof HeldItem>;
+/**
+ * Not sequenced. To the sender, instead of an ack: `{id, client_msg_id?, expires_at}` (no reason: a
+ * hold on a blocked term does not say which). To staff, live: `{id, comment, reason, expires_at}`.
+ */
+export const HeldFrame = z.object({
+  type: z.literal("held"),
+  id: Uuid,
+  client_msg_id: z.string().optional(),
+  comment: StreamComment.optional(),
+  reason: HoldReason.optional(),
+  expires_at: z.string(),
+});
+/** To staff after `history` on every join: every message waiting for review, oldest first. */
+export const ReviewQueueFrame = z.object({ type: z.literal("review_queue"), items: z.array(HeldItem) });
+/**
+ * One entry of the moderation log (issue 18 §3). `seq`: the log's own sequence (per stream,
+ * increasing); `event_seq`: the room event the action made, when it made one. `at` RFC 3339.
+ */
+export const ModlogEntry = z.object({
+  seq: z.number().int().positive(),
+  action: z.string(),
+  by: z.string(),
+  at: z.string(),
+  target: z.string().optional(),
+  reason: z.string().optional(),
+  details: z.record(z.string(), z.unknown()),
+  event_seq: z.number().int().positive().optional(),
+});
+export type ModlogEntry = z.infer<typeof ModlogEntry>;
+/** To staff, live: a new moderation log entry. */
+export const ModlogFrame = z.object({ type: z.literal("modlog"), entry: ModlogEntry });
+/**
+ * Not sequenced (issue 18 §4): a message of a hidden user, to its author's sockets and to staff only
+ * (never to other viewers, Redis history or Kafka). Staff pages mark it hidden.
+ */
+export const HiddenCommentFrame = z.object({ type: z.literal("hidden_comment"), comment: StreamComment });
 /** Presence, not sequenced: distinct users connected, at most every VIEWERS_INTERVAL_MS, only when changed. */
 export const ViewersFrame = z.object({ type: z.literal("viewers"), count: z.number().int().nonnegative() });
 
@@ -479,6 +662,10 @@ const SingleServerFrame = z.discriminatedUnion("type", [
   ErrorFrame,
   PongFrame,
   ViewersFrame,
+  HeldFrame,
+  ReviewQueueFrame,
+  ModlogFrame,
+  HiddenCommentFrame,
 ]);
 export const BatchFrame = z.object({ type: z.literal("batch"), frames: z.array(SingleServerFrame) });
 export const ServerFrame = z.discriminatedUnion("type", [...SingleServerFrame.options, BatchFrame]);
@@ -490,6 +677,10 @@ export type ViewersFrame = z.infer<typeof ViewersFrame>;
 export type AckFrame = z.infer<typeof AckFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export type BatchFrame = z.infer<typeof BatchFrame>;
+export type HeldFrame = z.infer<typeof HeldFrame>;
+export type ReviewQueueFrame = z.infer<typeof ReviewQueueFrame>;
+export type ModlogFrame = z.infer<typeof ModlogFrame>;
+export type HiddenCommentFrame = z.infer<typeof HiddenCommentFrame>;
 
 export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   invalid_json: "Frame is not valid JSON",
@@ -510,6 +701,13 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   invalid_attachment: "An attachment is not one of your uploads to this stream",
   limit_reached: "This chat has reached a limit (bans, timeouts, role grants or blocked terms)",
   target_restricted: "This user is banned or timed out: unban them first",
+  emote_only: "Emote-only mode is on: messages may only contain emotes",
+  not_unique: "Unique-chat mode is on: this message was already sent recently",
+  members_only: "Members-only mode is on: only members of this stream can chat",
+  account_too_new: "Your account is too new to chat here right now",
+  warning_pending: "A moderator warned you: acknowledge the warning to chat again",
+  already_reviewed: "This held message was already reviewed (or has expired)",
+  review_queue_full: "Too many messages are waiting for review, try again shortly",
   internal_error: "Internal error, try again",
 };
 
@@ -577,3 +775,25 @@ export const StatsResponse = z.object({
 });
 export type StatsResponse = z.infer<typeof StatsResponse>;
 export const HttpError = z.object({ error: z.string(), message: z.string() });
+/** `GET /v1/streams/{id}/chat/modlog?before=&limit=`: newest first; `next_before` pages on (absent at the end). */
+export const ModlogResponse = z.object({ entries: z.array(ModlogEntry), next_before: z.number().int().positive().optional() });
+export type ModlogResponse = z.infer<typeof ModlogResponse>;
+/**
+ * `GET /v1/streams/{id}/chat/users/{user_id}` (staff only; issue 18 §3): the user card. `messages`:
+ * comments accepted in this stream (held and hidden ones included); `account_created_at` from
+ * Postgres or the token claim (null when neither said); `history`: the log entries naming them, newest first.
+ */
+export const UserCardResponse = z.object({
+  user_id: z.string(),
+  username: z.string().nullable(),
+  role: Role,
+  messages: Count,
+  first_message_at: z.string().nullable(),
+  account_created_at: z.string().nullable(),
+  banned: z.boolean(),
+  muted_until: z.string().nullable(),
+  hidden: z.boolean(),
+  warning_pending: z.boolean(),
+  history: z.array(ModlogEntry),
+});
+export type UserCardResponse = z.infer<typeof UserCardResponse>;

@@ -127,6 +127,17 @@ export type ErrorCode =
   | "limit_reached"
   /** A `role` making a banned or timed-out user a moderator: unban them first. */
   | "target_restricted"
+  /** Chat modes (README "Chat modes"): the message was refused by the mode named. */
+  | "emote_only"
+  | "not_unique"
+  | "members_only"
+  | "account_too_new"
+  /** A moderator warned you: send `acknowledge_warning` before chatting again. */
+  | "warning_pending"
+  /** A `review` of a held message that was already decided or has expired. */
+  | "already_reviewed"
+  /** The review queue is full: try again shortly. */
+  | "review_queue_full"
   | "internal_error";
 
 /** Roles in a stream; platform admins act as `owner`. */
@@ -168,7 +179,33 @@ export interface PinnedFrame {
   by: string;
 }
 
-export type ModerationAction = "timeout" | "ban" | "unban" | "slow_mode" | "role";
+export type ModerationAction =
+  | "timeout"
+  | "ban"
+  | "unban"
+  | "slow_mode"
+  | "role"
+  | "chat_mode"
+  | "review"
+  | "warn"
+  | "warning_acknowledged"
+  | "hide"
+  | "unhide"
+  | "lockdown"
+  | "purge"
+  | "title";
+
+/** The chat modes (README "Chat modes"); `unique_s`/`account_age_s` in seconds, 0 = off. */
+export type ChatMode = "emote_only" | "unique" | "members_only" | "account_age" | "first_time_hold";
+export interface ChatModes {
+  emote_only: boolean;
+  unique_s: number;
+  members_only: boolean;
+  account_age_s: number;
+  first_time_hold: boolean;
+}
+/** Why a message waits for review. */
+export type HoldReason = "blocked_term" | "first_time";
 
 /** A moderation action; which fields are set depends on `action`. */
 export interface ModerationFrame {
@@ -188,6 +225,21 @@ export interface ModerationFrame {
   /** unban: what it lifted — the user's ban, their running timeout, or both. */
   lifted?: Array<"ban" | "timeout"> | undefined;
   reason?: string | undefined;
+  /** chat_mode: the mode (its window/minimum in `seconds`). */
+  mode?: ChatMode | undefined;
+  /** chat_mode, lockdown: on or off. */
+  on?: boolean | undefined;
+  /** lockdown: every mode after the event (slow mode in `seconds`). */
+  modes?: ChatModes | undefined;
+  /** review: the held comment's id (its author is `user_id`). */
+  id?: string | undefined;
+  decision?: "allow" | "deny" | undefined;
+  /** purge: the phrase, what it did to the authors listed in `users`. */
+  phrase?: string | undefined;
+  then?: "timeout" | "ban" | undefined;
+  users?: string[] | undefined;
+  /** title: the stream's new title ("" = none). */
+  title?: string | undefined;
   by: string;
 }
 
@@ -218,6 +270,56 @@ export interface WelcomeFrame {
   muted_until?: string | undefined;
   /** true when we are banned (read only). */
   banned?: boolean | undefined;
+  /** The chat modes, and whether a lockdown holds them. */
+  modes?: ChatModes | undefined;
+  lockdown?: boolean | undefined;
+  /** The stream's title, when set. */
+  title?: string | undefined;
+  /** Our warning waiting to be acknowledged, when there is one. */
+  warning?: { reason: string; by: string; at: string } | undefined;
+}
+
+/** A message waiting for review, as staff see it (times RFC 3339). */
+export interface HeldItem {
+  id: string;
+  comment: StreamComment;
+  reason: HoldReason;
+  held_at: string;
+  expires_at: string;
+}
+/** To the sender (`id`, `client_msg_id`): your message is held for review. To staff: a new held message (`comment`, `reason`). */
+export interface HeldFrame {
+  type: "held";
+  id: string;
+  client_msg_id?: string | undefined;
+  comment?: StreamComment | undefined;
+  reason?: HoldReason | undefined;
+  expires_at: string;
+}
+/** To staff on every join: the review queue, oldest first. */
+export interface ReviewQueueFrame {
+  type: "review_queue";
+  items: HeldItem[];
+}
+/** One moderation log entry (`seq`: the log's own order; `event_seq`: the room event it made). */
+export interface ModlogEntry {
+  seq: number;
+  action: string;
+  by: string;
+  at: string;
+  target?: string | undefined;
+  reason?: string | undefined;
+  details: Record<string, unknown>;
+  event_seq?: number | undefined;
+}
+export interface ModlogFrame {
+  type: "modlog";
+  entry: ModlogEntry;
+}
+/** A hidden user's message: only its author and staff receive it. */
+export interface HiddenCommentFrame {
+  type: "hidden_comment";
+  comment: StreamComment;
 }
 
 /**
@@ -296,6 +398,8 @@ export interface SlowModeFrame {
 export interface BlockedTermsFrame {
   type: "blocked_terms";
   add?: string[] | undefined;
+  /** What the added terms do: refuse the message (`block`, default) or hold it for review. */
+  action?: "block" | "hold" | undefined;
   remove?: string[] | undefined;
   client_msg_id?: string | undefined;
 }
@@ -304,6 +408,79 @@ export interface RoleFrame {
   type: "role";
   user_id: string;
   role: "moderator" | "viewer";
+  client_msg_id?: string | undefined;
+}
+/** Turn a chat mode on or off (owner/moderator). */
+export interface ChatModeFrame {
+  type: "chat_mode";
+  mode: ChatMode;
+  on: boolean;
+  /** unique: the window; account_age: the minimum age. Seconds. */
+  seconds?: number | undefined;
+  client_msg_id?: string | undefined;
+}
+/** Allow or deny a held message (owner/moderator); the first decision wins. */
+export interface ReviewFrame {
+  type: "review";
+  id: string;
+  decision: "allow" | "deny";
+  client_msg_id?: string | undefined;
+}
+/** Warn a user: they must acknowledge before sending again. */
+export interface WarnFrame {
+  type: "warn";
+  user_id: string;
+  reason: string;
+  client_msg_id?: string | undefined;
+}
+export interface AcknowledgeWarningFrame {
+  type: "acknowledge_warning";
+  client_msg_id?: string | undefined;
+}
+/** Shadow-hide a user's new messages from everyone but themselves and staff. */
+export interface HideUserFrame {
+  type: "hide_user";
+  user_id: string;
+  client_msg_id?: string | undefined;
+}
+export interface UnhideUserFrame {
+  type: "unhide_user";
+  user_id: string;
+  client_msg_id?: string | undefined;
+}
+/** Apply (on) or lift (off) the owner's lockdown preset. */
+export interface LockdownFrame {
+  type: "lockdown";
+  on: boolean;
+  client_msg_id?: string | undefined;
+}
+/** The owner's lockdown preset (not broadcast). */
+export interface LockdownPresetFrame {
+  type: "lockdown_preset";
+  preset: {
+    emote_only: boolean;
+    unique_s: number;
+    members_only: boolean;
+    account_age_s: number;
+    first_time_hold: boolean;
+    slow_mode_s: number;
+  };
+  client_msg_id?: string | undefined;
+}
+/** Remove every recent message containing `phrase`, optionally timing out or banning the authors. */
+export interface PurgeFrame {
+  type: "purge";
+  phrase: string;
+  seconds: number;
+  then?: "timeout" | "ban" | undefined;
+  timeout_s?: number | undefined;
+  reason?: string | undefined;
+  client_msg_id?: string | undefined;
+}
+/** Set the stream's title (owner/moderator; "" clears it). */
+export interface TitleFrame {
+  type: "title";
+  title: string;
   client_msg_id?: string | undefined;
 }
 /** Everything a client sends that changes the room. */
@@ -318,7 +495,17 @@ export type Command =
   | UnbanFrame
   | SlowModeFrame
   | BlockedTermsFrame
-  | RoleFrame;
+  | RoleFrame
+  | ChatModeFrame
+  | ReviewFrame
+  | WarnFrame
+  | AcknowledgeWarningFrame
+  | HideUserFrame
+  | UnhideUserFrame
+  | LockdownFrame
+  | LockdownPresetFrame
+  | PurgeFrame
+  | TitleFrame;
 
 // ---------------------------------------------------------------------------------------------
 // Compile-time proof that the copies above equal the protocol's schemas (no runtime code).
@@ -350,4 +537,11 @@ type _ProtocolChecks = [
   Assert<Same<AckFrame, P.AckFrame>>,
   Assert<Same<Command, P.Command>>,
   Assert<Same<ErrorCode, P.ErrorCode>>,
+  Assert<Same<ChatModes, P.ChatModes>>,
+  Assert<Same<HeldItem, P.HeldItem>>,
+  Assert<Same<HeldFrame, P.HeldFrame>>,
+  Assert<Same<ReviewQueueFrame, P.ReviewQueueFrame>>,
+  Assert<Same<ModlogEntry, P.ModlogEntry>>,
+  Assert<Same<ModlogFrame, P.ModlogFrame>>,
+  Assert<Same<HiddenCommentFrame, P.HiddenCommentFrame>>,
 ];
