@@ -14,17 +14,22 @@
 import { errorFrame, type CommandError, type ServerFrame } from "./protocol";
 
 /** A command's result as its socket is answered: the room's CommandResult, or a shard's ShardCommandResult. */
-export type AnsweredResult = { kind: "ignored" } | CommandError | { kind: "ok"; id?: string; seq?: number };
+export type AnsweredResult = { kind: "ignored" } | CommandError | { kind: "ok"; id?: string; seq?: number } | { kind: "held"; id: string; expires_at: string };
 
 /**
  * The answer to a command with client_msg_id `cmid`: `frame` is its `error` frame (src/protocol.ts
- * errorFrame), its `ack` (only when the command had a client_msg_id; the repeat of one gets the
- * same ack), or "" (nothing to send); `seq` is the broadcast an ack must not overtake (0 = none);
+ * errorFrame), its `held` frame (held for review: always sent), its `ack` (only when the command had
+ * a client_msg_id; the repeat of one gets the same ack), or "" (nothing to send); `seq` is the broadcast an ack must not overtake (0 = none);
  * `strike` is true for the refusals the fan-out counts as abuse (`message_too_long`, `invalid_text`:
  * src/rules/limits.ts MAX_STRIKES).
  */
 export function commandAnswer(r: AnsweredResult, cmid: string | undefined): { frame: string; seq: number; strike: boolean } {
   if (r.kind === "error") return { frame: errorFrame(r, cmid), seq: 0, strike: r.code === "message_too_long" || r.code === "invalid_text" };
+  // Held for review: the sender always hears so (with or without a client_msg_id), never which term.
+  if (r.kind === "held") {
+    const frame: ServerFrame = { type: "held", id: r.id, ...(cmid !== undefined ? { client_msg_id: cmid } : {}), expires_at: r.expires_at };
+    return { frame: JSON.stringify(frame), seq: 0, strike: false };
+  }
   if (r.kind === "ok" && cmid !== undefined) {
     return { frame: JSON.stringify({ type: "ack", client_msg_id: cmid, id: r.id, seq: r.seq } satisfies ServerFrame), seq: r.seq ?? 0, strike: false };
   }

@@ -21,7 +21,7 @@ import { errorFrame, type Command } from "./protocol";
 import type { RoomLimits } from "./rules/limits";
 import { SHARD_MAX_SOCKETS_CEILING } from "./env";
 import { ShardLinks, type ShardStub } from "./shard-links";
-import type { ShardReport } from "./shard-api";
+import type { Recipients, ShardReport } from "./shard-api";
 
 /** What the room needs of its viewers, wherever their sockets are. */
 export interface Audience {
@@ -37,12 +37,14 @@ export interface Audience {
   keys(): string[];
   /** Sends the room's sequenced entries (accepted at `acceptedAt`, ms), in order, to every viewer. */
   broadcast(entries: readonly RingEntry[], acceptedAt: number): void;
+  /** Sends an unsequenced frame to staff and/or named users only (src/shard-api.ts Recipients), at most once. */
+  direct(frame: string, to: Recipients): void;
   /** A room starting again: what it must know of its audience before it admits anyone. */
   restore(): Promise<void>;
   /** Unsharded: accepts an admitted upgrade's socket on the room. Throws when the viewers are on shards. */
   join(actor: SocketActor, batch: boolean, now: number, region: string): { client: WebSocket; server: WebSocket };
-  /** Sharded: places an admitted viewer on a shard of `region` and returns its key. Throws when unsharded. */
-  place(userId: string, region: string, now: number): string;
+  /** Sharded: places an admitted viewer (`staff`: an owner or moderator) on a shard of `region` and returns its key. Throws when unsharded. */
+  place(userId: string, region: string, now: number, staff?: boolean): string;
   /** A shard's counts (its report); ignored when unsharded. */
   report(key: string, r: ShardReport, now: number): void;
   /** A shard without sockets took a snapshot at `seq` (its feed starts there); ignored when unsharded. */
@@ -60,6 +62,8 @@ export interface AudienceHost {
   limits: () => RoomLimits;
   /** Prefixes log lines, e.g. `stream=<id>`. */
   label: () => string;
+  /** Whether a socket's user receives staff-only frames now (src/rules/standing.ts seesStaffState). */
+  isStaff: (actor: SocketActor) => boolean;
   /** An entry accepted at `acceptedAt` has gone to its last socket (or shard) at `sentAt` (ms): the fan-out latency. */
   onSent: (acceptedAt: number, sentAt: number) => void;
   /** Sharded: see src/shard-links.ts LinkHost. */
@@ -106,6 +110,11 @@ export class LocalAudience implements Audience {
 
   broadcast(entries: readonly RingEntry[], acceptedAt: number): void {
     for (const e of entries) this.fanout.broadcast(eventFrame(e), acceptedAt);
+  }
+
+  direct(frame: string, to: Recipients): void {
+    const users = to.users ? new Set(to.users) : null;
+    this.fanout.sendWhere(frame, (a) => (users?.has(a.userId) ?? false) || (to.staff === true && this.host.isStaff(a)), to.staff ? undefined : to.users);
   }
 
   async restore(): Promise<void> {}
@@ -195,6 +204,10 @@ export class ShardedAudience implements Audience {
     this.links.broadcast(entries, acceptedAt);
   }
 
+  direct(frame: string, to: Recipients): void {
+    this.links.direct(frame, to);
+  }
+
   /** A room starting again reads its shards' counts before it admits anyone (admission and presence would start from 0). */
   restore(): Promise<void> {
     return this.links.refresh();
@@ -205,9 +218,9 @@ export class ShardedAudience implements Audience {
   }
 
   /** A user's sockets stay together up to MAX_SOCKETS_PER_USER past a full shard, never past the platform's cap. */
-  place(userId: string, region: string, now: number): string {
+  place(userId: string, region: string, now: number, staff = false): string {
     const slack = Math.max(0, Math.min(this.host.limits().socketsPerUser, SHARD_MAX_SOCKETS_CEILING - this.shardMax));
-    return this.links.admit(userId, region, this.shardMax, slack, now);
+    return this.links.admit(userId, region, this.shardMax, slack, now, staff);
   }
 
   report(key: string, r: ShardReport, now: number): void {

@@ -34,6 +34,17 @@ export interface Identity {
    * A null-prototype object: look up with `Object.hasOwn` or after checking the key is a UUID.
    */
   streamRoles: Record<string, StreamGrant>;
+  /**
+   * The claim `stream_members: ["<stream_id>", …]`: the streams whose members/subscribers the user is
+   * (members-only mode; README "Chat modes"). Lower-cased UUIDs; anything else is dropped; at most
+   * MAX_STREAM_ROLES entries. Absent on identities made before it existed.
+   */
+  streamMembers?: ReadonlySet<string>;
+  /**
+   * The claim `account_created_at`: when the account was created, a NumericDate (seconds, like `iat`),
+   * turned into ms; null when absent or not a finite number ≥ 0. Postgres `users.created_at` wins over it.
+   */
+  accountCreatedAt?: number | null;
 }
 
 export class AuthError extends Error {
@@ -108,7 +119,20 @@ export async function verifyJwt(token: string, cfg: Config): Promise<Identity> {
     claimUsername: claimUsername(payload),
     admin: payload.role === "admin",
     streamRoles: claimStreamRoles(payload.stream_roles),
+    streamMembers: claimStreamMembers(payload.stream_members),
+    accountCreatedAt: typeof payload.account_created_at === "number" && Number.isFinite(payload.account_created_at) && payload.account_created_at >= 0 ? Math.round(payload.account_created_at * 1000) : null,
   };
+}
+
+/** The valid entries of a `stream_members` claim (see Identity.streamMembers); anything else → an empty set. */
+function claimStreamMembers(claim: unknown): ReadonlySet<string> {
+  const out = new Set<string>();
+  if (!Array.isArray(claim)) return out;
+  for (const v of claim) {
+    if (out.size >= MAX_STREAM_ROLES) break;
+    if (typeof v === "string" && isUuid(v)) out.add(v.toLowerCase());
+  }
+  return out;
 }
 
 /** The valid entries of a `stream_roles` claim (see Identity.streamRoles); anything else → {}. */
@@ -165,18 +189,24 @@ export async function devUserId(username: string): Promise<string> {
 /**
  * A one-hour HS256 token for a dev username (sub = devUserId(username), claim `username`). With
  * `ownerOf` (a stream id) it also carries `stream_roles: {[ownerOf]: "owner"}`, so the demo can
- * make a streamer (DESIGN.md "Dev tokens"). Throws when JWT_SECRET is not set, and a RangeError
- * when `ownerOf` is not a UUID (the route should answer 400 before calling this).
+ * make a streamer (DESIGN.md "Dev tokens"). `extra.memberOf` (a stream id) adds `stream_members`,
+ * `extra.accountCreatedAtS` (NumericDate seconds) adds `account_created_at`. Throws when JWT_SECRET
+ * is not set, and a RangeError when `ownerOf`/`memberOf` is not a UUID (the route answers 400 first).
  */
 export async function mintDevToken(
   cfg: Config,
   username: string,
   ownerOf?: string,
+  extra: { memberOf?: string; accountCreatedAtS?: number } = {},
 ): Promise<{ token: string; userId: string }> {
   if (!cfg.JWT_SECRET) throw new Error("DEV_TOKENS needs JWT_SECRET");
   if (ownerOf !== undefined && !isUuid(ownerOf)) throw new RangeError("owner_of must be a stream id (UUID)");
+  if (extra.memberOf !== undefined && !isUuid(extra.memberOf)) throw new RangeError("member_of must be a stream id (UUID)");
   const userId = await devUserId(username);
-  const claims = ownerOf === undefined ? { username } : { username, stream_roles: { [ownerOf.toLowerCase()]: "owner" } };
+  const claims: Record<string, unknown> = ownerOf === undefined ? { username } : { username, stream_roles: { [ownerOf.toLowerCase()]: "owner" } };
+  // Issue 18's chat modes: a member of a stream, and an account's age (README "Chat modes").
+  if (extra.memberOf !== undefined) claims.stream_members = [extra.memberOf.toLowerCase()];
+  if (extra.accountCreatedAtS !== undefined) claims.account_created_at = extra.accountCreatedAtS;
   let jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(userId)

@@ -27,11 +27,15 @@ import { MAX_STRIKES, STRIKE_WINDOW_MS, coalescingWindowMs, frameBurst, framesDr
 /** `viewers` frames: at most one per interval, only when the count changed (DESIGN.md: every few seconds). */
 export const VIEWERS_INTERVAL_MS = 3_000;
 
-/** Who sends on a socket: the user and the role the worker resolved. */
+/** Who sends on a socket: the user and the role the worker resolved, and what the chat modes ask (src/rules/modes.ts). */
 export interface SocketActor {
   userId: string;
   username: string | null;
   role: Role;
+  /** a member of this stream (claim `stream_members`) */
+  member?: boolean;
+  /** account creation, ms; null/absent = unknown */
+  accountCreatedAt?: number | null;
 }
 
 /** What a socket carries through hibernation (kept small: it is stored per connection). */
@@ -48,6 +52,10 @@ interface Attachment {
   x?: 1;
   /** region (src/metrics.ts regionOf: a continent code or "unknown"); absent on sockets from before it existed */
   g?: string;
+  /** 1 = a member of the stream */
+  m?: 1;
+  /** account created at, ms (absent = unknown) */
+  c?: number;
 }
 
 /** One open socket, as the fan-out tracks it. */
@@ -119,6 +127,7 @@ export class Fanout {
   private readonly plain = new Set<Conn>();
   private readonly batched = new Set<Conn>();
   private readonly byUser = new Map<string, Set<Conn>>();
+  private staffConns = 0;
   // Batched delivery (shared by every batch=1 client: one encoding per flush).
   private batchWindowOpen = false;
   /** Frames broadcast in the last second, and how late the last window's timer fired (ms): the window's inputs. */
@@ -151,6 +160,11 @@ export class Fanout {
   /** Open sockets. */
   get size(): number {
     return this.conns.size;
+  }
+
+  /** Open sockets of owners and moderators, by the role they were admitted with (staff-only frames). */
+  get staff(): number {
+    return this.staffConns;
   }
 
   /** Open sockets without `?batch=1`: each broadcast is one send to each of them. */
@@ -187,6 +201,8 @@ export class Fanout {
     this.ctx.acceptWebSocket(server);
     const attachment: Attachment = { u: actor.userId, n: actor.username, r: actor.role, t: now, g: region };
     if (batch) attachment.b = 1;
+    if (actor.member) attachment.m = 1;
+    if (typeof actor.accountCreatedAt === "number") attachment.c = actor.accountCreatedAt;
     server.serializeAttachment(attachment);
     this.flushBatch();
     this.adopt(server);
@@ -243,6 +259,7 @@ export class Fanout {
     this.conns.delete(ws);
     this.plain.delete(conn);
     this.batched.delete(conn);
+    if (conn.actor.role !== "viewer") this.staffConns--;
     const inRegion = (this.regions.get(conn.region) ?? 1) - 1;
     if (inRegion > 0) this.regions.set(conn.region, inRegion);
     else this.regions.delete(conn.region);
@@ -291,6 +308,23 @@ export class Fanout {
   }
 
 
+  /**
+   * Sends `frame` to the open sockets whose actor `to` accepts (staff, or named users: src/audience.ts
+   * direct), each through {@link send}, so it never overtakes broadcasts held for a batched socket.
+   * `users`, when given, narrows the walk to those users' sockets.
+   */
+  sendWhere(frame: string, to: (actor: SocketActor) => boolean, users?: readonly string[]): number {
+    let n = 0;
+    const pick = (c: Conn) => {
+      if (c.closing || !to(c.actor)) return;
+      this.send(c, frame);
+      n++;
+    };
+    if (users) for (const u of users) for (const c of this.byUser.get(u) ?? []) pick(c);
+    else for (const c of this.conns.values()) pick(c);
+    return n;
+  }
+
   /** Closes every socket for good (e.g. a shard that fell more than the ring behind: clients reconnect and resume). */
   closeAll(code: number, reason: string): void {
     for (const conn of [...this.conns.values()]) this.closeConn(conn, code, reason);
@@ -331,7 +365,13 @@ export class Fanout {
     if (!a || typeof a.u !== "string" || a.x === 1) return null;
     const conn: Conn = {
       ws,
-      actor: { userId: a.u, username: a.n, role: Role.safeParse(a.r).data ?? "viewer" },
+      actor: {
+        userId: a.u,
+        username: a.n,
+        role: Role.safeParse(a.r).data ?? "viewer",
+        ...(a.m === 1 ? { member: true } : {}),
+        ...(typeof a.c === "number" ? { accountCreatedAt: a.c } : {}),
+      },
       batch: a.b === 1,
       connectedAt: a.t ?? 0,
       region: typeof a.g === "string" ? a.g : UNKNOWN_REGION,
@@ -343,6 +383,7 @@ export class Fanout {
     };
     this.conns.set(ws, conn);
     (conn.batch ? this.batched : this.plain).add(conn);
+    if (conn.actor.role !== "viewer") this.staffConns++;
     this.regions.set(conn.region, (this.regions.get(conn.region) ?? 0) + 1);
     let mine = this.byUser.get(conn.actor.userId);
     if (!mine) this.byUser.set(conn.actor.userId, (mine = new Set()));

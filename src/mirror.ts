@@ -11,7 +11,7 @@
  *   eventFrame(entry)                  the frame a ring entry is broadcast as
  *   RoomMirror                         a shard's copy: a snapshot, then the room's entries applied in seq order
  */
-import { HISTORY_SIZE, type Role, type ServerFrame, type StreamComment } from "./protocol";
+import { HISTORY_SIZE, type ChatModes, type LockdownPreset, type Role, type ServerFrame, type StreamComment } from "./protocol";
 import type { RoomLimits } from "./rules/limits";
 import { apply, effectiveRole, emptyState, restrictions, type CommentEntry, type RoomState } from "./rules/room-state";
 
@@ -31,6 +31,8 @@ export interface WelcomeFor {
   role: Role;
   muted_until?: string;
   banned?: boolean;
+  /** their warning not yet acknowledged (issue 18 §4) */
+  warning?: { reason: string; by: string; at: string };
   /** distinct users of the stream, this one included */
   viewers: number;
   /** RATE_LIMIT_PER_SEC */
@@ -54,9 +56,11 @@ export function welcomeFor(
   viewers: number,
 ): WelcomeFor {
   const role = effectiveRole(state, identity.id, identity.role);
+  const w = state.warnings.get(identity.id);
   return {
     role,
     ...restrictions(state, identity.id, role, now),
+    ...(w ? { warning: { reason: w.reason, by: w.by, at: new Date(w.at).toISOString() } } : {}),
     viewers,
     messages_per_sec: limits.user.ratePerSec,
     frames_per_sec: limits.framesPerSec,
@@ -69,7 +73,7 @@ export function welcomeFor(
  * from `state` (the room's, or a shard's mirror), and the user's role, restrictions and limits.
  */
 export function welcomeFrame(
-  state: Pick<RoomState, "streamId" | "seq" | "pinned" | "slowModeS">,
+  state: Pick<RoomState, "streamId" | "seq" | "pinned" | "slowModeS" | "modes" | "lockdown" | "title">,
   epoch: string,
   user: { id: string; username: string | null },
   w: WelcomeFor,
@@ -87,6 +91,10 @@ export function welcomeFrame(
     viewers: w.viewers,
     ...(w.muted_until ? { muted_until: w.muted_until } : {}),
     ...(w.banned ? { banned: w.banned } : {}),
+    modes: state.modes,
+    lockdown: state.lockdown !== null,
+    ...(state.title ? { title: state.title } : {}),
+    ...(w.warning ? { warning: w.warning } : {}),
   } satisfies ServerFrame);
 }
 
@@ -147,6 +155,11 @@ export interface MirrorSnapshot {
   comments: CommentEntry[];
   pinned: StreamComment | null;
   slow_mode_s: number;
+  /** issue 18: the modes, the lockdown (what it restores), the title, the room's role grants and hidden users (staff-only frames) */
+  modes?: ChatModes;
+  lockdown?: LockdownPreset | null;
+  title?: string;
+  grants?: Record<string, "moderator" | "viewer">;
 }
 
 /** The room's snapshot for its shards, taken synchronously from its state, epoch and ring. */
@@ -159,6 +172,10 @@ export function snapshotOf(state: RoomState, epoch: string, ring: readonly RingE
     comments: [...state.comments.values()],
     pinned: state.pinned,
     slow_mode_s: state.slowModeS,
+    modes: state.modes,
+    lockdown: state.lockdown,
+    title: state.title,
+    grants: Object.fromEntries(state.grants),
   };
 }
 
@@ -179,6 +196,10 @@ export class RoomMirror {
     this.state.seq = snapshot.seq;
     this.state.pinned = snapshot.pinned;
     this.state.slowModeS = snapshot.slow_mode_s;
+    if (snapshot.modes) this.state.modes = { ...snapshot.modes };
+    this.state.lockdown = snapshot.lockdown ?? null;
+    this.state.title = snapshot.title ?? "";
+    for (const [u, r] of Object.entries(snapshot.grants ?? {})) this.state.grants.set(u, r);
     for (const c of snapshot.comments) this.state.comments.set(c.comment.id, { seq: c.seq, comment: c.comment });
     this.ring = snapshot.ring.slice(-HISTORY_SIZE);
   }

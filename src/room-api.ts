@@ -26,6 +26,10 @@ export interface RoomIdentity {
   username: string | null;
   role: Role;
   owner?: string | null;
+  /** A member/subscriber of this stream: the token's `stream_members` claim names it (README "Chat modes"). */
+  member?: boolean;
+  /** When the account was created, ms: Postgres `users.created_at`, else the token's `account_created_at` claim; null = unknown. */
+  created_at?: number | null;
 }
 
 /**
@@ -33,7 +37,18 @@ export interface RoomIdentity {
  * visually empty text), a refusal ({@link CommandError}), or the sequenced events it made with what
  * the ack names (the comment created or acted on, the first event's seq).
  */
-export type CommandResult = { kind: "ignored" } | CommandError | { kind: "ok"; events: RoomEvent[]; id?: string; seq?: number };
+export type CommandResult =
+  | { kind: "ignored" }
+  | CommandError
+  | { kind: "ok"; events: RoomEvent[]; id?: string; seq?: number }
+  | HeldResult;
+
+/** A message held for review (issue 18 §2): its comment id and when it expires (RFC 3339). */
+export interface HeldResult {
+  kind: "held";
+  id: string;
+  expires_at: string;
+}
 
 /**
  * An upgrade refused before any socket exists and before a ticket is used up (ChatRoom admission,
@@ -70,6 +85,16 @@ export interface StateSnapshot {
   timeouts?: Array<{ user_id: string; until: string; by: string }>;
   moderators?: string[];
   blocked_terms?: string[];
+  /** issue 18, staff only: the blocked terms whose action is `hold` (a subset of blocked_terms) */
+  hold_terms?: string[];
+  /** everyone: the chat modes, whether a lockdown holds them, the title */
+  modes?: RoomState["modes"];
+  lockdown?: boolean;
+  title?: string;
+  /** staff only: what `lockdown` turns on, the shadow-hidden users, messages waiting for review */
+  lockdown_preset?: RoomState["lockdownPreset"];
+  hidden?: string[];
+  held?: number;
 }
 
 /** The identity header's value, parsed; null when missing or malformed. */
@@ -83,6 +108,8 @@ export function readIdentity(header: string | null): RoomIdentity | null {
       username: typeof v.username === "string" ? v.username : null,
       role: Role.safeParse(v.role).data ?? "viewer",
       owner: typeof v.owner === "string" ? v.owner : null,
+      ...(v.member === true ? { member: true } : {}),
+      ...(typeof v.created_at === "number" && Number.isFinite(v.created_at) ? { created_at: v.created_at } : {}),
     };
   } catch {
     return null;
@@ -129,4 +156,15 @@ export function checkUpgrade<C = true>(
   const credentials = more.credentials ? more.credentials() : (true as C);
   if (!identity || credentials === null) return jsonResponse(401, { error: "unauthorized", message: "Missing credentials" });
   return { url, streamId, identity, credentials };
+}
+
+/** The command actor of an identity: who, the role the worker resolved, and what the chat modes ask (member, account age). */
+export function actorOf(identity: RoomIdentity): { userId: string; username: string | null; role: Role; member?: boolean; accountCreatedAt?: number | null } {
+  return {
+    userId: identity.id,
+    username: identity.username,
+    role: identity.role,
+    ...(identity.member ? { member: true } : {}),
+    ...(typeof identity.created_at === "number" ? { accountCreatedAt: identity.created_at } : {}),
+  };
 }

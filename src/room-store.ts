@@ -13,10 +13,18 @@
  *   grants, known_roles, bans, mutes, blocked_terms      the moderation state (mutes = timeouts)
  *   slow_last(user_id, at)     when each user last posted, kept only while slow mode is on
  *   used_tickets(nonce, expires_at)                        one use per ticket (src/tickets.ts)
+ *   held(id, body)             messages waiting for review (src/rules/review.ts), body = Held JSON
+ *   posters(user_id, messages, first_at, last_at, account_created_at)   who posted (first_time_hold, user card)
+ *   warnings, hidden           warnings not yet acknowledged; shadow-hidden users
+ *   modlog(seq, at, action, target, body)                  the moderation log (src/rules/modlog.ts), body = entry JSON
+ *   meta also: modes, lockdown, lockdown_preset (JSON), title
  *   outbox, outbox_cursor      owned by src/outbox.ts
  */
-import { HISTORY_SIZE, type Role, type RoomEvent, type SeqComment, type StreamComment } from "./protocol";
+import { HISTORY_SIZE, type ChatModes, type LockdownPreset, type ModlogEntry, type Role, type RoomEvent, type SeqComment, type StreamComment, type TermAction } from "./protocol";
+import { MODLOG_MAX, type LogDraft } from "./rules/modlog";
+import { uniqueKey } from "./rules/modes";
 import { exhaustive } from "./rules/never";
+import type { Held } from "./rules/review";
 import { emptyState, type RoomState } from "./rules/room-state";
 
 import type { RingEntry } from "./mirror";
@@ -59,7 +67,18 @@ export class RoomStore {
       CREATE TABLE IF NOT EXISTS blocked_terms (term TEXT PRIMARY KEY);
       CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
       DROP TABLE IF EXISTS tickets;
+      CREATE TABLE IF NOT EXISTS held (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS posters (
+        user_id TEXT PRIMARY KEY, messages INTEGER NOT NULL, first_at INTEGER NOT NULL, last_at INTEGER NOT NULL,
+        account_created_at INTEGER);
+      CREATE TABLE IF NOT EXISTS warnings (user_id TEXT PRIMARY KEY, reason TEXT NOT NULL, by TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS hidden (user_id TEXT PRIMARY KEY);
+      CREATE TABLE IF NOT EXISTS modlog (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, action TEXT NOT NULL, target TEXT, body TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS modlog_by_target ON modlog(target);
     `);
+    // Terms from before hold-for review were all `block`.
+    const cols = sql.exec<{ name: string }>("PRAGMA table_info(blocked_terms)").toArray().map((c) => c.name);
+    if (!cols.includes("action")) sql.exec("ALTER TABLE blocked_terms ADD COLUMN action TEXT NOT NULL DEFAULT 'block'");
     // Rooms from before sequenced room events kept comments only, in `ring`: carry them over.
     if (sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ring'").toArray().length > 0) {
       sql.exec("INSERT OR IGNORE INTO events (seq, kind, body) SELECT seq, 'comment', body FROM ring");
@@ -102,7 +121,23 @@ export class RoomStore {
       state.timeouts.set(r.user_id, { until: r.until, by: r.by });
     }
     for (const r of this.sql.exec<{ user_id: string; at: number }>("SELECT user_id, at FROM slow_last")) state.lastMessageAt.set(r.user_id, r.at);
-    for (const r of this.sql.exec<{ term: string }>("SELECT term FROM blocked_terms")) state.blockedTerms.add(r.term);
+    for (const r of this.sql.exec<{ term: string; action: string }>("SELECT term, action FROM blocked_terms")) {
+      state.blockedTerms.set(r.term, r.action === "hold" ? "hold" : "block");
+    }
+    if (meta.get("modes")) state.modes = { ...state.modes, ...(JSON.parse(meta.get("modes")!) as ChatModes) };
+    if (meta.get("lockdown")) state.lockdown = JSON.parse(meta.get("lockdown")!) as LockdownPreset;
+    if (meta.get("lockdown_preset")) state.lockdownPreset = JSON.parse(meta.get("lockdown_preset")!) as LockdownPreset;
+    state.title = meta.get("title") ?? "";
+    for (const r of this.sql.exec<{ user_id: string; reason: string; by: string; at: number }>("SELECT * FROM warnings")) {
+      state.warnings.set(r.user_id, { reason: r.reason, by: r.by, at: r.at });
+    }
+    for (const r of this.sql.exec<{ user_id: string }>("SELECT user_id FROM hidden")) state.hidden.add(r.user_id);
+    const held = this.sql.exec<{ body: string }>("SELECT body FROM held").toArray().map((r) => JSON.parse(r.body) as Held);
+    for (const h of held.sort((a, b) => a.heldAt - b.heldAt)) state.held.set(h.comment.id, h);
+    // The uniqueness window lives in memory: after a restart it starts again from the ring's comments.
+    if (state.modes.unique_s > 0) {
+      for (const { comment } of state.comments.values()) state.recent.add(uniqueKey(comment.message), Date.parse(comment.created_at));
+    }
     const ring = this.sql
       .exec<{ seq: number; kind: string; body: string }>("SELECT seq, kind, body FROM events ORDER BY seq")
       .toArray()
@@ -133,6 +168,7 @@ export class RoomStore {
         if (state.slowModeS > 0) {
           this.sql.exec("INSERT OR REPLACE INTO slow_last (user_id, at) VALUES (?, ?)", e.comment.user_id, state.lastMessageAt.get(e.comment.user_id) ?? 0);
         }
+        this.countPost(e.comment.user_id, Date.now());
         break;
       }
       case "comment_edited": {
@@ -154,6 +190,7 @@ export class RoomStore {
           case "ban":
             this.sql.exec("INSERT OR REPLACE INTO bans (user_id, by, at, reason) VALUES (?, ?, ?, ?)", e.user_id!, e.by, Date.now(), e.reason ?? null);
             for (const id of e.deleted ?? []) this.sql.exec("DELETE FROM comments WHERE id = ?", id);
+            this.dropHeldOf([e.user_id!]);
             break;
           case "unban":
             // As apply() does: what the event lifted (events without `lifted` lifted the ban only).
@@ -166,6 +203,44 @@ export class RoomStore {
             break;
           case "role":
             this.sql.exec("INSERT OR REPLACE INTO grants (user_id, role) VALUES (?, ?)", e.user_id!, e.role!);
+            break;
+          case "chat_mode":
+            this.setMeta("modes", JSON.stringify(state.modes));
+            break;
+          case "review":
+            this.sql.exec("DELETE FROM held WHERE id = ?", e.id!);
+            break;
+          case "warn":
+            this.sql.exec("INSERT OR REPLACE INTO warnings (user_id, reason, by, at) VALUES (?, ?, ?, ?)", e.user_id!, e.reason ?? "", e.by, Date.now());
+            break;
+          case "warning_acknowledged":
+            this.sql.exec("DELETE FROM warnings WHERE user_id = ?", e.user_id!);
+            break;
+          case "hide":
+            this.sql.exec("INSERT OR IGNORE INTO hidden (user_id) VALUES (?)", e.user_id!);
+            break;
+          case "unhide":
+            this.sql.exec("DELETE FROM hidden WHERE user_id = ?", e.user_id!);
+            break;
+          case "lockdown":
+            this.setMeta("modes", JSON.stringify(state.modes));
+            this.setMeta("lockdown", state.lockdown ? JSON.stringify(state.lockdown) : "");
+            this.setMeta("slow_mode_s", String(state.slowModeS));
+            if (state.slowModeS === 0) this.sql.exec("DELETE FROM slow_last");
+            break;
+          case "purge":
+            for (const id of e.deleted ?? []) {
+              this.sql.exec("DELETE FROM comments WHERE id = ?", id);
+              this.sql.exec("DELETE FROM held WHERE id = ?", id);
+            }
+            for (const u of e.users ?? []) {
+              if (e.then === "timeout") this.sql.exec("INSERT OR REPLACE INTO mutes (user_id, until, by) VALUES (?, ?, ?)", u, Date.parse(e.until!), e.by);
+              if (e.then === "ban") this.sql.exec("INSERT OR REPLACE INTO bans (user_id, by, at, reason) VALUES (?, ?, ?, ?)", u, e.by, Date.now(), e.reason ?? null);
+            }
+            if (e.then === "ban") this.dropHeldOf(e.users ?? []);
+            break;
+          case "title":
+            this.setMeta("title", state.title);
             break;
           default:
             exhaustive(e.action);
@@ -185,9 +260,101 @@ export class RoomStore {
   }
 
   /** Replaces the blocked terms. */
-  setBlockedTerms(terms: Set<string>): void {
+  setBlockedTerms(terms: ReadonlyMap<string, TermAction>): void {
     this.sql.exec("DELETE FROM blocked_terms");
-    for (const t of terms) this.sql.exec("INSERT INTO blocked_terms (term) VALUES (?)", t);
+    for (const [t, a] of terms) this.sql.exec("INSERT INTO blocked_terms (term, action) VALUES (?, ?)", t, a);
+  }
+
+  /** Saves the owner's lockdown preset. */
+  setLockdownPreset(preset: LockdownPreset): void {
+    this.setMeta("lockdown_preset", JSON.stringify(preset));
+  }
+
+  // -- review queue (src/rules/review.ts) --------------------------------------------------------
+
+  /** Queues a held message. */
+  hold(h: Held): void {
+    this.sql.exec("INSERT OR REPLACE INTO held (id, body) VALUES (?, ?)", h.comment.id, JSON.stringify(h));
+  }
+
+  /** Drops held messages (expired) by id. */
+  unhold(ids: readonly string[]): void {
+    for (const id of ids) this.sql.exec("DELETE FROM held WHERE id = ?", id);
+  }
+
+  private dropHeldOf(users: readonly string[]): void {
+    for (const u of users) this.sql.exec("DELETE FROM held WHERE json_extract(body, '$.comment.user_id') = ?", u);
+  }
+
+  // -- posters (first_time_hold, user card) ----------------------------------------------------------
+
+  /** Whether `userId` ever had a comment accepted here (or a hidden one). */
+  hasPosted(userId: string): boolean {
+    return this.sql.exec("SELECT 1 FROM posters WHERE user_id = ?", userId).toArray().length > 0;
+  }
+
+  /** Counts one accepted (or hidden) comment of `userId` at `at` (ms). */
+  countPost(userId: string, at: number): void {
+    this.sql.exec(
+      "INSERT INTO posters (user_id, messages, first_at, last_at) VALUES (?, 1, ?, ?) ON CONFLICT(user_id) DO UPDATE SET messages = messages + 1, last_at = excluded.last_at",
+      userId,
+      at,
+      at,
+    );
+  }
+
+  /** Remembers when `userId`'s account was created (ms), for the user card, when it is known and changed. */
+  noteAccount(userId: string, createdAt: number): void {
+    this.sql.exec(
+      "INSERT INTO posters (user_id, messages, first_at, last_at, account_created_at) VALUES (?, 0, 0, 0, ?) ON CONFLICT(user_id) DO UPDATE SET account_created_at = excluded.account_created_at",
+      userId,
+      createdAt,
+    );
+  }
+
+  /** What the user card shows of a poster: messages, first message (ms, null if none), account creation (ms or null). */
+  poster(userId: string): { messages: number; firstAt: number | null; accountCreatedAt: number | null } {
+    const r = this.sql
+      .exec<{ messages: number; first_at: number; account_created_at: number | null }>("SELECT messages, first_at, account_created_at FROM posters WHERE user_id = ?", userId)
+      .toArray()[0];
+    return { messages: r?.messages ?? 0, firstAt: r && r.messages > 0 ? r.first_at : null, accountCreatedAt: r?.account_created_at ?? null };
+  }
+
+  // -- moderation log (src/rules/modlog.ts) ----------------------------------------------------------
+
+  /** Numbers and stores log entries; keeps the newest MODLOG_MAX. Returns them with their seq. */
+  log(drafts: readonly LogDraft[]): ModlogEntry[] {
+    if (drafts.length === 0) return [];
+    let seq = Number(this.sql.exec<{ s: number | null }>("SELECT max(seq) AS s FROM modlog").one().s ?? 0);
+    const out: ModlogEntry[] = [];
+    for (const d of drafts) {
+      const entry: ModlogEntry = { seq: ++seq, ...d };
+      this.sql.exec("INSERT INTO modlog (seq, at, action, target, body) VALUES (?, ?, ?, ?, ?)", seq, Date.parse(d.at), d.action, d.target ?? null, JSON.stringify(entry));
+      out.push(entry);
+    }
+    if (seq > MODLOG_MAX) this.sql.exec("DELETE FROM modlog WHERE seq <= ?", seq - MODLOG_MAX);
+    return out;
+  }
+
+  /** A page of the log, newest first: entries with seq < `before` (all when null), at most `limit`. */
+  modlog(before: number | null, limit: number): ModlogEntry[] {
+    return this.sql
+      .exec<{ body: string }>("SELECT body FROM modlog WHERE seq < ? ORDER BY seq DESC LIMIT ?", before ?? Number.MAX_SAFE_INTEGER, limit)
+      .toArray()
+      .map((r) => JSON.parse(r.body) as ModlogEntry);
+  }
+
+  /** The log entries naming `userId` (target, or among a purge's users), newest first, at most `limit`. */
+  modlogOf(userId: string, limit: number): ModlogEntry[] {
+    return this.sql
+      .exec<{ body: string }>(
+        "SELECT body FROM modlog WHERE target = ? OR (action = 'purge' AND EXISTS (SELECT 1 FROM json_each(body, '$.details.users') WHERE value = ?)) ORDER BY seq DESC LIMIT ?",
+        userId,
+        userId,
+        limit,
+      )
+      .toArray()
+      .map((r) => JSON.parse(r.body) as ModlogEntry);
   }
 
   /** Records a user's owner/moderator role as the worker resolved it (only when it changed). */

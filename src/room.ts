@@ -39,13 +39,20 @@ import {
   PONG_FRAME,
   toQueueEvent,
   type Command,
+  type HeldFrame,
+  type HiddenCommentFrame,
   type ModerationCommand,
+  type ModlogFrame,
+  type ModlogResponse,
+  type ReviewQueueFrame,
   type RoomEvent,
   type StatsResponse,
+  type UserCardResponse,
 } from "./protocol";
 import {
   H_REGION,
   H_TICKET_NONCE,
+  actorOf,
   checkUpgrade,
   jsonResponse,
   type AdmissionRefusal,
@@ -61,6 +68,9 @@ import { fullBucket, take, type Bucket } from "./rules/budget";
 import { roomLimits, roomMessageRate, type RoomLimits } from "./rules/limits";
 import { apply, decide, effectiveRole, pruneTimeouts, restriction, type Actor, type Outcome, type RoomState } from "./rules/room-state";
 import { seesStaffState, standing } from "./rules/standing";
+import { logEntries } from "./rules/modlog";
+import { expiredHeld, heldItem, type Held } from "./rules/review";
+import { userCard } from "./user-card";
 import { exhaustive } from "./rules/never";
 import { UploadStore } from "./upload-store";
 import { UPLOAD_TTL_MS } from "./upload-rules";
@@ -121,6 +131,7 @@ export class ChatRoom extends DurableObject<Env> {
       ctx,
       limits: () => this.limits,
       label: () => `stream=${this.state.streamId}`,
+      isStaff: (a) => seesStaffState(this.state, a.userId, effectiveRole(this.state, a.userId, a.role), Date.now()),
       onSent: (acceptedAt, sentAt) => this.metrics.sent(acceptedAt, sentAt),
       streamId: () => this.state.streamId,
       epoch: this.epoch,
@@ -180,12 +191,36 @@ export class ChatRoom extends DurableObject<Env> {
       return jsonResponse(status, body, retry_after_s !== undefined ? { "retry-after": String(retry_after_s) } : {});
     }
     this.bind(streamId, identity);
-    const actor: Actor = { userId: identity.id, username: identity.username, role: identity.role };
-    const { client, server } = this.audience.join(actor, url.searchParams.get("batch") === "1", now, regionOf({ continent: request.headers.get(H_REGION) }));
-    server.send(welcomeFrame(this.state, this.epoch, identity, this.welcome(identity, now)));
+    const { client, server } = this.audience.join(actorOf(identity), url.searchParams.get("batch") === "1", now, regionOf({ continent: request.headers.get(H_REGION) }));
+    const welcome = this.welcome(identity, now);
+    server.send(welcomeFrame(this.state, this.epoch, identity, welcome));
     server.send(this.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
+    const queue = this.reviewQueueFor(identity.id, now);
+    if (queue) server.send(queue);
     this.maybeReport(now);
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** The `review_queue` frame for `userId` when they see staff state (src/rules/review.ts), else null. */
+  private reviewQueueFor(userId: string, now: number): string | null {
+    const role = effectiveRole(this.state, userId, this.state.knownRoles.get(userId) ?? "viewer");
+    if (!seesStaffState(this.state, userId, role, now)) return null;
+    this.expireHeld(now);
+    return JSON.stringify({ type: "review_queue", items: [...this.state.held.values()].map(heldItem) } satisfies ReviewQueueFrame);
+  }
+
+  /** RPC from a shard: the review queue for a staff member who just joined there (null for anyone else). */
+  async reviewQueueFrame(streamId: string, userId: string): Promise<string | null> {
+    this.bind(streamId);
+    return this.reviewQueueFor(userId, Date.now());
+  }
+
+  /** Drops the held messages that expired (src/rules/review.ts HELD_TTL_MS). */
+  private expireHeld(now: number): void {
+    const gone = expiredHeld(this.state.held, now);
+    if (gone.length === 0) return;
+    for (const id of gone) this.state.held.delete(id);
+    this.store.unhold(gone);
   }
 
   /** The user's part of a welcome now (src/mirror.ts welcomeFor), after their socket is counted. */
@@ -225,7 +260,7 @@ export class ChatRoom extends DurableObject<Env> {
     const refused = this.admission(identity, ticketNonce, now);
     if (refused) return refused;
     this.bind(streamId, identity);
-    const shard = this.audience.place(identity.id, region, now);
+    const shard = this.audience.place(identity.id, region, now, seesStaffState(this.state, identity.id, effectiveRole(this.state, identity.id, identity.role), now));
     this.maybeReport(now);
     return { ok: true, shard, region, welcome: this.welcome(identity, now) };
   }
@@ -240,6 +275,7 @@ export class ChatRoom extends DurableObject<Env> {
       try {
         const r = this.command(actor, cmd);
         if (r.kind !== "ok") return r;
+        // (a held result passes as is: the shard answers it with a `held` frame)
         return { kind: "ok", ...(r.id !== undefined ? { id: r.id } : {}), ...(r.seq !== undefined ? { seq: r.seq } : {}) };
       } catch (err) {
         console.error(`ChatRoom command from shard stream=${this.state.streamId} user=${actor.userId}: ${(err as Error)?.stack ?? err}`);
@@ -285,7 +321,7 @@ export class ChatRoom extends DurableObject<Env> {
   /** RPC from the worker: `POST /v1/streams/{id}/chat/actions` (same rules as the socket). */
   async act(streamId: string, identity: RoomIdentity, cmd: ModerationCommand): Promise<CommandResult> {
     this.bind(streamId, identity);
-    return this.command({ userId: identity.id, username: identity.username, role: identity.role }, cmd);
+    return this.command(actorOf(identity), cmd);
   }
 
   /** RPC from the worker: `GET /v1/streams/{id}/chat/state`. */
@@ -293,16 +329,56 @@ export class ChatRoom extends DurableObject<Env> {
     this.bind(streamId, identity);
     const s = this.state;
     const role = effectiveRole(s, identity.id, identity.role);
-    const out: StateSnapshot = { role, pinned: s.pinned, slow_mode_s: s.slowModeS, viewers: this.audience.viewers };
+    const out: StateSnapshot = {
+      role,
+      pinned: s.pinned,
+      slow_mode_s: s.slowModeS,
+      viewers: this.audience.viewers,
+      modes: s.modes,
+      lockdown: s.lockdown !== null,
+      ...(s.title ? { title: s.title } : {}),
+    };
     const now = Date.now();
     if (!seesStaffState(s, identity.id, role, now)) return out;
+    this.expireHeld(now);
     this.store.deleteTimeouts(pruneTimeouts(s, now));
     Object.assign(out, standing(s, now));
     const mods = new Set([...s.knownRoles].filter(([, r]) => r === "moderator").map(([u]) => u));
     for (const [u, r] of s.grants) r === "moderator" ? mods.add(u) : mods.delete(u);
     out.moderators = [...mods];
-    out.blocked_terms = [...s.blockedTerms];
+    out.blocked_terms = [...s.blockedTerms.keys()];
+    out.hold_terms = [...s.blockedTerms].filter(([, a]) => a === "hold").map(([t]) => t);
+    out.lockdown_preset = s.lockdownPreset;
+    out.hidden = [...s.hidden];
+    out.held = s.held.size;
     return out;
+  }
+
+  /**
+   * RPC from the worker: `GET /v1/streams/{id}/chat/modlog` (owner and moderators not banned, else
+   * `forbidden`): entries with seq < `before` (null = newest), newest first, `limit` (1 …
+   * MODLOG_PAGE_MAX) at most; the page (src/protocol.ts ModlogResponse) as JSON text.
+   */
+  async modlog(streamId: string, identity: RoomIdentity, before: number | null, limit: number): Promise<{ ok: true; json: string } | { ok: false; code: "forbidden" }> {
+    this.bind(streamId, identity);
+    if (!seesStaffState(this.state, identity.id, effectiveRole(this.state, identity.id, identity.role), Date.now())) return { ok: false, code: "forbidden" };
+    const entries = this.store.modlog(before, limit);
+    const last = entries.at(-1);
+    const page: ModlogResponse = { entries, ...(entries.length === limit && last && last.seq > 1 ? { next_before: last.seq } : {}) };
+    // JSON text: the entries' free-form `details` are not an RPC-serialisable type.
+    return { ok: true, json: JSON.stringify(page) };
+  }
+
+  /**
+   * RPC from the worker: `GET /v1/streams/{id}/chat/users/{user_id}` (staff only, else `forbidden`):
+   * the user card (src/protocol.ts UserCardResponse), as JSON text. `account` (ms) is what the worker found in
+   * Postgres for the user, when it looked; else the room's note from their token.
+   */
+  async userCard(streamId: string, identity: RoomIdentity, userId: string, account: { username: string | null; createdAt: number | null } | null): Promise<{ ok: true; json: string } | { ok: false; code: "forbidden" }> {
+    this.bind(streamId, identity);
+    const now = Date.now();
+    if (!seesStaffState(this.state, identity.id, effectiveRole(this.state, identity.id, identity.role), now)) return { ok: false, code: "forbidden" };
+    return { ok: true, json: JSON.stringify(userCard(this.state, this.store, userId, account, now) satisfies UserCardResponse) };
   }
 
   /**
@@ -371,8 +447,10 @@ export class ChatRoom extends DurableObject<Env> {
   private command(actor: Actor, cmd: Command): CommandResult {
     const cmid = cmd.client_msg_id;
     if (cmid !== undefined) {
-      // A retry (e.g. after a reconnect): acknowledge again, never apply twice.
+      // A retry (e.g. after a reconnect): acknowledge again, never apply twice (a held one: held again).
       const seen = this.store.findAck(actor.userId, cmid);
+      const held = seen?.id !== undefined && seen.seq === undefined ? this.state.held.get(seen.id) : undefined;
+      if (held) return { kind: "held", id: held.comment.id, expires_at: new Date(held.expiresAt).toISOString() };
       if (seen) return { kind: "ok", events: [], ...seen };
     }
     const now = Date.now();
@@ -393,11 +471,22 @@ export class ChatRoom extends DurableObject<Env> {
       // The room's own table decides (synchronously, so a sender's messages keep their order):
       // only this user's uploads to this stream, each attached to one comment at most.
       attachment: (uploadId, userId) => this.uploads.resolve(uploadId, userId, this.state.streamId),
+      hasPosted: (userId) => this.store.hasPosted(userId),
     });
     // A visually empty text changes nothing; a sender waiting on its client_msg_id still gets an
     // answer (an ack with no id and no seq), so no client waits forever.
     if (outcome.kind === "ignored") return cmid !== undefined ? { kind: "ok", events: [] } : outcome;
     if (outcome.kind === "error") return outcome;
+    if (outcome.kind === "held") return this.hold(actor, outcome.held, cmid);
+    if (outcome.kind === "hidden") {
+      // Not sequenced: to its author's sockets and staff only (never the ring, Redis or Kafka).
+      this.store.countPost(actor.userId, now);
+      if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, { id: outcome.comment.id });
+      this.audience.direct(JSON.stringify({ type: "hidden_comment", comment: outcome.comment } satisfies HiddenCommentFrame), { staff: true, users: [actor.userId] });
+      return { kind: "ok", events: [], id: outcome.comment.id };
+    }
+    // The log's entries are read against the state before the events (a deletion's author).
+    const drafts = logEntries(this.state, actor.userId, cmd, outcome, now);
     // All writes below happen in this one event: they commit together, and the output gate holds
     // the broadcasts until they are durable.
     const at = new Date(now).toISOString();
@@ -418,6 +507,12 @@ export class ChatRoom extends DurableObject<Env> {
       this.state.blockedTerms = outcome.blockedTerms;
       this.store.setBlockedTerms(outcome.blockedTerms);
     }
+    if (outcome.lockdownPreset) {
+      this.state.lockdownPreset = outcome.lockdownPreset;
+      this.store.setLockdownPreset(outcome.lockdownPreset);
+    }
+    // Staff see each entry live (after the events it records, which are broadcast below).
+    const logged = this.store.log(drafts);
     if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, outcome.ack);
     // Recorded as doomed in this same event, so a failed or interrupted R2 delete is retried by the alarm.
     if (removed.length > 0) doomed += this.uploads.doomComments(removed, now);
@@ -430,7 +525,22 @@ export class ChatRoom extends DurableObject<Env> {
       void this.drainOutbox();
       this.maybeReport(now);
     }
+    for (const entry of logged) this.audience.direct(JSON.stringify({ type: "modlog", entry } satisfies ModlogFrame), { staff: true });
     return { kind: "ok", events: outcome.events, ...outcome.ack };
+  }
+
+  /**
+   * Queues a held message (src/rules/review.ts): stored, sent to staff live, its expiry on the alarm.
+   * The sender's answer is a `held` frame, also for a retry of the same client_msg_id.
+   */
+  private hold(actor: Actor, h: Held, cmid: string | undefined): CommandResult {
+    this.state.held.set(h.comment.id, h);
+    this.store.hold(h);
+    if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, { id: h.comment.id });
+    const item = heldItem(h);
+    this.audience.direct(JSON.stringify({ type: "held", id: item.id, comment: item.comment, reason: item.reason, expires_at: item.expires_at } satisfies HeldFrame), { staff: true });
+    this.ctx.waitUntil(this.armAlarm(h.expiresAt));
+    return { kind: "held", id: item.id, expires_at: item.expires_at };
   }
 
   /**
@@ -493,6 +603,9 @@ export class ChatRoom extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     await this.drainOutbox();
     const now = Date.now();
+    this.expireHeld(now);
+    const nextExpiry = Math.min(...[...this.state.held.values()].map((h) => h.expiresAt));
+    if (Number.isFinite(nextExpiry)) await this.armAlarm(nextExpiry);
     this.uploads.doomExpired(now - UPLOAD_TTL_MS, now);
     this.uploads.pruneOrphans();
     await this.deleteDoomed();

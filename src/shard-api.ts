@@ -6,7 +6,7 @@
  */
 import { Role, type Command, type CommandError } from "./protocol";
 import type { MirrorSnapshot, RingEntry, WelcomeFor } from "./mirror";
-import type { AdmissionRefusal } from "./room-api";
+import type { AdmissionRefusal, HeldResult } from "./room-api";
 
 /** Sharded upgrades: the shard's key (`{stream_id}/{region}-{n}`) the room admitted the socket to. */
 export const H_SHARD = "x-chat-shard";
@@ -27,7 +27,7 @@ export type AdmitResult = { ok: true; shard: string; region: string; welcome: Ad
 
 /** A viewer's command, sent by their shard to the room (already through the shard's gate). */
 export interface ShardCommand {
-  actor: { userId: string; username: string | null; role: Role };
+  actor: { userId: string; username: string | null; role: Role; member?: boolean; accountCreatedAt?: number | null };
   cmd: Command;
 }
 
@@ -35,7 +35,8 @@ export interface ShardCommand {
 export type ShardCommandResult =
   | { kind: "ignored" }
   | CommandError
-  | { kind: "ok"; id?: string; seq?: number };
+  | { kind: "ok"; id?: string; seq?: number }
+  | HeldResult;
 
 /** A shard's counts, reported to the room on change and returned by every delivery. */
 export interface ShardReport {
@@ -45,6 +46,18 @@ export interface ShardReport {
   /** sockets without ?batch=1 */
   unbatched: number;
   perRegion: Record<string, number>;
+  /** sockets of owners and moderators (as admitted): staff-only frames go only to shards that have some */
+  staff?: number;
+}
+
+/**
+ * Who an unsequenced frame is for (src/audience.ts direct): the stream's staff (owner and
+ * moderators, not banned), and/or the sockets of the users named. At most once: a socket that
+ * misses one (a shard unreachable) gets the state again on its next join (review_queue, welcome).
+ */
+export interface Recipients {
+  staff?: boolean;
+  users?: string[];
 }
 
 /**

@@ -17,7 +17,7 @@ import { describeError, withTimeout } from "./errors";
 import { UNKNOWN_REGION } from "./metrics";
 import type { MirrorSnapshot, RingEntry } from "./mirror";
 import { HISTORY_SIZE } from "./protocol";
-import type { DeliveryAck, ShardDelivery, ShardReport } from "./shard-api";
+import type { DeliveryAck, Recipients, ShardDelivery, ShardReport } from "./shard-api";
 import { backoffMs } from "./rules/backoff";
 import { pickShard, shardKey, type ShardLoad } from "./rules/placement";
 
@@ -41,6 +41,7 @@ const MAX_AFFINITY = 100_000;
 export interface ShardStub {
   deliver(d: ShardDelivery): Promise<DeliveryAck>;
   counts(): Promise<ShardReport>;
+  direct(streamId: string, key: string, frame: string, to: Recipients): Promise<number>;
 }
 
 interface Link extends ShardReport {
@@ -52,6 +53,8 @@ interface Link extends ShardReport {
   admitted: number;
   newUsers: number;
   lastAdmitAt: number;
+  /** staff sockets admitted since the last report (the report's `staff` then counts them) */
+  staffAdmitted: number;
   /** last seq this shard confirmed; −1 unknown */
   acked: number;
   /** entries not sent yet, seq order */
@@ -166,7 +169,7 @@ export class ShardLinks {
    * Places a new socket of `userId` from `region` (src/rules/placement.ts pickShard) and counts it
    * until the shard reports. Returns the shard's key.
    */
-  admit(userId: string, region: string, max: number, slack: number, now: number): string {
+  admit(userId: string, region: string, max: number, slack: number, now: number, staff = false): string {
     const loads: ShardLoad[] = [...this.links.values()].map((l) => ({ name: l.name, region: l.region, index: l.index, sockets: l.sockets + l.admitted }));
     const pick = pickShard(loads, region, max, slack, this.affinity.get(userId));
     let link = this.links.get(pick.name);
@@ -176,6 +179,7 @@ export class ShardLinks {
       link.acked = this.host.seq();
     }
     link.admitted++;
+    if (staff) link.staffAdmitted++;
     link.lastAdmitAt = now;
     if (!this.affinity.has(userId)) link.newUsers++;
     this.affinity.delete(userId);
@@ -204,6 +208,31 @@ export class ShardLinks {
     if (link && link.key === key && seq > link.acked) {
       link.acked = seq;
       link.pending = link.pending.filter((e) => e.seq > seq);
+    }
+  }
+
+  /**
+   * Sends an unsequenced frame (src/shard-api.ts Recipients) to the shards that may hold its
+   * recipients: for staff, those with staff sockets (or not heard from yet); for users, the shard
+   * each was last placed on (every shard when the room does not remember). At most once: a failed
+   * RPC is logged, not retried (the recipient gets the state again when it next joins).
+   */
+  direct(frame: string, to: Recipients): void {
+    const targets = new Set<Link>();
+    for (const link of this.links.values()) {
+      if (to.staff && (!link.known || (link.staff ?? 0) + link.staffAdmitted > 0)) targets.add(link);
+    }
+    for (const u of to.users ?? []) {
+      const name = this.affinity.get(u);
+      const link = name !== undefined ? this.links.get(name) : undefined;
+      if (link) targets.add(link);
+      else for (const l of this.links.values()) targets.add(l);
+    }
+    const streamId = this.host.streamId();
+    for (const link of targets) {
+      withTimeout(this.host.stub(link.key).direct(streamId, link.key, frame, to), DELIVERY_TIMEOUT_MS, `direct frame to ${link.key}`).catch((err) =>
+        console.warn(`ShardLinks stream=${streamId}: a direct frame to ${link.key} failed: ${describeError(err)}`),
+      );
     }
   }
 
@@ -241,6 +270,7 @@ export class ShardLinks {
       admitted: 0,
       newUsers: 0,
       lastAdmitAt: 0,
+      staffAdmitted: 0,
       acked: -1,
       pending: [],
       needSnapshot: false,
@@ -263,6 +293,9 @@ export class ShardLinks {
     link.perRegion = r.perRegion;
     link.admitted = 0;
     link.newUsers = 0;
+    link.staffAdmitted = 0;
+    // A shard from before staff counts (mid-deploy) may have staff: it is sent staff frames.
+    link.staff = r.staff ?? 1;
     link.known = true;
     if (r.sockets === 0 && now - link.lastAdmitAt > IDLE_SHARD_MS && !link.inflight && link.pending.length === 0) {
       // Nobody left on it and nobody sent there lately: stop feeding it (it is listed again if a socket reports).

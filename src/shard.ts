@@ -19,18 +19,21 @@ import { DurableObject } from "cloudflare:workers";
 import { loadConfig, type Env } from "./env";
 import { describeError, withTimeout } from "./errors";
 import { AnswerQueue, commandAnswer } from "./answers";
-import { Fanout, answerClose, type Conn } from "./fanout";
+import { Fanout, answerClose, type Conn, type SocketActor } from "./fanout";
 import { regionOf } from "./metrics";
 import { RoomMirror, eventFrame, welcomeFrame, type RingEntry } from "./mirror";
 import { PING_FRAME, PONG_FRAME, errorFrame } from "./protocol";
 import { BucketMap } from "./rules/budget";
 import { SHED_FACTOR, roomLimits, shedding, type RoomLimits } from "./rules/limits";
+import { effectiveRole } from "./rules/room-state";
+import { seesStaffState } from "./rules/standing";
 import { H_REGION, checkUpgrade } from "./room-api";
 import {
   H_SHARD,
   H_WELCOME,
   readWelcome,
   type DeliveryAck,
+  type Recipients,
   type ShardCommand,
   type ShardCommandResult,
   type ShardDelivery,
@@ -152,11 +155,45 @@ export class ChatShard extends DurableObject<Env> {
     }
     const now = Date.now();
     const region = regionOf({ continent: request.headers.get(H_REGION) });
-    const actor = { userId: identity.id, username: identity.username, role: identity.role };
+    const actor: SocketActor = {
+      userId: identity.id,
+      username: identity.username,
+      role: welcome.role,
+      ...(identity.member ? { member: true } : {}),
+      ...(typeof identity.created_at === "number" ? { accountCreatedAt: identity.created_at } : {}),
+    };
     const { client, server } = this.sockets.accept(actor, url.searchParams.get("batch") === "1", now, region);
     server.send(welcomeFrame(mirror.state, mirror.epoch, identity, welcome));
     server.send(mirror.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
+    // Staff get the review queue after history, from the room (the mirror holds none of it).
+    if (welcome.role !== "viewer" && !welcome.banned) {
+      this.ctx.waitUntil(
+        withTimeout(this.room().reviewQueueFrame(this.streamId, identity.id), UPLINK_TIMEOUT_MS, "the room's reviewQueueFrame() RPC")
+          .then((frame) => {
+            if (frame && server.readyState === WebSocket.OPEN) server.send(frame);
+          })
+          .catch((err) => console.warn(`ChatShard ${this.key}: review queue for ${identity.id} failed: ${describeError(err)}`)),
+      );
+    }
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * RPC from the room: an unsequenced frame (held messages and the mod log to staff, a hidden user's
+   * message to its author and staff) to this shard's sockets of `to` (src/shard-api.ts Recipients).
+   * Staff are judged on the mirror: the role the room admitted them with, its grants since, not banned.
+   * Returns how many sockets it went to.
+   */
+  async direct(streamId: string, key: string, frame: string, to: Recipients): Promise<number> {
+    this.bind(streamId, key);
+    const now = Date.now();
+    const users = to.users ? new Set(to.users) : null;
+    const staff = (a: SocketActor) => {
+      if (!this.mirror) return a.role !== "viewer";
+      return seesStaffState(this.mirror.state, a.userId, effectiveRole(this.mirror.state, a.userId, a.role), now);
+    };
+    const wanted = (a: SocketActor) => (users?.has(a.userId) ?? false) || (to.staff === true && staff(a));
+    return this.sockets.sendWhere(frame, wanted, to.staff ? undefined : to.users);
   }
 
   /** The mirror, fetched from the room once when this shard has none (concurrent joins share the fetch). */
@@ -250,7 +287,13 @@ export class ChatShard extends DurableObject<Env> {
   }
 
   private currentCounts(): ShardReport {
-    return { sockets: this.sockets.size + this.joining, users: this.sockets.viewers, unbatched: this.sockets.unbatched, perRegion: this.sockets.perRegion() };
+    return {
+      sockets: this.sockets.size + this.joining,
+      users: this.sockets.viewers,
+      unbatched: this.sockets.unbatched,
+      perRegion: this.sockets.perRegion(),
+      staff: this.sockets.staff,
+    };
   }
 
   /** Tells the room when this shard's counts changed, at most every REPORT_INTERVAL_MS (joins: the room counted them at admission). */

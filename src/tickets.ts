@@ -27,6 +27,9 @@ export interface TicketClaims {
   role: string;
   /** The stream's owner from Postgres when the worker knew it, else null. */
   ownerId: string | null;
+  /** A member of the stream (claim `stream_members`), and the account's creation (ms; null = unknown): chat modes. */
+  member?: boolean;
+  createdAt?: number | null;
   /** Unix time, ms. */
   expiresAt: number;
   /** Random, 16 bytes base64url: the room's one-time-use key. */
@@ -70,6 +73,8 @@ export async function mintTicket(
     n: claims.username,
     r: claims.role,
     o: claims.ownerId,
+    ...(claims.member ? { m: 1 } : {}),
+    ...(typeof claims.createdAt === "number" ? { c: claims.createdAt } : {}),
     e: now + TICKET_TTL_S * 1000,
     j: base64url.encode(crypto.getRandomValues(new Uint8Array(16))),
   };
@@ -116,6 +121,8 @@ export async function verifyTicket(secret: string, ticket: string, streamId: str
     username: p.n as string | null,
     role: p.r,
     ownerId: typeof p.o === "string" ? p.o : null,
+    member: p.m === 1,
+    createdAt: typeof p.c === "number" && Number.isFinite(p.c) ? p.c : null,
     expiresAt: p.e,
     nonce: p.j,
   };

@@ -47,10 +47,11 @@ import { H_IDENTITY, H_REGION, H_STREAM, H_TICKET_NONCE, encodeIdentity, type Ro
 import { H_SHARD, H_WELCOME, encodeWelcome } from "./shard-api";
 import { locationHint } from "./rules/placement";
 import { regionOf } from "./metrics";
+import { MODLOG_PAGE_DEFAULT, MODLOG_PAGE_MAX } from "./rules/modlog";
 import { resolveRole } from "./roles";
 import { TICKET_TTL_S, mintTicket, ticketSecret, verifyTicket } from "./tickets";
 import { handleQueueBatch } from "./consumer";
-import { resolveUsername } from "./usernames";
+import { lookupUser, resolveUser } from "./usernames";
 import { readHistory } from "./history";
 import { getUpload, postUpload } from "./uploads";
 
@@ -131,11 +132,18 @@ async function authenticate(c: Context<AppEnv>): Promise<Identity> {
 /** Who the user is in this stream: id, username (Postgres or claim) and role (claims, Postgres). */
 async function roomIdentity(c: Context<AppEnv>, identity: Identity, streamId: string): Promise<RoomIdentity> {
   const cfg = c.get("config");
-  const [username, { role, ownerId }] = await Promise.all([
-    resolveUsername(cfg, identity, c.executionCtx),
+  const [{ username, createdAt }, { role, ownerId }] = await Promise.all([
+    resolveUser(cfg, identity, c.executionCtx),
     resolveRole(cfg, identity, streamId, c.executionCtx),
   ]);
-  return { id: identity.userId, username, role, owner: ownerId };
+  return {
+    id: identity.userId,
+    username,
+    role,
+    owner: ownerId,
+    ...(identity.streamMembers?.has(streamId) ? { member: true } : {}),
+    ...(createdAt !== null ? { created_at: createdAt } : {}),
+  };
 }
 
 function roomFor(c: Context<AppEnv>, streamId: string) {
@@ -181,7 +189,14 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
     if (!claims) fail(401, "unauthorized", "Invalid, expired or foreign ticket");
     if (originDenied(c)) fail(403, "forbidden_origin", "Origin not allowed");
     const role = Role.safeParse(claims.role).data ?? "viewer";
-    identity = { id: claims.userId, username: claims.username, role, owner: claims.ownerId };
+    identity = {
+      id: claims.userId,
+      username: claims.username,
+      role,
+      owner: claims.ownerId,
+      ...(claims.member ? { member: true } : {}),
+      ...(claims.createdAt !== null && claims.createdAt !== undefined ? { created_at: claims.createdAt } : {}),
+    };
     ticketNonce = `${claims.nonce}.${claims.expiresAt}`;
   }
   headers.set(H_IDENTITY, encodeIdentity(identity));
@@ -222,6 +237,8 @@ app.post("/v1/streams/:stream_id/chat/tickets", async (c) => {
     username: who.username,
     role: who.role,
     ownerId: who.owner ?? null,
+    member: who.member === true,
+    createdAt: who.created_at ?? null,
   });
   return c.json({ ticket, expires_in: TICKET_TTL_S });
 });
@@ -263,7 +280,50 @@ app.post("/v1/streams/:stream_id/chat/actions", async (c) => {
     return c.json({ error: code, message: ERROR_MESSAGES[code], ...rest }, ACTION_STATUS[code] ?? 400);
   }
   if (r.kind === "ignored") return c.json({ events: [] });
+  if (r.kind === "held") return c.json({ events: [], held: { id: r.id, expires_at: r.expires_at } });
   return c.json({ events: r.events, ...(r.id ? { id: r.id } : {}), ...(r.seq ? { seq: r.seq } : {}) });
+});
+
+/**
+ * The moderation log (issue 18 §3; README "Moderation log"), owner and moderators only (403
+ * otherwise): `?before=<seq>` pages back, `?limit=` 1 … MODLOG_PAGE_MAX (default MODLOG_PAGE_DEFAULT).
+ */
+app.get("/v1/streams/:stream_id/chat/modlog", async (c) => {
+  const streamId = streamIdParam(c);
+  const who = await roomIdentity(c, await authenticate(c), streamId);
+  const limitRaw = c.req.query("limit");
+  const beforeRaw = c.req.query("before");
+  const limit = limitRaw === undefined ? MODLOG_PAGE_DEFAULT : Number(limitRaw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MODLOG_PAGE_MAX) fail(400, "invalid_limit", `limit must be an integer from 1 to ${MODLOG_PAGE_MAX}`);
+  const before = beforeRaw === undefined ? null : Number(beforeRaw);
+  if (before !== null && (!/^\d{1,15}$/.test(beforeRaw!) || before < 1)) fail(400, "invalid_before", "before must be a log seq (a positive integer)");
+  const r = await roomFor(c, streamId).modlog(streamId, who, before, limit);
+  if (!r.ok) fail(403, "forbidden", ERROR_MESSAGES.forbidden);
+  return c.body(r.json, 200, { "content-type": "application/json; charset=utf-8" });
+});
+
+/**
+ * The user card (issue 18 §3), owner and moderators only: the user's standing, messages here, account
+ * age (Postgres `users.created_at`, else the token claim the room saw) and moderation history.
+ */
+app.get("/v1/streams/:stream_id/chat/users/:user_id", async (c) => {
+  const streamId = streamIdParam(c);
+  const userId = c.req.param("user_id");
+  if (!isUuid(userId)) fail(400, "invalid_user_id", "user_id must be a UUID");
+  const cfg = c.get("config");
+  const who = await roomIdentity(c, await authenticate(c), streamId);
+  let account: { username: string | null; createdAt: number | null } | null = null;
+  if (cfg.DATABASE_URL) {
+    try {
+      const row = await lookupUser(cfg, userId.toLowerCase());
+      account = { username: row.name, createdAt: row.createdAt };
+    } catch (err) {
+      console.warn(`user card: Postgres lookup failed for ${userId}: ${describeError(err)}`);
+    }
+  }
+  const r = await roomFor(c, streamId).userCard(streamId, who, userId.toLowerCase(), account);
+  if (!r.ok) fail(403, "forbidden", ERROR_MESSAGES.forbidden);
+  return c.body(r.json, 200, { "content-type": "application/json; charset=utf-8" });
 });
 
 /** Pinned comment, slow mode, viewers; for owner/moderators also bans, timeouts, moderators, blocked terms. */
@@ -330,7 +390,18 @@ app.post("/dev/token", async (c) => {
   if (ownerOf !== undefined && (typeof ownerOf !== "string" || !isUuid(ownerOf))) {
     fail(400, "invalid_stream_id", "owner_of must be a stream id (UUID)");
   }
-  const { token, userId } = await mintDevToken(cfg, username, ownerOf?.toLowerCase());
+  const memberOf = (body as { member_of?: unknown }).member_of;
+  if (memberOf !== undefined && (typeof memberOf !== "string" || !isUuid(memberOf))) {
+    fail(400, "invalid_stream_id", "member_of must be a stream id (UUID)");
+  }
+  const created = (body as { account_created_at?: unknown }).account_created_at;
+  if (created !== undefined && (typeof created !== "number" || !Number.isFinite(created) || created < 0)) {
+    fail(400, "invalid_account_created_at", "account_created_at must be a NumericDate (seconds since 1970)");
+  }
+  const { token, userId } = await mintDevToken(cfg, username, ownerOf?.toLowerCase(), {
+    ...(memberOf !== undefined ? { memberOf } : {}),
+    ...(created !== undefined ? { accountCreatedAtS: created } : {}),
+  });
   return c.json({ token, user_id: userId, username, expires_in: DEV_TOKEN_TTL_S, ...(ownerOf ? { owner_of: ownerOf.toLowerCase() } : {}) });
 });
 

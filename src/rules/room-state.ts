@@ -18,17 +18,23 @@ import {
   MAX_BLOCKED_TERMS,
   MAX_REASON_CODE_POINTS,
   type Attachment,
+  type ChatModes,
   type Command,
   type CommandError,
   type ErrorCode,
+  type LockdownPreset,
   type ModerationFrame,
   type Role,
   type RoomEvent,
   type StreamComment,
+  type TermAction,
 } from "../protocol";
 import { applyEdit } from "./edits";
+import { applyTool, decideTool, isToolCommand } from "./moderation";
+import { DEFAULT_LOCKDOWN_PRESET, MODES_OFF, UniqueWindow, modeRefusal, uniqueKey } from "./modes";
 import { assertNever, exhaustive } from "./never";
-import { excerpt, findBlockedTerm, normalizeTerm, prepareText } from "./text";
+import { HELD_TTL_MS, MAX_HELD, MAX_HELD_PER_USER, termVerdict, type Held } from "./review";
+import { excerpt, normalizeTerm, prepareText } from "./text";
 
 /**
  * Caps on the moderation state a room keeps (it is loaded whole when the object starts): bans,
@@ -63,10 +69,26 @@ export interface RoomState {
   bans: Map<string, { by: string; at: number; reason?: string }>;
   /** user id → when the timeout ends (ms) and who gave it. */
   timeouts: Map<string, { until: number; by: string }>;
-  /** normalizeTerm() forms. */
-  blockedTerms: Set<string>;
+  /** normalizeTerm() forms → what a match does (refuse, or hold for review). */
+  blockedTerms: Map<string, TermAction>;
   /** user id → when their last comment was accepted, ms (slow mode; stored while slow mode is on). */
   lastMessageAt: Map<string, number>;
+  /** The chat modes (src/rules/modes.ts). */
+  modes: ChatModes;
+  /** While a lockdown holds: what it will restore (the modes and slow mode before it). */
+  lockdown: LockdownPreset | null;
+  /** What `lockdown` turns on (the owner's `lockdown_preset`, or DEFAULT_LOCKDOWN_PRESET). */
+  lockdownPreset: LockdownPreset;
+  /** The stream's title ("" = none). */
+  title: string;
+  /** user id → their warning not yet acknowledged (`at` ms). */
+  warnings: Map<string, { reason: string; by: string; at: number }>;
+  /** Users whose new messages only they and staff see (shadow hide). */
+  hidden: Set<string>;
+  /** Messages waiting for review, by comment id, oldest first (src/rules/review.ts). */
+  held: Map<string, Held>;
+  /** The normal forms accepted in the `unique` window (in memory only; src/rules/modes.ts). */
+  recent: UniqueWindow;
 }
 
 /** Who sends a command. */
@@ -75,6 +97,10 @@ export interface Actor {
   username: string | null;
   /** The role the worker resolved; see effectiveRole(). */
   role: Role;
+  /** A member/subscriber of this stream (token claim `stream_members`; README "Chat modes"). */
+  member?: boolean;
+  /** When the account was created, ms (Postgres `users.created_at`, else the token's `account_created_at`); null/absent = unknown. */
+  accountCreatedAt?: number | null;
 }
 
 export interface RuleOptions {
@@ -84,6 +110,8 @@ export interface RuleOptions {
   newId: () => string;
   /** Resolves an upload id of `userId` in this stream to its attachment, or null (DESIGN.md "Images in chat"). */
   attachment?: (uploadId: string, userId: string) => Attachment | null;
+  /** Whether `userId` ever had a comment accepted in this stream (first_time_hold); absent = yes. */
+  hasPosted?: (userId: string) => boolean;
 }
 
 /** What a command does. Errors carry DESIGN.md's codes; `ignored` is a visually empty message. */
@@ -96,9 +124,15 @@ export type Outcome =
       events: RoomEvent[];
       /** What to acknowledge: the comment created or acted on, and the first event's seq. */
       ack: { id?: string; seq?: number };
-      /** blocked_terms only (not broadcast): the new complete term set. */
-      blockedTerms?: Set<string>;
-    };
+      /** blocked_terms only (not broadcast): the new complete term map. */
+      blockedTerms?: Map<string, TermAction>;
+      /** lockdown_preset only (not broadcast): the owner's new preset. */
+      lockdownPreset?: LockdownPreset;
+    }
+  /** A message held for review (not broadcast): the room queues it and tells the sender and staff. */
+  | { kind: "held"; held: Held }
+  /** A message of a hidden user (not sequenced): to its author and staff only. */
+  | { kind: "hidden"; comment: StreamComment };
 
 /** An empty state for a new stream. */
 export function emptyState(streamId: string): RoomState {
@@ -113,8 +147,16 @@ export function emptyState(streamId: string): RoomState {
     knownRoles: new Map(),
     bans: new Map(),
     timeouts: new Map(),
-    blockedTerms: new Set(),
+    blockedTerms: new Map(),
     lastMessageAt: new Map(),
+    modes: { ...MODES_OFF },
+    lockdown: null,
+    lockdownPreset: { ...DEFAULT_LOCKDOWN_PRESET },
+    title: "",
+    warnings: new Map(),
+    hidden: new Set(),
+    held: new Map(),
+    recent: new UniqueWindow(),
   };
 }
 
@@ -156,12 +198,14 @@ export function restrictions(state: RoomState, userId: string, role: Role, now: 
   return "banned" in r ? { banned: true } : { muted_until: new Date(r.until).toISOString() };
 }
 
-const err = (code: ErrorCode, extra: Omit<CommandError, "kind" | "code"> = {}): CommandError => ({ kind: "error", code, ...extra });
+/** A refusal with DESIGN.md's `code` (and `until` / `retry_after_ms` when it has them). */
+export const err = (code: ErrorCode, extra: Omit<CommandError, "kind" | "code"> = {}): CommandError => ({ kind: "error", code, ...extra });
 const iso = (ms: number) => new Date(ms).toISOString();
-const isStaff = (r: Role) => r === "owner" || r === "moderator";
+/** The owner and moderators. */
+export const isStaff = (r: Role) => r === "owner" || r === "moderator";
 
 /** Why `actor` may not act on `target`, or null when it may (DESIGN.md: moderators not on owner/moderators). */
-function guardTarget(state: RoomState, actorId: string, actorRole: Role, target: string): Outcome | null {
+export function guardTarget(state: RoomState, actorId: string, actorRole: Role, target: string): Outcome | null {
   if (!isStaff(actorRole) || target === actorId) return err("forbidden");
   const t = targetRole(state, target);
   if (t === "owner" || (t === "moderator" && actorRole !== "owner")) return err("forbidden");
@@ -190,11 +234,13 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
   const next = state.seq + 1;
   const ok = (events: RoomEvent[], id?: string): Outcome => ({ kind: "ok", events, ack: { id, seq: events[0]?.seq } });
 
-  // Timed-out and banned users are readers: every command but deleting their own comment is refused.
+  // Timed-out and banned users are readers: every command but deleting their own comment (and
+  // acknowledging a warning) is refused.
   const held = restriction(state, actor.userId, role, now);
   const ownDelete = cmd.type === "delete" && state.comments.get(cmd.id)?.comment.user_id === actor.userId;
-  if (held && !ownDelete) return "banned" in held ? err("banned") : err("muted", { until: iso(held.until) });
+  if (held && !ownDelete && cmd.type !== "acknowledge_warning") return "banned" in held ? err("banned") : err("muted", { until: iso(held.until) });
 
+  if (isToolCommand(cmd)) return decideTool(state, actor, role, cmd, now);
   switch (cmd.type) {
     case "message":
     case "edit": {
@@ -204,13 +250,22 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
         if (target.comment.user_id !== actor.userId) return err("forbidden");
         if (now - Date.parse(target.comment.created_at) > opts.editWindowMs) return err("edit_window_passed");
       }
+      // A warned user acknowledges first (issue 18 §4), whatever they send.
+      if (state.warnings.has(actor.userId) && !isStaff(role)) return err("warning_pending");
       const prepared = prepareText(cmd.text);
       if (prepared.kind === "invalid") return err(prepared.code);
       // An image alone is a message; text that is visually empty and nothing else is ignored.
       const withImages = cmd.type === "message" && (cmd.attachments?.length ?? 0) > 0;
       if (prepared.kind === "empty" && !withImages) return { kind: "ignored" };
       const text = prepared.kind === "ok" ? prepared : { text: "", entities: [] };
-      if (findBlockedTerm(text.text, state.blockedTerms) !== null) return err("blocked_term");
+      // The chat modes (src/rules/modes.ts); an edit is not held to `unique` (it is the same message).
+      const subject = { staff: isStaff(role), member: actor.member === true, accountCreatedAt: actor.accountCreatedAt ?? null };
+      const modes = cmd.type === "edit" ? { ...state.modes, unique_s: 0 } : state.modes;
+      const refusal = modeRefusal(modes, subject, text.text, withImages, now, state.recent);
+      if (refusal) return err(refusal);
+      // A `hold` term holds a new message for review; an edit cannot be held, so it is refused.
+      const verdict = termVerdict(text.text, state.blockedTerms);
+      if (verdict === "block" || (verdict === "hold" && cmd.type === "edit" && !isStaff(role))) return err("blocked_term");
       if (cmd.type === "edit") {
         return ok(
           [{ type: "comment_edited", seq: next, id: cmd.id, message: text.text, entities: text.entities, edited_at: iso(now) }],
@@ -240,6 +295,18 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
         const found = [...new Set(cmd.attachments)].map((id) => opts.attachment?.(id, actor.userId) ?? null);
         if (found.some((a) => a === null)) return err("invalid_attachment");
         comment.attachments = found as Attachment[];
+      }
+      if (!isStaff(role)) {
+        // A hidden user's message reaches only them and staff; it is never held (nobody else would see it).
+        if (state.hidden.has(actor.userId)) return { kind: "hidden", comment };
+        const reason = verdict === "hold" ? "blocked_term" : state.modes.first_time_hold && !(opts.hasPosted?.(actor.userId) ?? true) ? "first_time" : null;
+        if (reason) {
+          if (state.held.size >= MAX_HELD) return err("review_queue_full", { retry_after_ms: 5_000 });
+          let mine = 0;
+          for (const h of state.held.values()) if (h.comment.user_id === actor.userId) mine++;
+          if (mine >= MAX_HELD_PER_USER) return err("review_queue_full", { retry_after_ms: 5_000 });
+          return { kind: "held", held: { comment, reason, heldAt: now, expiresAt: now + HELD_TTL_MS } };
+        }
       }
       return ok([{ type: "comment", seq: next, comment }], comment.id);
     }
@@ -304,14 +371,14 @@ export function decide(state: RoomState, actor: Actor, cmd: Command, now: number
 
     case "blocked_terms": {
       if (!isStaff(role)) return err("forbidden");
-      const terms = new Set(state.blockedTerms);
+      const terms = new Map(state.blockedTerms);
       const removed = new Set((cmd.remove ?? []).map(normalizeTerm).filter((t): t is string => t !== null));
       for (const t of removed) terms.delete(t);
       for (const raw of cmd.add ?? []) {
         const t = normalizeTerm(raw);
         // A term both added and removed in one frame is a contradiction, not an order to guess.
         if (t === null || removed.has(t)) return err("invalid_frame");
-        terms.add(t);
+        terms.set(t, cmd.action ?? "block");
       }
       if (terms.size > MAX_BLOCKED_TERMS) return err("limit_reached");
       return { kind: "ok", events: [], ack: {}, blockedTerms: terms };
@@ -346,6 +413,7 @@ export function apply(state: RoomState, e: RoomEvent, now: number, maxComments =
       state.comments.set(e.comment.id, { seq: e.seq, comment: e.comment });
       while (state.comments.size > maxComments) state.comments.delete(state.comments.keys().next().value!);
       state.lastMessageAt.set(e.comment.user_id, now);
+      if (state.modes.unique_s > 0) state.recent.add(uniqueKey(e.comment.message), now);
       return [];
     }
     case "comment_edited": {
@@ -368,9 +436,8 @@ export function apply(state: RoomState, e: RoomEvent, now: number, maxComments =
           return [];
         case "ban": {
           state.bans.set(e.user_id!, { by: e.by, at: now, ...(e.reason ? { reason: e.reason } : {}) });
-          const gone = new Set(e.deleted ?? []);
-          for (const id of gone) state.comments.delete(id);
-          return requote(state, gone, () => "");
+          dropHeldOf(state, [e.user_id!]);
+          return removeComments(state, e.deleted ?? []);
         }
         case "unban":
           // Events from before `lifted` existed lifted bans only: replaying them must not lift more.
@@ -384,6 +451,16 @@ export function apply(state: RoomState, e: RoomEvent, now: number, maxComments =
         case "role":
           state.grants.set(e.user_id!, e.role!);
           return [];
+        case "chat_mode":
+        case "review":
+        case "warn":
+        case "warning_acknowledged":
+        case "hide":
+        case "unhide":
+        case "lockdown":
+        case "purge":
+        case "title":
+          return applyTool(state, e, now);
         default:
           exhaustive(e.action);
           return [];
@@ -394,6 +471,22 @@ export function apply(state: RoomState, e: RoomEvent, now: number, maxComments =
       exhaustive(e);
       return [];
   }
+}
+
+/** Removes the comments `ids` from the ring (and the review queue); returns the replies re-quoted. */
+export function removeComments(state: RoomState, ids: readonly string[]): string[] {
+  const gone = new Set(ids);
+  for (const id of gone) {
+    state.comments.delete(id);
+    state.held.delete(id);
+  }
+  return requote(state, gone, () => "");
+}
+
+/** Drops the held messages of `users` (a ban: nobody reviews a banned user's messages). */
+export function dropHeldOf(state: RoomState, users: readonly string[]): void {
+  const who = new Set(users);
+  for (const [id, h] of state.held) if (who.has(h.comment.user_id)) state.held.delete(id);
 }
 
 /** Gives replies to any of `targets` the excerpt `text(target)`; returns the replies changed. */
