@@ -559,7 +559,10 @@ export class ChatRoom extends DurableObject<Env> {
         return 0;
       case "moderation":
         if (e.deleted) removed.push(...e.deleted);
-        return e.action === "ban" && e.user_id !== undefined ? this.uploads.doomPendingOf(e.user_id, now) : 0;
+        // A ban (and a purge that bans) makes the users' unattached uploads unreachable at once.
+        if (e.action === "ban" && e.user_id !== undefined) return this.uploads.doomPendingOf(e.user_id, now);
+        if (e.action === "purge" && e.then === "ban") return (e.users ?? []).reduce((n, u) => n + this.uploads.doomPendingOf(u, now), 0);
+        return 0;
       case "comment_edited":
       case "pinned":
         return 0;
