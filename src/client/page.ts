@@ -287,6 +287,27 @@ function plainError(err: unknown): string {
     case "unsupported_binary":
     case "protocol_error":
       return "This page and the server did not understand each other. If it keeps happening, reload the page.";
+    // issue 18: chat modes, review, warnings (src/client/page-staff.ts shows the rest)
+    case "emote_only":
+      return "Emote-only mode is on: messages may only contain emoji.";
+    case "not_unique":
+      return "Unique-chat mode is on: this message was already sent recently. Say something new.";
+    case "members_only":
+      return "Members-only mode is on: only members of this stream can chat right now.";
+    case "account_too_new":
+      return "Your account is too new to chat here right now.";
+    case "warning_pending":
+      return "A moderator warned you. Read the warning and press “I understand” to chat again.";
+    case "already_reviewed":
+      return "That held message was already reviewed (or has expired).";
+    case "review_queue_full":
+      return "Too many messages are waiting for review. Try again shortly.";
+    case "review_denied":
+      return "Not approved by a moderator.";
+    case "review_expired":
+      return "No moderator reviewed this message in time.";
+    case "request_failed":
+      return "The server could not answer that request. Try again in a moment.";
   }
 }
 
@@ -663,7 +684,16 @@ function noteModeration(e: ModerationFrame, userId: string): void {
       if (e.until) timedOut.set(userId, { name: names.get(userId) ?? userId.slice(0, 8), until: Date.parse(e.until) });
       return;
     case "slow_mode":
-      return; // the store has it
+    case "chat_mode":
+    case "review":
+    case "warn":
+    case "warning_acknowledged":
+    case "hide":
+    case "unhide":
+    case "lockdown":
+    case "purge":
+    case "title":
+      return; // the store has it; the staff panels (src/client/page-staff.ts) render it
     default:
       exhaustive(e.action);
   }
