@@ -9,6 +9,9 @@
  *   paste or pick an image ─▶ a preview in #attachments (object URL) while chat.upload() runs;
  *   Send waits for the uploads, then send(text, { attachments }) (text may be empty)
  *   owner/moderator actions ─▶ chat.delete/pin/timeout/ban/unban/setRole/slowMode
+ *   issue 18 (modes, review queue, mod log, user card, lockdown, purge, warnings, title, held
+ *   rows) ─▶ src/client/page-staff.ts, mounted per stream, with three hooks here (decorateRow,
+ *   settledHeld, dispose)
  *   state events ─▶ the status line; errors ─▶ plain sentences in a role="alert" paragraph.
  *
  * Messages are built with DOM APIs only (createElement, textContent), never innerHTML: a
@@ -36,6 +39,7 @@ import {
   type StreamComment,
   type UploadResult,
 } from "./index.js";
+import { mountModeration, type Moderation } from "./page-staff.js";
 
 // ---------------------------------------------------------------------------------------------
 // Elements
@@ -474,7 +478,8 @@ function imageList(images: ReadonlyArray<Pick<Attachment, "url" | "width" | "hei
   return box;
 }
 
-function commentRow({ seq, comment }: SeqComment): HTMLLIElement {
+function commentRow(sc: SeqComment): HTMLLIElement {
+  const { seq, comment } = sc;
   const own = mine(comment);
   const li = el("li", own ? "msg mine" : "msg");
   li.dataset.seq = String(seq);
@@ -502,6 +507,7 @@ function commentRow({ seq, comment }: SeqComment): HTMLLIElement {
   const images = imageList(comment.attachments ?? [], nameOf(comment));
   if (images) add(li, images);
   add(li, actionsFor(comment));
+  moderation?.decorateRow(li, { seq, comment, ...((sc as { hidden?: true }).hidden ? { hidden: true as const } : {}) });
   return li;
 }
 
@@ -656,6 +662,8 @@ function noteEvent(e: RoomEvent): void {
       return; // rendered from the store
     case "moderation":
       if (e.user_id !== undefined) noteModeration(e, e.user_id);
+      // A purge that timed out or banned its authors: each as its own timeout/ban event.
+      else if (e.action === "purge" && e.then) for (const u of e.users ?? []) noteModeration({ ...e, action: e.then }, u);
       return;
     default:
       exhaustive(e);
@@ -796,6 +804,7 @@ function acknowledged(li: HTMLLIElement, ack: SendResult): void {
 
 function failed(li: HTMLLIElement, text: string, clientMsgId: string, replyTo: string | undefined, attachments: string[], err: unknown): void {
   if (!li.isConnected) return; // left the stream
+  if (moderation?.settledHeld(li, err)) return; // held for review, then denied or expired: final
   li.classList.remove("pending");
   li.classList.add("failed");
   const note = li.querySelector(".note")!;
@@ -913,6 +922,8 @@ const imageFiles = (list: FileList | null | undefined) => Array.from(list ?? [])
 
 let client: ChatClient | null = null;
 let streamId: string | null = null;
+/** Issue 18's panels and notices for the current stream (src/client/page-staff.ts). */
+let moderation: Moderation | null = null;
 
 function setStatus(state: StateChange["state"], text: string): void {
   ui.status.dataset.state = state;
@@ -972,6 +983,8 @@ function openChat(id: string): void {
     if (err.code === "unauthorized" && session) session.expiresAt = 0; // sign in again next attempt
     showError(ui.chatError, plainError(err));
   });
+  moderation?.dispose();
+  moderation = mountModeration({ client: c, describeError: plainError, me: () => session?.userId ?? null });
   c.connect();
   ui.text.focus();
 }
@@ -980,6 +993,8 @@ function leave(): void {
   clearTray();
   client?.close();
   client = null;
+  moderation?.dispose();
+  moderation = null;
   streamId = null;
   history.replaceState(null, "", location.pathname + location.search);
   ui.chat.hidden = true;
