@@ -115,9 +115,10 @@ export function mountReviewPanel(client: ChatClient, deps: { describeError(err: 
     if (focus && id !== null) rows.get(id)?.focus();
   }
 
-  function draw(): void {
+  /** Redraws the list; `before` is the list as it was drawn, so a decided item hands its place to the next. */
+  function draw(before: readonly HeldItem[] = items): void {
     const hadFocus = list.contains(document.activeElement);
-    const oldIndex = selected === null ? 0 : Math.max(0, items.findIndex((i) => i.id === selected));
+    const oldIndex = selected === null ? 0 : Math.max(0, before.findIndex((i) => i.id === selected));
     rows.clear();
     list.replaceChildren(...items.map((item, i) => {
       const li = row(item, i);
@@ -152,9 +153,10 @@ export function mountReviewPanel(client: ChatClient, deps: { describeError(err: 
     element: panel,
     render(view) {
       if (view.reviewQueue === items) return;
+      const before = items;
       items = view.reviewQueue;
-      draw();
-      if (items.length > 0 && timer === undefined) timer = setInterval(draw, TICK_MS);
+      draw(before);
+      if (items.length > 0 && timer === undefined) timer = setInterval(() => draw(), TICK_MS);
       if (items.length === 0 && timer !== undefined) {
         clearInterval(timer);
         timer = undefined;

@@ -59,6 +59,8 @@ export function mountUserCard(
   let opener: HTMLElement | null = null;
   let view: RoomView = client.room;
   let request = 0;
+  /** What the moderator typed or picked in the card: kept when the card is drawn again after an action. */
+  const typed = { reason: "", duration: "600", minutes: "30" };
 
   dialog.addEventListener("close", () => {
     current = null;
@@ -153,15 +155,20 @@ export function mountUserCard(
     const name = c.username ?? current?.name ?? "this user";
     const reason = el("input");
     reason.maxLength = 200;
+    reason.value = typed.reason;
+    reason.addEventListener("input", () => (typed.reason = reason.value));
     reason.placeholder = "Shown in the log; required for a warning";
     const reasonField = labelled("Reason", reason, "card-reason");
     const withReason = () => (reason.value.trim() ? reason.value.trim() : undefined);
 
-    const duration = select(TIMEOUT_CHOICES, "600");
-    const custom = numberInput(30, Math.ceil(TIMEOUT_MIN_S / 60), Math.floor(TIMEOUT_MAX_S / 60));
+    const duration = select(TIMEOUT_CHOICES, typed.duration);
+    const custom = numberInput(Number(typed.minutes), Math.ceil(TIMEOUT_MIN_S / 60), Math.floor(TIMEOUT_MAX_S / 60));
+    custom.value = typed.minutes;
+    custom.addEventListener("input", () => (typed.minutes = custom.value));
     const customField = labelled("Minutes", custom, "card-custom-minutes");
-    customField.hidden = true;
+    customField.hidden = duration.value !== "custom";
     duration.addEventListener("change", () => {
+      typed.duration = duration.value;
       customField.hidden = duration.value !== "custom";
       if (!customField.hidden) custom.focus();
     });
@@ -228,6 +235,9 @@ export function mountUserCard(
       opener = from ?? (document.activeElement instanceof HTMLElement ? document.activeElement : null);
       current = { userId, name };
       card = null;
+      typed.reason = "";
+      typed.duration = "600";
+      typed.minutes = "30";
       showError(null);
       title.textContent = name;
       facts.replaceChildren();
