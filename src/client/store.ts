@@ -20,7 +20,8 @@
  * comment is followed by its own `pinned: null` event, so it is not cleared here); moderation
  * events about us update our own `role`, `mutedUntil` and `banned`. Issue 18's actions: `chat_mode`
  * and `lockdown` set `modes` (a lockdown also slow mode), `title` the title, `warn` /
- * `warning_acknowledged` about us our `warning`, `purge` removes its `deleted` comments and treats
+ * `warning_acknowledged` about us our `warning`, `purge` removes its `deleted` comments (and matching
+ * ones older than the room's ring, which it cannot list: purgeBeyondRing) and treats
  * its `users` like a timeout (`until`) or ban event, `review` takes the item out of the staff queue
  * and marks our own denied message, `hide`/`unhide` keep the staff's list of hidden users. Replaying
  * the same frames in seq order therefore gives the same view, which is what makes a client that
@@ -33,7 +34,7 @@
 import { applyEdit } from "../rules/edits.js";
 import { exhaustive } from "../rules/never.js";
 import { excerpt } from "../rules/text.js";
-import { ACCOUNT_AGE_DEFAULT_S, UNIQUE_DEFAULT_S } from "../protocol.js";
+import { ACCOUNT_AGE_DEFAULT_S, HISTORY_SIZE, PURGE_MAX_S, UNIQUE_DEFAULT_S } from "../protocol.js";
 import type {
   ChatMode,
   ChatModes,
@@ -336,6 +337,7 @@ function applyModeration(view: RoomView, next: Draft, e: ModerationFrame): void 
       break;
     case "purge":
       removeComments(next, e.deleted);
+      purgeBeyondRing(next, e);
       // The authors it acted on, like a timeout or ban event of each.
       if (me !== null && e.users?.includes(me) && view.role !== "owner") {
         if (e.then === "ban") next.banned = true;
@@ -375,6 +377,33 @@ function removeComments(next: Draft, deleted: readonly string[] | undefined): vo
   const gone = new Set(deleted);
   if (next.comments.some((c) => gone.has(c.comment.id))) next.comments = next.comments.filter((c) => !gone.has(c.comment.id));
   requote(next, gone, () => "");
+}
+
+/** Case- and whitespace-insensitive form of a text, for matching a purge's phrase. */
+const loose = (s: string) => s.toLowerCase().replace(/\s+/g, " ").trim();
+
+/**
+ * A purge's `deleted` names what the room still holds: its ring, the last HISTORY_SIZE frames. A
+ * view keeps more (maxComments, default 500), and under a raid at the room's budget the ring turns
+ * over in seconds, so comments from before the ring that contain the phrase (case- and
+ * space-insensitively) and are at most PURGE_MAX_S older than the newest comment go too. No fresh
+ * join shows a comment from before the ring, so this keeps a connected view equal to a new one; and
+ * it depends only on the view and the event, so a resume replays it exactly.
+ */
+function purgeBeyondRing(next: Draft, e: ModerationFrame): void {
+  const phrase = e.phrase === undefined ? "" : loose(e.phrase);
+  if (phrase === "") return;
+  const outOfRing = e.seq - HISTORY_SIZE;
+  if (!next.comments.some((c) => c.seq <= outOfRing)) return;
+  let newest = -Infinity;
+  for (const c of next.comments) newest = Math.max(newest, Date.parse(c.comment.created_at) || -Infinity);
+  const since = newest - PURGE_MAX_S * 1000;
+  const gone = new Set<string>();
+  for (const c of next.comments) {
+    if (c.seq > outOfRing) break; // seq order: the rest are in the ring, where `deleted` is the truth
+    if (Date.parse(c.comment.created_at) >= since && loose(c.comment.message).includes(phrase)) gone.add(c.comment.id);
+  }
+  if (gone.size > 0) removeComments(next, [...gone]);
 }
 
 /**

@@ -183,6 +183,27 @@ describe("store: purge", () => {
   });
 });
 
+describe("store: purge beyond the room's ring", () => {
+  it("also removes matching comments older than the ring (which `deleted` cannot name), and nothing else", () => {
+    // 300 raid messages at the room budget: the ring (200 frames) holds only the last 200.
+    const at = (i: number) => new Date(Date.parse("2026-01-01T01:00:00.000Z") + i * 10).toISOString();
+    const frames: RoomEvent[] = [{ type: "comment", seq: 1, comment: { ...comment(1, ME, "raid talk is boring"), created_at: "2025-12-31T23:00:00.000Z" } }];
+    for (let i = 2; i <= 301; i++) {
+      const message = i % 50 === 0 ? "a normal message" : i % 2 ? "FOLLOW  the raid" : "follow the raid!!";
+      frames.push({ type: "comment", seq: i, comment: { ...comment(i, RAIDER, message), created_at: at(i) } });
+    }
+    const v = applyEvents(as("viewer"), frames);
+    expect(v.comments).toHaveLength(301);
+    const inRing = frames.slice(-199).flatMap((f) => (f.type === "comment" && f.comment.message !== "a normal message" ? [f.comment.id] : []));
+    const purged = applyEvent(v, mod(302, { action: "purge", phrase: "follow the raid", seconds: 300, deleted: inRing, then: "ban", users: [RAIDER] }));
+    expect(new Set(texts(purged))).toEqual(new Set(["raid talk is boring", "a normal message"]));
+    expect(texts(purged).filter((t) => t === "a normal message")).toHaveLength(6);
+    // A purge while everything is still in the ring removes exactly what it lists.
+    const small = applyEvents(as("viewer"), [c(1, 1, RAIDER, "follow the raid"), c(2, 2, RAIDER, "follow the raid")]);
+    expect(texts(applyEvent(small, mod(3, { action: "purge", phrase: "follow the raid", seconds: 60, deleted: [cid(2)] })))).toEqual(["follow the raid"]);
+  });
+});
+
 describe("store: hold for review", () => {
   it("held (to staff) adds a queue item, held_at its comment's created_at; once; review_queue replaces the queue", () => {
     let v = applyHeld(as("moderator"), { type: "held", id: cid(7), comment: comment(7), reason: "blocked_term", expires_at: "2026-01-01T00:10:00.000Z" });
