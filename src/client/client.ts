@@ -342,7 +342,7 @@ interface Connection {
   early: UnsequencedFrame[];
 }
 
-/** The server frames of issue 18 that carry no seq (README "Moderation under a raid"). */
+/** The server frames of issue 18 that carry no seq (README "Client SDK": moderation under a raid). */
 type UnsequencedFrame = HeldFrame | ReviewQueueFrame | ModlogFrame | HiddenCommentFrame;
 
 /** One of our messages held for review: its send() settles when a moderator decides. */

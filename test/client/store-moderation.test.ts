@@ -5,8 +5,8 @@
  * DESIGN.md "Room events" for all of it — a client that disconnects after any event and resumes ends
  * in exactly the view of one that stayed connected.
  *
- * The events are written out here as the contract (src/protocol.ts ModerationFrame, README
- * "Moderation under a raid") describes them: the room's rules for them (src/rules/room-state.ts) are
+ * The events are written out here as the contract (src/protocol.ts ModerationFrame, issue 18)
+ * describes them: the room's rules for them (src/rules/room-state.ts) are
  * being written in parallel. Once they are merged, the resume script below can be produced by
  * `decide`/`apply` like store.test.ts's.
  */
