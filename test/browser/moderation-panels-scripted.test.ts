@@ -8,9 +8,10 @@
  * moderation-panels.test.ts and raid.test.ts.
  */
 import { randomUUID } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import type { BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { joinAs, startBrowserRig, type BrowserRig } from "../support/browser.js";
+import { ARTIFACTS, joinAs, startBrowserRig, type BrowserRig } from "../support/browser.js";
 
 let rig: BrowserRig;
 
@@ -287,6 +288,12 @@ describe("staff panels against a scripted room", () => {
     await page.locator("#modlog-panel .modlog-entry").first().filter({ hasText: "removed 2 messages containing “follow my channel” and banned 1 user" }).waitFor();
     await page.locator("#modlog-panel").getByRole("button", { name: "Unban raider" }).click();
     expect(await room.waitSent(page, (f) => f.type === "unban", "an unban")).toMatchObject({ user_id: raider.id });
+
+    // A picture of the panels (test-artifacts/), with a held message waiting.
+    room.push({ type: "held", id: randomUUID(), comment: comment(room.streamId, fan, "is this allowed?"), reason: "blocked_term", expires_at: new Date(Date.now() + 300_000).toISOString() });
+    await panel.locator(".badge", { hasText: "1" }).waitFor();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}/moderation-panels.png`, fullPage: true });
 
     expect(problems).toEqual([]);
   });
