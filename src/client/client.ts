@@ -269,7 +269,8 @@ export interface ChatClientEvents {
   event: RoomEvent;
   /**
    * The state store changed (`chat.room`; also `chat.comments`, `chat.pinned`, …): after each
-   * history, each live sequenced frame, each viewer count. Render from this and no reducer of
+   * history, each live sequenced frame, each viewer count, and each `held`, `review_queue`,
+   * `modlog` or `hidden_comment` frame that changed something (and a held message expiring). Render from this and no reducer of
    * your own is needed. The view is immutable: compare objects to find what changed.
    */
   change: RoomView;

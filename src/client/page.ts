@@ -34,10 +34,10 @@ import {
   type RoomEvent,
   type RoomView,
   type SendResult,
-  type SeqComment,
   type StateChange,
   type StreamComment,
   type UploadResult,
+  type ViewComment,
 } from "./index.js";
 import { mountModeration, type Moderation } from "./page-staff.js";
 
@@ -478,7 +478,7 @@ function imageList(images: ReadonlyArray<Pick<Attachment, "url" | "width" | "hei
   return box;
 }
 
-function commentRow(sc: SeqComment): HTMLLIElement {
+function commentRow(sc: ViewComment): HTMLLIElement {
   const { seq, comment } = sc;
   const own = mine(comment);
   const li = el("li", own ? "msg mine" : "msg");
@@ -507,7 +507,7 @@ function commentRow(sc: SeqComment): HTMLLIElement {
   const images = imageList(comment.attachments ?? [], nameOf(comment));
   if (images) add(li, images);
   add(li, actionsFor(comment));
-  moderation?.decorateRow(li, { seq, comment, ...((sc as { hidden?: true }).hidden ? { hidden: true as const } : {}) });
+  moderation?.decorateRow(li, sc);
   return li;
 }
 
