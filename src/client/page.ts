@@ -9,6 +9,9 @@
  *   paste or pick an image ─▶ a preview in #attachments (object URL) while chat.upload() runs;
  *   Send waits for the uploads, then send(text, { attachments }) (text may be empty)
  *   owner/moderator actions ─▶ chat.delete/pin/timeout/ban/unban/setRole/slowMode
+ *   issue 18 (modes, review queue, mod log, user card, lockdown, purge, warnings, title, held
+ *   rows) ─▶ src/client/page-staff.ts, mounted per stream, with three hooks here (decorateRow,
+ *   settledHeld, dispose)
  *   state events ─▶ the status line; errors ─▶ plain sentences in a role="alert" paragraph.
  *
  * Messages are built with DOM APIs only (createElement, textContent), never innerHTML: a
@@ -31,11 +34,12 @@ import {
   type RoomEvent,
   type RoomView,
   type SendResult,
-  type SeqComment,
   type StateChange,
   type StreamComment,
   type UploadResult,
+  type ViewComment,
 } from "./index.js";
+import { mountModeration, type Moderation } from "./page-staff.js";
 
 // ---------------------------------------------------------------------------------------------
 // Elements
@@ -287,6 +291,27 @@ function plainError(err: unknown): string {
     case "unsupported_binary":
     case "protocol_error":
       return "This page and the server did not understand each other. If it keeps happening, reload the page.";
+    // issue 18: chat modes, review, warnings (src/client/page-staff.ts shows the rest)
+    case "emote_only":
+      return "Emote-only mode is on: messages may only contain emoji.";
+    case "not_unique":
+      return "Unique-chat mode is on: this message was already sent recently. Say something new.";
+    case "members_only":
+      return "Members-only mode is on: only members of this stream can chat right now.";
+    case "account_too_new":
+      return "Your account is too new to chat here right now.";
+    case "warning_pending":
+      return "A moderator warned you. Read the warning and press “I understand” to chat again.";
+    case "already_reviewed":
+      return "That held message was already reviewed (or has expired).";
+    case "review_queue_full":
+      return "Too many messages are waiting for review. Try again shortly.";
+    case "review_denied":
+      return "Not approved by a moderator.";
+    case "review_expired":
+      return "No moderator reviewed this message in time.";
+    case "request_failed":
+      return "The server could not answer that request. Try again in a moment.";
   }
 }
 
@@ -453,7 +478,8 @@ function imageList(images: ReadonlyArray<Pick<Attachment, "url" | "width" | "hei
   return box;
 }
 
-function commentRow({ seq, comment }: SeqComment): HTMLLIElement {
+function commentRow(sc: ViewComment): HTMLLIElement {
+  const { seq, comment } = sc;
   const own = mine(comment);
   const li = el("li", own ? "msg mine" : "msg");
   li.dataset.seq = String(seq);
@@ -481,6 +507,7 @@ function commentRow({ seq, comment }: SeqComment): HTMLLIElement {
   const images = imageList(comment.attachments ?? [], nameOf(comment));
   if (images) add(li, images);
   add(li, actionsFor(comment));
+  moderation?.decorateRow(li, sc);
   return li;
 }
 
@@ -635,6 +662,8 @@ function noteEvent(e: RoomEvent): void {
       return; // rendered from the store
     case "moderation":
       if (e.user_id !== undefined) noteModeration(e, e.user_id);
+      // A purge that timed out or banned its authors: each as its own timeout/ban event.
+      else if (e.action === "purge" && e.then) for (const u of e.users ?? []) noteModeration({ ...e, action: e.then }, u);
       return;
     default:
       exhaustive(e);
@@ -663,7 +692,16 @@ function noteModeration(e: ModerationFrame, userId: string): void {
       if (e.until) timedOut.set(userId, { name: names.get(userId) ?? userId.slice(0, 8), until: Date.parse(e.until) });
       return;
     case "slow_mode":
-      return; // the store has it
+    case "chat_mode":
+    case "review":
+    case "warn":
+    case "warning_acknowledged":
+    case "hide":
+    case "unhide":
+    case "lockdown":
+    case "purge":
+    case "title":
+      return; // the store has it; the staff panels (src/client/page-staff.ts) render it
     default:
       exhaustive(e.action);
   }
@@ -766,6 +804,7 @@ function acknowledged(li: HTMLLIElement, ack: SendResult): void {
 
 function failed(li: HTMLLIElement, text: string, clientMsgId: string, replyTo: string | undefined, attachments: string[], err: unknown): void {
   if (!li.isConnected) return; // left the stream
+  if (moderation?.settledHeld(li, err)) return; // held for review, then denied or expired: final
   li.classList.remove("pending");
   li.classList.add("failed");
   const note = li.querySelector(".note")!;
@@ -883,6 +922,8 @@ const imageFiles = (list: FileList | null | undefined) => Array.from(list ?? [])
 
 let client: ChatClient | null = null;
 let streamId: string | null = null;
+/** Issue 18's panels and notices for the current stream (src/client/page-staff.ts). */
+let moderation: Moderation | null = null;
 
 function setStatus(state: StateChange["state"], text: string): void {
   ui.status.dataset.state = state;
@@ -942,6 +983,8 @@ function openChat(id: string): void {
     if (err.code === "unauthorized" && session) session.expiresAt = 0; // sign in again next attempt
     showError(ui.chatError, plainError(err));
   });
+  moderation?.dispose();
+  moderation = mountModeration({ client: c, describeError: plainError, me: () => session?.userId ?? null });
   c.connect();
   ui.text.focus();
 }
@@ -950,6 +993,8 @@ function leave(): void {
   clearTray();
   client?.close();
   client = null;
+  moderation?.dispose();
+  moderation = null;
   streamId = null;
   history.replaceState(null, "", location.pathname + location.search);
   ui.chat.hidden = true;
