@@ -26,6 +26,7 @@ export {
   type WebSocketLike,
 } from "./client.js";
 export { ChatError, type ChatErrorCode, type ClientErrorCode } from "./errors.js";
+export { ERROR_RECOVERY, isRetryable, type Recovery } from "./recovery.js";
 export { Backoff, backoffCeiling, backoffDelay, DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, type BackoffOptions } from "./backoff.js";
 export { Outbox, DEFAULT_OUTBOX_LIMIT, type ActionResult, type CommandInput, type OutboxEntry, type SendResult } from "./outbox.js";
 export { SequenceTracker, DEFAULT_MAX_PENDING, type HistoryOutcome, type ResumePoint, type Sequenced } from "./sequence.js";
