@@ -22,6 +22,7 @@ import {
   ChatClient,
   ChatError,
   imageBoundsProblem,
+  isRetryable,
   uuid,
   type Attachment,
   type Entity,
@@ -36,6 +37,8 @@ import {
 } from "./index.js";
 import { $, add, button, el, safeHref, showError } from "./page-dom.js";
 import { clock, describeState, errorText, plural, uploadErrorText } from "./page-words.js";
+import { moderationPanels } from "./page-moderation.js";
+import { composerGate, gateCountdown, gateReason, nextChangeIn, type Gate } from "./composer-gate.js";
 
 // ---------------------------------------------------------------------------------------------
 // Elements
@@ -66,6 +69,7 @@ const ui = {
   pinnedBody: $("pinned-body"),
   notice: $("notice"),
   restriction: $("restriction"),
+  gateTimer: $("gate-timer"),
   log: $("log"),
   empty: $("empty"),
   messages: $<HTMLOListElement>("messages"),
@@ -86,10 +90,17 @@ const ui = {
 const NAME_KEY = "chat.name";
 /** Streams this browser created (their owner signs in with owner_of again after a reload). */
 const OWNED_KEY = "chat.owned";
-/** "Time out" on the page: 10 minutes. */
-const TIMEOUT_S = 600;
 /** Images per message (the server's MAX_ATTACHMENTS). */
 const MAX_IMAGES = 4;
+
+/** Staff's timeout and ban dialogs and the blocked-terms panel (page-moderation.ts). */
+const panels = moderationPanels({
+  client: () => client,
+  say: (err) => plainError(err),
+  reload: () => {
+    if (streamId) void loadModeration(streamId);
+  },
+});
 
 // ---------------------------------------------------------------------------------------------
 // Demo sign-in (POST /dev/token, enabled by DEV_TOKENS=true)
@@ -167,7 +178,10 @@ const plainUploadError = (err: unknown) => uploadErrorText(err, client?.maxUploa
 /** Runs an action and shows its error, if any, in the chat's alert line. */
 function act(what: Promise<unknown>): void {
   showError(ui.chatError, null);
-  what.catch((err: unknown) => showError(ui.chatError, plainError(err)));
+  what.catch((err: unknown) => {
+    noteRefusal(err);
+    showError(ui.chatError, plainError(err));
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,6 +243,8 @@ let view: RoomView | null = null;
 let drawnRole: string | null = null;
 /** Someone's role changed (their rows' buttons depend on it): redraw on the next render. */
 let rolesChanged = false;
+/** Lines for #messages from events (a ban's removals), placed by seq at the next render. */
+const notices: Array<{ seq: number; text: string }> = [];
 
 const isStaff = () => view?.role === "owner" || view?.role === "moderator";
 const mine = (c: { user_id: string }) => session !== null && c.user_id === session.userId;
@@ -331,8 +347,8 @@ function actionsFor(c: StreamComment): HTMLElement {
       const who = nameOf(c);
       add(
         box,
-        button("Time out 10 min", () => act(client!.timeout(c.user_id, TIMEOUT_S)), { ariaLabel: `Time out ${who} for 10 minutes` }),
-        button("Ban", () => act(client!.ban(c.user_id)), { ariaLabel: `Ban ${who}` }),
+        button("Time out…", () => panels.openTimeout({ userId: c.user_id, name: who }), { ariaLabel: `Time out ${who}` }),
+        button("Ban…", () => panels.openBan({ userId: c.user_id, name: who }, client?.room ?? view!), { ariaLabel: `Ban ${who}` }),
       );
       if (view?.role === "owner") {
         const mod = moderators.has(c.user_id);
@@ -378,10 +394,15 @@ function render(v: RoomView, opts: { redraw?: boolean } = {}): void {
   }
   const fresh = document.createDocumentFragment();
   let added = 0;
+  /** The notices of events before `seq`, as lines of the log (they go where their event was in the stream). */
+  const noticesBefore = (seq: number) => {
+    while (notices.length > 0 && notices[0]!.seq < seq) add(fresh, el("li", "notice-line", notices.shift()!.text));
+  };
   for (const sc of v.comments) {
     if (sc.comment.username) names.set(sc.comment.user_id, sc.comment.username);
     const r = rows.get(sc.comment.id);
     if (!r) {
+      noticesBefore(sc.seq);
       const li = commentRow(sc);
       rows.set(sc.comment.id, { li, comment: sc.comment });
       add(fresh, li);
@@ -395,6 +416,7 @@ function render(v: RoomView, opts: { redraw?: boolean } = {}): void {
       r.comment = sc.comment;
     }
   }
+  noticesBefore(Infinity);
   // A backlog is added in one go under aria-busy, so screen readers do not read 50 messages out.
   if (added > 1) ui.messages.setAttribute("aria-busy", "true");
   add(ui.messages, fresh);
@@ -424,10 +446,7 @@ function renderRoom(v: RoomView): void {
     ui.slowMode.value = String(v.slowModeS);
   }
   ui.slowInfo.textContent = v.slowModeS > 0 && !isStaff() ? `Slow mode: one message every ${plural(v.slowModeS, "second")}.` : "";
-  let restriction = "";
-  if (v.banned) restriction = "You are banned from this chat. You can still read it.";
-  else if (v.mutedUntil && Date.parse(v.mutedUntil) > Date.now()) restriction = `You are timed out until ${clock.format(new Date(v.mutedUntil))}.`;
-  ui.restriction.textContent = restriction;
+  updateComposer();
   renderBanned();
 }
 
@@ -457,16 +476,25 @@ function renderBanned(): void {
 
 /**
  * What the page keeps track of beyond the store (which renders every event): who is banned, who
- * moderates. Every event type and moderation action is listed, so a new one has to be considered here.
+ * moderates, when our own last comment came (slow mode). Every event type and moderation action is
+ * listed, so a new one has to be considered here.
  */
 function noteEvent(e: RoomEvent): void {
   switch (e.type) {
     case "comment":
+      // The room spaces a viewer's messages from their last accepted one (composer-gate.ts).
+      if (mine(e.comment)) lastOwnCommentAt = Date.now();
+      return;
     case "comment_edited":
     case "comment_deleted":
     case "pinned":
       return; // rendered from the store
     case "moderation":
+      if (e.action === "slow_mode") {
+        // A new spacing makes the last refusal's wait stale; turning it off forgets our last comment (as the room does).
+        refused.slowUntil = null;
+        if ((e.seconds ?? 0) === 0) lastOwnCommentAt = null;
+      }
       if (e.user_id !== undefined) noteModeration(e, e.user_id);
       return;
     default:
@@ -479,13 +507,19 @@ function noteModeration(e: ModerationFrame, userId: string): void {
   switch (e.action) {
     case "ban":
       bannedUsers.set(userId, names.get(userId) ?? userId.slice(0, 8));
+      // Every viewer is told why messages vanished (the ban's `deleted`: its comments the room removed).
+      if (e.deleted && e.deleted.length > 0) notices.push({ seq: e.seq, text: `Messages from ${names.get(userId) ?? "a user"} were removed by a moderator.` });
       return;
     case "unban":
       // Events from before `lifted` existed lifted bans only.
       if (!e.lifted || e.lifted.includes("ban")) bannedUsers.delete(userId);
       if (e.lifted?.includes("timeout")) timedOut.delete(userId);
-      // Our own ban or timeout lifted: the refusal still shown no longer holds.
-      if (session !== null && userId === session.userId) showError(ui.chatError, null);
+      // Our own ban or timeout lifted: the refusal still shown no longer holds, the composer opens.
+      if (session !== null && userId === session.userId) {
+        showError(ui.chatError, null);
+        if (!e.lifted || e.lifted.includes("ban")) refused.banned = false;
+        if (e.lifted?.includes("timeout")) refused.mutedUntil = null;
+      }
       return;
     case "role":
       if (e.role === "moderator") moderators.add(userId);
@@ -494,9 +528,11 @@ function noteModeration(e: ModerationFrame, userId: string): void {
       return;
     case "timeout":
       if (e.until) timedOut.set(userId, { name: names.get(userId) ?? userId.slice(0, 8), until: Date.parse(e.until) });
+      // Our own timeout: the store holds its end now.
+      if (session !== null && userId === session.userId) refused.mutedUntil = null;
       return;
     case "slow_mode":
-      return; // the store has it
+      return; // no user_id: noteEvent handles it
     default:
       exhaustive(e.action);
   }
@@ -507,7 +543,7 @@ async function loadModeration(id: string): Promise<void> {
   if (!session) return;
   const res = await fetch(`/v1/streams/${id}/chat/state`, { headers: { authorization: `Bearer ${session.token}` } }).catch(() => null);
   if (!res?.ok || streamId !== id) return;
-  const body = (await res.json().catch(() => null)) as { bans?: unknown; timeouts?: unknown; moderators?: unknown } | null;
+  const body = (await res.json().catch(() => null)) as { bans?: unknown; timeouts?: unknown; moderators?: unknown; blocked_terms?: unknown } | null;
   if (Array.isArray(body?.bans)) {
     for (const b of body.bans as Array<{ user_id?: unknown }>) {
       if (typeof b?.user_id === "string") bannedUsers.set(b.user_id, names.get(b.user_id) ?? b.user_id.slice(0, 8));
@@ -520,11 +556,87 @@ async function loadModeration(id: string): Promise<void> {
     }
   }
   if (Array.isArray(body?.moderators)) for (const m of body.moderators) if (typeof m === "string") moderators.add(m);
+  if (Array.isArray(body?.blocked_terms)) panels.setTerms(body.blocked_terms.filter((x): x is string => typeof x === "string"));
   if (view) render(view, { redraw: true });
 }
 
 function updateEmpty(): void {
   ui.empty.hidden = ui.messages.childElementCount + ui.outgoing.childElementCount > 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Composer gate: closed while banned, timed out or in slow mode's wait (composer-gate.ts)
+// ---------------------------------------------------------------------------------------------
+
+/** What the room's refusals told us that the store may not know yet (cleared by the events that lift them). */
+const refused: { banned: boolean; mutedUntil: number | null; slowUntil: number | null } = { banned: false, mutedUntil: null, slowUntil: null };
+/** When our own last comment arrived (local clock), while slow mode was not switched off since. */
+let lastOwnCommentAt: number | null = null;
+/** True while a submit waits for its images to finish uploading. */
+let waitingForUploads = false;
+let gateTimer: ReturnType<typeof setTimeout> | null = null;
+
+function currentGate(now: number): Gate {
+  const v = client?.room ?? view;
+  const stored = v?.mutedUntil ? Date.parse(v.mutedUntil) : NaN;
+  const mutedUntil = Math.max(Number.isNaN(stored) ? -Infinity : stored, refused.mutedUntil ?? -Infinity);
+  return composerGate(
+    {
+      role: v?.role ?? null,
+      banned: (v?.banned ?? false) || refused.banned,
+      mutedUntil: Number.isFinite(mutedUntil) ? mutedUntil : null,
+      slowModeS: v?.slowModeS ?? 0,
+      lastOwnCommentAt,
+      slowUntil: refused.slowUntil,
+    },
+    now,
+  );
+}
+
+/** Whether the gate stops what the composer would send now (an edit is not a message: slow mode lets it through). */
+const blocks = (gate: Gate) => gate.kind !== "open" && !(gate.kind === "slow" && mode.kind === "edit");
+
+/**
+ * Brings the composer in line with the gate: banned or timed out, the text box, Image and Send are
+ * disabled; in slow mode's wait only Send (typing ahead is fine); the reason is said once (a status)
+ * and the countdown beside it (a timer), redrawn when its second changes, until it ends and the
+ * composer opens again by itself.
+ */
+function updateComposer(): void {
+  if (gateTimer !== null) clearTimeout(gateTimer);
+  gateTimer = null;
+  const now = Date.now();
+  const gate = currentGate(now);
+  const reader = gate.kind === "banned" || gate.kind === "muted";
+  ui.composer.dataset.gate = gate.kind;
+  ui.text.disabled = reader;
+  ui.text.placeholder = gate.kind === "banned" ? "You are banned from this chat" : gate.kind === "muted" ? "You are timed out" : "Say something, or paste an image…";
+  ui.attach.disabled = reader || tray.length >= MAX_IMAGES;
+  ui.sendButton.disabled = waitingForUploads || blocks(gate);
+  const reason = gateReason(gate);
+  if (ui.restriction.textContent !== reason) ui.restriction.textContent = reason;
+  ui.gateTimer.textContent = gateCountdown(gate, now);
+  const next = nextChangeIn(gate, now);
+  if (next !== null && client) gateTimer = setTimeout(updateComposer, next);
+}
+
+/** A refusal that says what holds us (banned, muted until, slow mode for retry_after_ms): the gate learns it. */
+function noteRefusal(err: unknown): void {
+  if (!(err instanceof ChatError)) return;
+  if (err.code === "banned") refused.banned = true;
+  else if (err.code === "muted" && err.until && Date.parse(err.until) > 0) refused.mutedUntil = Date.parse(err.until);
+  else if (err.code === "slow_mode" && err.retryAfterMs !== undefined) refused.slowUntil = Date.now() + err.retryAfterMs;
+  else return;
+  updateComposer();
+}
+
+/** Forgets the gate's facts and timer (leaving a stream). */
+function resetGate(): void {
+  refused.banned = false;
+  refused.mutedUntil = refused.slowUntil = null;
+  lastOwnCommentAt = null;
+  if (gateTimer !== null) clearTimeout(gateTimer);
+  gateTimer = null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -538,6 +650,7 @@ function setMode(m: Mode): void {
   mode = m;
   ui.context.hidden = m.kind === "new";
   ui.sendButton.textContent = m.kind === "edit" ? "Save" : "Send";
+  updateComposer();
   if (m.kind === "reply") ui.contextText.textContent = `Replying to ${nameOf(m.to)}: ${[...m.to.message].slice(0, 60).join("")}`;
   if (m.kind === "edit") ui.contextText.textContent = "Editing your message";
   if (m.kind === "new" && ui.text.dataset.editing) {
@@ -597,30 +710,46 @@ function acknowledged(li: HTMLLIElement, ack: SendResult): void {
   updateEmpty();
 }
 
+/**
+ * A message the server (or the client) refused: "Not sent", the reason on the row itself, and
+ * Remove. Retry only when trying again can succeed (recovery.ts isRetryable: rate_limited,
+ * room_busy, internal_error, the network…); a ban, a timeout, slow mode, a blocked term, a text or
+ * attachment the rules refuse get the same answer again, so they offer none — a refusal that says
+ * what holds us closes the composer instead (noteRefusal).
+ */
 function failed(li: HTMLLIElement, text: string, clientMsgId: string, replyTo: string | undefined, attachments: string[], err: unknown): void {
   if (!li.isConnected) return; // left the stream
+  noteRefusal(err);
   li.classList.remove("pending");
   li.classList.add("failed");
   const note = li.querySelector(".note")!;
   note.textContent = "Not sent";
+  const reason = el("p", "reason", plainError(err));
+  reason.setAttribute("role", "alert");
+  li.querySelector(".reason")?.remove();
+  add(li, reason);
   const short = text.trim() === "" ? "image" : text.trim().slice(0, 40);
-  const retry = button("Retry", () => {
-    li.classList.replace("failed", "pending");
-    note.textContent = "Sending…";
-    showError(ui.chatError, null);
-    // A new id: the server answered the old one with an error, which a resend would repeat.
-    const id = uuid();
-    li.dataset.clientMsgId = id;
-    send(text, id, li, replyTo, attachments);
-    ui.text.focus();
-  }, { ariaLabel: `Retry sending: ${short}` });
+  const retryable = err instanceof ChatError ? isRetryable(err.code) : err instanceof TypeError;
+  li.dataset.retryable = String(retryable);
+  if (retryable) {
+    const retry = button("Retry", () => {
+      li.classList.replace("failed", "pending");
+      note.textContent = "Sending…";
+      reason.remove();
+      // A new id: the server answered the old one with an error, which a resend would repeat.
+      const id = uuid();
+      li.dataset.clientMsgId = id;
+      send(text, id, li, replyTo, attachments);
+      ui.text.focus();
+    }, { ariaLabel: `Retry sending: ${short}` });
+    add(note, " ", retry);
+  }
   const remove = button("Remove", () => {
     li.remove();
     updateEmpty();
     ui.text.focus();
   }, { ariaLabel: `Remove unsent message: ${short}` });
-  add(note, " ", retry, " ", remove);
-  showError(ui.chatError, plainError(err));
+  add(note, " ", remove);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -642,7 +771,7 @@ const tray: PendingImage[] = [];
 
 function updateTray(): void {
   ui.attachments.hidden = tray.length === 0;
-  ui.attach.disabled = tray.length >= MAX_IMAGES;
+  updateComposer();
 }
 
 /** Takes an image out of the tray: stops its upload if running and frees its preview. */
@@ -732,6 +861,9 @@ function clearChat(): void {
   moderators.clear();
   view = null;
   drawnRole = null;
+  resetGate();
+  notices.length = 0;
+  panels.clear();
   setMode({ kind: "new" });
 }
 
@@ -761,6 +893,7 @@ function openChat(id: string): void {
     // Start over: the store holds the latest backlog now.
     ui.messages.replaceChildren();
     rows.clear();
+    notices.length = 0;
     ui.notice.textContent = "You were away too long to catch up on everything; showing the latest messages.";
   });
   c.on("event", noteEvent);
@@ -781,6 +914,7 @@ function openChat(id: string): void {
 
 function leave(): void {
   clearTray();
+  resetGate();
   client?.close();
   client = null;
   streamId = null;
@@ -862,16 +996,13 @@ ui.join.addEventListener("submit", (e) => {
   void join(name, id);
 });
 
-/** True while a submit waits for its images to finish uploading. */
-let waitingForUploads = false;
-
 ui.composer.addEventListener("submit", (e) => {
   e.preventDefault();
   void submit();
 });
 
 async function submit(): Promise<void> {
-  if (waitingForUploads) return;
+  if (waitingForUploads || blocks(currentGate(Date.now()))) return;
   const editing = mode.kind === "edit";
   // An edit changes the text only; images in the tray wait for the next message.
   if (ui.text.value.trim() === "" && (editing || tray.length === 0)) return;
@@ -884,14 +1015,15 @@ async function submit(): Promise<void> {
   if (!editing && tray.some((i) => i.state === "uploading")) {
     // Send as soon as the images are up (the text box stays editable meanwhile).
     waitingForUploads = true;
-    ui.sendButton.disabled = true;
     ui.sendButton.textContent = "Uploading…";
+    updateComposer();
     await Promise.all(tray.map((i) => i.done));
     waitingForUploads = false;
-    ui.sendButton.disabled = false;
     ui.sendButton.textContent = mode.kind === "edit" ? "Save" : "Send";
+    updateComposer();
     if (client !== c || mode.kind === "edit") return; // left or switched streams meanwhile
     if (ui.text.value.trim() === "" && tray.length === 0) return;
+    if (blocks(currentGate(Date.now()))) return; // restricted meanwhile: the text and images stay
   }
   if (!editing && tray.some((i) => i.state === "failed")) {
     showError(ui.chatError, "An image could not be uploaded: remove it (×) or attach it again.");
