@@ -476,14 +476,15 @@ function renderBanned(): void {
 
 /**
  * What the page keeps track of beyond the store (which renders every event): who is banned, who
- * moderates, when our own last comment came (slow mode). Every event type and moderation action is
- * listed, so a new one has to be considered here.
+ * moderates, when our own last live comment came (slow mode), a ban's notice. Every event type and
+ * moderation action is listed, so a new one has to be considered here.
  */
-function noteEvent(e: RoomEvent): void {
+function noteEvent(e: RoomEvent, live: boolean): void {
   switch (e.type) {
     case "comment":
-      // The room spaces a viewer's messages from their last accepted one (composer-gate.ts).
-      if (mine(e.comment)) lastOwnCommentAt = Date.now();
+      // The room spaces a viewer's messages from their last accepted one (composer-gate.ts): one
+      // arriving now was accepted just now (a backlog's or a resume's are older: their time is unknown).
+      if (live && mine(e.comment)) lastOwnCommentAt = Date.now();
       return;
     case "comment_edited":
     case "comment_deleted":
@@ -884,7 +885,7 @@ function openChat(id: string): void {
   let loaded = false;
   c.on("state", (s) => setStatus(s.state, describeState(s)));
   c.on("history", ({ comments, resumed, events }) => {
-    for (const e of events) noteEvent(e);
+    for (const e of events) noteEvent(e, false);
     if (resumed && comments.length > 0) {
       ui.notice.textContent = `Back online: ${plural(comments.length, "message")} you missed ${comments.length === 1 ? "is" : "are"} shown.`;
     }
@@ -896,7 +897,7 @@ function openChat(id: string): void {
     notices.length = 0;
     ui.notice.textContent = "You were away too long to catch up on everything; showing the latest messages.";
   });
-  c.on("event", noteEvent);
+  c.on("event", (e) => noteEvent(e, true));
   c.on("change", (v) => {
     render(v);
     if (!loaded && (v.role === "owner" || v.role === "moderator")) {
