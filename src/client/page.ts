@@ -967,7 +967,7 @@ function updateJoinMode(): void {
   const owner = id !== null && (id === creating || ownedStreams().includes(id));
   ui.joinButton.textContent = id === creating && id !== null ? "Create stream" : "Join chat";
   ui.streamHint.textContent = owner
-    ? "You will own this stream: you can pin messages, time out and ban people, and set slow mode."
+    ? "You will own this stream: you can pin messages, time out and ban people, block terms and set slow mode."
     : "Paste a stream ID (or a link) to join it as a viewer, or create a new stream that you own.";
 }
 
