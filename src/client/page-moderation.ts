@@ -282,6 +282,7 @@ interface DialogParts {
   confirm: HTMLButtonElement;
 }
 
+/** Opens a dialog as a modal, its error line cleared and its confirm button enabled. */
 function open(d: DialogParts): void {
   showError(d.error, null);
   d.confirm.disabled = false;

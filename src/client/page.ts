@@ -884,6 +884,12 @@ function openChat(id: string): void {
   client = c;
   let loaded = false;
   c.on("state", (s) => setStatus(s.state, describeState(s)));
+  // Each (re)connect's welcome and history bring the store up to date on our ban and timeout, so
+  // what earlier refusals said no longer needs to stand in for it (a lift may have been missed).
+  c.on("welcome", () => {
+    refused.banned = false;
+    refused.mutedUntil = null;
+  });
   c.on("history", ({ comments, resumed, events }) => {
     for (const e of events) noteEvent(e, false);
     if (resumed && comments.length > 0) {

@@ -334,4 +334,42 @@ describe("demo page: the moderator's tools and the viewer's composer", () => {
     expect(streamer.problems).toEqual([]);
     expect(viewer.problems).toEqual([]);
   });
+
+  it("a refusal the room no longer stands by does not hold the composer past a reconnect: the welcome is the truth", async () => {
+    const streamer = await rig.person();
+    const viewer = await rig.person();
+    const [s, v] = [streamer.page, viewer.page];
+    // One `banned` refusal for a ban the room never made (as if it was lifted while the event was lost).
+    let refuse = true;
+    await viewer.context.routeWebSocket(/\/ws\/streams\//, (ws: WebSocketRoute) => {
+      const server = ws.connectToServer();
+      ws.onMessage((m) => {
+        const frame = typeof m === "string" && m.startsWith("{") ? (JSON.parse(m) as { type?: string; client_msg_id?: string }) : null;
+        if (refuse && frame?.type === "message") {
+          refuse = false;
+          ws.send(JSON.stringify({ type: "error", code: "banned", message: "banned", client_msg_id: frame.client_msg_id }));
+          return;
+        }
+        server.send(m);
+      });
+      server.onMessage((m) => ws.send(m));
+    });
+    await openStream(s, v);
+
+    await say(v, "am I banned?");
+    await unsent(v, "am I banned?").locator(".reason", { hasText: "You are banned from this chat." }).waitFor();
+    expect(await unsent(v, "am I banned?").getByRole("button", { name: /^Retry/ }).count()).toBe(0);
+    await v.locator('#composer[data-gate="banned"]').waitFor();
+    // Offline and back: the room's welcome does not say banned, so the composer opens.
+    await viewer.context.setOffline(true);
+    await v.locator('#status[data-state="reconnecting"]').waitFor();
+    await viewer.context.setOffline(false);
+    await v.locator('#status[data-state="open"]').waitFor();
+    await v.locator('#composer[data-gate="open"]').waitFor();
+    await say(v, "not banned after all");
+    await row(s, "not banned after all").waitFor();
+
+    expect(streamer.problems).toEqual([]);
+    expect(viewer.problems.filter((p) => !/WebSocket|ERR_INTERNET_DISCONNECTED/.test(p))).toEqual([]);
+  });
 });
