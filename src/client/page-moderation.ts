@@ -111,8 +111,13 @@ function termsError(err: unknown, say: (err: unknown) => string): string {
 export interface ModerationPanels {
   openTimeout(target: Target): void;
   openBan(target: Target, view: Pick<RoomView, "comments" | "pinned">): void;
-  /** The stream's blocked terms as GET …/chat/state lists them (folded). */
-  setTerms(terms: readonly string[]): void;
+  /**
+   * A stamp of the blocked-terms list: take it before asking GET …/chat/state, hand it to setTerms
+   * with the answer, so an answer older than a change made here meanwhile cannot undo it.
+   */
+  termsVersion(): number;
+  /** The stream's blocked terms as GET …/chat/state lists them (folded), read at `version`; ignored when stale. */
+  setTerms(terms: readonly string[], version: number): void;
   /** Leaving the stream: dialogs closed, terms forgotten. */
   clear(): void;
 }
@@ -154,6 +159,8 @@ export function moderationPanels(page: ModerationPage): ModerationPanels {
   let timeoutTarget: Target | null = null;
   let banTarget: Target | null = null;
   let terms: string[] = [];
+  /** Changes made here so far (see termsVersion). */
+  let version = 0;
 
   // Timeout dialog ------------------------------------------------------------------------------
   t.custom.min = String(TIMEOUT_MIN_S);
@@ -220,6 +227,7 @@ export function moderationPanels(page: ModerationPage): ModerationPanels {
           if (folded !== null && !terms.includes(folded)) terms.push(folded);
         }
         if (what.add) k.input.value = "";
+        version++;
         drawTerms();
       },
       (err: unknown) => showError(k.error, termsError(err, page.say)),
@@ -260,7 +268,9 @@ export function moderationPanels(page: ModerationPage): ModerationPanels {
       b.reason.value = "";
       open(b);
     },
-    setTerms(list) {
+    termsVersion: () => version,
+    setTerms(list, at) {
+      if (at !== version) return;
       terms = [...list];
       drawTerms();
     },
@@ -268,6 +278,7 @@ export function moderationPanels(page: ModerationPage): ModerationPanels {
       t.dialog.close();
       b.dialog.close();
       terms = [];
+      version++;
       k.input.value = "";
       showError(k.error, null);
       drawTerms();

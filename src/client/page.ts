@@ -542,6 +542,7 @@ function noteModeration(e: ModerationFrame, userId: string): void {
 /** Staff: the bans and moderators the room knows (GET /v1/streams/{id}/chat/state). */
 async function loadModeration(id: string): Promise<void> {
   if (!session) return;
+  const termsAt = panels.termsVersion();
   const res = await fetch(`/v1/streams/${id}/chat/state`, { headers: { authorization: `Bearer ${session.token}` } }).catch(() => null);
   if (!res?.ok || streamId !== id) return;
   const body = (await res.json().catch(() => null)) as { bans?: unknown; timeouts?: unknown; moderators?: unknown; blocked_terms?: unknown } | null;
@@ -557,7 +558,7 @@ async function loadModeration(id: string): Promise<void> {
     }
   }
   if (Array.isArray(body?.moderators)) for (const m of body.moderators) if (typeof m === "string") moderators.add(m);
-  if (Array.isArray(body?.blocked_terms)) panels.setTerms(body.blocked_terms.filter((x): x is string => typeof x === "string"));
+  if (Array.isArray(body?.blocked_terms)) panels.setTerms(body.blocked_terms.filter((x): x is string => typeof x === "string"), termsAt);
   if (view) render(view, { redraw: true });
 }
 

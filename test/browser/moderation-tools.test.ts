@@ -149,6 +149,43 @@ describe("demo page: the moderator's tools and the viewer's composer", () => {
     expect(viewer.problems).toEqual([]);
   });
 
+  it("blocked terms: a list read before a change made meanwhile does not undo that change", async () => {
+    const streamer = await rig.person();
+    const viewer = await rig.person();
+    const [s, v] = [streamer.page, viewer.page];
+    await openStream(s, v);
+    await say(v, "a row to watch");
+    await row(s, "a row to watch").waitFor();
+    await s.locator("#terms-count", { hasText: "(0)" }).waitFor({ state: "attached" });
+    // The state route's answer is taken from the server at once but handed to the page only later:
+    // an answer from before the add below arriving after its ack.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let held = 0;
+    await s.route("**/chat/state", async (route) => {
+      held++;
+      const response = await route.fetch();
+      await released;
+      await route.fulfill({ response });
+    });
+    await s.locator("#blocked-terms summary").click(); // opening the panel reads the list again
+    await expect.poll(() => held).toBe(1);
+    const termBox = s.getByRole("textbox", { name: "Word or phrase to block" });
+    await termBox.fill("racy");
+    await termBox.press("Enter");
+    await s.locator('#terms-list li[data-term="racy"]').waitFor();
+    // The page redraws its rows once it has read a state answer: mark the row, release the stale
+    // answer, and wait for the redraw (the answer fully handled) before looking at the list.
+    await row(s, "a row to watch").evaluate((li) => li.setAttribute("data-before", ""));
+    release();
+    await s.locator("#messages li.msg:not([data-before])", { hasText: "a row to watch" }).waitFor();
+    expect(await s.locator("#terms-list li").evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.term))).toEqual(["racy"]);
+    expect(await s.locator("#terms-count").textContent()).toBe("(1)");
+
+    expect(streamer.problems).toEqual([]);
+    expect(viewer.problems).toEqual([]);
+  });
+
   it("timeouts: the custom length is bounded, the viewer's composer counts down and opens by itself; Remove timeout opens it at once", async () => {
     const streamer = await rig.person();
     const viewer = await rig.person();
