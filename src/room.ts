@@ -29,7 +29,7 @@ import { DurableObject } from "cloudflare:workers";
 import { createAudience, type Audience } from "./audience";
 import { loadConfig, type Env } from "./env";
 import { describeError } from "./errors";
-import { BACKLOG_SIZE, backlogFrame, historyFrame, snapshotOf, welcomeFor, welcomeFrame, type MirrorSnapshot, type WelcomeFor } from "./mirror";
+import { BACKLOG_SIZE, backlogFrame, historyFrame, historyPage, snapshotOf, welcomeFor, welcomeFrame, type MirrorSnapshot, type WelcomeFor } from "./mirror";
 import { StreamMetrics, regionOf, streamDataPoints, streamStats, writePoints, type MetricsWriter } from "./metrics";
 import { Outbox } from "./outbox";
 import {
@@ -46,6 +46,7 @@ import {
   type ModlogResponse,
   type ReviewQueueFrame,
   type RoomEvent,
+  type SeqComment,
   type StatsResponse,
   type UserCardResponse,
 } from "./protocol";
@@ -322,6 +323,20 @@ export class ChatRoom extends DurableObject<Env> {
   async act(streamId: string, identity: RoomIdentity, cmd: ModerationCommand): Promise<CommandResult> {
     this.bind(streamId, identity);
     return this.command(actorOf(identity), cmd);
+  }
+
+  /**
+   * RPC from the worker: `GET /v1/streams/{id}/chat/history` when Redis is not configured (the
+   * default `npm run dev`): a page of this room's own comments in their current state, the last
+   * HISTORY_SIZE — what Redis would hold once the queue caught up (src/mirror.ts historyPage). A
+   * read never binds the room: one that no socket or action has bound yet has no comments.
+   */
+  async history(streamId: string, limit: number, before?: number): Promise<SeqComment[]> {
+    if (this.state.streamId !== streamId) {
+      if (this.state.streamId) throw new Error(`room for ${this.state.streamId} asked for the history of ${streamId}`);
+      return [];
+    }
+    return historyPage(this.state.comments, limit, before);
   }
 
   /** RPC from the worker: `GET /v1/streams/{id}/chat/state`. */

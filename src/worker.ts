@@ -32,7 +32,7 @@
  *   TICKET_SECRET                  signs WebSocket tickets (default: derived from JWT_SECRET)
  *   MAX_UPLOAD_BYTES               largest image upload, bytes (default 5 MiB)
  *   UPLOADS_PER_MIN                image uploads per user per stream per minute (default 10)
- *   UPSTASH_REDIS_REST_URL/_TOKEN  history sink and history API
+ *   UPSTASH_REDIS_REST_URL/_TOKEN  history sink and history API (unset: the history API asks the stream's room)
  *   KAFKA_REST_URL, KAFKA_REST_TOKEN | KAFKA_REST_USER/_PASSWORD, KAFKA_CHAT_TOPIC (streams.chat)
  *   DATABASE_URL, NEON_WS_PROXY    usernames and roles from Postgres (Neon driver)
  */
@@ -52,7 +52,7 @@ import { resolveRole } from "./roles";
 import { TICKET_TTL_S, mintTicket, ticketSecret, verifyTicket } from "./tickets";
 import { handleQueueBatch } from "./consumer";
 import { lookupUser, resolveUser } from "./usernames";
-import { readHistory } from "./history";
+import { HISTORY_SOURCE_HEADER, noteRoomFallback, readHistory } from "./history";
 import { getUpload, postUpload } from "./uploads";
 
 export { ChatRoom } from "./room";
@@ -104,6 +104,7 @@ app.use(
     },
     allowHeaders: ["Authorization", "Content-Type"],
     allowMethods: ["GET", "POST", "OPTIONS"],
+    exposeHeaders: [HISTORY_SOURCE_HEADER],
     maxAge: 600,
   }),
 );
@@ -349,6 +350,10 @@ app.get("/v1/streams/:stream_id/chat/stats", async (c) => {
 app.post("/v1/streams/:stream_id/chat/uploads", async (c) => postUpload(c, streamIdParam(c), (await authenticate(c)).userId));
 app.get("/v1/uploads/:stream_id/:upload_id", getUpload);
 
+/**
+ * The stream's last comments, oldest first (`limit` 1–200, `before` a seq): from Redis, or, when Redis
+ * is not configured, from the stream's room (header `x-history-source` says which).
+ */
 app.get("/v1/streams/:stream_id/chat/history", async (c) => {
   const streamId = streamIdParam(c);
   await authenticate(c);
@@ -368,8 +373,14 @@ app.get("/v1/streams/:stream_id/chat/history", async (c) => {
     console.error(`history: Redis read failed stream=${streamId}: ${describeError(err)}`);
     fail(503, "history_unavailable", "History storage is unavailable, try again shortly");
   }
-  if (comments === null) fail(503, "history_unavailable", "History storage is not configured");
-  return c.json({ comments });
+  if (comments === null) {
+    // No Redis (the default `npm run dev`): the room's own last 200 comments, in their current state.
+    // A Redis that is configured but failing is never replaced by this: that is the 503 above.
+    noteRoomFallback();
+    comments = await roomFor(c, streamId).history(streamId, limit, before);
+    return c.json({ comments }, 200, { [HISTORY_SOURCE_HEADER]: "room" });
+  }
+  return c.json({ comments }, 200, { [HISTORY_SOURCE_HEADER]: "redis" });
 });
 
 /** Development tokens for the demo page (DEV_TOKENS=true only; never enable in production). */

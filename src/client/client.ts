@@ -37,6 +37,7 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ChatError } from "./errors.js";
 import { RESPONSE_SCHEMAS, getChecked, modlogPath, userCardPath, type ModlogQuery } from "./http.js";
+import { isRetryable } from "./recovery.js";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, type ActionResult, type CommandInput, type OutboxEntry, type SendResult } from "./outbox.js";
 import { DEFAULT_SEND_RATE_PER_SEC, SendPacer } from "./pacer.js";
 import { SequenceTracker, type ResumePoint } from "./sequence.js";
@@ -1228,9 +1229,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
           clientMsgId: frame.client_msg_id,
           until: frame.until,
         });
-        if (frame.code === "rate_limited" || frame.code === "room_busy" || frame.code === "internal_error") {
-          // Throttled: nothing goes out before the server's time; the message itself is resent
-          // then (same client_msg_id), unless it has been throttled too often already. An
+        if (isRetryable(frame.code)) {
+          // Transient (./recovery.ts: rate_limited, room_busy, internal_error). Throttled: nothing
+          // goes out before the server's time; the message itself is resent then (same
+          // client_msg_id), unless it has been throttled too often already. An
           // `internal_error` (e.g. a fan-out shard that could not reach the room in time) may or may
           // not have been applied: resending the same client_msg_id is safe, the room answers a
           // repeat with its first ack and never applies it twice.

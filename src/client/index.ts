@@ -30,6 +30,7 @@ export {
   type WebSocketLike,
 } from "./client.js";
 export { ChatError, type ChatErrorCode, type ClientErrorCode } from "./errors.js";
+export { ERROR_RECOVERY, isRetryable, type Recovery } from "./recovery.js";
 export { Backoff, backoffCeiling, backoffDelay, DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, type BackoffOptions } from "./backoff.js";
 export { Outbox, DEFAULT_OUTBOX_LIMIT, type ActionResult, type CommandInput, type DetachedEntry, type OutboxEntry, type SendResult } from "./outbox.js";
 export { MODLOG_PAGE_MAX, type ModlogQuery } from "./http.js";

@@ -1,9 +1,10 @@
 /// <reference lib="dom" />
 /**
- * Small DOM and wording helpers shared by the demo page's moderation modules (page-staff.ts and the
- * panels it mounts). Like page.ts: DOM APIs only, never innerHTML — every string shown may come from
- * a user (names, messages, reasons, titles). Icons are inline SVG, never emoji, so they render
- * without an emoji font.
+ * The demo page's DOM and wording helpers, shared by its modules (page.ts, page-moderation.ts,
+ * page-staff.ts and the panels it mounts): DOM APIs only (createElement, textContent), never
+ * innerHTML — every string shown may come from a user (names, messages, reasons, titles) — and links
+ * only ever get http/https targets. Icons are inline SVG, never emoji, so they render without an
+ * emoji font.
  */
 
 /** `append` for DOM nodes (see page.ts `add`: Element.append is typed as HTMLRewriter's here). */
@@ -129,3 +130,28 @@ export const ICONS = {
   shield: "M8 1 2 3.5v4C2 11 4.6 14 8 15c3.4-1 6-4 6-7.5v-4L8 1Zm0 2.1 4 1.7v2.7c0 2.5-1.7 4.8-4 5.6V3.1Z",
   hidden: "M1.7 1 1 1.7l2.3 2.3C2.1 5 1.2 6.4.8 8c1 3.3 4 5.5 7.2 5.5 1.3 0 2.5-.3 3.6-.9l2.7 2.7.7-.7L1.7 1ZM8 12c-2.4 0-4.6-1.5-5.6-4 .4-1 1-1.9 1.8-2.6l1.6 1.6A2.5 2.5 0 0 0 9 10.2l1.4 1.4c-.8.3-1.6.4-2.4.4Zm0-8c2.4 0 4.6 1.5 5.6 4-.3.8-.8 1.6-1.4 2.2l1 1c.9-.9 1.6-2 2-3.2C14.2 4.7 11.2 2.5 8 2.5c-1 0-2 .2-2.9.6l1.2 1.2C6.8 4.1 7.4 4 8 4Z",
 } as const;
+
+/** The element of index.html with this id (throws when the page lacks it: a page and script out of step). */
+export function $<T extends HTMLElement = HTMLElement>(id: string): T {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`index.html has no #${id}`);
+  return e as T;
+}
+
+/** Shows `message` in an error line, or hides the line when null. */
+export function showError(e: HTMLElement, message: string | null): void {
+  e.textContent = message ?? "";
+  e.hidden = message === null;
+}
+
+/** The link target of a `url` entity, or null: only absolute http/https URLs become links. */
+export function safeHref(raw: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return null;
+  }
+  return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+}
+
