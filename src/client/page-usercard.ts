@@ -7,8 +7,9 @@
  * ban (asks to confirm first), unban, warn (needs a reason), hide / unhide, and for the owner make or
  * remove a moderator. After each action the card is fetched again, so it shows what the room did.
  *
- * A `<dialog>` opened with showModal(): focus moves into it, Escape closes it, and focus goes back
- * to the name that opened it.
+ * A non-modal `<dialog>` (show(), not showModal()): a moderator in a raid keeps typing, reading
+ * and opening other cards while it is open — the chat is never made inert behind it. Focus moves into
+ * it, Escape closes it, and focus goes back to the name that opened it.
  */
 import { TIMEOUT_MAX_S, TIMEOUT_MIN_S } from "../protocol.js";
 import type { ChatClient, ModlogEntry, RoomView, UserCardResponse } from "./index.js";
@@ -62,6 +63,13 @@ export function mountUserCard(
   /** What the moderator typed or picked in the card: kept when the card is drawn again after an action. */
   const typed = { reason: "", duration: "600", minutes: "30" };
 
+  // A non-modal dialog gets no Escape handling from the browser.
+  dialog.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      e.preventDefault();
+      dialog.close();
+    }
+  });
   dialog.addEventListener("close", () => {
     current = null;
     opener?.focus();
@@ -243,7 +251,7 @@ export function mountUserCard(
       facts.replaceChildren();
       history.replaceChildren();
       actions.replaceChildren();
-      if (!dialog.open) dialog.showModal();
+      if (!dialog.open) dialog.show();
       close.focus();
       void load();
     },
