@@ -25,6 +25,7 @@ import {
   MAX_PARKED_BYTES,
   MAX_PARKED_ROWS,
   MAX_REPLAYED_ROWS,
+  NO_ERROR_RECORDED,
   REPLAYED_RETENTION_MS,
   REPLAY_LEASE_MS,
   deadLetterKey,
@@ -241,14 +242,17 @@ export class DeadLetterStore {
         if (rows + 1 > this.maxRows || bytes + size > this.maxBytes) return "full";
         rows += 1;
         bytes += size;
-        const malformedError = event ? null : `malformed: ${parsed.error?.issues[0]?.path.join(".") || "body"}: ${parsed.error?.issues[0]?.message ?? "not a queue event"}`;
+        // A new row has the report's error, or says why it has none.
+        const firstError = event
+          ? (error ?? NO_ERROR_RECORDED)
+          : `malformed: ${parsed.error?.issues[0]?.path.join(".") || "body"}: ${parsed.error?.issues[0]?.message ?? "not a queue event"}`;
         this.sql.exec(
           `INSERT INTO dead_letters (key, sink, queue, state, stream_id, seq, event_type, comment_id, message_id, body, bytes,
              error, attempts, enqueued_at, failed_at, parked_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           key, r.sink, r.queue, step.state, event?.stream_id ?? null, event?.seq ?? null, event?.event_type ?? null,
           event && "comment_id" in event ? (event.comment_id ?? null) : null, r.messageId, body, size,
-          error ?? malformedError, attempts, r.enqueuedAt, failedAt, parkedAt,
+          firstError, attempts, r.enqueuedAt, failedAt, parkedAt,
         );
         return step.state === "dying" ? "noted" : "parked";
       });
