@@ -30,7 +30,7 @@
  * sink "none" with every message as a failure; one of a dead letter queue writes sink
  * "dead-letters", doubles [messages parked (or already known), messages left in the queue].
  */
-import { FULL_RETRY_DELAY_S, type DeadLetterSink } from "./dead-letter-rules";
+import { DEAD_LETTER_QUEUES, FULL_RETRY_DELAY_S, QUEUE_SINKS } from "./dead-letter-rules";
 import type { ParkOutcome, ParkReport } from "./dead-letter-store";
 import { deadLetters } from "./dead-letters";
 import { loadConfig, type Config, type Env } from "./env";
@@ -42,19 +42,11 @@ import { KafkaRestSink } from "./sinks/kafka-rest";
 import { RedisHistorySink, redisClient } from "./sinks/redis-history";
 import { failureReason, isStored, type Outcome, type Sink } from "./sinks/sink";
 
-/** Which sink drains which queue (queue names as in wrangler.toml). */
-export const QUEUE_SINKS = {
-  "chat-events": "kafka",
-  "chat-history": "redis-history",
-} as const satisfies Record<string, DeadLetterSink>;
-
+// Which sink drains which queue, and which dead letter queue receives which queue's dead messages
+// (queue names as in wrangler.toml): in src/dead-letter-rules.ts, where test/unit checks them
+// against wrangler.toml.
+export { DEAD_LETTER_QUEUES, QUEUE_SINKS };
 export type SinkName = (typeof QUEUE_SINKS)[keyof typeof QUEUE_SINKS];
-
-/** Each dead letter queue and the queue whose dead messages it receives (wrangler.toml dead_letter_queue). */
-export const DEAD_LETTER_QUEUES = {
-  "chat-events-dlq": "chat-events",
-  "chat-history-dlq": "chat-history",
-} as const satisfies Record<string, keyof typeof QUEUE_SINKS>;
 
 const sinkOfQueue = (queue: string): SinkName | undefined => (QUEUE_SINKS as Record<string, SinkName | undefined>)[queue];
 const originOfDeadLetterQueue = (queue: string): keyof typeof QUEUE_SINKS | undefined =>

@@ -19,9 +19,21 @@
  * message will not be delivered again, so only `parked` rows are replayed.
  */
 
-/** The sinks whose queues have dead letter queues (src/consumer.ts QUEUE_SINKS). */
+/** The sinks whose queues have dead letter queues (QUEUE_SINKS). */
 export type DeadLetterSink = "kafka" | "redis-history";
 export const DEAD_LETTER_SINKS: readonly DeadLetterSink[] = ["kafka", "redis-history"];
+
+/** Which sink drains which queue (queue names as in wrangler.toml; src/consumer.ts picks the sink by it). */
+export const QUEUE_SINKS = {
+  "chat-events": "kafka",
+  "chat-history": "redis-history",
+} as const satisfies Record<string, DeadLetterSink>;
+
+/** Each dead letter queue and the queue whose dead messages it receives (wrangler.toml `dead_letter_queue`). */
+export const DEAD_LETTER_QUEUES = {
+  "chat-events-dlq": "chat-events",
+  "chat-history-dlq": "chat-history",
+} as const satisfies Record<string, keyof typeof QUEUE_SINKS>;
 
 /** Where a row is in its life (see the module comment). */
 export type DeadLetterState = "dying" | "parked" | "replayed" | "malformed";

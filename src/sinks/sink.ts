@@ -1,5 +1,5 @@
 /**
- * A durable home for chat events. Each queue has exactly one sink (src/consumer.ts QUEUE_SINKS:
+ * A durable home for chat events. Each queue has exactly one sink (QUEUE_SINKS in src/dead-letter-rules.ts:
  * chat-events → Kafka, chat-history → Redis history); the consumer hands it the batch's valid
  * events and acknowledges a queue message only when that sink stored it, otherwise retries it.
  * A replay of parked dead letters (src/replay.ts) hands them to the same sinks the same way.
