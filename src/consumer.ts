@@ -32,7 +32,7 @@
  */
 import { DEAD_LETTER_QUEUES, FULL_RETRY_DELAY_S, QUEUE_SINKS } from "./dead-letter-rules";
 import type { ParkOutcome, ParkReport } from "./dead-letter-store";
-import { deadLetters } from "./dead-letters";
+import { deadLetters } from "./dead-letter-store";
 import { loadConfig, type Config, type Env } from "./env";
 import { describeError } from "./errors";
 import { sinkDataPoint, writePoints } from "./metrics";

@@ -39,7 +39,17 @@ import {
   type ReplayQuery,
   type ReportKind,
 } from "./dead-letter-rules";
+import type { DeadLetters } from "./dead-letters";
+import type { Env } from "./env";
 import { QueueEvent } from "./protocol";
+
+/** The DeadLetters object's name: there is one per deployment. */
+export const DEAD_LETTERS_NAME = "dead-letters";
+
+/** The DeadLetters object (src/dead-letters.ts) of this deployment. */
+export function deadLetters(env: Pick<Env, "CHAT_DEAD_LETTERS">): DurableObjectStub<DeadLetters> {
+  return env.CHAT_DEAD_LETTERS.get(env.CHAT_DEAD_LETTERS.idFromName(DEAD_LETTERS_NAME));
+}
 
 /** One dead (or dying) queue message, as the consumers report it to the store. */
 export interface ParkReport {

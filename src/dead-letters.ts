@@ -25,13 +25,9 @@ import type { Env } from "./env";
 import { DeadLetterStore, type ClaimedRow, type DeadLetter, type DeadLetterPage, type ParkOutcome, type ParkReport, type SettleResult } from "./dead-letter-store";
 import type { ListQuery, ReplayQuery } from "./dead-letter-rules";
 
-/** The object's name: there is one. */
-export const DEAD_LETTERS_NAME = "dead-letters";
-
-/** The DeadLetters object of this deployment. */
-export function deadLetters(env: Pick<Env, "CHAT_DEAD_LETTERS">): DurableObjectStub<DeadLetters> {
-  return env.CHAT_DEAD_LETTERS.get(env.CHAT_DEAD_LETTERS.idFromName(DEAD_LETTERS_NAME));
-}
+// Callers reach the object with deadLetters(env) (src/dead-letter-store.ts), which needs no
+// `cloudflare:workers` import, so the consumer stays loadable in plain Node (test/unit).
+export { DEAD_LETTERS_NAME, deadLetters } from "./dead-letter-store";
 
 export class DeadLetters extends DurableObject<Env> {
   private readonly store: DeadLetterStore;

@@ -67,7 +67,7 @@ import {
   type ListQuery,
   type ReplayQuery,
 } from "./dead-letter-rules";
-import { deadLetters } from "./dead-letters";
+import { deadLetters } from "./dead-letter-store";
 import { replayDeadLetters } from "./replay";
 import { resolveUsername } from "./usernames";
 import { readHistory } from "./history";
