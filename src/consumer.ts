@@ -156,13 +156,22 @@ export async function handleQueueBatch(
 
   // A message's last delivery failed: record why before retry() sends it to the dead letter queue.
   const deadSink = sinkOfQueue(batch.queue);
-  const last = deadSink
-    ? valid.flatMap(({ msg, event }, i): ParkReport[] =>
-        !isStored(outcomes[i]) && msg.attempts > cfg.SINK_MAX_RETRIES
-          ? [{ kind: "final_failure", sink: deadSink, queue: batch.queue, messageId: msg.id, body: msg.body, enqueuedAt: msg.timestamp.getTime(), error: failureReason(outcomes[i], target.name), attempts: msg.attempts }]
-          : [],
-      )
-    : [];
+  const last: ParkReport[] = [];
+  if (deadSink) {
+    valid.forEach(({ msg }, i) => {
+      if (isStored(outcomes[i]) || msg.attempts <= cfg.SINK_MAX_RETRIES) return;
+      last.push({
+        kind: "final_failure",
+        sink: deadSink,
+        queue: batch.queue,
+        messageId: msg.id,
+        body: msg.body,
+        enqueuedAt: msg.timestamp.getTime(),
+        error: failureReason(outcomes[i], target.name),
+        attempts: msg.attempts,
+      });
+    });
+  }
   if (last.length > 0) await reportLastFailures(env, batch.queue, last);
 
   let retried = 0;

@@ -16,6 +16,9 @@
  *     whose produce was answered with an error but written anyway (a timeout after the write), or
  *     whose other copy was produced by the queue consumer, is written again by its replay — as a
  *     redelivery would be (README "Pipeline guarantees": consumers dedupe by comment_id).
+ * Concurrency: a replay writes to Redis beside the live chat-history consumer, outside its
+ * one-batch-at-a-time (the history sink's read-then-write relies on it): a live change to the same
+ * comment in the same instant can leave that comment stale (README "Dead letters" says when).
  * Order: the events of one call are sorted by stream and seq, as a queue batch is. A replayed event
  * is older than what its sink already has for the stream: Redis places it by seq (history ends as if
  * it had arrived in order), Kafka appends it after the stream's later records.

@@ -337,12 +337,14 @@ app.get("/v1/streams/:stream_id/chat/history", async (c) => {
 // role: "admin"); `npm run dlq` (src/cli/dlq.ts) is a client of these routes.
 // ---------------------------------------------------------------------------------------------
 
+/** The caller's identity when its token carries `role: "admin"`; else 401 (no/bad token) or 403 `forbidden`. */
 async function requireAdmin(c: Context<AppEnv>): Promise<Identity> {
   const identity = await authenticate(c);
   if (!identity.admin) fail(403, "forbidden", 'Only platform admins (JWT claim role: "admin") may do this');
   return identity;
 }
 
+/** The request's body as a JSON object; 400 `invalid_json` when it is not one. */
 async function jsonBody(c: Context<AppEnv>): Promise<Record<string, unknown>> {
   let body: unknown;
   try {
