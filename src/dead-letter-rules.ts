@@ -64,9 +64,11 @@ export const DYING_RETENTION_MS = 14 * 24 * 3_600_000;
 /** Rows per page of a listing: default and most. */
 export const LIST_DEFAULT = 20;
 export const LIST_MAX = 100;
-/** Rows per replay call: default and most (each call is one delivery per sink). */
+/** Rows per replay call: default and most (each call is one claim; see REPLAY_SINK_BATCH). */
 export const REPLAY_DEFAULT = 100;
 export const REPLAY_MAX = 500;
+/** Events per sink delivery within a replay call: the queue consumers' max_batch_size, so a replay's requests are no larger than theirs. */
+export const REPLAY_SINK_BATCH = 100;
 /** Ids per discard call. */
 export const DISCARD_MAX = 500;
 /**

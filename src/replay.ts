@@ -1,8 +1,8 @@
 /**
  * Replaying parked dead letters (issue 19 §7; README "Dead letters"): claim parked rows from the
  * DeadLetters object, hand their events to the same sinks the queue consumer uses
- * (src/sinks/*, through sinkFor), record each outcome. One call = one claim (≤ REPLAY_MAX rows) and
- * at most one delivery per sink; the CLI (src/cli/dlq.ts) calls it again until nothing more
+ * (src/sinks/*, through sinkFor), record each outcome. One call = one claim (≤ REPLAY_MAX rows),
+ * delivered per sink in batches of ≤ REPLAY_SINK_BATCH (the consumers' batch size); the CLI (src/cli/dlq.ts) calls it again until nothing more
  * replays.
  *
  * Idempotence, what a second replay does (nothing is written twice that the worker can know of):
@@ -24,7 +24,7 @@
  * it had arrived in order), Kafka appends it after the stream's later records.
  */
 import type { ClaimedRow, SettleResult } from "./dead-letter-store";
-import type { DeadLetterSink, ReplayQuery } from "./dead-letter-rules";
+import { REPLAY_SINK_BATCH, type DeadLetterSink, type ReplayQuery } from "./dead-letter-rules";
 import type { DeadLetters } from "./dead-letters";
 import type { Config } from "./env";
 import { describeError } from "./errors";
@@ -99,16 +99,20 @@ async function replayToSink(name: DeadLetterSink, rows: readonly ClaimedRow[], s
     else results.push({ id: r.id, ok: false, error: "stored body is not a queue event" });
   }
   events.sort((a, b) => (a.event.stream_id < b.event.stream_id ? -1 : a.event.stream_id > b.event.stream_id ? 1 : a.event.seq - b.event.seq));
-  let outcomes: Outcome[];
-  try {
-    const r = events.length > 0 ? await sink.deliver(events.map((e) => e.event)) : [];
-    outcomes = r.length === events.length ? r : events.map(() => `sink ${name} answered ${r.length} outcomes for ${events.length} events`);
-  } catch (err) {
-    outcomes = events.map(() => `sink ${name} threw: ${describeError(err)}`);
+  // In deliveries of at most REPLAY_SINK_BATCH, one after the other (so a stream's events stay in order).
+  for (let from = 0; from < events.length; from += REPLAY_SINK_BATCH) {
+    const chunk = events.slice(from, from + REPLAY_SINK_BATCH);
+    let outcomes: Outcome[];
+    try {
+      const r = await sink.deliver(chunk.map((e) => e.event));
+      outcomes = r.length === chunk.length ? r : chunk.map(() => `sink ${name} answered ${r.length} outcomes for ${chunk.length} events`);
+    } catch (err) {
+      outcomes = chunk.map(() => `sink ${name} threw: ${describeError(err)}`);
+    }
+    chunk.forEach((e, i) => {
+      const o = outcomes[i];
+      results.push(isStored(o) ? { id: e.id, ok: true } : { id: e.id, ok: false, error: `replay: ${failureReason(o, name)}` });
+    });
   }
-  events.forEach((e, i) => {
-    const o = outcomes[i];
-    results.push(isStored(o) ? { id: e.id, ok: true } : { id: e.id, ok: false, error: `replay: ${failureReason(o, name)}` });
-  });
   return results;
 }

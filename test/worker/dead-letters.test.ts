@@ -210,6 +210,18 @@ describe("a poison batch: dead letter queue → parked → replayed once", () =>
     expect(stored).toEqual([1, 2]);
   });
 
+  it("a replay hands a sink at most 100 events per delivery (the consumers' batch size), in seq order", async () => {
+    const sid = newStreamId();
+    const events = Array.from({ length: 150 }, (_, i) => comment(sid, i + 1));
+    await deliver("chat-history-dlq", messages(events, 1));
+    const calls: number[][] = [];
+    const sink: Sink = { name: "redis-history", deliver: async (es) => (calls.push(es.map((e) => e.seq)), es.map(() => true)) };
+    const r = await replayDeadLetters(deadLetters(env), loadConfig(env), { streamId: sid }, 500, () => sink);
+    expect([r.claimed, r.replayed]).toEqual([150, 150]);
+    expect(calls.map((c) => c.length)).toEqual([100, 50]);
+    expect(calls.flat()).toEqual(events.map((e) => e.seq));
+  });
+
   it("a body that is not a queue event is parked as malformed with the reason, never replayed, and can be discarded", async () => {
     const marker = `bad-${crypto.randomUUID()}`;
     await deliver("chat-events-dlq", messages([{ hello: marker }], 1, [marker]));
