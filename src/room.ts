@@ -526,6 +526,11 @@ export class ChatRoom extends DurableObject<Env> {
       this.state.lockdownPreset = outcome.lockdownPreset;
       this.store.setLockdownPreset(outcome.lockdownPreset);
     }
+    if (outcome.hidden) {
+      if (outcome.hidden.on) this.state.hidden.add(outcome.hidden.userId);
+      else this.state.hidden.delete(outcome.hidden.userId);
+      this.store.setHidden(outcome.hidden.userId, outcome.hidden.on);
+    }
     // Staff see each entry live (after the events it records, which are broadcast below).
     const logged = this.store.log(drafts);
     if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, outcome.ack);

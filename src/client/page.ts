@@ -545,8 +545,6 @@ function noteModeration(e: ModerationFrame, userId: string): void {
     case "review":
     case "warn":
     case "warning_acknowledged":
-    case "hide":
-    case "unhide":
     case "lockdown":
     case "purge":
     case "title":

@@ -328,13 +328,6 @@ function applyModeration(view: RoomView, next: Draft, e: ModerationFrame): void 
     case "warning_acknowledged":
       if (aboutMe) next.warning = null;
       break;
-    case "hide":
-      // Staff's flag only: a viewer's client (the hidden user's above all) keeps no trace of it.
-      if (e.user_id !== undefined && isStaffRole(view.role) && !view.hiddenUsers.includes(e.user_id)) next.hiddenUsers = [...view.hiddenUsers, e.user_id];
-      break;
-    case "unhide":
-      if (e.user_id !== undefined && view.hiddenUsers.includes(e.user_id)) next.hiddenUsers = view.hiddenUsers.filter((u) => u !== e.user_id);
-      break;
     case "purge":
       removeComments(next, e.deleted);
       purgeBeyondRing(next, e);
@@ -450,7 +443,12 @@ export function setReviewQueue(view: RoomView, items: readonly HeldItem[]): Room
 export function addModlogEntry(view: RoomView, entry: ModlogEntry, max = MAX_LIVE_MODLOG): RoomView {
   if (view.modlog.some((m) => m.seq === entry.seq)) return view;
   const log = [...view.modlog, entry].sort((a, b) => a.seq - b.seq);
-  return { ...view, modlog: log.length > max ? log.slice(log.length - max) : log };
+  // A shadow hide is not a room event (the hidden user must not see it): staff learn it from the log.
+  const target = entry.target;
+  let hiddenUsers = view.hiddenUsers;
+  if (target !== undefined && entry.action === "hide" && !hiddenUsers.includes(target)) hiddenUsers = [...hiddenUsers, target];
+  if (target !== undefined && entry.action === "unhide") hiddenUsers = hiddenUsers.filter((u) => u !== target);
+  return { ...view, modlog: log.length > max ? log.slice(log.length - max) : log, hiddenUsers };
 }
 
 /**

@@ -189,8 +189,6 @@ export type ModerationAction =
   | "review"
   | "warn"
   | "warning_acknowledged"
-  | "hide"
-  | "unhide"
   | "lockdown"
   | "purge"
   | "title";

@@ -125,11 +125,15 @@ describe("store: warnings and shadow hide", () => {
     expect(v.warning).toBeNull();
   });
 
-  it("hide/unhide keep the staff's list of hidden users; a viewer's view (the hidden user's own above all) keeps none", () => {
-    const events = [mod(1, { action: "hide", user_id: RAIDER }), mod(2, { action: "hide", user_id: RAIDER2 }), mod(3, { action: "unhide", user_id: RAIDER })];
-    expect(applyEvents(as("moderator"), events.slice(0, 2)).hiddenUsers).toEqual([RAIDER, RAIDER2]);
-    expect(applyEvents(as("moderator"), events).hiddenUsers).toEqual([RAIDER2]);
-    expect(applyEvents(as("viewer"), [mod(1, { action: "hide", user_id: ME })]).hiddenUsers).toEqual([]);
+  it("hide/unhide are not room events (the hidden user would see them): staff keep the hidden users from the log's entries", () => {
+    let v = as("moderator");
+    v = addModlogEntry(v, { ...entry(1), action: "hide", target: RAIDER });
+    v = addModlogEntry(v, { ...entry(2), action: "hide", target: RAIDER2 });
+    expect(v.hiddenUsers).toEqual([RAIDER, RAIDER2]);
+    v = addModlogEntry(v, { ...entry(3), action: "unhide", target: RAIDER });
+    expect(v.hiddenUsers).toEqual([RAIDER2]);
+    // A repeat of an entry already seen changes nothing.
+    expect(addModlogEntry(v, { ...entry(1), action: "hide", target: RAIDER }).hiddenUsers).toEqual([RAIDER2]);
   });
 
   it("hidden_comment: staff see it marked hidden, its author unmarked; it sits where it arrived and never moves seq", () => {
@@ -272,7 +276,7 @@ describe("store: the live moderation log", () => {
 
   it("losing the staff role drops what only staff are sent (queue, log, hidden users, others' hidden comments)", () => {
     let v = addModlogEntry(setReviewQueue(as("moderator"), [held(7)]), entry(1));
-    v = applyEvent(v, mod(1, { action: "hide", user_id: RAIDER }));
+    v = addModlogEntry(v, { ...entry(2), action: "hide", target: RAIDER });
     v = addHiddenComment(v, comment(50, RAIDER, "hidden"));
     v = applyEvent(v, mod(2, { action: "role", user_id: ME, role: "viewer", by: OWNER }));
     expect([v.role, v.reviewQueue, v.modlog, v.hiddenUsers, v.comments]).toEqual(["viewer", [], [], [], []]);
@@ -324,12 +328,12 @@ describe("store: a client that resumes after any event ends where a connected on
     mod(7, { action: "purge", phrase: "raid phrase", seconds: 300, deleted: [cid(1), cid(4)], then: "ban", users: [RAIDER, RAIDER2] }),
     mod(8, { action: "title", title: "Back to normal" }),
     mod(9, { action: "warn", user_id: ME, reason: "no links please" }),
-    mod(10, { action: "hide", user_id: RAIDER }),
+    mod(10, { action: "chat_mode", mode: "members_only", on: true }),
     mod(11, { action: "review", id: cid(40), decision: "deny", user_id: ME }),
     mod(12, { action: "warning_acknowledged", user_id: ME, by: ME }),
     mod(13, { action: "review", id: cid(41), decision: "allow", user_id: ME }),
     c(14, 41, ME, "held then allowed"),
-    mod(15, { action: "unhide", user_id: RAIDER }),
+    mod(15, { action: "chat_mode", mode: "members_only", on: false }),
     mod(16, { action: "chat_mode", mode: "emote_only", on: true }),
     mod(17, { action: "warn", user_id: ME, reason: "second warning" }),
     mod(18, { action: "purge", phrase: "quoting", seconds: 60, deleted: [cid(5)], then: "timeout", users: [ME], until }),
@@ -394,6 +398,6 @@ describe("store: a client that resumes after any event ends where a connected on
 
   it("the script covers every issue 18 moderation action", () => {
     const actions = new Set(all.flatMap((f) => (f.type === "moderation" ? [f.action] : [])));
-    expect(actions).toEqual(new Set(["chat_mode", "lockdown", "purge", "title", "warn", "hide", "review", "warning_acknowledged", "unhide"]));
+    expect(actions).toEqual(new Set(["chat_mode", "lockdown", "purge", "title", "warn", "review", "warning_acknowledged"]));
   });
 });
