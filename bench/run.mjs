@@ -186,7 +186,7 @@ function diffByComm(a, b) {
 async function runTarget(name, sc, rep, order) {
   const t = TARGETS[name];
   if (!t) throw new Error(`unknown target ${name} (known: ${Object.keys(TARGETS).join(", ")})`);
-  const ctx = newRunContext({ serverCpu, logDir: path.join(outDir, "logs"), logPrefix: `${sc.name}-r${rep}-`, shardMax: sc.shard_max });
+  const ctx = newRunContext({ serverCpu, logDir: path.join(outDir, "logs"), logPrefix: `${sc.name}-r${rep}-`, shardMax: sc.shard_max, conns: sc.conns });
   const port = await freePort();
   const started = performance.now();
   const result = { target: name, label: t.label, rep, order, port, ...(t.sharded !== undefined ? { shard_max_sockets: t.sharded ? sc.shard_max : 0 } : {}) };

@@ -272,16 +272,16 @@ function oursSpec(port, ctx, { batch }) {
 }
 
 /**
- * Issue 18's benchmark setup: the stream's first `posters` users (the load's senders are the first
- * connections) post once, then an admin turns `unique` (600 s) and `first_time_hold` on, and the
+ * Issue 18's benchmark setup: every user of the run (`ctx.conns` of them: the load's senders are
+ * whichever connections open first) posts once, then an admin turns `unique` (600 s) and `first_time_hold` on, and the
  * state route must show both on — so what the run measures is the cost of the modes' checks on every
  * message (the r9k normal form and window lookup, the first-poster lookup), not held messages.
  */
-async function enableModes(port, ctx, posters = 32) {
+async function enableModes(port, ctx, posters = ctx.conns ?? 1000) {
   const { WebSocket } = await import("ws");
   const base = `127.0.0.1:${port}`;
-  await Promise.all(
-    Array.from({ length: posters }, (_, i) =>
+  for (let from = 0; from < posters; from += 100) await Promise.all(
+    Array.from({ length: Math.min(100, posters - from) }, (_, k) => from + k).map((i) =>
       new Promise((resolve, reject) => {
         const ws = new WebSocket(`ws://${base}/ws/streams/${ctx.streamId}/chat`, { headers: { Authorization: `Bearer ${benchToken(userId(i, ctx.runTag), JWT_SECRET, 600)}` } });
         const timer = setTimeout(() => reject(new Error(`modes setup: poster ${i} got no ack`)), 15_000);
