@@ -205,14 +205,19 @@ export function decideTool(state: RoomState, actor: Actor, role: Role, cmd: Tool
         Object.assign(e, { then: "ban", users });
       }
       const events: RoomEvent[] = [e];
-      if (state.pinned && deleted.includes(state.pinned.id)) events.push({ type: "pinned", seq: next + 1, comment: null, by });
+      // The pin goes with a removed comment, and (as a ban does) with a banned author's pin even
+      // when it is no longer in the ring.
+      const pin = state.pinned;
+      if (pin && (deleted.includes(pin.id) || (cmd.then === "ban" && authors.has(pin.user_id)))) events.push({ type: "pinned", seq: next + 1, comment: null, by });
       return ok(events);
     }
 
     case "title": {
       if (role !== "owner") return err("forbidden");
       const t = prepareText(cmd.title, MAX_TITLE_CODE_POINTS);
-      if (t.kind === "invalid") return err(t.code);
+      // Too long is a bound of this frame (invalid_frame), not `message_too_long`: that code names the
+      // message limit and counts as abuse on a socket (src/answers.ts).
+      if (t.kind === "invalid") return err(t.code === "message_too_long" ? "invalid_frame" : t.code);
       const title = t.kind === "ok" ? t.text.replace(/\s+/g, " ") : "";
       if (title === state.title) return ok([]);
       return ok([m({ action: "title", title })]);
