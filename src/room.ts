@@ -477,10 +477,18 @@ export class ChatRoom extends DurableObject<Env> {
     // answer (an ack with no id and no seq), so no client waits forever.
     if (outcome.kind === "ignored") return cmid !== undefined ? { kind: "ok", events: [] } : outcome;
     if (outcome.kind === "error") return outcome;
-    if (outcome.kind === "held") return this.hold(actor, outcome.held, cmid);
+    // The user card's account age (no database: the token's claim) is remembered for those who post.
+    const noteAccount = () => {
+      if (typeof actor.accountCreatedAt === "number") this.store.noteAccount(actor.userId, actor.accountCreatedAt);
+    };
+    if (outcome.kind === "held") {
+      noteAccount();
+      return this.hold(actor, outcome.held, cmid);
+    }
     if (outcome.kind === "hidden") {
       // Not sequenced: to its author's sockets and staff only (never the ring, Redis or Kafka).
       this.store.countPost(actor.userId, now);
+      noteAccount();
       if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, { id: outcome.comment.id });
       this.audience.direct(JSON.stringify({ type: "hidden_comment", comment: outcome.comment } satisfies HiddenCommentFrame), { staff: true, users: [actor.userId] });
       return { kind: "ok", events: [], id: outcome.comment.id };
@@ -502,6 +510,7 @@ export class ChatRoom extends DurableObject<Env> {
       if (this.ring.length > HISTORY_SIZE) this.ring.shift();
       this.outbox.add(e.seq, toQueueEvent(e, this.state.streamId, at, actor.userId));
       entries.push(entry);
+      if (e.type === "comment" && e.comment.user_id === actor.userId) noteAccount();
     }
     if (outcome.blockedTerms) {
       this.state.blockedTerms = outcome.blockedTerms;
