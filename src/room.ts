@@ -132,6 +132,7 @@ export class ChatRoom extends DurableObject<Env> {
       limits: () => this.limits,
       label: () => `stream=${this.state.streamId}`,
       isStaff: (a) => seesStaffState(this.state, a.userId, effectiveRole(this.state, a.userId, a.role), Date.now()),
+      staffNotes: () => this.staffNotes(),
       onSent: (acceptedAt, sentAt) => this.metrics.sent(acceptedAt, sentAt),
       streamId: () => this.state.streamId,
       epoch: this.epoch,
@@ -199,6 +200,22 @@ export class ChatRoom extends DurableObject<Env> {
     if (queue) server.send(queue);
     this.maybeReport(now);
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * For staff-only frames on shards (src/audience.ts AudienceHost.staffNotes): the room's moderator
+   * grants (not banned), and the banned users it knows as staff (known roles and grants), few either way.
+   */
+  private staffNotes(): { granted: string[]; banned: string[] } {
+    const granted: string[] = [];
+    const banned = new Set<string>();
+    for (const [u, r] of this.state.grants) {
+      if (r !== "moderator") continue;
+      if (this.state.bans.has(u)) banned.add(u);
+      else granted.push(u);
+    }
+    for (const [u, r] of this.state.knownRoles) if (r !== "viewer" && this.state.bans.has(u) && effectiveRole(this.state, u, r) !== "owner") banned.add(u);
+    return { granted, banned: [...banned] };
   }
 
   /** The `review_queue` frame for `userId` when they see staff state (src/rules/review.ts), else null. */

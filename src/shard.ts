@@ -188,7 +188,9 @@ export class ChatShard extends DurableObject<Env> {
     this.bind(streamId, key);
     const now = Date.now();
     const users = to.users ? new Set(to.users) : null;
+    const except = new Set(to.except ?? []);
     const staff = (a: SocketActor) => {
+      if (except.has(a.userId)) return false;
       if (!this.mirror) return a.role !== "viewer";
       return seesStaffState(this.mirror.state, a.userId, effectiveRole(this.mirror.state, a.userId, a.role), now);
     };
