@@ -191,18 +191,20 @@ export function decideTool(state: RoomState, actor: Actor, role: Role, cmd: Tool
       }
       if (deleted.length === 0) return ok([]);
       const users = [...authors];
-      const e = m({ action: "purge", phrase, seconds: cmd.seconds, deleted, ...(reason ? { reason } : {}) });
+      // `users` always names the authors whose messages went (the "messages from X were removed"
+      // notice, the user card's history); `then` says what else happened to them.
+      const e = m({ action: "purge", phrase, seconds: cmd.seconds, deleted, users, ...(reason ? { reason } : {}) });
       if (cmd.then === "timeout") {
         const fresh = users.filter((u) => !state.timeouts.has(u)).length;
         if (state.timeouts.size + fresh > MAX_TIMEOUTS) return err("limit_reached");
-        Object.assign(e, { then: "timeout", users, until: iso(now + (cmd.timeout_s ?? PURGE_DEFAULT_TIMEOUT_S) * 1000) });
+        Object.assign(e, { then: "timeout", until: iso(now + (cmd.timeout_s ?? PURGE_DEFAULT_TIMEOUT_S) * 1000) });
       } else if (cmd.then === "ban") {
         const fresh = users.filter((u) => !state.bans.has(u)).length;
         if (state.bans.size + fresh > MAX_BANS) return err("limit_reached");
         // As a ban does: every comment of theirs still in the ring goes.
         const banned = new Set(users);
         for (const { comment: c } of state.comments.values()) if (banned.has(c.user_id) && !deleted.includes(c.id)) deleted.push(c.id);
-        Object.assign(e, { then: "ban", users });
+        Object.assign(e, { then: "ban" });
       }
       const events: RoomEvent[] = [e];
       // The pin goes with a removed comment, and (as a ban does) with a banned author's pin even

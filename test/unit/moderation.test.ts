@@ -194,6 +194,8 @@ describe("purge", () => {
     expect(e).toMatchObject({ action: "purge", phrase: "follow me", seconds: 60, by: mod.userId });
     expect(e.deleted).toEqual([a, b]);
     expect(e.then).toBeUndefined();
+    // The authors are named even when nothing else happens to them (the removal notice, the user card).
+    expect(e.users).toEqual([alice.userId, bob.userId]);
     expect([...f.state.comments.keys()]).toEqual([old, keep]);
     // Nobody is restricted without `then`.
     expect(restriction(f.state, alice.userId, "viewer", T0)).toBeNull();

@@ -179,6 +179,12 @@ describe("chat modes", () => {
     expect((await refusal(unknown.c, { type: "message", text: "hi" })).code).toBe("account_too_new");
     await okay(old.c, { type: "message", text: "hi, I'm old" });
     await okay(youngMember.c, { type: "message", text: "hi, I'm a member" });
+    // Through a ticket, the claim travels in it.
+    const t = await token({ claims: { account_created_at: nowS - 2 * 86_400 } });
+    const res = await fetchWorker(`/v1/streams/${sid}/chat/tickets`, { method: "POST", headers: { authorization: `Bearer ${t}` } });
+    const viaTicket = await connect(sid, { token: "", query: `?ticket=${encodeURIComponent(((await res.json()) as { ticket: string }).ticket)}` });
+    await okay(viaTicket, { type: "message", text: "old, via a ticket" });
+    await viaTicket.close();
     await Promise.all([owner, mod, fresh.c, old.c, unknown.c, youngMember.c].map((c) => c.close()));
   });
 });

@@ -121,10 +121,20 @@ describe("GET …/chat/users/{user_id}", () => {
       ["hide", modId, null],
       ["warn", modId, "slow down"],
     ]);
+    // A purge names its authors in `users`, not as the target: the card finds it there too.
+    await okay(owner, { type: "unban", user_id: v.userId });
+    await okay(mod, { type: "unhide_user", user_id: v.userId });
+    await okay(v.c, { type: "acknowledge_warning" });
+    await okay(v.c, { type: "message", text: "buy cheap followers" });
+    await okay(mod, { type: "purge", phrase: "cheap followers", seconds: 60 });
+    const purged = (await card(sid, ownerToken, v.userId)).body;
+    expect(purged.history[0]).toMatchObject({ action: "purge", details: { phrase: "cheap followers", users: [v.userId], deleted: 1 } });
+    expect(purged.messages).toBe(3);
     await okay(owner, { type: "ban", user_id: v.userId, reason: "enough" });
     const banned = (await card(sid, ownerToken, v.userId)).body;
     expect(banned).toMatchObject({ banned: true, muted_until: null });
     expect(banned.history[0]).toMatchObject({ action: "ban", reason: "enough", details: { deleted: 2 } });
+    expect(banned.history.map((e) => e.action)).toEqual(["ban", "purge", "warning_acknowledged", "unhide", "unban", "timeout", "hide", "warn"]);
     await Promise.all([owner.close(), mod.close(), v.c.close()]);
   });
 
