@@ -259,6 +259,11 @@ export class RoomStore {
     return { seq: e.seq, comment: isComment, json };
   }
 
+  /** Records when `userId` last sent a message slow mode counts (a held or hidden one: no event to persist). */
+  slowLast(userId: string, at: number): void {
+    this.sql.exec("INSERT OR REPLACE INTO slow_last (user_id, at) VALUES (?, ?)", userId, at);
+  }
+
   /** Replaces the blocked terms. */
   setBlockedTerms(terms: ReadonlyMap<string, TermAction>): void {
     this.sql.exec("DELETE FROM blocked_terms");

@@ -498,6 +498,13 @@ export class ChatRoom extends DurableObject<Env> {
     const noteAccount = () => {
       if (typeof actor.accountCreatedAt === "number") this.store.noteAccount(actor.userId, actor.accountCreatedAt);
     };
+    // A held or hidden message is a message to slow mode (decide() checked it) though it makes no
+    // event: otherwise a shadow-hidden user would notice slow mode never applies, and a first-timer
+    // could fill their review slots at once.
+    if ((outcome.kind === "held" || outcome.kind === "hidden") && this.state.slowModeS > 0) {
+      this.state.lastMessageAt.set(actor.userId, now);
+      this.store.slowLast(actor.userId, now);
+    }
     if (outcome.kind === "held") {
       noteAccount();
       return this.hold(actor, outcome.held, cmid);

@@ -163,3 +163,20 @@ describe("shadow hide", () => {
     await Promise.all([owner, mod, mod2, sender.c, other, bystander.c, late, resumed].map((c) => c.close()));
   });
 });
+
+describe("slow mode spaces held and hidden messages like any other", () => {
+  it("a shadow-hidden user and a first-timer whose message is held wait like everyone (no tell, no flood)", async () => {
+    const sid = newStreamId();
+    const { owner, mod, mod2, sender, bystander } = await holding(sid, "zzz-unused");
+    await okay(mod, { type: "hide_user", user_id: sender.userId });
+    await okay(mod, { type: "slow_mode", seconds: 30 });
+    await okay(sender.c, { type: "message", text: "one" });
+    const slowed = await refusal(sender.c, { type: "message", text: "two" });
+    expect(slowed.code).toBe("slow_mode");
+    expect(slowed.retry_after_ms).toBeGreaterThan(25_000);
+    await okay(mod, { type: "chat_mode", mode: "first_time_hold", on: true });
+    await heldFor(bystander.c, { type: "message", text: "first words" });
+    expect((await refusal(bystander.c, { type: "message", text: "more words" })).code).toBe("slow_mode");
+    await Promise.all([owner, mod, mod2, sender.c, bystander.c].map((c) => c.close()));
+  });
+});
