@@ -5,8 +5,11 @@
  * With SHARD_MAX_SOCKETS=3 the connection order below decides the shards: the first three sockets
  * share a shard, the next ones go to another.
  */
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { Client, connect, newStreamId, newUserId, staffToken } from "./helpers";
+import type { ChatShard } from "../../src/shard";
+import { Client, SHARDED, connect, newStreamId, newUserId, roomStub, staffToken } from "./helpers";
 import { act, heldFor, moderation, okay, viewer } from "./tools-helpers";
 
 /** Resolves once every frame the server sent `c` before now has arrived (the pong of an exact ping comes after them). */
@@ -107,5 +110,34 @@ describe("staff-only frames follow the room's view of who is staff", () => {
     await drained(promoted.c);
     expect(promoted.c.of("held").some((f) => f.id === h2.id)).toBe(false);
     await Promise.all([owner, mod, filler.c, promoted.c, sender.c, again].map((c) => c.close()));
+  });
+});
+
+describe.skipIf(!SHARDED)("a shard does not bring decided held messages back", () => {
+  it("a `held` frame or a review queue that reaches the shard after the review is dropped or pruned", async () => {
+    const sid = newStreamId();
+    const owner = await connect(sid, { token: await staffToken(sid, "owner") });
+    const mod = await connect(sid, { token: await staffToken(sid, "moderator") });
+    await okay(owner, { type: "blocked_terms", add: ["link"], action: "hold" });
+    const sender = await viewer(sid);
+    const h = await heldFor(sender.c, { type: "message", text: "a link" });
+    const h2 = await heldFor(sender.c, { type: "message", text: "a second link" });
+    await owner.until((x) => x.of("held").filter((f) => f.comment).length === 2, "both held messages");
+    const late = owner.of("held").find((f) => f.id === h.id)!;
+    await okay(mod, { type: "review", id: h.id, decision: "deny" });
+    await moderation(owner, "review"); // the shard's mirror has applied it
+    const [key] = await roomStub(sid).shardKeys();
+    const shard = env.CHAT_SHARD.get(env.CHAT_SHARD.idFromName(key!));
+    // As if the room's frames had been overtaken by the review's delivery:
+    const sent = await runInDurableObject(shard, (s: ChatShard) => s.direct(sid, key!, JSON.stringify(late), { staff: true }));
+    expect(sent).toBe(0);
+    const queue = await runInDurableObject(shard, (s: ChatShard) => {
+      const pruned = (s as unknown as { pruneQueue(f: string): string }).pruneQueue(
+        JSON.stringify({ type: "review_queue", items: [h, h2].map((x) => ({ id: x.id, comment: owner.of("held").find((f) => f.id === x.id)!.comment, reason: "blocked_term", held_at: x.expires_at, expires_at: x.expires_at })) }),
+      );
+      return (JSON.parse(pruned) as { items: Array<{ id: string }> }).items.map((i) => i.id);
+    });
+    expect(queue).toEqual([h2.id]);
+    await Promise.all([owner, mod, sender.c].map((c) => c.close()));
   });
 });
