@@ -3,7 +3,7 @@
 // `ws` broadcast server (the baseline), Socket.IO 4 and partyserver, under identical open-loop load.
 // See BENCHMARKS.md for what is measured and how to read it.
 //
-//   node bench/run.mjs [--scenario seed|fanout5k|sweep|idle|proxyhop|hot|seedshard|quiet|seedbatch|sweepbatch|smoke|all|flood|profile] [--targets a,b,...]
+//   node bench/run.mjs [--scenario seed|fanout5k|sweep|idle|proxyhop|hot|seedshard|quiet|seedbatch|sweepbatch|modes|smoke|all|flood|profile] [--targets a,b,...]
 //                      [--reps 3] [--conns N] [--rate R] [--senders S] [--duration s] [--warmup s]
 //                      [--idle-s 12] [--out bench/results] [--no-pin] [--server-cpu 0] [--load-cpu 1]
 //                      [--client raw|ws]   (load-generator WebSocket client; raw = bench/lib/rawws.mjs)

@@ -20,10 +20,11 @@ if (!outfile) {
   process.exit(2);
 }
 // Budget: the page carries the whole SDK (room events, store, uploads, the text rules for quotes)
-// and the parts of zod it uses (~94 KB): ~160 KB minified, ~50 KB gzip. Far more means zod is
+// and the parts of zod it uses (~94 KB): ~170 KB minified, ~53 KB gzip; issue 18's moderation
+// panels (src/client/page-staff.ts and friends) add ~38 KB (~13 KB gzip). Far more means zod is
 // bundled whole again (src/protocol.ts must keep `import * as z from "zod"`, which esbuild can
 // tree-shake; a re-exported `{ z }` namespace pulls in every locale: ~440 KB).
-const BUDGET_BYTES = 180 * 1024;
+const BUDGET_BYTES = 250 * 1024;
 
 const options = {
   entryPoints: ["src/client/page.ts"],

@@ -16,11 +16,23 @@
  * line per isolate; chat keeps working without it. A batch from a queue not listed in
  * QUEUE_SINKS is retried (towards its dead letter queue): a wiring mistake must not drop events.
  *
+ * Dead letters (issue 19 §7; README "Dead letters"): a delivery with attempts > SINK_MAX_RETRIES
+ * (= max_retries in wrangler.toml) is a message's last; when it fails, its events are reported to
+ * the DeadLetters object (src/dead-letters.ts) with the sink's error and the attempt count
+ * (`dying`) before the retry() that sends it to the dead letter queue. The dead letter queues
+ * (chat-events-dlq, chat-history-dlq) are consumed here too: each message is parked there
+ * (`parked`, keeping that error) and acked; one the full store refuses waits in the dead letter
+ * queue (retried every FULL_RETRY_DELAY_S). src/replay.ts hands parked events back to the sinks.
+ *
  * Metrics: each batch handed to a sink writes one Analytics Engine point to CHAT_METRICS (when
  * bound): blobs [sink, queue], doubles [events stored, events retried] (src/metrics.ts). A batch
  * of an unconfigured sink writes none (nothing was delivered); one of an unknown queue writes
- * sink "none" with every message as a failure.
+ * sink "none" with every message as a failure; one of a dead letter queue writes sink
+ * "dead-letters", doubles [messages parked (or already known), messages left in the queue].
  */
+import { DEAD_LETTER_QUEUES, FULL_RETRY_DELAY_S, QUEUE_SINKS } from "./dead-letter-rules";
+import type { ParkOutcome, ParkReport } from "./dead-letter-store";
+import { deadLetters } from "./dead-letter-store";
 import { loadConfig, type Config, type Env } from "./env";
 import { describeError } from "./errors";
 import { sinkDataPoint, writePoints } from "./metrics";
@@ -28,15 +40,17 @@ import { QueueEvent } from "./protocol";
 import { backoffMs } from "./rules/backoff";
 import { KafkaRestSink } from "./sinks/kafka-rest";
 import { RedisHistorySink, redisClient } from "./sinks/redis-history";
-import type { Sink } from "./sinks/sink";
+import { failureReason, isStored, type Outcome, type Sink } from "./sinks/sink";
 
-/** Which sink drains which queue (queue names as in wrangler.toml). */
-export const QUEUE_SINKS = {
-  "chat-events": "kafka",
-  "chat-history": "redis-history",
-} as const satisfies Record<string, Sink["name"]>;
-
+// Which sink drains which queue, and which dead letter queue receives which queue's dead messages
+// (queue names as in wrangler.toml): in src/dead-letter-rules.ts, where test/unit checks them
+// against wrangler.toml.
+export { DEAD_LETTER_QUEUES, QUEUE_SINKS };
 export type SinkName = (typeof QUEUE_SINKS)[keyof typeof QUEUE_SINKS];
+
+const sinkOfQueue = (queue: string): SinkName | undefined => (QUEUE_SINKS as Record<string, SinkName | undefined>)[queue];
+const originOfDeadLetterQueue = (queue: string): keyof typeof QUEUE_SINKS | undefined =>
+  (DEAD_LETTER_QUEUES as Record<string, keyof typeof QUEUE_SINKS | undefined>)[queue];
 
 /** The first retry's delay, seconds (then doubling up to SINK_RETRY_MAX_DELAY_S). */
 export const SINK_RETRY_MIN_DELAY_S = 2;
@@ -81,22 +95,24 @@ export function sinkFor(name: SinkName, cfg: Config): Sink | null {
 }
 
 /**
- * Handles one batch of one queue. `sink` replaces the sink chosen by `batch.queue` (tests):
- * undefined = choose by queue name, null = not configured (ack everything).
+ * Handles one batch of one queue: a sink's queue (chat-events, chat-history) or a dead letter queue
+ * (chat-events-dlq, chat-history-dlq → handleDeadLetterBatch). `sink` replaces the sink chosen by
+ * `batch.queue` (tests): undefined = choose by queue name, null = not configured (ack everything).
  */
 export async function handleQueueBatch(
   batch: MessageBatch<unknown>,
   env: Env,
-  _ctx: ExecutionContext,
+  ctx: ExecutionContext,
   sink?: Sink | null,
 ): Promise<void> {
+  if (originOfDeadLetterQueue(batch.queue)) return handleDeadLetterBatch(batch, env, ctx);
   const cfg = loadConfig(env);
   const retry = (msg: Message<unknown>) => msg.retry({ delaySeconds: retryDelaySeconds(msg.attempts, cfg.SINK_RETRY_MAX_DELAY_S) });
 
   let target: Sink | null;
   if (sink !== undefined) target = sink;
   else {
-    const name = (QUEUE_SINKS as Record<string, SinkName | undefined>)[batch.queue];
+    const name = sinkOfQueue(batch.queue);
     if (!name) {
       console.error(
         `queue consumer: no sink for queue ${JSON.stringify(batch.queue)} (known: ${Object.keys(QUEUE_SINKS).join(", ")}); ` +
@@ -128,18 +144,39 @@ export async function handleQueueBatch(
   valid.sort((a, b) => (a.event.stream_id < b.event.stream_id ? -1 : a.event.stream_id > b.event.stream_id ? 1 : a.event.seq - b.event.seq));
   const events = valid.map((v) => v.event);
 
-  let stored: boolean[];
+  let outcomes: Outcome[];
   try {
     const r = events.length > 0 ? await target.deliver(events) : [];
-    stored = r.length === events.length ? r : events.map(() => false);
+    outcomes = r.length === events.length ? r : events.map(() => `sink ${target.name} answered ${r.length} outcomes for ${events.length} events`);
   } catch (err) {
-    console.error(`queue consumer ${batch.queue}: sink ${target.name} threw: ${describeError(err)}`);
-    stored = events.map(() => false);
+    const why = `sink ${target.name} threw: ${describeError(err)}`;
+    console.error(`queue consumer ${batch.queue}: ${why}`);
+    outcomes = events.map(() => why);
   }
+
+  // A message's last delivery failed: record why before retry() sends it to the dead letter queue.
+  const deadSink = sinkOfQueue(batch.queue);
+  const last: ParkReport[] = [];
+  if (deadSink) {
+    valid.forEach(({ msg }, i) => {
+      if (isStored(outcomes[i]) || msg.attempts <= cfg.SINK_MAX_RETRIES) return;
+      last.push({
+        kind: "final_failure",
+        sink: deadSink,
+        queue: batch.queue,
+        messageId: msg.id,
+        body: msg.body,
+        enqueuedAt: msg.timestamp.getTime(),
+        error: failureReason(outcomes[i], target.name),
+        attempts: msg.attempts,
+      });
+    });
+  }
+  if (last.length > 0) await reportLastFailures(env, batch.queue, last);
 
   let retried = 0;
   valid.forEach(({ msg }, i) => {
-    if (stored[i]) msg.ack();
+    if (isStored(outcomes[i])) msg.ack();
     else {
       retried++;
       retry(msg);
@@ -149,4 +186,65 @@ export async function handleQueueBatch(
   const acked = valid.length - retried;
   writePoints(env.CHAT_METRICS, [sinkDataPoint(target.name, batch.queue, acked, batch.messages.length - acked)], `queue=${batch.queue}`);
   if (retried > 0) console.warn(`queue consumer ${batch.queue}: ${retried}/${batch.messages.length} events will be retried (sink ${target.name})`);
+}
+
+/**
+ * Reports the events whose last delivery failed to the dead letter store (`dying`, with the error).
+ * Best effort: if the store cannot be reached, the message still goes to the dead letter queue and
+ * is parked from there with NO_ERROR_RECORDED.
+ */
+async function reportLastFailures(env: Env, queue: string, reports: ParkReport[]): Promise<void> {
+  try {
+    await deadLetters(env).report(reports);
+    console.warn(`queue consumer ${queue}: ${reports.length} messages failed their last attempt and go to the dead letter queue (first error: ${reports[0]!.error})`);
+  } catch (err) {
+    console.error(`queue consumer ${queue}: could not record the last error of ${reports.length} dying messages: ${describeError(err)}`);
+  }
+}
+
+/**
+ * A batch of a dead letter queue (chat-events-dlq, chat-history-dlq): every message is reported
+ * `dead` to the DeadLetters object, which parks it (or knows it already: a copy, or an event a
+ * replay delivered) — then acked. Messages the full store refuses are retried after
+ * FULL_RETRY_DELAY_S, so they wait in the dead letter queue; if the object cannot be reached the
+ * whole batch is retried with the sinks' backoff. Never drops a message itself (the dead letter
+ * queue's own max_retries and retention still apply: README "Dead letters").
+ */
+export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Env, _ctx: ExecutionContext): Promise<void> {
+  const origin = originOfDeadLetterQueue(batch.queue);
+  if (!origin) throw new Error(`handleDeadLetterBatch: ${batch.queue} is not a dead letter queue`);
+  const cfg = loadConfig(env);
+  const sink = QUEUE_SINKS[origin];
+  const reports: ParkReport[] = batch.messages.map((m) => ({
+    kind: "dead",
+    sink,
+    queue: origin,
+    messageId: m.id,
+    body: m.body,
+    enqueuedAt: m.timestamp.getTime(),
+  }));
+  let outcomes: ParkOutcome[];
+  try {
+    outcomes = await deadLetters(env).report(reports);
+  } catch (err) {
+    console.error(`dead letters ${batch.queue}: could not park ${batch.messages.length} messages, retrying: ${describeError(err)}`);
+    for (const m of batch.messages) m.retry({ delaySeconds: retryDelaySeconds(m.attempts, cfg.SINK_RETRY_MAX_DELAY_S) });
+    writePoints(env.CHAT_METRICS, [sinkDataPoint("dead-letters", batch.queue, 0, batch.messages.length)], `queue=${batch.queue}`);
+    return;
+  }
+  let kept = 0;
+  let full = 0;
+  batch.messages.forEach((m, i) => {
+    if (outcomes[i] === "full") {
+      full++;
+      m.retry({ delaySeconds: FULL_RETRY_DELAY_S });
+    } else {
+      kept++;
+      m.ack();
+    }
+  });
+  const parked = outcomes.filter((o) => o === "parked").length;
+  if (parked > 0) console.warn(`dead letters ${batch.queue}: parked ${parked} ${sink} events (npm run dlq -- list)`);
+  if (full > 0) console.error(`dead letters ${batch.queue}: the store is full; ${full} messages wait in the dead letter queue (replay or discard parked ones)`);
+  writePoints(env.CHAT_METRICS, [sinkDataPoint("dead-letters", batch.queue, kept, full)], `queue=${batch.queue}`);
 }

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { DEFAULT_MAX_UPLOAD_BYTES } from "./rules/images";
 import type { ChatRoom } from "./room";
 import type { ChatShard } from "./shard";
+import type { DeadLetters } from "./dead-letters";
 import {
   DEFAULT_EDIT_WINDOW_S,
   DEFAULT_MAX_SOCKETS_PER_USER,
@@ -26,6 +27,11 @@ export interface Env {
   CHAT_EVENTS: Queue<unknown>;
   /** Queue of the Redis history sink (chat-history); fed and drained like CHAT_EVENTS, independently. */
   CHAT_HISTORY: Queue<unknown>;
+  /**
+   * The one DeadLetters object (src/dead-letters.ts, name "dead-letters"): messages of the dead
+   * letter queues chat-events-dlq and chat-history-dlq, parked for an operator to list and replay.
+   */
+  CHAT_DEAD_LETTERS: DurableObjectNamespace<DeadLetters>;
   /** R2 bucket of chat images, keys `uploads/{stream_id}/{upload_id}` (src/uploads.ts). */
   CHAT_UPLOADS: R2Bucket;
   /**
@@ -85,6 +91,12 @@ export interface Env {
   NEON_WS_PROXY?: string;
   /** Cap of the queue consumer's retry backoff, seconds (default 60). */
   SINK_RETRY_MAX_DELAY_S?: string;
+  /**
+   * `max_retries` of the chat-events and chat-history consumers in wrangler.toml (default 100; keep
+   * them equal): a delivery with attempts > this is the last, and its error is recorded for the
+   * dead letter store (src/consumer.ts). The code cannot read wrangler.toml's value.
+   */
+  SINK_MAX_RETRIES?: string;
 }
 
 export { DEFAULT_MAX_UPLOAD_BYTES } from "./rules/images";
@@ -101,6 +113,8 @@ export const DEFAULT_SHARD_MAX_SOCKETS = 5_000;
 export const SHARD_MAX_SOCKETS_CEILING = 32_768;
 /** BATCH_MAX_WINDOW_MS default, ms: DESIGN.md "Batched delivery" (coalescing ≤ 25 ms). */
 export const DEFAULT_BATCH_MAX_WINDOW_MS = 25;
+/** SINK_MAX_RETRIES default: wrangler.toml's max_retries of chat-events and chat-history (a unit test holds them equal). */
+export const DEFAULT_SINK_MAX_RETRIES = 100;
 /** UPLOADS_PER_MIN default. */
 export const DEFAULT_UPLOADS_PER_MIN = 10;
 
@@ -174,6 +188,8 @@ const ConfigSchema = z
     DATABASE_URL: optionalString,
     NEON_WS_PROXY: optionalString,
     SINK_RETRY_MAX_DELAY_S: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(43_200).default(60)),
+    // Cloudflare Queues allow max_retries 0 … 100.
+    SINK_MAX_RETRIES: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).max(100).default(DEFAULT_SINK_MAX_RETRIES)),
   })
   .superRefine((c, ctx) => {
     if (!c.JWT_SECRET && !c.JWT_JWKS_URL) {

@@ -8,10 +8,11 @@
  *   welcomeFor(state, identity, …)     the user's part of a welcome, as the room decides it
  *   welcomeFrame(state, epoch, …)      the `welcome` frame of a join (room or shard)
  *   historyFrame(view, since, epoch)   the `history` frame for a join or a resume
+ *   historyPage(comments, limit, …)    a page of the history API from the room's comments (no Redis)
  *   eventFrame(entry)                  the frame a ring entry is broadcast as
  *   RoomMirror                         a shard's copy: a snapshot, then the room's entries applied in seq order
  */
-import { HISTORY_SIZE, type ChatModes, type LockdownPreset, type Role, type ServerFrame, type StreamComment } from "./protocol";
+import { HISTORY_SIZE, type ChatModes, type LockdownPreset, type Role, type SeqComment, type ServerFrame, type StreamComment } from "./protocol";
 import type { RoomLimits } from "./rules/limits";
 import { apply, effectiveRole, emptyState, restrictions, type CommentEntry, type RoomState } from "./rules/room-state";
 
@@ -134,6 +135,22 @@ export function historyFrame(view: ResumeView, sinceParam: string | null, epochP
 export function backlogFrame(comments: ReadonlyMap<string, CommentEntry>): string {
   const latest = [...comments.values()].slice(-BACKLOG_SIZE).map((e) => JSON.stringify(e));
   return `{"type":"history","comments":[${latest.join(",")}],"recovered":false}`;
+}
+
+/**
+ * One page of `GET /v1/streams/{id}/chat/history` from the room's own comments in their current
+ * state (the last HISTORY_SIZE, seq order): the newest `limit` with a seq below `before` (all when
+ * absent), oldest first — the page Redis answers for the same stream (src/sinks/redis-history.ts
+ * readHistoryFrom). The worker's fallback when Redis is not configured (README "Running locally").
+ */
+export function historyPage(comments: ReadonlyMap<string, CommentEntry>, limit: number, before?: number): SeqComment[] {
+  const all = [...comments.values()];
+  const page: SeqComment[] = [];
+  for (let i = all.length - 1; i >= 0 && page.length < limit; i--) {
+    const e = all[i]!;
+    if (before === undefined || e.seq < before) page.push({ seq: e.seq, comment: e.comment });
+  }
+  return page.reverse();
 }
 
 /** The frame a ring entry is sent as: a comment's stored `{"seq","comment"}` with the type in front; any other event as stored. */

@@ -190,8 +190,6 @@ export const ModerationAction = z.enum([
   "review",
   "warn",
   "warning_acknowledged",
-  "hide",
-  "unhide",
   "lockdown",
   "purge",
   "title",

@@ -216,12 +216,6 @@ export class RoomStore {
           case "warning_acknowledged":
             this.sql.exec("DELETE FROM warnings WHERE user_id = ?", e.user_id!);
             break;
-          case "hide":
-            this.sql.exec("INSERT OR IGNORE INTO hidden (user_id) VALUES (?)", e.user_id!);
-            break;
-          case "unhide":
-            this.sql.exec("DELETE FROM hidden WHERE user_id = ?", e.user_id!);
-            break;
           case "lockdown":
             this.setMeta("modes", JSON.stringify(state.modes));
             this.setMeta("lockdown", state.lockdown ? JSON.stringify(state.lockdown) : "");
@@ -268,6 +262,12 @@ export class RoomStore {
   setBlockedTerms(terms: ReadonlyMap<string, TermAction>): void {
     this.sql.exec("DELETE FROM blocked_terms");
     for (const [t, a] of terms) this.sql.exec("INSERT INTO blocked_terms (term, action) VALUES (?, ?)", t, a);
+  }
+
+  /** Records a shadow hide (`on`) or its end. */
+  setHidden(userId: string, on: boolean): void {
+    if (on) this.sql.exec("INSERT OR IGNORE INTO hidden (user_id) VALUES (?)", userId);
+    else this.sql.exec("DELETE FROM hidden WHERE user_id = ?", userId);
   }
 
   /** Saves the owner's lockdown preset. */

@@ -29,7 +29,7 @@ import { DurableObject } from "cloudflare:workers";
 import { createAudience, type Audience } from "./audience";
 import { loadConfig, type Env } from "./env";
 import { describeError } from "./errors";
-import { BACKLOG_SIZE, backlogFrame, historyFrame, snapshotOf, welcomeFor, welcomeFrame, type MirrorSnapshot, type WelcomeFor } from "./mirror";
+import { BACKLOG_SIZE, backlogFrame, historyFrame, historyPage, snapshotOf, welcomeFor, welcomeFrame, type MirrorSnapshot, type WelcomeFor } from "./mirror";
 import { StreamMetrics, regionOf, streamDataPoints, streamStats, writePoints, type MetricsWriter } from "./metrics";
 import { Outbox } from "./outbox";
 import {
@@ -46,6 +46,7 @@ import {
   type ModlogResponse,
   type ReviewQueueFrame,
   type RoomEvent,
+  type SeqComment,
   type StatsResponse,
   type UserCardResponse,
 } from "./protocol";
@@ -341,6 +342,20 @@ export class ChatRoom extends DurableObject<Env> {
     return this.command(actorOf(identity), cmd);
   }
 
+  /**
+   * RPC from the worker: `GET /v1/streams/{id}/chat/history` when Redis is not configured (the
+   * default `npm run dev`): a page of this room's own comments in their current state, the last
+   * HISTORY_SIZE — what Redis would hold once the queue caught up (src/mirror.ts historyPage). A
+   * read never binds the room: one that no socket or action has bound yet has no comments.
+   */
+  async history(streamId: string, limit: number, before?: number): Promise<SeqComment[]> {
+    if (this.state.streamId !== streamId) {
+      if (this.state.streamId) throw new Error(`room for ${this.state.streamId} asked for the history of ${streamId}`);
+      return [];
+    }
+    return historyPage(this.state.comments, limit, before);
+  }
+
   /** RPC from the worker: `GET /v1/streams/{id}/chat/state`. */
   async snapshot(streamId: string, identity: RoomIdentity): Promise<StateSnapshot> {
     this.bind(streamId, identity);
@@ -544,6 +559,11 @@ export class ChatRoom extends DurableObject<Env> {
       this.state.lockdownPreset = outcome.lockdownPreset;
       this.store.setLockdownPreset(outcome.lockdownPreset);
     }
+    if (outcome.hidden) {
+      if (outcome.hidden.on) this.state.hidden.add(outcome.hidden.userId);
+      else this.state.hidden.delete(outcome.hidden.userId);
+      this.store.setHidden(outcome.hidden.userId, outcome.hidden.on);
+    }
     // Staff see each entry live (after the events it records, which are broadcast below).
     const logged = this.store.log(drafts);
     if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, outcome.ack);
@@ -592,7 +612,10 @@ export class ChatRoom extends DurableObject<Env> {
         return 0;
       case "moderation":
         if (e.deleted) removed.push(...e.deleted);
-        return e.action === "ban" && e.user_id !== undefined ? this.uploads.doomPendingOf(e.user_id, now) : 0;
+        // A ban (and a purge that bans) makes the users' unattached uploads unreachable at once.
+        if (e.action === "ban" && e.user_id !== undefined) return this.uploads.doomPendingOf(e.user_id, now);
+        if (e.action === "purge" && e.then === "ban") return (e.users ?? []).reduce((n, u) => n + this.uploads.doomPendingOf(u, now), 0);
+        return 0;
       case "comment_edited":
       case "pinned":
         return 0;

@@ -10,8 +10,11 @@
  * Bindings (wrangler.toml):
  *   CHAT_ROOM     Durable Object namespace, class ChatRoom
  *   CHAT_SHARD    Durable Object namespace, class ChatShard: a stream's fan-out shards (src/shard.ts), when SHARD_MAX_SOCKETS > 0
+ *   CHAT_DEAD_LETTERS  Durable Object namespace, class DeadLetters: the one object "dead-letters" where the dead letter
+ *                 queues' messages are parked for the admin routes below (src/dead-letters.ts)
  *   CHAT_EVENTS   Queue chat-events: producer (the room's outbox) and consumer (queue() below → Kafka), DLQ chat-events-dlq
  *   CHAT_HISTORY  Queue chat-history: producer (the room's outbox) and consumer (queue() below → Redis), DLQ chat-history-dlq
+ *   (consumer only) chat-events-dlq, chat-history-dlq: queue() below parks their messages in CHAT_DEAD_LETTERS
  *   CHAT_UPLOADS  R2 bucket chat-uploads: chat images, uploads/{stream_id}/{upload_id} (src/uploads.ts; the room deletes them)
  *   CHAT_METRICS  Analytics Engine dataset chat_metrics (optional): the rooms' and the consumer's data points (src/metrics.ts)
  *   ASSETS        static files in ./public (the demo page)
@@ -32,9 +35,11 @@
  *   TICKET_SECRET                  signs WebSocket tickets (default: derived from JWT_SECRET)
  *   MAX_UPLOAD_BYTES               largest image upload, bytes (default 5 MiB)
  *   UPLOADS_PER_MIN                image uploads per user per stream per minute (default 10)
- *   UPSTASH_REDIS_REST_URL/_TOKEN  history sink and history API
+ *   UPSTASH_REDIS_REST_URL/_TOKEN  history sink and history API (unset: the history API asks the stream's room)
  *   KAFKA_REST_URL, KAFKA_REST_TOKEN | KAFKA_REST_USER/_PASSWORD, KAFKA_CHAT_TOPIC (streams.chat)
  *   DATABASE_URL, NEON_WS_PROXY    usernames and roles from Postgres (Neon driver)
+ *   SINK_RETRY_MAX_DELAY_S         cap of the queue consumer's retry backoff, seconds (default 60)
+ *   SINK_MAX_RETRIES               = max_retries of chat-events/chat-history in wrangler.toml (default 100)
  */
 import { Hono, type Context } from "hono";
 import { describeError } from "./errors";
@@ -51,12 +56,27 @@ import { MODLOG_PAGE_DEFAULT, MODLOG_PAGE_MAX } from "./rules/modlog";
 import { resolveRole } from "./roles";
 import { TICKET_TTL_S, mintTicket, ticketSecret, verifyTicket } from "./tickets";
 import { handleQueueBatch } from "./consumer";
+import {
+  DISCARD_MAX,
+  LIST_DEFAULT,
+  LIST_MAX,
+  REPLAY_DEFAULT,
+  REPLAY_MAX,
+  boundedInt,
+  isDeadLetterSink,
+  isDeadLetterState,
+  type ListQuery,
+  type ReplayQuery,
+} from "./dead-letter-rules";
+import { deadLetters } from "./dead-letter-store";
+import { replayDeadLetters } from "./replay";
 import { lookupUser, resolveUser } from "./usernames";
-import { readHistory } from "./history";
+import { HISTORY_SOURCE_HEADER, noteRoomFallback, readHistory } from "./history";
 import { getUpload, postUpload } from "./uploads";
 
 export { ChatRoom } from "./room";
 export { ChatShard } from "./shard";
+export { DeadLetters } from "./dead-letters";
 
 type AppEnv = { Bindings: Env; Variables: { config: Config } };
 
@@ -104,6 +124,7 @@ app.use(
     },
     allowHeaders: ["Authorization", "Content-Type"],
     allowMethods: ["GET", "POST", "OPTIONS"],
+    exposeHeaders: [HISTORY_SOURCE_HEADER],
     maxAge: 600,
   }),
 );
@@ -351,6 +372,10 @@ app.get("/v1/streams/:stream_id/chat/stats", async (c) => {
 app.post("/v1/streams/:stream_id/chat/uploads", async (c) => postUpload(c, streamIdParam(c), (await authenticate(c)).userId));
 app.get("/v1/uploads/:stream_id/:upload_id", getUpload);
 
+/**
+ * The stream's last comments, oldest first (`limit` 1–200, `before` a seq): from Redis, or, when Redis
+ * is not configured, from the stream's room (header `x-history-source` says which).
+ */
 app.get("/v1/streams/:stream_id/chat/history", async (c) => {
   const streamId = streamIdParam(c);
   await authenticate(c);
@@ -370,8 +395,111 @@ app.get("/v1/streams/:stream_id/chat/history", async (c) => {
     console.error(`history: Redis read failed stream=${streamId}: ${describeError(err)}`);
     fail(503, "history_unavailable", "History storage is unavailable, try again shortly");
   }
-  if (comments === null) fail(503, "history_unavailable", "History storage is not configured");
-  return c.json({ comments });
+  if (comments === null) {
+    // No Redis (the default `npm run dev`): the room's own last 200 comments, in their current state.
+    // A Redis that is configured but failing is never replaced by this: that is the 503 above.
+    noteRoomFallback();
+    comments = await roomFor(c, streamId).history(streamId, limit, before);
+    return c.json({ comments }, 200, { [HISTORY_SOURCE_HEADER]: "room" });
+  }
+  return c.json({ comments }, 200, { [HISTORY_SOURCE_HEADER]: "redis" });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Operators: dead letters (issue 19 §7; README "Dead letters"). Platform admins only (the JWT claim
+// role: "admin"); `npm run dlq` (src/cli/dlq.ts) is a client of these routes.
+// ---------------------------------------------------------------------------------------------
+
+/** The caller's identity when its token carries `role: "admin"`; else 401 (no/bad token) or 403 `forbidden`. */
+async function requireAdmin(c: Context<AppEnv>): Promise<Identity> {
+  const identity = await authenticate(c);
+  if (!identity.admin) fail(403, "forbidden", 'Only platform admins (JWT claim role: "admin") may do this');
+  return identity;
+}
+
+/** The request's body as a JSON object; 400 `invalid_json` when it is not one. */
+async function jsonBody(c: Context<AppEnv>): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    fail(400, "invalid_json", "Body must be a JSON object");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) fail(400, "invalid_json", "Body must be a JSON object");
+  return body as Record<string, unknown>;
+}
+
+/** `sink` and `stream_id` filters shared by listing and replay; undefined when absent, 400 when wrong. */
+function deadLetterFilter(sink: unknown, streamId: unknown): Pick<ListQuery, "sink" | "streamId"> {
+  const out: Pick<ListQuery, "sink" | "streamId"> = {};
+  if (sink !== undefined) {
+    if (!isDeadLetterSink(sink)) fail(400, "invalid_sink", 'sink must be "kafka" or "redis-history"');
+    out.sink = sink;
+  }
+  if (streamId !== undefined) {
+    if (typeof streamId !== "string" || !isUuid(streamId)) fail(400, "invalid_stream_id", "stream_id must be a UUID");
+    out.streamId = streamId.toLowerCase();
+  }
+  return out;
+}
+
+/** Row ids: a non-empty array of at most `max` positive integers. */
+function deadLetterIds(v: unknown, max: number): number[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > max || !v.every((id) => boundedInt(id, 1, Number.MAX_SAFE_INTEGER) !== null)) {
+    fail(400, "invalid_ids", `ids must be 1 to ${max} row ids (positive integers)`);
+  }
+  return v as number[];
+}
+
+/**
+ * Parked dead letters, oldest first: `?state=dying|parked|replayed|malformed&sink=kafka|redis-history&stream_id=&after=<id>&limit=1..100`
+ * → `{"items":[…],"next_after":<id>|null,"counts":{sink:{state:n}}}` (src/dead-letter-store.ts DeadLetterPage).
+ */
+app.get("/v1/admin/dead-letters", async (c) => {
+  await requireAdmin(c);
+  const q: ListQuery = deadLetterFilter(c.req.query("sink"), c.req.query("stream_id"));
+  const state = c.req.query("state");
+  if (state !== undefined && state !== "all") {
+    if (!isDeadLetterState(state)) fail(400, "invalid_state", "state must be dying, parked, replayed, malformed or all");
+    q.state = state;
+  }
+  const after = c.req.query("after");
+  if (after !== undefined) q.after = boundedInt(after, 0, Number.MAX_SAFE_INTEGER) ?? fail(400, "invalid_after", "after must be a row id");
+  const limitRaw = c.req.query("limit");
+  const limit = limitRaw === undefined ? LIST_DEFAULT : (boundedInt(limitRaw, 1, LIST_MAX) ?? fail(400, "invalid_limit", `limit must be an integer from 1 to ${LIST_MAX}`));
+  return c.json(await deadLetters(c.env).list(q, limit));
+});
+
+/** One row with its body (the queue message as it died). */
+app.get("/v1/admin/dead-letters/:id", async (c) => {
+  await requireAdmin(c);
+  const id = boundedInt(c.req.param("id"), 1, Number.MAX_SAFE_INTEGER) ?? fail(404, "not_found", "No such dead letter");
+  const row = await deadLetters(c.env).get(id);
+  if (!row) fail(404, "not_found", "No such dead letter");
+  return c.json(row);
+});
+
+/**
+ * Replays parked rows through their sinks: body `{"ids"?:[…],"sink"?,"stream_id"?,"limit"?: 1..500}` (no ids: the oldest
+ * parked rows matching the filters) → `{"claimed","replayed","failed","items":[{id,sink,stream_id,seq,ok,error?}]}`.
+ */
+app.post("/v1/admin/dead-letters/replay", async (c) => {
+  const admin = await requireAdmin(c);
+  const body = await jsonBody(c);
+  const q: ReplayQuery = deadLetterFilter(body.sink, body.stream_id);
+  if (body.ids !== undefined) q.ids = deadLetterIds(body.ids, REPLAY_MAX);
+  const limit = body.limit === undefined ? (q.ids?.length ?? REPLAY_DEFAULT) : (boundedInt(body.limit, 1, REPLAY_MAX) ?? fail(400, "invalid_limit", `limit must be an integer from 1 to ${REPLAY_MAX}`));
+  console.warn(`dead letters: replay by admin ${admin.userId}: ${JSON.stringify({ ...q, limit })}`);
+  return c.json(await replayDeadLetters(deadLetters(c.env), c.get("config"), q, limit));
+});
+
+/** Deletes rows that are not tombstones: body `{"ids":[…]}` (at most 500) → `{"discarded": n}`. */
+app.post("/v1/admin/dead-letters/discard", async (c) => {
+  const admin = await requireAdmin(c);
+  const ids = deadLetterIds((await jsonBody(c)).ids, DISCARD_MAX);
+  const discarded = await deadLetters(c.env).discard(ids);
+  console.warn(`dead letters: admin ${admin.userId} discarded ${discarded} rows (${ids.length} asked)`);
+  return c.json({ discarded });
 });
 
 /** Development tokens for the demo page (DEV_TOKENS=true only; never enable in production). */

@@ -7,6 +7,7 @@
 //   npm run bench -- --scenario quiet        1,000 batched viewers, 1 msg/s from 1 sender, 20 s
 //   npm run bench -- --scenario seedbatch    the seed load (1,000 × 100 msg/s from 20 senders, 10 s), batched
 //   npm run bench -- --scenario sweepbatch   1,000 batched viewers at 10, 25, 50, 100, 200 msg/s (5 s each)
+//   npm run bench -- --scenario modes        the seed load batched, chat modes off vs unique + first_time_hold on (issue 18)
 //
 // kind "ladder" (sweepbatch): every rate of `rates` is measured on the same server start, in order,
 // the server left to go quiet before each; no pass/fail, no bisection — one result row per rate and
@@ -40,6 +41,18 @@ export const BATCH_SCENARIOS = {
     targets: BATCH_TARGETS,
     baseline: "ws-batch",
     pairs: BATCH_PAIRS,
+  },
+  // Issue 18: what `unique` and `first_time_hold` cost per delivery at the seed load (target ≤ 10 %).
+  modes: {
+    kind: "load",
+    conns: 1000,
+    rate: 100,
+    senders: 20,
+    warmup: 2,
+    duration: 10,
+    targets: ["ours-batch", "ours-batch-modes"],
+    baseline: "ours-batch",
+    pairs: { "ours-batch-modes": "ours-batch" },
   },
   sweepbatch: {
     kind: "ladder",

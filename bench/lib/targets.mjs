@@ -271,6 +271,41 @@ function oursSpec(port, ctx, { batch }) {
   };
 }
 
+/**
+ * Issue 18's benchmark setup: the stream's first `posters` users (the load's senders are the first
+ * connections) post once, then an admin turns `unique` (600 s) and `first_time_hold` on, and the
+ * state route must show both on — so what the run measures is the cost of the modes' checks on every
+ * message (the r9k normal form and window lookup, the first-poster lookup), not held messages.
+ */
+async function enableModes(port, ctx, posters = 32) {
+  const { WebSocket } = await import("ws");
+  const base = `127.0.0.1:${port}`;
+  await Promise.all(
+    Array.from({ length: posters }, (_, i) =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://${base}/ws/streams/${ctx.streamId}/chat`, { headers: { Authorization: `Bearer ${benchToken(userId(i, ctx.runTag), JWT_SECRET, 600)}` } });
+        const timer = setTimeout(() => reject(new Error(`modes setup: poster ${i} got no ack`)), 15_000);
+        ws.on("open", () => ws.send(JSON.stringify({ type: "message", text: `first post ${i} ${ctx.runTag}`, client_msg_id: `setup-${i}` })));
+        ws.on("message", (d) => {
+          if (String(d).includes('"type":"ack"')) {
+            clearTimeout(timer);
+            ws.close();
+            resolve();
+          }
+        });
+        ws.on("error", reject);
+      }),
+    ),
+  );
+  const headers = { authorization: `Bearer ${adminToken()}`, "content-type": "application/json" };
+  for (const body of [{ type: "chat_mode", mode: "unique", on: true, seconds: 600 }, { type: "chat_mode", mode: "first_time_hold", on: true }]) {
+    const r = await fetch(`http://${base}/v1/streams/${ctx.streamId}/chat/actions`, { method: "POST", headers, body: JSON.stringify(body) });
+    if (!r.ok) throw new Error(`modes setup: ${body.mode} → ${r.status} ${await r.text()}`);
+  }
+  const state = await (await fetch(`http://${base}/v1/streams/${ctx.streamId}/chat/state`, { headers })).json();
+  if (state.modes?.unique_s !== 600 || state.modes?.first_time_hold !== true) throw new Error(`modes setup: the state route shows ${JSON.stringify(state.modes)}`);
+}
+
 /** Deterministic per-connection user UUIDs (distinct users → per-user rate limits never bite). */
 function userId(i, tag) {
   const hex = (i + 1).toString(16).padStart(12, "0");
@@ -323,6 +358,18 @@ export const TARGETS = {
     seqPersisted: true,
     sharded: false,
     start: (ctx, port) => startOurs(ctx, port, { name: "ours-batch", shardMaxSockets: 0 }),
+    spec: (port, ctx) => oursSpec(port, ctx, { batch: true }),
+  },
+  "ours-batch-modes": {
+    label: "ours, single room, ?batch=1, chat modes unique (600 s) and first_time_hold on (issue 18)",
+    protocol: "ours",
+    seqPersisted: true,
+    sharded: false,
+    async start(ctx, port) {
+      const h = await startOurs(ctx, port, { name: "ours-batch-modes", shardMaxSockets: 0 });
+      await enableModes(port, ctx);
+      return h;
+    },
     spec: (port, ctx) => oursSpec(port, ctx, { batch: true }),
   },
   "ours-sharded": {

@@ -6,7 +6,8 @@
  *   ─▶ WebSocket /ws/streams/{id}/chat?ticket=…[&since=…&epoch=…][&batch=1]
  *   ─▶ welcome ─▶ history ─▶ state "open": outbox resent, live comments, heartbeat.
  * Images go over HTTP beside it (upload(): POST /v1/streams/{id}/chat/uploads with the same
- * credentials), then their ids ride on a message (`send(text, { attachments })`).
+ * credentials), then their ids ride on a message (`send(text, { attachments })`); so do staff's
+ * reads of the moderation log and user cards (fetchModlog(), fetchUserCard(): src/client/http.ts).
  * Anything that ends it (server close, connect timeout, missed pong, the browser going offline,
  * a hole in the sequence that does not fill) tears it down completely and schedules the next
  * attempt with full-jitter backoff. The SequenceTracker makes the app see every comment once,
@@ -35,11 +36,49 @@ import {
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { Emitter } from "./emitter.js";
 import { ChatError } from "./errors.js";
+import { RESPONSE_SCHEMAS, getChecked, modlogPath, userCardPath, type ModlogQuery } from "./http.js";
+import { isRetryable } from "./recovery.js";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, type ActionResult, type CommandInput, type OutboxEntry, type SendResult } from "./outbox.js";
 import { DEFAULT_SEND_RATE_PER_SEC, SendPacer } from "./pacer.js";
 import { SequenceTracker, type ResumePoint } from "./sequence.js";
-import { DEFAULT_MAX_COMMENTS, applyEvents, emptyView, historyFrames, resetView, setViewers, welcomeView, type RoomView } from "./store.js";
-import type { ChatLimits, ChatUser, Role, RoomEvent, SeqComment, StreamComment, WelcomeFrame } from "./types.js";
+import {
+  DEFAULT_MAX_COMMENTS,
+  addHiddenComment,
+  addModlogEntry,
+  applyEvents,
+  applyHeld,
+  emptyView,
+  expireHeld,
+  historyFrames,
+  nextHeldExpiry,
+  resetView,
+  setReviewQueue,
+  setViewers,
+  welcomeView,
+  type OwnHeldMessage,
+  type PendingWarning,
+  type RoomView,
+} from "./store.js";
+import type {
+  ChatLimits,
+  ChatMode,
+  ChatModes,
+  ChatUser,
+  HeldFrame,
+  HeldItem,
+  HiddenCommentFrame,
+  LockdownPreset,
+  ModlogEntry,
+  ModlogFrame,
+  ModlogResponse,
+  ReviewQueueFrame,
+  Role,
+  RoomEvent,
+  SeqComment,
+  StreamComment,
+  UserCardResponse,
+  WelcomeFrame,
+} from "./types.js";
 import {
   DEFAULT_MAX_UPLOAD_BYTES,
   UPLOAD_RATE_LIMIT_RETRIES,
@@ -231,7 +270,8 @@ export interface ChatClientEvents {
   event: RoomEvent;
   /**
    * The state store changed (`chat.room`; also `chat.comments`, `chat.pinned`, …): after each
-   * history, each live sequenced frame, each viewer count. Render from this and no reducer of
+   * history, each live sequenced frame, each viewer count, and each `held`, `review_queue`,
+   * `modlog` or `hidden_comment` frame that changed something (and a held message expiring). Render from this and no reducer of
    * your own is needed. The view is immutable: compare objects to find what changed.
    */
   change: RoomView;
@@ -241,6 +281,15 @@ export interface ChatClientEvents {
    * too_many_sockets.
    */
   error: ChatError;
+}
+
+/** What purge() does to the authors of the messages it removes (absent: nothing). */
+export interface PurgeOptions extends ActionOptions {
+  then?: "timeout" | "ban";
+  /** With `then: "timeout"`: its length, 10 … 86,400 s (the server's default: 600). */
+  timeoutS?: number;
+  /** Shown in the log and to the authors' moderation history; at most 200 characters. */
+  reason?: string;
 }
 
 /** Options of every command method. */
@@ -291,6 +340,18 @@ interface Connection {
   gapTimer?: Timer;
   /** Wakes the send pump when the pacer allows the next message. */
   pumpTimer?: Timer;
+  /** Unsequenced staff/author frames (held, review_queue, modlog, hidden_comment) that came before the history: applied after it. */
+  early: UnsequencedFrame[];
+}
+
+/** The server frames of issue 18 that carry no seq (README "Client SDK": moderation under a raid). */
+type UnsequencedFrame = HeldFrame | ReviewQueueFrame | ModlogFrame | HiddenCommentFrame;
+
+/** One of our messages held for review: its send() settles when a moderator decides. */
+interface HeldWait {
+  clientMsgId: string;
+  resolve(r: ActionResult): void;
+  reject(e: ChatError): void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,6 +360,11 @@ interface Connection {
 
 /** How long the client waits before resending a message the server answered with `internal_error` (ms). */
 export const INTERNAL_ERROR_RETRY_MS = 1_000;
+/**
+ * A held message counts as expired this long after its `expires_at` (ms): `expires_at` is the
+ * server's clock, and a decision made just before it may still be on its way.
+ */
+export const HELD_EXPIRY_GRACE_MS = 5_000;
 
 export class ChatClient extends Emitter<ChatClientEvents> {
   readonly streamId: string;
@@ -333,6 +399,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   #maxUploadBytes: number;
   /** Uploads in flight; close() aborts them. */
   readonly #uploads = new Set<AbortController>();
+  /** Our messages held for review, by held comment id. */
+  readonly #held = new Map<string, HeldWait>();
+  /** Fires at the next held message's (or review queue item's) expiry. */
+  #heldTimer: Timer | undefined;
 
   constructor(options: ChatClientOptions) {
     super();
@@ -440,6 +510,36 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return this.#view.banned;
   }
 
+  /** The chat modes in force (all off before the first welcome). */
+  get modes(): ChatModes {
+    return this.#view.modes;
+  }
+
+  /** The stream's title, or null when none is set. */
+  get title(): string | null {
+    return this.#view.title;
+  }
+
+  /** Our warning waiting for acknowledgeWarning(), or null. */
+  get warning(): PendingWarning | null {
+    return this.#view.warning;
+  }
+
+  /** Our own messages held for review (and denied or expired ones), oldest first. */
+  get held(): readonly OwnHeldMessage[] {
+    return this.#view.held;
+  }
+
+  /** Staff: messages waiting for review, oldest first. */
+  get reviewQueue(): readonly HeldItem[] {
+    return this.#view.reviewQueue;
+  }
+
+  /** Staff: moderation log entries received live on this client, oldest first. */
+  get modlog(): readonly ModlogEntry[] {
+    return this.#view.modlog;
+  }
+
   /** The largest image upload() sends, bytes (the option, or the server's `max_bytes` after a 413). */
   get maxUploadBytes(): number {
     return this.#maxUploadBytes;
@@ -489,6 +589,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * (`welcome.limits`, default 10/s, burst of the same size), oldest first; a throttled one is
    * resent after the server's retry_after_ms. `replyTo` makes it a reply; `attachments` are
    * upload ids from upload() (then `text` may be empty; otherwise an empty text is `empty_message`).
+   * Chat modes refuse with `emote_only`, `not_unique`, `members_only`, `account_too_new`; a pending
+   * warning with `warning_pending`.
+   *
+   * Held for review (a `hold` blocked term, or first-time hold): the room answers `held` instead of
+   * an ack. The message leaves the outbox (it is not resent), shows in `chat.held` / `room.held` as
+   * `held` with its `expiresAt`, and the promise stays pending until a moderator decides: allowed,
+   * it resolves with the comment's id and seq when the comment arrives; denied, it rejects with
+   * `review_denied`; undecided past `expires_at` (plus HELD_EXPIRY_GRACE_MS), with `review_expired`.
+   * A shadow-hidden sender's message takes no seq (the room sends it only to them and staff): the
+   * result's `seq` is then the stream position it was shown at.
    */
   send(text: string, options: SendOptions = {}): Promise<SendResult> {
     const clientMsgId = options.clientMsgId ?? uuid();
@@ -498,9 +608,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (options.replyTo !== undefined) command.reply_to = options.replyTo;
     if (options.attachments !== undefined) command.attachments = options.attachments;
     return this.#command(command, clientMsgId).then((ack) => {
-      if (ack.id === undefined || ack.seq === undefined) {
+      if (ack.id === undefined) {
         // The room acks a text it found visually empty without creating a comment.
         throw new ChatError("empty_message", "The server found nothing to post in the message", { clientMsgId });
+      }
+      if (ack.seq === undefined) {
+        // A shadow-hidden sender's comment (issue 18 §4): delivered to them and staff only, unsequenced.
+        const shown = this.#view.comments.find((c) => c.comment.id === ack.id);
+        return { clientMsgId: ack.clientMsgId, id: ack.id, seq: shown?.seq ?? this.#view.seq };
       }
       return { clientMsgId: ack.clientMsgId, id: ack.id, seq: ack.seq };
     });
@@ -567,11 +682,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
 
   /**
    * Adds and removes blocked terms (case-insensitive; at most 100 per call, 500 per stream).
+   * `action` is what the added terms do: `block` (refuse the message with `blocked_term`, the
+   * default) or `hold` (hold it for review); adding a term again changes its action.
    * Not broadcast: resolves with an ack that has no `seq`.
    */
-  blockTerms(terms: { add?: string[]; remove?: string[] }, options: ActionOptions = {}): Promise<ActionResult> {
+  blockTerms(terms: { add?: string[]; remove?: string[]; action?: "block" | "hold" }, options: ActionOptions = {}): Promise<ActionResult> {
     const command: CommandInput = { type: "blocked_terms" };
     if (terms.add !== undefined) command.add = terms.add;
+    if (terms.action !== undefined) command.action = terms.action;
     if (terms.remove !== undefined) command.remove = terms.remove;
     return this.#command(command, options.clientMsgId);
   }
@@ -579,6 +697,110 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /** Makes a user a moderator, or a viewer again (owner only). A banned or timed-out user: `target_restricted`, unban first. */
   setRole(userId: string, role: "moderator" | "viewer", options: ActionOptions = {}): Promise<ActionResult> {
     return this.#command({ type: "role", user_id: userId, role }, options.clientMsgId);
+  }
+
+  // -- issue 18: modes, review, warnings, shadow hide, lockdown, purge, title ------------------
+
+  /**
+   * Turns a chat mode on or off (owner/moderator): `emote_only`, `members_only`, `first_time_hold`,
+   * `unique` (`seconds`: the window, 1 … 86,400, default 600) or `account_age` (`seconds`: the
+   * minimum account age, 1 … 7,776,000, default 86,400). One `moderation` `chat_mode` event; the
+   * modes are in `chat.modes`.
+   */
+  setChatMode(mode: ChatMode, on: boolean, seconds?: number, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "chat_mode", mode, on, ...(seconds !== undefined ? { seconds } : {}) }, options.clientMsgId);
+  }
+
+  /**
+   * Decides a held message (owner/moderator; ids from `chat.reviewQueue`). Allow posts it as a
+   * comment with a new seq; deny drops it and tells its author. The first decision wins: a second
+   * rejects with `already_reviewed` (so does an expired one).
+   */
+  review(id: string, decision: "allow" | "deny", options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "review", id, decision }, options.clientMsgId);
+  }
+
+  /**
+   * Warns a user (owner/moderator) with a reason (1 … 200 characters) they are shown: their sends are
+   * refused with `warning_pending` until they acknowledge it.
+   */
+  warn(userId: string, reason: string, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "warn", user_id: userId, reason }, options.clientMsgId);
+  }
+
+  /** Acknowledges our pending warning (`chat.warning`), so we can chat again. */
+  acknowledgeWarning(options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "acknowledge_warning" }, options.clientMsgId);
+  }
+
+  /**
+   * Shadow-hides a user (owner/moderator): their new messages reach only themselves and staff (who
+   * see them marked `hidden`); nobody else, Redis history or Kafka's public view gets them.
+   */
+  hideUser(userId: string, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "hide_user", user_id: userId }, options.clientMsgId);
+  }
+
+  /** Lifts a shadow hide (owner/moderator): the user's messages after this are public again. */
+  unhideUser(userId: string, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "unhide_user", user_id: userId }, options.clientMsgId);
+  }
+
+  /**
+   * Turns lockdown on (owner/moderator): the owner's preset (setLockdownPreset) replaces the chat
+   * modes and slow mode in one event; off restores what was in force before. `room.lockdown`.
+   */
+  lockdown(on: boolean, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "lockdown", on }, options.clientMsgId);
+  }
+
+  /** Saves what lockdown turns on (owner only): every mode and slow mode's spacing. Not broadcast. */
+  setLockdownPreset(preset: LockdownPreset, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "lockdown_preset", preset: { ...preset } }, options.clientMsgId);
+  }
+
+  /**
+   * Removes every message of the last `seconds` (1 … 3,600) that contains `phrase` (1 … 100
+   * characters, compared case- and space-insensitively by the server), and optionally times out
+   * (`then: "timeout"`, `timeoutS`) or bans their authors — one `moderation` `purge` event that
+   * lists the removed comments (`deleted`) and the authors (`users`). Owner/moderator.
+   */
+  purge(phrase: string, seconds: number, options: PurgeOptions = {}): Promise<ActionResult> {
+    const command: CommandInput = { type: "purge", phrase, seconds };
+    if (options.then !== undefined) command.then = options.then;
+    if (options.timeoutS !== undefined) command.timeout_s = options.timeoutS;
+    if (options.reason !== undefined) command.reason = options.reason;
+    return this.#command(command, options.clientMsgId);
+  }
+
+  /** Sets the stream's title (owner/moderator; at most 140 characters; "" clears it). `chat.title`. */
+  setTitle(title: string, options: ActionOptions = {}): Promise<ActionResult> {
+    return this.#command({ type: "title", title }, options.clientMsgId);
+  }
+
+  /**
+   * Staff: one page of the moderation log, newest first (`GET /v1/streams/{id}/chat/modlog`). Pass
+   * the answer's `next_before` as `before` for the next older page; it is absent at the end. Uses
+   * the credentials provider's `token` (a ticket-only provider: `unauthorized`); a viewer's token:
+   * `forbidden`. Other errors: `network_error`, `rate_limited`, `request_failed`, `aborted`.
+   */
+  async fetchModlog(query: ModlogQuery = {}): Promise<ModlogResponse> {
+    if (this.#state === "closed") throw new ChatError("closed", "the chat client is closed");
+    const url = new URL(modlogPath(this.streamId, query), this.#httpBase);
+    const token = await this.#bearerToken(query.signal ?? new AbortController().signal);
+    return (await getChecked(this.#fetch, url, token, RESPONSE_SCHEMAS.modlog, query.signal)) as ModlogResponse;
+  }
+
+  /**
+   * Staff: a user's card in this stream (`GET /v1/streams/{id}/chat/users/{user_id}`): message
+   * count, account age, role, restrictions, and the log entries naming them (timeouts, bans,
+   * warnings with reasons and who). Errors as fetchModlog(); an unknown user may be `not_found`.
+   */
+  async fetchUserCard(userId: string, options: { signal?: AbortSignal } = {}): Promise<UserCardResponse> {
+    if (this.#state === "closed") throw new ChatError("closed", "the chat client is closed");
+    const url = new URL(userCardPath(this.streamId, userId), this.#httpBase);
+    const token = await this.#bearerToken(options.signal ?? new AbortController().signal);
+    return (await getChecked(this.#fetch, url, token, RESPONSE_SCHEMAS.userCard, options.signal)) as UserCardResponse;
   }
 
   /**
@@ -659,7 +881,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       for (let retries = 0; ; retries++) {
         const stop = stopped();
         if (stop) throw stop;
-        const token = await this.#uploadToken(abort.signal);
+        const token = await this.#bearerToken(abort.signal, "upload()");
         let res: Response;
         try {
           res = await this.#fetch(url, {
@@ -699,8 +921,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     }
   }
 
-  /** The bearer token for an upload, from the credentials provider (errors as in #open). */
-  async #uploadToken(signal: AbortSignal): Promise<string> {
+  /** The bearer token for an HTTP request (upload, staff reads), from the credentials provider (errors as in #open). */
+  async #bearerToken(signal: AbortSignal, what = "This request"): Promise<string> {
     let creds: Credentials;
     try {
       creds = await this.#credentials({ streamId: this.streamId, attempt: 0, signal });
@@ -710,7 +932,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       throw new ChatError("auth_failed", `Could not get credentials: ${describe(err)}`, { cause: err });
     }
     if (!("token" in creds) || typeof creds.token !== "string") {
-      throw new ChatError("unauthorized", "upload() needs a token: the credentials provider gave a ticket, which only opens the chat socket");
+      throw new ChatError("unauthorized", `${what} needs a token: the credentials provider gave a ticket, which only opens the chat socket`);
     }
     return creds.token;
   }
@@ -725,6 +947,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#unsubscribeNetwork();
     this.#unsubscribeNetwork = noop;
     this.#outbox.failAll(sendError);
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    const held = [...this.#held.values()];
+    this.#held.clear();
+    for (const h of held) h.reject(sendError(h.clientMsgId));
     for (const upload of this.#uploads) upload.abort(new ChatError("closed", "The chat was closed during the upload"));
     this.#uploads.clear();
     this.#setState("closed", why);
@@ -738,7 +965,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       this.#waitForNetwork();
       return;
     }
-    const conn: Connection = { abort: new AbortController(), ws: null, synced: false, syncedAt: 0, lastFrameAt: 0 };
+    const conn: Connection = { abort: new AbortController(), ws: null, synced: false, syncedAt: 0, lastFrameAt: 0, early: [] };
     this.#conn = conn;
     this.#welcome = null;
     this.#tracker.beginConnection();
@@ -966,6 +1193,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         const ready = this.#tracker.live(frame);
         if (ready.length > 0) {
           this.#view = applyEvents(this.#view, ready, this.#maxComments);
+          this.#settleHeld(ready);
           for (const e of ready) {
             if (e.type === "comment") this.emit("comment", { seq: e.seq, comment: e.comment });
             this.emit("event", e);
@@ -975,6 +1203,15 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         if (this.#conn === conn) this.#watchGap(conn);
         return;
       }
+      case "held":
+      case "review_queue":
+      case "modlog":
+      case "hidden_comment":
+        // Not sequenced: they bypass the tracker (no seq, so no hole to open). Before the history
+        // the view is about to be rebuilt from it, so they wait for it.
+        if (!conn.synced) conn.early.push(frame);
+        else this.#onUnsequenced(frame);
+        return;
       case "viewers": {
         const view = setViewers(this.#view, frame.count);
         if (view !== this.#view) {
@@ -992,9 +1229,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
           clientMsgId: frame.client_msg_id,
           until: frame.until,
         });
-        if (frame.code === "rate_limited" || frame.code === "room_busy" || frame.code === "internal_error") {
-          // Throttled: nothing goes out before the server's time; the message itself is resent
-          // then (same client_msg_id), unless it has been throttled too often already. An
+        if (isRetryable(frame.code)) {
+          // Transient (./recovery.ts: rate_limited, room_busy, internal_error). Throttled: nothing
+          // goes out before the server's time; the message itself is resent then (same
+          // client_msg_id), unless it has been throttled too often already. An
           // `internal_error` (e.g. a fan-out shard that could not reach the room in time) may or may
           // not have been applied: resending the same client_msg_id is safe, the room answers a
           // repeat with its first ack and never applies it twice.
@@ -1038,11 +1276,17 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (w && (outcome.kind === "reset" || !outcome.resumed)) this.#view = resetView(this.#view, w, items, this.#maxComments);
     else this.#view = applyEvents(w ? welcomeView(this.#view, w) : this.#view, items, this.#maxComments);
     const comments = items.flatMap((e) => (e.type === "comment" ? [{ seq: e.seq, comment: e.comment }] : []));
+    this.#settleHeld(items);
     if (outcome.kind === "reset") this.emit("reset", { comments, epoch: this.#tracker.epoch ?? "" });
     else this.emit("history", { comments, events: items, recovered: outcome.recovered, resumed: outcome.resumed });
     if (this.#conn !== conn) return; // a listener closed or reconnected
     this.emit("change", this.#view);
     if (this.#conn !== conn) return;
+    const early = conn.early.splice(0);
+    for (const f of early) {
+      this.#onUnsequenced(f);
+      if (this.#conn !== conn) return;
+    }
     this.#setState("open");
     if (!firstSync) return;
     this.#armHeartbeat(conn);
@@ -1050,6 +1294,94 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#outbox.requeueAll();
     this.#pump(conn);
     this.#watchGap(conn);
+  }
+
+  /** A `held`, `review_queue`, `modlog` or `hidden_comment` frame, once the history is in. */
+  #onUnsequenced(frame: UnsequencedFrame): void {
+    const before = this.#view;
+    switch (frame.type) {
+      case "held":
+        this.#onHeld(frame);
+        break;
+      case "review_queue":
+        this.#view = setReviewQueue(this.#view, frame.items);
+        break;
+      case "modlog":
+        this.#view = addModlogEntry(this.#view, frame.entry);
+        break;
+      case "hidden_comment":
+        this.#view = addHiddenComment(this.#view, frame.comment, this.#maxComments);
+        break;
+      default:
+        exhaustive(frame);
+        return;
+    }
+    if (this.#view === before) return;
+    this.#armHeldTimer();
+    this.emit("change", this.#view);
+  }
+
+  /**
+   * Held for review. To staff (with `comment`): a queue item. To us, the sender: the message leaves
+   * the outbox (a resend would only be held again) and its send() waits for the decision.
+   */
+  #onHeld(frame: HeldFrame): void {
+    let text: string | null = null;
+    if (!frame.comment && frame.client_msg_id !== undefined && !this.#held.has(frame.id)) {
+      const entry = this.#outbox.detach(frame.client_msg_id);
+      if (entry) {
+        if (entry.command.type === "message") text = entry.command.text;
+        this.#held.set(frame.id, { clientMsgId: entry.clientMsgId, resolve: entry.resolve, reject: entry.reject });
+      }
+    }
+    this.#view = applyHeld(this.#view, frame, text);
+  }
+
+  /** Settles the send() of each held message of ours that these frames decided (allowed: its comment; denied: the review). */
+  #settleHeld(frames: readonly RoomEvent[]): void {
+    if (this.#held.size === 0) return;
+    for (const f of frames) {
+      if (f.type === "comment") {
+        const h = this.#held.get(f.comment.id);
+        if (!h) continue;
+        this.#held.delete(f.comment.id);
+        h.resolve({ clientMsgId: h.clientMsgId, id: f.comment.id, seq: f.seq });
+      } else if (f.type === "moderation" && f.action === "review" && f.decision === "deny" && f.id !== undefined) {
+        const h = this.#held.get(f.id);
+        if (!h) continue;
+        this.#held.delete(f.id);
+        h.reject(new ChatError("review_denied", "A moderator did not approve this message", { clientMsgId: h.clientMsgId }));
+      }
+    }
+    this.#armHeldTimer();
+  }
+
+  /**
+   * One timer for the next expiry among our held messages and the review queue (server time, plus
+   * HELD_EXPIRY_GRACE_MS). When it fires, expired items leave the queue, ours become `expired` and
+   * their send() rejects with `review_expired`.
+   */
+  #armHeldTimer(): void {
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    if (this.#state === "closed") return;
+    const at = nextHeldExpiry(this.#view);
+    if (at === null) return;
+    this.#heldTimer = setTimeout(() => {
+      this.#heldTimer = undefined;
+      const view = expireHeld(this.#view, Date.now() - HELD_EXPIRY_GRACE_MS);
+      if (view !== this.#view) {
+        this.#view = view;
+        for (const m of view.held) {
+          const h = m.status === "expired" ? this.#held.get(m.id) : undefined;
+          if (!h) continue;
+          this.#held.delete(m.id);
+          h.reject(new ChatError("review_expired", "No moderator reviewed this message in time", { clientMsgId: h.clientMsgId }));
+        }
+        this.emit("change", view);
+      }
+      this.#armHeldTimer();
+    }, Math.max(0, at + HELD_EXPIRY_GRACE_MS - Date.now()));
   }
 
   /**

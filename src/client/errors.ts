@@ -50,12 +50,28 @@ export type ClientErrorCode =
   /** upload(): the server could not store it (HTTP 503, R2) or answered something unexpected. */
   | "upload_failed"
   /**
-   * upload(): the request did not complete (offline, connection reset). Not retried by the SDK: the
-   * server may have stored the image, and a second upload would count against the user's limits.
+   * upload(), fetchModlog(), fetchUserCard(): the request did not complete (offline, connection
+   * reset). An upload is not retried by the SDK: the server may have stored the image, and a second
+   * upload would count against the user's limits.
    */
   | "network_error"
   /** upload(): the caller's `signal` aborted it. */
-  | "aborted";
+  | "aborted"
+  /**
+   * send(): the message was held for review (`chat.room.held`) and a moderator denied it. Final:
+   * sending the same text again would be held (or refused) again.
+   */
+  | "review_denied"
+  /**
+   * send(): the message was held for review and nobody decided before it expired (its `expires_at`,
+   * by this device's clock, plus a few seconds for a decision on its way). Final, like a denial.
+   */
+  | "review_expired"
+  /**
+   * fetchModlog() / fetchUserCard(): the server answered with a status the SDK has no code for
+   * (5xx, an unexpected 4xx) or with a body that is not the route's shape.
+   */
+  | "request_failed";
 
 export type ChatErrorCode = ErrorCode | ClientErrorCode;
 

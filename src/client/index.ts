@@ -1,6 +1,8 @@
 /**
  * Client SDK for the live-stream chat: `new ChatClient({ baseUrl, streamId, credentials })`.
  * Images: `const { uploadId } = await chat.upload(file)`, then `chat.send(text, { attachments: [uploadId] })`.
+ * Moderation under a raid (issue 18): `chat.setChatMode`, `review`, `warn`, `hideUser`, `lockdown`,
+ * `purge`, `setTitle`, …; staff reads `chat.fetchModlog()` / `chat.fetchUserCard(userId)`.
  * Runs in browsers and Node ≥ 20 (Node 20: pass the `ws` package's WebSocket).
  * The pure pieces (backoff, outbox, sequence tracking) are exported for reuse and tests.
  */
@@ -11,6 +13,7 @@ export {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_STABLE_AFTER_MS,
+  HELD_EXPIRY_GRACE_MS,
   type ActionOptions,
   type ChatClientEvents,
   type ChatClientOptions,
@@ -20,26 +23,42 @@ export {
   type CredentialsProvider,
   type DisconnectReason,
   type NetworkMonitor,
+  type PurgeOptions,
   type SendOptions,
   type StateChange,
   type WebSocketConstructor,
   type WebSocketLike,
 } from "./client.js";
 export { ChatError, type ChatErrorCode, type ClientErrorCode } from "./errors.js";
+export { ERROR_RECOVERY, isRetryable, type Recovery } from "./recovery.js";
 export { Backoff, backoffCeiling, backoffDelay, DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, type BackoffOptions } from "./backoff.js";
-export { Outbox, DEFAULT_OUTBOX_LIMIT, type ActionResult, type CommandInput, type OutboxEntry, type SendResult } from "./outbox.js";
+export { Outbox, DEFAULT_OUTBOX_LIMIT, type ActionResult, type CommandInput, type DetachedEntry, type OutboxEntry, type SendResult } from "./outbox.js";
+export { MODLOG_PAGE_MAX, type ModlogQuery } from "./http.js";
 export { SequenceTracker, DEFAULT_MAX_PENDING, type HistoryOutcome, type ResumePoint, type Sequenced } from "./sequence.js";
 export {
+  addHiddenComment,
+  addModlogEntry,
   applyEvent,
   applyEvents,
+  applyHeld,
   emptyView,
+  expireHeld,
   historyFrames,
   isMuted,
+  isStaffRole,
+  nextHeldExpiry,
   resetView,
+  setReviewQueue,
   setViewers,
   welcomeView,
   DEFAULT_MAX_COMMENTS,
+  MAX_LIVE_MODLOG,
+  MAX_REVIEW_QUEUE,
+  MODES_OFF,
+  type OwnHeldMessage,
+  type PendingWarning,
   type RoomView,
+  type ViewComment,
 } from "./store.js";
 export {
   DEFAULT_MAX_UPLOAD_BYTES,
@@ -67,10 +86,14 @@ export { Emitter, type Listener } from "./emitter.js";
 export { uuid } from "./uuid.js";
 export type {
   AckFrame,
+  AcknowledgeWarningFrame,
   Attachment,
   BanFrame,
   BlockedTermsFrame,
   ChatLimits,
+  ChatMode,
+  ChatModeFrame,
+  ChatModes,
   ChatUser,
   Command,
   CommentDeletedFrame,
@@ -80,13 +103,27 @@ export type {
   EditFrame,
   Entity,
   ErrorCode,
+  HeldFrame,
+  HeldItem,
+  HiddenCommentFrame,
+  HideUserFrame,
   HistoryFrame,
+  HoldReason,
+  LockdownFrame,
+  LockdownPreset,
+  LockdownPresetFrame,
   MessageFrame,
   ModerationAction,
   ModerationFrame,
+  ModlogEntry,
+  ModlogFrame,
+  ModlogResponse,
   PinFrame,
   PinnedFrame,
+  PurgeFrame,
   ReplyRef,
+  ReviewFrame,
+  ReviewQueueFrame,
   Role,
   RoleFrame,
   RoomEvent,
@@ -94,7 +131,11 @@ export type {
   SlowModeFrame,
   StreamComment,
   TimeoutFrame,
+  TitleFrame,
   UnbanFrame,
+  UnhideUserFrame,
   UnpinFrame,
+  UserCardResponse,
+  WarnFrame,
   WelcomeFrame,
 } from "./types.js";

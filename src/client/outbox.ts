@@ -49,6 +49,12 @@ export interface OutboxEntry {
   readonly command: CommandInput;
 }
 
+/** An entry taken out of the outbox by `detach`, with its promise's settle functions. */
+export interface DetachedEntry extends OutboxEntry {
+  resolve(r: ActionResult): void;
+  reject(e: ChatError): void;
+}
+
 interface Entry extends OutboxEntry {
   /** Still to be sent on the current connection. */
   queued: boolean;
@@ -151,6 +157,18 @@ export class Outbox {
     if (ack.seq !== undefined) result.seq = ack.seq;
     e.resolve(result);
     return true;
+  }
+
+  /**
+   * Takes an entry out of the outbox without settling it, for the caller to settle later: the room
+   * held the message for review (issue 18), so it must not be resent, and it no longer counts
+   * against `limit`. Null if it was not waiting.
+   */
+  detach(clientMsgId: string): DetachedEntry | null {
+    const e = this.#entries.get(clientMsgId);
+    if (!e) return null;
+    this.#entries.delete(clientMsgId);
+    return { clientMsgId, command: e.command, resolve: e.resolve, reject: e.reject };
   }
 
   /** Rejects and removes one entry. False if it was not waiting. */

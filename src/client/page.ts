@@ -9,6 +9,9 @@
  *   paste or pick an image ─▶ a preview in #attachments (object URL) while chat.upload() runs;
  *   Send waits for the uploads, then send(text, { attachments }) (text may be empty)
  *   owner/moderator actions ─▶ chat.delete/pin/timeout/ban/unban/setRole/slowMode
+ *   issue 18 (modes, review queue, mod log, user card, lockdown, purge, warnings, title, held
+ *   rows) ─▶ src/client/page-staff.ts, mounted per stream, with three hooks here (decorateRow,
+ *   settledHeld, dispose)
  *   state events ─▶ the status line; errors ─▶ plain sentences in a role="alert" paragraph.
  *
  * Messages are built with DOM APIs only (createElement, textContent), never innerHTML: a
@@ -21,9 +24,8 @@ import { exhaustive } from "../rules/never.js";
 import {
   ChatClient,
   ChatError,
-  MAX_IMAGE_FRAMES,
-  MAX_IMAGE_SIDE_PX,
   imageBoundsProblem,
+  isRetryable,
   uuid,
   type Attachment,
   type Entity,
@@ -31,44 +33,20 @@ import {
   type RoomEvent,
   type RoomView,
   type SendResult,
-  type SeqComment,
   type StateChange,
   type StreamComment,
   type UploadResult,
+  type ViewComment,
 } from "./index.js";
+import { mountModeration, type Moderation } from "./page-staff.js";
+import { $, add, button, el, safeHref, showError } from "./page-dom.js";
+import { clock, describeState, errorText, plural, uploadErrorText } from "./page-words.js";
+import { moderationPanels } from "./page-moderation.js";
+import { composerGate, gateCountdown, gateReason, nextChangeIn, type Gate } from "./composer-gate.js";
 
 // ---------------------------------------------------------------------------------------------
 // Elements
 // ---------------------------------------------------------------------------------------------
-
-/**
- * `append` for DOM nodes. (With @cloudflare/workers-types in the same program, `Element.append`
- * is typed as HTMLRewriter's, which takes strings only; appendChild is unaffected.)
- */
-function add(parent: Node, ...children: Array<Node | string>): void {
-  for (const c of children) parent.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-function button(label: string, onClick: () => void, opts: { className?: string; ariaLabel?: string } = {}): HTMLButtonElement {
-  const b = el("button", opts.className ?? "link", label);
-  b.type = "button";
-  if (opts.ariaLabel) b.setAttribute("aria-label", opts.ariaLabel);
-  b.addEventListener("click", onClick);
-  return b;
-}
-
-function $<T extends HTMLElement = HTMLElement>(id: string): T {
-  const e = document.getElementById(id);
-  if (!e) throw new Error(`index.html has no #${id}`);
-  return e as T;
-}
 
 const ui = {
   status: $("status"),
@@ -95,6 +73,7 @@ const ui = {
   pinnedBody: $("pinned-body"),
   notice: $("notice"),
   restriction: $("restriction"),
+  gateTimer: $("gate-timer"),
   log: $("log"),
   empty: $("empty"),
   messages: $<HTMLOListElement>("messages"),
@@ -115,10 +94,17 @@ const ui = {
 const NAME_KEY = "chat.name";
 /** Streams this browser created (their owner signs in with owner_of again after a reload). */
 const OWNED_KEY = "chat.owned";
-/** "Time out" on the page: 10 minutes. */
-const TIMEOUT_S = 600;
 /** Images per message (the server's MAX_ATTACHMENTS). */
 const MAX_IMAGES = 4;
+
+/** Staff's timeout and ban dialogs and the blocked-terms panel (page-moderation.ts). */
+const panels = moderationPanels({
+  client: () => client,
+  say: (err) => plainError(err),
+  reload: () => {
+    if (streamId) void loadModeration(streamId);
+  },
+});
 
 // ---------------------------------------------------------------------------------------------
 // Demo sign-in (POST /dev/token, enabled by DEV_TOKENS=true)
@@ -185,161 +171,26 @@ function rememberOwned(id: string): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Words for states and errors
+// Errors (the words are page-words.ts)
 // ---------------------------------------------------------------------------------------------
 
-function describeState(s: StateChange): string {
-  switch (s.state) {
-    case "idle":
-      return "Not connected";
-    case "connecting":
-      return s.previous === "reconnecting" ? "Reconnecting…" : "Connecting…";
-    case "open":
-      return "Connected";
-    case "closed":
-      return s.reason === "too_many_sockets" ? "Closed — the chat is open in too many other tabs" : "Not connected";
-    case "reconnecting":
-      if (s.reason === "policy_violation") return `Disconnected by the server — retrying in ${Math.max(1, Math.round((s.retryInMs ?? 0) / 1000))} s`;
-      if (s.reason === "offline") return "Offline — waiting for the network";
-      if (!s.retryInMs) return "Reconnecting…";
-      return `Connection lost — retrying in ${Math.max(1, Math.round(s.retryInMs / 1000))} s`;
-  }
-}
-
-const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const seconds = (ms: number | undefined) => Math.max(1, Math.ceil((ms ?? 1000) / 1000));
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
-
-function plainError(err: unknown): string {
-  if (!(err instanceof ChatError)) {
-    if (err instanceof TypeError) return "Could not reach the server. Check your connection and try again.";
-    return err instanceof Error ? err.message : String(err);
-  }
-  switch (err.code) {
-    case "rate_limited":
-      return `You are sending messages too quickly. Wait ${plural(seconds(err.retryAfterMs), "second")} and try again.`;
-    case "message_too_long":
-      return `That message is too long: the limit is ${MAX_MESSAGE_CODE_POINTS} characters.`;
-    case "frame_too_large":
-      return "That message is too large to send.";
-    case "room_busy":
-      return `The chat is very busy right now. Wait ${plural(seconds(err.retryAfterMs), "second")} and try again.`;
-    case "empty_message":
-      return "Type a message first.";
-    case "outbox_full":
-      return "Too many messages are waiting to be sent. Wait until the connection is back.";
-    case "closed":
-      return "You left the chat before this message was delivered.";
-    case "unauthorized":
-      return "The server did not accept your sign-in. Signing in again…";
-    case "auth_failed":
-      return "Could not sign in to the chat. Retrying…";
-    case "policy_violation":
-      return "The server closed the connection because this page sent too much. It will reconnect in a little while.";
-    case "too_many_sockets":
-      return "This chat is open in too many tabs or devices, so the server closed it here. Close some of them and reload this page to chat here.";
-    case "internal_error":
-      return "The server had a problem. Try again in a moment.";
-    case "forbidden":
-      return "You are not allowed to do that in this chat.";
-    case "not_found":
-      return "That message is gone (deleted, or too old to act on).";
-    case "edit_window_passed":
-      return "That message can no longer be edited: messages can be edited for 5 minutes after sending.";
-    case "muted":
-      return err.until && Date.parse(err.until) > 0
-        ? `You are timed out until ${clock.format(new Date(err.until))}. You can read the chat, but not send messages yet.`
-        : "You are timed out. You can read the chat, but not send messages yet.";
-    case "banned":
-      return "You are banned from this chat. You can still read it.";
-    case "slow_mode":
-      return `Slow mode is on. You can send your next message in ${plural(seconds(err.retryAfterMs), "second")}.`;
-    case "blocked_term":
-      return "Your message contains a word this chat does not allow. Change it and try again.";
-    case "invalid_text":
-      return "Your message contains characters that cannot be sent (control characters or too many accents on one letter).";
-    case "limit_reached":
-      return "This chat has reached one of its limits (bans, timeouts, moderators or blocked terms).";
-    case "target_restricted":
-      return "This user is banned or timed out. Unban them first, then make them a moderator.";
-    case "invalid_attachment":
-      return "One of the attached images can no longer be sent (it was already sent, expired, or is not yours). Remove it and attach it again.";
-    case "upload_too_large":
-      return `That image is too large: the limit is ${megabytes(client?.maxUploadBytes ?? 5 * 1024 * 1024)}.`;
-    case "unsupported_media_type":
-      return "Only PNG, JPEG, GIF and WebP images can be shared.";
-    case "empty_upload":
-      return "That file is empty.";
-    case "image_too_large":
-      return `That image is too large to share: at most ${MAX_IMAGE_SIDE_PX} pixels on a side, 40 megapixels, and for an animation ${MAX_IMAGE_FRAMES} frames and 100 million pixels over all its frames.`;
-    case "invalid_image":
-      return "That image file is damaged or incomplete, so it cannot be shared.";
-    case "too_many_uploads":
-      return `You have uploaded too many images without sending them. Try again in ${waitText(err.retryAfterMs)}.`;
-    case "upload_failed":
-      return "The image could not be stored right now. Try again in a moment.";
-    case "network_error":
-      return "The image could not be uploaded. Check your connection and try again.";
-    case "aborted":
-      return "The upload was cancelled.";
-    case "invalid_json":
-    case "invalid_frame":
-    case "unsupported_binary":
-    case "protocol_error":
-      return "This page and the server did not understand each other. If it keeps happening, reload the page.";
-  }
-}
-
-/** Words for an error of chat.upload(): the codes it shares with messages, said about images. */
-function plainUploadError(err: unknown): string {
-  if (err instanceof ChatError) {
-    if (err.code === "rate_limited") return `You are sharing images too quickly. Wait ${plural(seconds(err.retryAfterMs), "second")} and try again.`;
-    if (err.code === "banned") return "You are banned from this chat: you cannot share images.";
-    if (err.code === "unauthorized") return "Your sign-in expired. Try attaching the image again.";
-    if (err.code === "closed") return "You left the chat before the image was uploaded.";
-  }
-  return plainError(err);
-}
-
-/** `5242880` → "5 MB" (MiB, as the limit is configured). */
-function megabytes(bytes: number): string {
-  const mb = bytes / (1024 * 1024);
-  return `${Number.isInteger(mb) ? mb : mb.toFixed(1)} MB`;
-}
-
-/** A wait in words: seconds, minutes or hours. */
-function waitText(ms: number | undefined): string {
-  const s = seconds(ms);
-  if (s < 120) return plural(s, "second");
-  if (s < 7200) return plural(Math.ceil(s / 60), "minute");
-  return plural(Math.ceil(s / 3600), "hour");
-}
-
-function showError(e: HTMLElement, message: string | null): void {
-  e.textContent = message ?? "";
-  e.hidden = message === null;
-}
+/** An error in a plain sentence (page-words.ts errorText with this client's upload limit). */
+const plainError = (err: unknown) => errorText(err, client?.maxUploadBytes);
+/** An error of chat.upload() in a plain sentence. */
+const plainUploadError = (err: unknown) => uploadErrorText(err, client?.maxUploadBytes);
 
 /** Runs an action and shows its error, if any, in the chat's alert line. */
 function act(what: Promise<unknown>): void {
   showError(ui.chatError, null);
-  what.catch((err: unknown) => showError(ui.chatError, plainError(err)));
+  what.catch((err: unknown) => {
+    noteRefusal(err);
+    showError(ui.chatError, plainError(err));
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Message text: mentions and links from the server's entities
 // ---------------------------------------------------------------------------------------------
-
-/** The link target of a `url` entity, or null: only absolute http/https URLs become links. */
-function safeHref(raw: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    return null;
-  }
-  return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
-}
 
 /**
  * A message's text as DOM nodes: plain text, `@mentions` highlighted (ours more so), and links
@@ -396,6 +247,8 @@ let view: RoomView | null = null;
 let drawnRole: string | null = null;
 /** Someone's role changed (their rows' buttons depend on it): redraw on the next render. */
 let rolesChanged = false;
+/** Lines for #messages from events (a ban's removals), placed by seq at the next render. */
+const notices: Array<{ seq: number; text: string }> = [];
 
 const isStaff = () => view?.role === "owner" || view?.role === "moderator";
 const mine = (c: { user_id: string }) => session !== null && c.user_id === session.userId;
@@ -453,7 +306,8 @@ function imageList(images: ReadonlyArray<Pick<Attachment, "url" | "width" | "hei
   return box;
 }
 
-function commentRow({ seq, comment }: SeqComment): HTMLLIElement {
+function commentRow(sc: ViewComment): HTMLLIElement {
+  const { seq, comment } = sc;
   const own = mine(comment);
   const li = el("li", own ? "msg mine" : "msg");
   li.dataset.seq = String(seq);
@@ -481,6 +335,7 @@ function commentRow({ seq, comment }: SeqComment): HTMLLIElement {
   const images = imageList(comment.attachments ?? [], nameOf(comment));
   if (images) add(li, images);
   add(li, actionsFor(comment));
+  moderation?.decorateRow(li, sc);
   return li;
 }
 
@@ -498,8 +353,8 @@ function actionsFor(c: StreamComment): HTMLElement {
       const who = nameOf(c);
       add(
         box,
-        button("Time out 10 min", () => act(client!.timeout(c.user_id, TIMEOUT_S)), { ariaLabel: `Time out ${who} for 10 minutes` }),
-        button("Ban", () => act(client!.ban(c.user_id)), { ariaLabel: `Ban ${who}` }),
+        button("Time out…", () => panels.openTimeout({ userId: c.user_id, name: who }), { ariaLabel: `Time out ${who}` }),
+        button("Ban…", () => panels.openBan({ userId: c.user_id, name: who }, client?.room ?? view!), { ariaLabel: `Ban ${who}` }),
       );
       if (view?.role === "owner") {
         const mod = moderators.has(c.user_id);
@@ -545,10 +400,15 @@ function render(v: RoomView, opts: { redraw?: boolean } = {}): void {
   }
   const fresh = document.createDocumentFragment();
   let added = 0;
+  /** The notices of events before `seq`, as lines of the log (they go where their event was in the stream). */
+  const noticesBefore = (seq: number) => {
+    while (notices.length > 0 && notices[0]!.seq < seq) add(fresh, el("li", "notice-line", notices.shift()!.text));
+  };
   for (const sc of v.comments) {
     if (sc.comment.username) names.set(sc.comment.user_id, sc.comment.username);
     const r = rows.get(sc.comment.id);
     if (!r) {
+      noticesBefore(sc.seq);
       const li = commentRow(sc);
       rows.set(sc.comment.id, { li, comment: sc.comment });
       add(fresh, li);
@@ -562,6 +422,7 @@ function render(v: RoomView, opts: { redraw?: boolean } = {}): void {
       r.comment = sc.comment;
     }
   }
+  noticesBefore(Infinity);
   // A backlog is added in one go under aria-busy, so screen readers do not read 50 messages out.
   if (added > 1) ui.messages.setAttribute("aria-busy", "true");
   add(ui.messages, fresh);
@@ -591,10 +452,7 @@ function renderRoom(v: RoomView): void {
     ui.slowMode.value = String(v.slowModeS);
   }
   ui.slowInfo.textContent = v.slowModeS > 0 && !isStaff() ? `Slow mode: one message every ${plural(v.slowModeS, "second")}.` : "";
-  let restriction = "";
-  if (v.banned) restriction = "You are banned from this chat. You can still read it.";
-  else if (v.mutedUntil && Date.parse(v.mutedUntil) > Date.now()) restriction = `You are timed out until ${clock.format(new Date(v.mutedUntil))}.`;
-  ui.restriction.textContent = restriction;
+  updateComposer();
   renderBanned();
 }
 
@@ -624,17 +482,29 @@ function renderBanned(): void {
 
 /**
  * What the page keeps track of beyond the store (which renders every event): who is banned, who
- * moderates. Every event type and moderation action is listed, so a new one has to be considered here.
+ * moderates, when our own last live comment came (slow mode), a ban's notice. Every event type and
+ * moderation action is listed, so a new one has to be considered here.
  */
-function noteEvent(e: RoomEvent): void {
+function noteEvent(e: RoomEvent, live: boolean): void {
   switch (e.type) {
     case "comment":
+      // The room spaces a viewer's messages from their last accepted one (composer-gate.ts): one
+      // arriving now was accepted just now (a backlog's or a resume's are older: their time is unknown).
+      if (live && mine(e.comment)) lastOwnCommentAt = Date.now();
+      return;
     case "comment_edited":
     case "comment_deleted":
     case "pinned":
       return; // rendered from the store
     case "moderation":
+      if (e.action === "slow_mode") {
+        // A new spacing makes the last refusal's wait stale; turning it off forgets our last comment (as the room does).
+        refused.slowUntil = null;
+        if ((e.seconds ?? 0) === 0) lastOwnCommentAt = null;
+      }
       if (e.user_id !== undefined) noteModeration(e, e.user_id);
+      // A purge that timed out or banned its authors: each as its own timeout/ban event.
+      else if (e.action === "purge" && e.then) for (const u of e.users ?? []) noteModeration({ ...e, action: e.then }, u);
       return;
     default:
       exhaustive(e);
@@ -646,13 +516,19 @@ function noteModeration(e: ModerationFrame, userId: string): void {
   switch (e.action) {
     case "ban":
       bannedUsers.set(userId, names.get(userId) ?? userId.slice(0, 8));
+      // Every viewer is told why messages vanished (the ban's `deleted`: its comments the room removed).
+      if (e.deleted && e.deleted.length > 0) notices.push({ seq: e.seq, text: `Messages from ${names.get(userId) ?? "a user"} were removed by a moderator.` });
       return;
     case "unban":
       // Events from before `lifted` existed lifted bans only.
       if (!e.lifted || e.lifted.includes("ban")) bannedUsers.delete(userId);
       if (e.lifted?.includes("timeout")) timedOut.delete(userId);
-      // Our own ban or timeout lifted: the refusal still shown no longer holds.
-      if (session !== null && userId === session.userId) showError(ui.chatError, null);
+      // Our own ban or timeout lifted: the refusal still shown no longer holds, the composer opens.
+      if (session !== null && userId === session.userId) {
+        showError(ui.chatError, null);
+        if (!e.lifted || e.lifted.includes("ban")) refused.banned = false;
+        if (e.lifted?.includes("timeout")) refused.mutedUntil = null;
+      }
       return;
     case "role":
       if (e.role === "moderator") moderators.add(userId);
@@ -661,9 +537,18 @@ function noteModeration(e: ModerationFrame, userId: string): void {
       return;
     case "timeout":
       if (e.until) timedOut.set(userId, { name: names.get(userId) ?? userId.slice(0, 8), until: Date.parse(e.until) });
+      // Our own timeout: the store holds its end now.
+      if (session !== null && userId === session.userId) refused.mutedUntil = null;
       return;
     case "slow_mode":
-      return; // the store has it
+    case "chat_mode":
+    case "review":
+    case "warn":
+    case "warning_acknowledged":
+    case "lockdown":
+    case "purge":
+    case "title":
+      return; // the store has it (slow_mode: noteEvent handles it); the staff panels (src/client/page-staff.ts) render it
     default:
       exhaustive(e.action);
   }
@@ -672,9 +557,10 @@ function noteModeration(e: ModerationFrame, userId: string): void {
 /** Staff: the bans and moderators the room knows (GET /v1/streams/{id}/chat/state). */
 async function loadModeration(id: string): Promise<void> {
   if (!session) return;
+  const termsAt = panels.termsVersion();
   const res = await fetch(`/v1/streams/${id}/chat/state`, { headers: { authorization: `Bearer ${session.token}` } }).catch(() => null);
   if (!res?.ok || streamId !== id) return;
-  const body = (await res.json().catch(() => null)) as { bans?: unknown; timeouts?: unknown; moderators?: unknown } | null;
+  const body = (await res.json().catch(() => null)) as { bans?: unknown; timeouts?: unknown; moderators?: unknown; blocked_terms?: unknown } | null;
   if (Array.isArray(body?.bans)) {
     for (const b of body.bans as Array<{ user_id?: unknown }>) {
       if (typeof b?.user_id === "string") bannedUsers.set(b.user_id, names.get(b.user_id) ?? b.user_id.slice(0, 8));
@@ -687,11 +573,87 @@ async function loadModeration(id: string): Promise<void> {
     }
   }
   if (Array.isArray(body?.moderators)) for (const m of body.moderators) if (typeof m === "string") moderators.add(m);
+  if (Array.isArray(body?.blocked_terms)) panels.setTerms(body.blocked_terms.filter((x): x is string => typeof x === "string"), termsAt);
   if (view) render(view, { redraw: true });
 }
 
 function updateEmpty(): void {
   ui.empty.hidden = ui.messages.childElementCount + ui.outgoing.childElementCount > 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Composer gate: closed while banned, timed out or in slow mode's wait (composer-gate.ts)
+// ---------------------------------------------------------------------------------------------
+
+/** What the room's refusals told us that the store may not know yet (cleared by the events that lift them). */
+const refused: { banned: boolean; mutedUntil: number | null; slowUntil: number | null } = { banned: false, mutedUntil: null, slowUntil: null };
+/** When our own last comment arrived (local clock), while slow mode was not switched off since. */
+let lastOwnCommentAt: number | null = null;
+/** True while a submit waits for its images to finish uploading. */
+let waitingForUploads = false;
+let gateTimer: ReturnType<typeof setTimeout> | null = null;
+
+function currentGate(now: number): Gate {
+  const v = client?.room ?? view;
+  const stored = v?.mutedUntil ? Date.parse(v.mutedUntil) : NaN;
+  const mutedUntil = Math.max(Number.isNaN(stored) ? -Infinity : stored, refused.mutedUntil ?? -Infinity);
+  return composerGate(
+    {
+      role: v?.role ?? null,
+      banned: (v?.banned ?? false) || refused.banned,
+      mutedUntil: Number.isFinite(mutedUntil) ? mutedUntil : null,
+      slowModeS: v?.slowModeS ?? 0,
+      lastOwnCommentAt,
+      slowUntil: refused.slowUntil,
+    },
+    now,
+  );
+}
+
+/** Whether the gate stops what the composer would send now (an edit is not a message: slow mode lets it through). */
+const blocks = (gate: Gate) => gate.kind !== "open" && !(gate.kind === "slow" && mode.kind === "edit");
+
+/**
+ * Brings the composer in line with the gate: banned or timed out, the text box, Image and Send are
+ * disabled; in slow mode's wait only Send (typing ahead is fine); the reason is said once (a status)
+ * and the countdown beside it (a timer), redrawn when its second changes, until it ends and the
+ * composer opens again by itself.
+ */
+function updateComposer(): void {
+  if (gateTimer !== null) clearTimeout(gateTimer);
+  gateTimer = null;
+  const now = Date.now();
+  const gate = currentGate(now);
+  const reader = gate.kind === "banned" || gate.kind === "muted";
+  ui.composer.dataset.gate = gate.kind;
+  ui.text.disabled = reader;
+  ui.text.placeholder = gate.kind === "banned" ? "You are banned from this chat" : gate.kind === "muted" ? "You are timed out" : "Say something, or paste an image…";
+  ui.attach.disabled = reader || tray.length >= MAX_IMAGES;
+  ui.sendButton.disabled = waitingForUploads || blocks(gate);
+  const reason = gateReason(gate);
+  if (ui.restriction.textContent !== reason) ui.restriction.textContent = reason;
+  ui.gateTimer.textContent = gateCountdown(gate, now);
+  const next = nextChangeIn(gate, now);
+  if (next !== null && client) gateTimer = setTimeout(updateComposer, next);
+}
+
+/** A refusal that says what holds us (banned, muted until, slow mode for retry_after_ms): the gate learns it. */
+function noteRefusal(err: unknown): void {
+  if (!(err instanceof ChatError)) return;
+  if (err.code === "banned") refused.banned = true;
+  else if (err.code === "muted" && err.until && Date.parse(err.until) > 0) refused.mutedUntil = Date.parse(err.until);
+  else if (err.code === "slow_mode" && err.retryAfterMs !== undefined) refused.slowUntil = Date.now() + err.retryAfterMs;
+  else return;
+  updateComposer();
+}
+
+/** Forgets the gate's facts and timer (leaving a stream). */
+function resetGate(): void {
+  refused.banned = false;
+  refused.mutedUntil = refused.slowUntil = null;
+  lastOwnCommentAt = null;
+  if (gateTimer !== null) clearTimeout(gateTimer);
+  gateTimer = null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -705,6 +667,7 @@ function setMode(m: Mode): void {
   mode = m;
   ui.context.hidden = m.kind === "new";
   ui.sendButton.textContent = m.kind === "edit" ? "Save" : "Send";
+  updateComposer();
   if (m.kind === "reply") ui.contextText.textContent = `Replying to ${nameOf(m.to)}: ${[...m.to.message].slice(0, 60).join("")}`;
   if (m.kind === "edit") ui.contextText.textContent = "Editing your message";
   if (m.kind === "new" && ui.text.dataset.editing) {
@@ -764,30 +727,47 @@ function acknowledged(li: HTMLLIElement, ack: SendResult): void {
   updateEmpty();
 }
 
+/**
+ * A message the server (or the client) refused: "Not sent", the reason on the row itself, and
+ * Remove. Retry only when trying again can succeed (recovery.ts isRetryable: rate_limited,
+ * room_busy, internal_error, the network…); a ban, a timeout, slow mode, a blocked term, a text or
+ * attachment the rules refuse get the same answer again, so they offer none — a refusal that says
+ * what holds us closes the composer instead (noteRefusal).
+ */
 function failed(li: HTMLLIElement, text: string, clientMsgId: string, replyTo: string | undefined, attachments: string[], err: unknown): void {
   if (!li.isConnected) return; // left the stream
+  if (moderation?.settledHeld(li, err)) return; // held for review, then denied or expired: final
+  noteRefusal(err);
   li.classList.remove("pending");
   li.classList.add("failed");
   const note = li.querySelector(".note")!;
   note.textContent = "Not sent";
+  const reason = el("p", "reason", plainError(err));
+  reason.setAttribute("role", "alert");
+  li.querySelector(".reason")?.remove();
+  add(li, reason);
   const short = text.trim() === "" ? "image" : text.trim().slice(0, 40);
-  const retry = button("Retry", () => {
-    li.classList.replace("failed", "pending");
-    note.textContent = "Sending…";
-    showError(ui.chatError, null);
-    // A new id: the server answered the old one with an error, which a resend would repeat.
-    const id = uuid();
-    li.dataset.clientMsgId = id;
-    send(text, id, li, replyTo, attachments);
-    ui.text.focus();
-  }, { ariaLabel: `Retry sending: ${short}` });
+  const retryable = err instanceof ChatError ? isRetryable(err.code) : err instanceof TypeError;
+  li.dataset.retryable = String(retryable);
+  if (retryable) {
+    const retry = button("Retry", () => {
+      li.classList.replace("failed", "pending");
+      note.textContent = "Sending…";
+      reason.remove();
+      // A new id: the server answered the old one with an error, which a resend would repeat.
+      const id = uuid();
+      li.dataset.clientMsgId = id;
+      send(text, id, li, replyTo, attachments);
+      ui.text.focus();
+    }, { ariaLabel: `Retry sending: ${short}` });
+    add(note, " ", retry);
+  }
   const remove = button("Remove", () => {
     li.remove();
     updateEmpty();
     ui.text.focus();
   }, { ariaLabel: `Remove unsent message: ${short}` });
-  add(note, " ", retry, " ", remove);
-  showError(ui.chatError, plainError(err));
+  add(note, " ", remove);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -809,7 +789,7 @@ const tray: PendingImage[] = [];
 
 function updateTray(): void {
   ui.attachments.hidden = tray.length === 0;
-  ui.attach.disabled = tray.length >= MAX_IMAGES;
+  updateComposer();
 }
 
 /** Takes an image out of the tray: stops its upload if running and frees its preview. */
@@ -883,6 +863,8 @@ const imageFiles = (list: FileList | null | undefined) => Array.from(list ?? [])
 
 let client: ChatClient | null = null;
 let streamId: string | null = null;
+/** Issue 18's panels and notices for the current stream (src/client/page-staff.ts). */
+let moderation: Moderation | null = null;
 
 function setStatus(state: StateChange["state"], text: string): void {
   ui.status.dataset.state = state;
@@ -899,6 +881,9 @@ function clearChat(): void {
   moderators.clear();
   view = null;
   drawnRole = null;
+  resetGate();
+  notices.length = 0;
+  panels.clear();
   setMode({ kind: "new" });
 }
 
@@ -918,8 +903,14 @@ function openChat(id: string): void {
   client = c;
   let loaded = false;
   c.on("state", (s) => setStatus(s.state, describeState(s)));
+  // Each (re)connect's welcome and history bring the store up to date on our ban and timeout, so
+  // what earlier refusals said no longer needs to stand in for it (a lift may have been missed).
+  c.on("welcome", () => {
+    refused.banned = false;
+    refused.mutedUntil = null;
+  });
   c.on("history", ({ comments, resumed, events }) => {
-    for (const e of events) noteEvent(e);
+    for (const e of events) noteEvent(e, false);
     if (resumed && comments.length > 0) {
       ui.notice.textContent = `Back online: ${plural(comments.length, "message")} you missed ${comments.length === 1 ? "is" : "are"} shown.`;
     }
@@ -928,9 +919,10 @@ function openChat(id: string): void {
     // Start over: the store holds the latest backlog now.
     ui.messages.replaceChildren();
     rows.clear();
+    notices.length = 0;
     ui.notice.textContent = "You were away too long to catch up on everything; showing the latest messages.";
   });
-  c.on("event", noteEvent);
+  c.on("event", (e) => noteEvent(e, true));
   c.on("change", (v) => {
     render(v);
     if (!loaded && (v.role === "owner" || v.role === "moderator")) {
@@ -942,14 +934,19 @@ function openChat(id: string): void {
     if (err.code === "unauthorized" && session) session.expiresAt = 0; // sign in again next attempt
     showError(ui.chatError, plainError(err));
   });
+  moderation?.dispose();
+  moderation = mountModeration({ client: c, describeError: plainError, me: () => session?.userId ?? null });
   c.connect();
   ui.text.focus();
 }
 
 function leave(): void {
   clearTray();
+  resetGate();
   client?.close();
   client = null;
+  moderation?.dispose();
+  moderation = null;
   streamId = null;
   history.replaceState(null, "", location.pathname + location.search);
   ui.chat.hidden = true;
@@ -999,7 +996,7 @@ function updateJoinMode(): void {
   const owner = id !== null && (id === creating || ownedStreams().includes(id));
   ui.joinButton.textContent = id === creating && id !== null ? "Create stream" : "Join chat";
   ui.streamHint.textContent = owner
-    ? "You will own this stream: you can pin messages, time out and ban people, and set slow mode."
+    ? "You will own this stream: you can pin messages, time out and ban people, block terms and set slow mode."
     : "Paste a stream ID (or a link) to join it as a viewer, or create a new stream that you own.";
 }
 
@@ -1029,16 +1026,13 @@ ui.join.addEventListener("submit", (e) => {
   void join(name, id);
 });
 
-/** True while a submit waits for its images to finish uploading. */
-let waitingForUploads = false;
-
 ui.composer.addEventListener("submit", (e) => {
   e.preventDefault();
   void submit();
 });
 
 async function submit(): Promise<void> {
-  if (waitingForUploads) return;
+  if (waitingForUploads || blocks(currentGate(Date.now()))) return;
   const editing = mode.kind === "edit";
   // An edit changes the text only; images in the tray wait for the next message.
   if (ui.text.value.trim() === "" && (editing || tray.length === 0)) return;
@@ -1051,14 +1045,15 @@ async function submit(): Promise<void> {
   if (!editing && tray.some((i) => i.state === "uploading")) {
     // Send as soon as the images are up (the text box stays editable meanwhile).
     waitingForUploads = true;
-    ui.sendButton.disabled = true;
     ui.sendButton.textContent = "Uploading…";
+    updateComposer();
     await Promise.all(tray.map((i) => i.done));
     waitingForUploads = false;
-    ui.sendButton.disabled = false;
     ui.sendButton.textContent = mode.kind === "edit" ? "Save" : "Send";
+    updateComposer();
     if (client !== c || mode.kind === "edit") return; // left or switched streams meanwhile
     if (ui.text.value.trim() === "" && tray.length === 0) return;
+    if (blocks(currentGate(Date.now()))) return; // restricted meanwhile: the text and images stay
   }
   if (!editing && tray.some((i) => i.state === "failed")) {
     showError(ui.chatError, "An image could not be uploaded: remove it (×) or attach it again.");

@@ -189,8 +189,6 @@ export type ModerationAction =
   | "review"
   | "warn"
   | "warning_acknowledged"
-  | "hide"
-  | "unhide"
   | "lockdown"
   | "purge"
   | "title";
@@ -320,6 +318,36 @@ export interface ModlogFrame {
 export interface HiddenCommentFrame {
   type: "hidden_comment";
   comment: StreamComment;
+}
+
+/** What a lockdown turns on (the owner saves it with `lockdown_preset`): the chat modes and slow mode's spacing. */
+export interface LockdownPreset extends ChatModes {
+  slow_mode_s: number;
+}
+
+/** `GET /v1/streams/{id}/chat/modlog?before=&limit=` (staff): newest first; `next_before` pages on (absent at the end). */
+export interface ModlogResponse {
+  entries: ModlogEntry[];
+  next_before?: number | undefined;
+}
+
+/**
+ * `GET /v1/streams/{id}/chat/users/{user_id}` (staff): one user as moderators see them. `messages`:
+ * comments accepted in this stream (held and hidden ones included); `account_created_at` null when
+ * the server knows none; `history`: the moderation log entries naming them, newest first.
+ */
+export interface UserCardResponse {
+  user_id: string;
+  username: string | null;
+  role: Role;
+  messages: number;
+  first_message_at: string | null;
+  account_created_at: string | null;
+  banned: boolean;
+  muted_until: string | null;
+  hidden: boolean;
+  warning_pending: boolean;
+  history: ModlogEntry[];
 }
 
 /**
@@ -544,4 +572,8 @@ type _ProtocolChecks = [
   Assert<Same<ModlogEntry, P.ModlogEntry>>,
   Assert<Same<ModlogFrame, P.ModlogFrame>>,
   Assert<Same<HiddenCommentFrame, P.HiddenCommentFrame>>,
+  Assert<Same<LockdownPreset, P.LockdownPreset>>,
+  Assert<Same<LockdownPresetFrame["preset"], P.LockdownPreset>>,
+  Assert<Same<ModlogResponse, P.ModlogResponse>>,
+  Assert<Same<UserCardResponse, P.UserCardResponse>>,
 ];

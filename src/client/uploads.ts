@@ -177,7 +177,7 @@ function resolveComment(c: StreamComment, base: URL): StreamComment {
 
 /**
  * The same frame with every attachment URL absolute (comments, the pinned comment, a history's
- * comments and events, a welcome's pin). Frames without attachments are returned as they are.
+ * comments and events, a welcome's pin, held and shadow-hidden comments, the review queue's). Frames without attachments are returned as they are.
  * The SDK applies this to every frame before anything else sees it, so `chat.comments`, the
  * `comment`/`history`/`event` events and `chat.pinned` all carry absolute URLs.
  */
@@ -195,9 +195,16 @@ export function resolveFrameUrls(frame: SingleServerFrame, base: URL): SingleSer
         comments: frame.comments.map((sc) => ({ ...sc, comment: resolveComment(sc.comment, base) })),
         ...(frame.events ? { events: frame.events.map((e) => resolveFrameUrls(e, base) as typeof e) } : {}),
       };
+    case "held":
+      return frame.comment ? { ...frame, comment: resolveComment(frame.comment, base) } : frame;
+    case "review_queue":
+      return { ...frame, items: frame.items.map((h) => ({ ...h, comment: resolveComment(h.comment, base) })) };
+    case "hidden_comment":
+      return { ...frame, comment: resolveComment(frame.comment, base) };
     case "comment_edited":
     case "comment_deleted":
     case "moderation":
+    case "modlog":
     case "ack":
     case "error":
     case "pong":

@@ -7,13 +7,14 @@
  *   warn                 the user must acknowledge before sending again              owner, moderators
  *   acknowledge_warning  the warned user's own answer                                anyone warned
  *   hide_user/unhide_user  shadow hide: new messages only to the user and staff      owner, moderators
+ *                        (not an event: broadcast, it would tell the hidden user)
  *   lockdown             the preset on in one event; off restores what it replaced   owner, moderators
  *   lockdown_preset      what lockdown turns on (not broadcast)                      owner
  *   purge                recent messages with a phrase removed, authors optionally
  *                        timed out or banned, in one event                           owner, moderators
  *   title                the stream's title                                          owner
  *
- * Every decision is an event (a `moderation` frame with its action) whose fields carry the result,
+ * Every decision but the two not broadcast (lockdown_preset, hide) is an event (a `moderation` frame with its action) whose fields carry the result,
  * so apply() needs nothing but the event: a resumed client, a shard's mirror and the room replaying
  * its storage all end in the same state.
  */
@@ -151,7 +152,8 @@ export function decideTool(state: RoomState, actor: Actor, role: Role, cmd: Tool
       const hide = cmd.type === "hide_user";
       if (state.hidden.has(cmd.user_id) === hide) return ok([]);
       if (hide && state.hidden.size >= MAX_HIDDEN) return err("limit_reached");
-      return ok([m({ action: hide ? "hide" : "unhide", user_id: cmd.user_id })]);
+      // Not sequenced: the room keeps it, staff learn it from the log (`modlog` frames, the user card, the state route).
+      return { kind: "ok", events: [], ack: {}, hidden: { userId: cmd.user_id, on: hide } };
     }
 
     case "lockdown": {
@@ -254,12 +256,6 @@ export function applyTool(state: RoomState, e: ModerationFrame, now: number): st
       return [];
     case "warning_acknowledged":
       state.warnings.delete(e.user_id!);
-      return [];
-    case "hide":
-      state.hidden.add(e.user_id!);
-      return [];
-    case "unhide":
-      state.hidden.delete(e.user_id!);
       return [];
     case "lockdown":
       if (e.on) state.lockdown = { ...state.modes, slow_mode_s: state.slowModeS };

@@ -37,6 +37,10 @@ export function logEntries(state: RoomState, by: string, cmd: Command, outcome: 
     if (added.length + removed.length > 0) out.push({ action: "blocked_terms", by, at, details: { added, removed } });
     return out;
   }
+  if (outcome.hidden) {
+    out.push({ action: outcome.hidden.on ? "hide" : "unhide", by, at, target: outcome.hidden.userId, details: {} });
+    return out;
+  }
   if (cmd.type === "lockdown_preset" && outcome.lockdownPreset) {
     out.push({ action: "lockdown_preset", by, at, details: { ...outcome.lockdownPreset } });
     return out;

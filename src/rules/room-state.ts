@@ -128,6 +128,8 @@ export type Outcome =
       blockedTerms?: Map<string, TermAction>;
       /** lockdown_preset only (not broadcast): the owner's new preset. */
       lockdownPreset?: LockdownPreset;
+      /** hide_user / unhide_user (not broadcast: a shadow hide the hidden user can see is no hide). */
+      hidden?: { userId: string; on: boolean };
     }
   /** A message held for review (not broadcast): the room queues it and tells the sender and staff. */
   | { kind: "held"; held: Held }
@@ -455,8 +457,6 @@ export function apply(state: RoomState, e: RoomEvent, now: number, maxComments =
         case "review":
         case "warn":
         case "warning_acknowledged":
-        case "hide":
-        case "unhide":
         case "lockdown":
         case "purge":
         case "title":

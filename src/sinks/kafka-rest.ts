@@ -15,7 +15,7 @@
  */
 import { describeError } from "../errors";
 import { toChatEvent, type QueueEvent } from "../protocol";
-import type { Sink } from "./sink";
+import type { Outcome, Sink } from "./sink";
 
 /** Content type of the v2 produce API's binary embedded format (Confluent REST Proxy, Redpanda, the bridge). */
 export const BINARY_PRODUCE_CONTENT_TYPE = "application/vnd.kafka.binary.v2+json";
@@ -62,7 +62,14 @@ export class KafkaRestSink implements Sink {
     return undefined;
   }
 
-  async deliver(events: readonly QueueEvent[]): Promise<boolean[]> {
+  /**
+   * Produces the events in one request. Outcomes: true per record the proxy acknowledged; otherwise
+   * the reason (`request failed: …`, `proxy answered <status>: …`, `record failed: <code> <error>`).
+   * Not idempotent by itself: a second request for the same event writes a second record (the
+   * proxy's idempotent producer dedupes only its own retries); README "Dead letters" says what a
+   * replay does about it.
+   */
+  async deliver(events: readonly QueueEvent[]): Promise<Outcome[]> {
     if (events.length === 0) return [];
     const url = `${this.cfg.url.replace(/\/+$/, "")}/topics/${encodeURIComponent(this.cfg.topic)}`;
     const headers: Record<string, string> = {
@@ -81,27 +88,32 @@ export class KafkaRestSink implements Sink {
         signal: AbortSignal.timeout(this.cfg.timeoutMs ?? 10_000),
       });
     } catch (err) {
-      console.error(`sink kafka: request failed: ${describeError(err)}`);
-      return events.map(() => false);
+      const why = `request failed: ${describeError(err)}`;
+      console.error(`sink kafka: ${why}`);
+      return events.map(() => why);
     }
     const text = await res.text();
     if (!res.ok) {
-      console.error(`sink kafka: proxy answered ${res.status}: ${text.slice(0, 300)}`);
-      return events.map(() => false);
+      const why = `proxy answered ${res.status}: ${text.slice(0, 300)}`;
+      console.error(`sink kafka: ${why}`);
+      return events.map(() => why);
     }
     let parsed: ProduceResponse;
     try {
       parsed = JSON.parse(text) as ProduceResponse;
     } catch {
-      console.error(`sink kafka: proxy answered ${res.status} with a body that is not JSON`);
-      return events.map(() => false);
+      const why = `proxy answered ${res.status} with a body that is not JSON`;
+      console.error(`sink kafka: ${why}`);
+      return events.map(() => why);
     }
     const offsets = parsed.offsets ?? [];
-    return events.map((_, i) => {
+    return events.map((_, i): Outcome => {
       const o = offsets[i];
-      const ok = !!o && (o.error_code === null || o.error_code === undefined) && !o.error;
-      if (o && !ok) console.error(`sink kafka: record ${i} failed: ${o.error_code} ${o.error ?? ""}`);
-      return ok;
+      if (!o) return `proxy answered no offset for record ${i}`;
+      if ((o.error_code === null || o.error_code === undefined) && !o.error) return true;
+      const why = `record failed: ${o.error_code} ${o.error ?? ""}`.trim();
+      console.error(`sink kafka: record ${i} ${why}`);
+      return why;
     });
   }
 }

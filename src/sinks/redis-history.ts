@@ -23,7 +23,7 @@ import { HISTORY_SIZE, SeqComment, type Entity, type QueueEvent } from "../proto
 import { applyEdit } from "../rules/edits";
 import { exhaustive } from "../rules/never";
 import { excerpt } from "../rules/text";
-import type { Sink } from "./sink";
+import type { Outcome, Sink } from "./sink";
 
 export const historyKey = (streamId: string) => `chat:${streamId}:history`;
 export const changesKey = (streamId: string) => `chat:${streamId}:changes`;
@@ -184,25 +184,31 @@ export class RedisHistorySink implements Sink {
   readonly name = "redis-history";
   constructor(private readonly redis: Redis) {}
 
-  async deliver(events: readonly QueueEvent[]): Promise<boolean[]> {
+  /**
+   * Applies each stream's events in one MULTI/EXEC (idempotent: planHistory). Outcomes per event:
+   * true when its stream's transaction committed, else the error (`describeError` of it).
+   */
+  async deliver(events: readonly QueueEvent[]): Promise<Outcome[]> {
     const byStream = new Map<string, number[]>();
     events.forEach((e, i) => {
       const list = byStream.get(e.stream_id) ?? [];
       list.push(i);
       byStream.set(e.stream_id, list);
     });
-    const ok = events.map(() => false);
+    const out: Outcome[] = events.map(() => false);
     await Promise.all(
       [...byStream].map(async ([streamId, idx]) => {
         try {
           await this.#apply(streamId, idx.map((i) => events[i]!));
-          for (const i of idx) ok[i] = true;
+          for (const i of idx) out[i] = true;
         } catch (err) {
-          console.error(`sink redis-history stream=${streamId} events=${idx.length} failed: ${describeError(err)}`);
+          const why = describeError(err);
+          console.error(`sink redis-history stream=${streamId} events=${idx.length} failed: ${why}`);
+          for (const i of idx) out[i] = why;
         }
       }),
     );
-    return ok;
+    return out;
   }
 
   /** Reads what the batch touches, plans, and writes it all in one MULTI/EXEC. */

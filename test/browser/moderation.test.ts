@@ -31,12 +31,12 @@ async function say(page: Page, text: string): Promise<void> {
 }
 
 /** The row of the message whose text is exactly `text`. */
-const row = (page: Page, text: string) => page.locator("#messages li").filter({ has: page.locator(".text", { hasText: new RegExp(`^${escape(text)}$`) }) });
+const row = (page: Page, text: string) => page.locator("#messages li.msg").filter({ has: page.locator(".text", { hasText: new RegExp(`^${escape(text)}$`) }) });
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** What a page shows: messages (seq, author, text, edited, quote) and the pinned bar. */
 async function state(page: Page) {
-  const messages = await page.$$eval("#messages li", (lis) =>
+  const messages = await page.$$eval("#messages li.msg", (lis) =>
     lis.map((li) => ({
       seq: Number((li as HTMLElement).dataset.seq),
       author: li.querySelector(".author")?.textContent ?? "",
@@ -142,24 +142,28 @@ describe("demo page: a streamer and a viewer with room events", () => {
     await row(s, "hello from viewer").getByRole("button", { name: "Delete message: hello from viewer" }).click();
     await same(s, v, "delete", (x) => !x.messages.some((m) => m.text === "hello from viewer") && x.pinned === null);
 
-    // Timeout: the viewer's next message is refused with a plain sentence and the time.
-    await row(s, "second message").getByRole("button", { name: "Time out viewer for 10 minutes" }).click();
-    await v.locator("#restriction", { hasText: "You are timed out until" }).waitFor();
-    await say(v, "am I muted?");
-    await v.getByRole("alert").filter({ hasText: /^You are timed out until \d/ }).waitFor();
-    await v.locator("#outgoing li.failed .note", { hasText: "Not sent" }).waitFor();
-    await v.getByRole("button", { name: "Remove unsent message: am I muted?" }).click();
+    // Timeout (the dialog's default, 10 minutes): the viewer's composer closes, saying why and how long.
+    await row(s, "second message").getByRole("button", { name: "Time out viewer" }).click();
+    await s.getByRole("dialog", { name: "Time out viewer" }).getByRole("button", { name: "Time out" }).click();
+    await s.getByRole("dialog").waitFor({ state: "hidden" });
+    await v.locator("#restriction", { hasText: "You are timed out" }).waitFor();
+    expect(await v.locator("#gate-timer").textContent()).toMatch(/^(9:\d\d|10:00) left$/);
+    expect(await v.getByRole("textbox", { name: "Message" }).isDisabled()).toBe(true);
+    expect(await v.locator("#send-button").isDisabled()).toBe(true);
     // The streamer's list offers to lift it (an `unban` lifts a timeout too).
     await s.locator("#banned-list li", { hasText: "viewer" }).getByRole("button", { name: "Remove timeout of viewer" }).waitFor();
 
-    // Ban: the viewer's comments vanish everywhere; the streamer sees them in the banned list.
+    // Ban, after a confirmation that says what it removes: the viewer's comments vanish everywhere,
+    // both pages say so, and the streamer sees them in the banned list.
     await row(s, "second message").getByRole("button", { name: "Ban viewer" }).click();
+    const confirm = s.getByRole("dialog", { name: "Ban viewer?" });
+    expect(await confirm.locator("#ban-effect").textContent()).toMatch(/^This removes 1 message of theirs from the chat for everyone\./);
+    await confirm.getByRole("button", { name: "Ban", exact: true }).click();
     await same(s, v, "ban", (x) => x.messages.every((m) => m.author !== "viewer"));
+    for (const page of [s, v]) await page.locator("#messages li.notice-line", { hasText: "Messages from viewer were removed by a moderator." }).waitFor();
     await v.locator("#restriction", { hasText: "You are banned from this chat" }).waitFor();
+    expect(await v.getByRole("textbox", { name: "Message" }).isDisabled()).toBe(true);
     await s.locator("#banned-list li", { hasText: "viewer" }).waitFor();
-    await say(v, "let me in");
-    await v.getByRole("alert").filter({ hasText: "You are banned from this chat. You can still read it." }).waitFor();
-    await v.getByRole("button", { name: "Remove unsent message: let me in" }).click();
 
     mkdirSync(ARTIFACTS, { recursive: true });
     await s.screenshot({ path: `${ARTIFACTS}/moderation-streamer.png` });
@@ -170,8 +174,9 @@ describe("demo page: a streamer and a viewer with room events", () => {
     await s.getByRole("button", { name: "Unban viewer" }).click();
     await s.locator("#banned-users").waitFor({ state: "hidden" });
     await v.locator("#restriction:empty").waitFor({ state: "attached" });
-    // The refusal shown before the unban goes with it.
-    await v.getByRole("alert").filter({ hasText: "You are banned from this chat" }).waitFor({ state: "detached" });
+    // The composer opens again at once (the unban lifted the timeout as well).
+    await v.locator("#composer[data-gate=\"open\"]").waitFor();
+    expect(await v.getByRole("textbox", { name: "Message" }).isEnabled()).toBe(true);
     await say(v, "back again");
     await same(s, v, "after the unban", (x) => x.messages.some((m) => m.author === "viewer" && m.text === "back again"));
 

@@ -32,8 +32,9 @@ beforeAll(() => {
     cpSync(join(ROOT, f), join(clone, f));
   }
   symlinkSync(join(ROOT, "node_modules"), join(clone, "node_modules"));
-  // A visible change to the page's source (a string shown to users, so minifying keeps it).
-  const page = join(clone, "src/client/page.ts");
+  // A visible change to the page's source (a string shown to users, so minifying keeps it; in a
+  // module page.ts imports, so the build follows imports too).
+  const page = join(clone, "src/client/page-words.ts");
   const src = readFileSync(page, "utf8");
   expect(src).toContain('"Type a message first."');
   writeFileSync(page, src.replace('"Type a message first."', JSON.stringify(marker)));

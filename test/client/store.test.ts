@@ -12,6 +12,7 @@ import {
   emptyView,
   historyFrames,
   isMuted,
+  MODES_OFF,
   resetView,
   setViewers,
   welcomeView,
@@ -171,6 +172,14 @@ describe("store: histories", () => {
       mutedUntil: "2999-01-01T00:00:00.000Z",
       banned: false,
       seq: 7,
+      modes: MODES_OFF,
+      lockdown: false,
+      title: null,
+      warning: null,
+      held: [],
+      reviewQueue: [],
+      modlog: [],
+      hiddenUsers: [],
     });
   });
 

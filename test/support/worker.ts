@@ -7,11 +7,11 @@
  *   await w.restart();       // same port, same persisted state (sockets drop, data stays)
  *   await w.stop();
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startProcess, type ServiceProcess } from "./process";
+import { ROOT, startProcess, type ServiceProcess } from "./process";
 
 export const DEV_JWT_SECRET = "test-dev-secret-0123456789abcdef";
 
@@ -42,6 +42,25 @@ export interface StartOptions {
   /** Defaults to a fresh temporary directory (removed on stop). */
   persistTo?: string;
   timeoutMs?: number;
+  /** A wrangler config other than the checkout's wrangler.toml (`--config`), e.g. from devConfig(). */
+  config?: string;
+}
+
+/**
+ * A copy of the checkout's wrangler.toml in a temporary directory, with absolute paths (main, the
+ * assets directory; no [build]: the suites need no page) and `edit` applied to its text — e.g. a
+ * lower max_retries, so a message reaches its dead letter queue in seconds. Returns the file's path.
+ */
+export function devConfig(edit: (toml: string) => string): string {
+  const dir = mkdtempSync(join(tmpdir(), "chat-config-"));
+  let toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8")
+    .replace(/^main = ".*"$/m, `main = ${JSON.stringify(join(ROOT, "src/worker.ts"))}`)
+    .replace(/^directory = ".*"$/m, `directory = ${JSON.stringify(join(ROOT, "public"))}`)
+    .replace(/^\[build\]\ncommand = .*\n/m, "");
+  toml = edit(toml);
+  const path = join(dir, "wrangler.toml");
+  writeFileSync(path, toml);
+  return path;
 }
 
 export async function startWorker(opts: StartOptions = {}): Promise<RunningWorker> {
@@ -53,6 +72,7 @@ export async function startWorker(opts: StartOptions = {}): Promise<RunningWorke
   const output = { text: "" };
   const args = ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(inspector)];
   args.push("--persist-to", persistTo, "--show-interactive-dev-session=false", "--log-level", "info");
+  if (opts.config) args.push("--config", opts.config);
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   const launch = () =>
     startProcess({

@@ -39,6 +39,9 @@ const SOCKET_MODULES = [
   "src/outbox.ts",
   "src/room-api.ts",
   "src/consumer.ts",
+  "src/dead-letters.ts",
+  "src/dead-letter-store.ts",
+  "src/replay.ts",
   "src/worker.ts",
   "src/uploads.ts",
 ];

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { HISTORY_SIZE, HistoryFrame, ServerFrame, type Command, type RoomEvent, type SeqComment } from "../../src/protocol";
-import { BACKLOG_SIZE, RoomMirror, backlogFrame, eventFrame, historyFrame, type MirrorSnapshot, type RingEntry, type ResumeView } from "../../src/mirror";
+import { BACKLOG_SIZE, RoomMirror, backlogFrame, eventFrame, historyFrame, historyPage, type MirrorSnapshot, type RingEntry, type ResumeView } from "../../src/mirror";
 import { apply, decide, emptyState, type Actor, type RoomState } from "../../src/rules/room-state";
 
 const STREAM = "6b5f0c1e-8a0b-4c59-9b5e-3f2a1d0c9e8f";
@@ -545,4 +545,31 @@ describe("a mirror fed the room's entries ends where the room is", () => {
       expectSame(fromMid, room);
     });
   }
+});
+
+describe("historyPage (the history API without Redis)", () => {
+  const messages = (page: readonly SeqComment[]) => page.map((c) => c.comment.message);
+
+  it("pages newest-first like Redis and answers oldest first: `limit` newest, `before` exclusive", () => {
+    const room = roomWith(6);
+    expect(messages(historyPage(room.state.comments, 2))).toEqual(["m5", "m6"]);
+    expect(messages(historyPage(room.state.comments, 2, 5))).toEqual(["m3", "m4"]);
+    expect(messages(historyPage(room.state.comments, 10, 3))).toEqual(["m1", "m2"]);
+    expect(historyPage(room.state.comments, 10, 1)).toEqual([]);
+    expect(messages(historyPage(room.state.comments, 200, 1000))).toEqual(["m1", "m2", "m3", "m4", "m5", "m6"]);
+  });
+
+  it("gives the current state: edits applied, deleted comments skipped even when `before` names one", () => {
+    const room = roomWith(4);
+    const [, second, third] = [...room.state.comments.values()];
+    room.ok(alice, { type: "edit", id: second!.comment.id, text: "m2 edited" });
+    room.ok(alice, { type: "delete", id: third!.comment.id });
+    expect(messages(historyPage(room.state.comments, 50))).toEqual(["m1", "m2 edited", "m4"]);
+    expect(messages(historyPage(room.state.comments, 1, third!.seq))).toEqual(["m2 edited"]);
+  });
+
+  it("with limit 50 equals a newcomer's backlog", () => {
+    const room = roomWith(BACKLOG_SIZE + 7);
+    expect(historyPage(room.state.comments, BACKLOG_SIZE)).toEqual(parse(backlogFrame(room.state.comments)).comments);
+  });
 });

@@ -130,14 +130,21 @@ describe("warn and acknowledge_warning", () => {
 });
 
 describe("hide_user and unhide_user", () => {
-  it("one event each, a no-op none, guarded like any action on a user, bounded by MAX_HIDDEN", () => {
+  it("change room state without an event (the hidden user must not hear of it), guarded like any action on a user, bounded by MAX_HIDDEN", () => {
     const f = fresh();
-    expect(only(run(f, mod, { type: "hide_user", user_id: alice.userId }))).toMatchObject({ action: "hide", user_id: alice.userId });
+    const hide = run(f, mod, { type: "hide_user", user_id: alice.userId });
+    expect(events(hide)).toEqual([]);
+    expect(hide.kind === "ok" && hide.hidden).toEqual({ userId: alice.userId, on: true });
     expect(f.state.hidden.has(alice.userId)).toBe(true);
-    expect(events(run(f, mod, { type: "hide_user", user_id: alice.userId }))).toEqual([]);
-    expect(only(run(f, mod, { type: "unhide_user", user_id: alice.userId }))).toMatchObject({ action: "unhide", user_id: alice.userId });
+    expect(f.state.seq).toBe(0);
+    // A no-op changes nothing.
+    const again = run(f, mod, { type: "hide_user", user_id: alice.userId });
+    expect(again.kind === "ok" && again.hidden).toBeUndefined();
+    const unhide = run(f, mod, { type: "unhide_user", user_id: alice.userId });
+    expect(unhide.kind === "ok" && unhide.hidden).toEqual({ userId: alice.userId, on: false });
     expect(f.state.hidden.has(alice.userId)).toBe(false);
-    expect(events(run(f, mod, { type: "unhide_user", user_id: alice.userId }))).toEqual([]);
+    const noop = run(f, mod, { type: "unhide_user", user_id: alice.userId });
+    expect(noop.kind === "ok" && noop.hidden).toBeUndefined();
     expect(code(run(f, mod, { type: "hide_user", user_id: mod2.userId }))).toBe("forbidden");
     expect(code(run(f, mod, { type: "hide_user", user_id: owner.userId }))).toBe("forbidden");
     for (let i = 0; f.state.hidden.size < MAX_HIDDEN; i++) f.state.hidden.add(`u${i}`);

@@ -18,6 +18,10 @@ function logged(f: Fixture, actor: Actor, cmd: Command, now = T0): LogDraft[] {
   for (const e of o.events) apply(f.state, e, now);
   if (o.blockedTerms) f.state.blockedTerms = o.blockedTerms;
   if (o.lockdownPreset) f.state.lockdownPreset = o.lockdownPreset;
+  if (o.hidden) {
+    if (o.hidden.on) f.state.hidden.add(o.hidden.userId);
+    else f.state.hidden.delete(o.hidden.userId);
+  }
   return drafts;
 }
 const one = (drafts: LogDraft[]) => {
@@ -124,7 +128,9 @@ describe("logEntries", () => {
     expect(one(logged(f, mod, { type: "warn", user_id: alice.userId, reason: "no spam" }))).toMatchObject({ action: "warn", target: alice.userId, reason: "no spam", details: {} });
     expect(one(logged(f, alice, { type: "acknowledge_warning" }))).toMatchObject({ action: "warning_acknowledged", by: alice.userId, target: alice.userId });
     expect(logged(f, alice, { type: "acknowledge_warning" })).toEqual([]);
-    expect(one(logged(f, mod, { type: "hide_user", user_id: bob.userId }))).toMatchObject({ action: "hide", target: bob.userId });
+    // A shadow hide makes no event: its entry (staff only) is its only trace.
+    expect(one(logged(f, mod, { type: "hide_user", user_id: bob.userId }))).toEqual({ action: "hide", by: mod.userId, at, target: bob.userId, details: {} });
+    expect(logged(f, mod, { type: "hide_user", user_id: bob.userId })).toEqual([]);
     expect(one(logged(f, mod, { type: "unhide_user", user_id: bob.userId }))).toMatchObject({ action: "unhide", target: bob.userId });
   });
 

@@ -142,7 +142,7 @@ function enforced(s: RoomState) {
     bans: sorted([...s.bans].map(([u, b]) => [u, b.by, b.reason ?? null])),
     timeouts: sorted([...s.timeouts].map(([u, t]) => [u, t.until, t.by])),
     warnings: sorted([...s.warnings].map(([u, w]) => [u, w.reason, w.by, w.at])),
-    hidden: sorted(s.hidden),
+    // (Shadow hides are room state, not events: never replayed, like the review queue.)
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * Shared by the unit suites of issue 18's rules (moderation, review, modlog, replay): a stream with
  * an owner, two moderators and viewers, deterministic ids, and a `run` that decides and applies
- * like the room does (events applied, held messages queued, blocked terms and the preset kept).
+ * like the room does (events applied, held messages queued, blocked terms, the preset and shadow
+ * hides kept).
  */
 import type { Command, RoomEvent } from "../../src/protocol";
 import { apply, decide, emptyState, type Actor, type Outcome, type RoomState, type RuleOptions } from "../../src/rules/room-state";
@@ -52,6 +53,11 @@ export function run(f: Fixture, actor: Actor, cmd: Command, now = T0, more: Part
     }
     if (o.blockedTerms) f.state.blockedTerms = o.blockedTerms;
     if (o.lockdownPreset) f.state.lockdownPreset = o.lockdownPreset;
+    // A shadow hide is room state, not an event (a broadcast would tell the hidden user).
+    if (o.hidden) {
+      if (o.hidden.on) f.state.hidden.add(o.hidden.userId);
+      else f.state.hidden.delete(o.hidden.userId);
+    }
   } else if (o.kind === "held") {
     f.state.held.set(o.held.comment.id, o.held);
   } else if (o.kind === "hidden") {

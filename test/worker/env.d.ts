@@ -7,7 +7,7 @@ declare global {
     }
     interface GlobalProps {
       mainModule: typeof import("../../src/worker");
-      durableNamespaces: "ChatRoom";
+      durableNamespaces: "ChatRoom" | "DeadLetters";
     }
   }
 }

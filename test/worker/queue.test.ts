@@ -230,12 +230,15 @@ describe("Kafka REST sink", () => {
       expect(new Headers(init!.headers).get("authorization")).toBe(`Basic ${btoa("u:p")}`);
       return Response.json({ offsets: [{ partition: 0, offset: 1, error_code: null, error: null }, { error_code: 50003, error: "broker down" }] });
     });
-    expect(await partial.deliver(events)).toEqual([true, false]);
+    // A failure's outcome is its reason (what the dead letter store records), never `true`.
+    expect(await partial.deliver(events)).toEqual([true, "record failed: 50003 broker down"]);
     const down = new KafkaRestSink({ url: "https://proxy.example", topic: "t" }, async () => new Response("nope", { status: 503 }));
-    expect(await down.deliver(events)).toEqual([false, false]);
+    expect(await down.deliver(events)).toEqual(["proxy answered 503: nope", "proxy answered 503: nope"]);
     const unreachable = new KafkaRestSink({ url: "https://proxy.example", topic: "t" }, async () => {
       throw new TypeError("connect failed");
     });
-    expect(await unreachable.deliver(events)).toEqual([false, false]);
+    expect(await unreachable.deliver(events)).toEqual(["request failed: TypeError: connect failed", "request failed: TypeError: connect failed"]);
+    const short = new KafkaRestSink({ url: "https://proxy.example", topic: "t" }, async () => Response.json({ offsets: [{ partition: 0, offset: 1 }] }));
+    expect(await short.deliver(events)).toEqual([true, "proxy answered no offset for record 1"]);
   });
 });

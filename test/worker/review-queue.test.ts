@@ -136,7 +136,9 @@ describe("shadow hide", () => {
     const sid = newStreamId();
     const { owner, mod, mod2, sender, bystander, modToken } = await holding(sid, "zzz-unused");
     const hide = await act(sid, modToken, { type: "hide_user", user_id: sender.userId });
-    expect(hide.body.events).toEqual([expect.objectContaining({ action: "hide", user_id: sender.userId })]);
+    // No event: the hidden user (and every viewer) must not hear of it; staff get the log entry.
+    expect(hide.body.events).toEqual([]);
+    await mod2.until((x) => x.of("modlog").some((m) => m.entry.action === "hide" && m.entry.target === sender.userId), "the hide's log entry");
     const other = await connect(sid, { token: sender.token }); // the hidden user's second device
     const ack = await okay(sender.c, { type: "message", text: "can anyone see me?" });
     expect(ack.id).toBeDefined();
@@ -146,7 +148,8 @@ describe("shadow hide", () => {
       expect(c.of("hidden_comment").find((h) => h.comment.id === ack.id)!.comment).toMatchObject({ message: "can anyone see me?", user_id: sender.userId });
     }
     const marker = await okay(bystander.c, { type: "message", text: "marker" });
-    expect(marker.seq).toBe(2); // the hide was seq 1; the hidden message took none
+    expect(marker.seq).toBe(1); // neither the hide nor the hidden message took a seq
+    expect(sender.c.of("moderation")).toEqual([]);
     await bystander.c.until((x) => x.comments().length === 1, "the marker");
     expect(bystander.c.of("hidden_comment")).toEqual([]);
     expect(bystander.c.comments().map((c) => c.comment.message)).toEqual(["marker"]);
