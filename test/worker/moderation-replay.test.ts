@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { ServerFrame } from "../../src/protocol";
 import type { ChatRoom } from "../../src/room";
 import { apply, emptyState, type RoomState } from "../../src/rules/room-state";
-import { Client, connect, newStreamId, roomStub, setLimits } from "./helpers";
+import { Client, SHARDED, connect, newStreamId, roomStub, setLimits, shardStubs } from "./helpers";
 import { act, getJson, heldFor, moderation, okay, refusal, staffed, viewer } from "./tools-helpers";
 
 /** What a client shows after the frames it received (over one or more connections), by the rules' own reducer. */
@@ -215,5 +215,28 @@ describe("the room's moderation state survives a restart", () => {
     await evictDurableObject(roomStub(sid));
     expect((await getJson<{ held: number }>(`/v1/streams/${sid}/chat/state`, modToken)).body.held).toBe(0);
     await Promise.all([owner, mod, v.c, late].map((c) => c.close()));
+  });
+});
+
+describe.skipIf(!SHARDED)("a shard's mirror after its eviction", () => {
+  it("a join through an evicted shard gets the modes, lockdown, title and grants from a new snapshot", async () => {
+    const sid = newStreamId();
+    const { owner, mod } = await staffed(sid);
+    const v = await viewer(sid);
+    const promoted = await viewer(sid);
+    await okay(mod, { type: "chat_mode", mode: "unique", on: true, seconds: 45 });
+    await okay(mod, { type: "lockdown", on: true });
+    await okay(owner, { type: "title", title: "Still here" });
+    await okay(owner, { type: "role", user_id: promoted.userId, role: "moderator" });
+    const seen = await connect(sid);
+    const expected = seen.of("welcome")[0]!;
+    await Promise.all([owner, mod, v.c, promoted.c, seen].map((c) => c.close()));
+    for (const shard of await shardStubs(sid)) await evictDurableObject(shard);
+    const back = await connect(sid);
+    expect(back.of("welcome")[0]).toMatchObject({ modes: expected.modes, lockdown: true, title: "Still here", slow_mode_s: expected.slow_mode_s });
+    const again = await connect(sid, { token: promoted.token });
+    expect(again.of("welcome")[0]!.role).toBe("moderator");
+    await again.until((x) => x.of("review_queue").length === 1, "the review queue for a granted moderator");
+    await Promise.all([back, again].map((c) => c.close()));
   });
 });
