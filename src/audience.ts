@@ -64,6 +64,12 @@ export interface AudienceHost {
   label: () => string;
   /** Whether a socket's user receives staff-only frames now (src/rules/standing.ts seesStaffState). */
   isStaff: (actor: SocketActor) => boolean;
+  /**
+   * Sharded: who staff-only frames must reach or skip beyond what the shards know: `granted`, the
+   * users the room made moderators (admitted as viewers, their shards may count no staff); `banned`,
+   * the banned users the room knows as staff (a shard's mirror may not hold their ban).
+   */
+  staffNotes?: () => { granted: string[]; banned: string[] };
   /** An entry accepted at `acceptedAt` has gone to its last socket (or shard) at `sentAt` (ms): the fan-out latency. */
   onSent: (acceptedAt: number, sentAt: number) => void;
   /** Sharded: see src/shard-links.ts LinkHost. */
@@ -205,7 +211,9 @@ export class ShardedAudience implements Audience {
   }
 
   direct(frame: string, to: Recipients): void {
-    this.links.direct(frame, to);
+    if (!to.staff || !this.host.staffNotes) return this.links.direct(frame, to);
+    const { granted, banned } = this.host.staffNotes();
+    this.links.direct(frame, banned.length > 0 ? { ...to, except: banned } : to, granted);
   }
 
   /** A room starting again reads its shards' counts before it admits anyone (admission and presence would start from 0). */

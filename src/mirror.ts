@@ -196,6 +196,9 @@ export function snapshotOf(state: RoomState, epoch: string, ring: readonly RingE
   };
 }
 
+/** How many reviewed or purged held ids a mirror remembers (RoomMirror.heldGone): more than a queue holds. */
+export const REMOVED_HELD_MAX = 2_000;
+
 /**
  * A shard's copy of the room: the ring and the part of the rules' state that joins need (comments,
  * pinned, slow mode, seq). Built from a snapshot, then advanced only by the room's entries in seq
@@ -206,6 +209,12 @@ export class RoomMirror {
   readonly state: RoomState;
   readonly ring: RingEntry[];
   private backlog: string | null = null;
+  /**
+   * Held messages this mirror saw leave the review queue (reviewed, or removed by a purge), newest
+   * last, at most REMOVED_HELD_MAX: a review queue or `held` frame the room sent before it reaches
+   * the shard after them (separate RPCs), and must not bring a decided message back to staff.
+   */
+  private readonly removedHeld = new Set<string>();
 
   constructor(snapshot: MirrorSnapshot) {
     this.epoch = snapshot.epoch;
@@ -241,12 +250,25 @@ export class RoomMirror {
       const parsed = JSON.parse(entry.json) as Record<string, unknown>;
       const event = (entry.comment ? { type: "comment", ...parsed } : parsed) as Parameters<typeof apply>[1];
       apply(this.state, event, now);
+      if (event.type === "moderation") {
+        if (event.action === "review" && event.id) this.removedHeld.add(event.id);
+        if (event.action === "purge") for (const id of event.deleted ?? []) this.removedHeld.add(id);
+        while (this.removedHeld.size > REMOVED_HELD_MAX) this.removedHeld.delete(this.removedHeld.values().next().value!);
+      }
       this.ring.push(entry);
       if (this.ring.length > HISTORY_SIZE) this.ring.shift();
       applied.push(entry);
     }
     if (applied.length > 0) this.backlog = null;
     return { applied, gap: false };
+  }
+
+  /**
+   * Whether the held message `id` of `userId` is known here to have left the review queue since
+   * this mirror's snapshot: reviewed, purged, or its author banned (a ban drops their held messages).
+   */
+  heldGone(id: string, userId: string): boolean {
+    return this.removedHeld.has(id) || this.state.bans.has(userId);
   }
 
   /** The `history` frame for a join (`since`/`epoch` from the upgrade's query, or null). */

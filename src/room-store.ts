@@ -253,6 +253,11 @@ export class RoomStore {
     return { seq: e.seq, comment: isComment, json };
   }
 
+  /** Records when `userId` last sent a message slow mode counts (a held or hidden one: no event to persist). */
+  slowLast(userId: string, at: number): void {
+    this.sql.exec("INSERT OR REPLACE INTO slow_last (user_id, at) VALUES (?, ?)", userId, at);
+  }
+
   /** Replaces the blocked terms. */
   setBlockedTerms(terms: ReadonlyMap<string, TermAction>): void {
     this.sql.exec("DELETE FROM blocked_terms");
@@ -288,25 +293,34 @@ export class RoomStore {
 
   // -- posters (first_time_hold, user card) ----------------------------------------------------------
 
-  /** Whether `userId` ever had a comment accepted here (or a hidden one). */
+  /**
+   * Whether `userId` ever had a comment accepted here (or a hidden one). A row with no messages
+   * (noteAccount() of a user whose messages are still held) is not a poster: first_time_hold holds on.
+   */
   hasPosted(userId: string): boolean {
-    return this.sql.exec("SELECT 1 FROM posters WHERE user_id = ?", userId).toArray().length > 0;
+    return this.sql.exec("SELECT 1 FROM posters WHERE user_id = ? AND messages > 0", userId).toArray().length > 0;
   }
 
-  /** Counts one accepted (or hidden) comment of `userId` at `at` (ms). */
+  /** Counts one accepted (or hidden) comment of `userId` at `at` (ms); the first one sets `first_at`. */
   countPost(userId: string, at: number): void {
     this.sql.exec(
-      "INSERT INTO posters (user_id, messages, first_at, last_at) VALUES (?, 1, ?, ?) ON CONFLICT(user_id) DO UPDATE SET messages = messages + 1, last_at = excluded.last_at",
+      `INSERT INTO posters (user_id, messages, first_at, last_at) VALUES (?, 1, ?, ?) ON CONFLICT(user_id) DO UPDATE SET
+         first_at = CASE WHEN messages = 0 THEN excluded.first_at ELSE first_at END, messages = messages + 1, last_at = excluded.last_at`,
       userId,
       at,
       at,
     );
   }
 
-  /** Remembers when `userId`'s account was created (ms), for the user card, when it is known and changed. */
+  /**
+   * Remembers when `userId`'s account was created (ms; the token claim the worker saw, or Postgres),
+   * for the user card. Called when they post (or a message of theirs is held or hidden), so the table
+   * holds posters only, never every viewer; written only when it changed.
+   */
   noteAccount(userId: string, createdAt: number): void {
     this.sql.exec(
-      "INSERT INTO posters (user_id, messages, first_at, last_at, account_created_at) VALUES (?, 0, 0, 0, ?) ON CONFLICT(user_id) DO UPDATE SET account_created_at = excluded.account_created_at",
+      `INSERT INTO posters (user_id, messages, first_at, last_at, account_created_at) VALUES (?, 0, 0, 0, ?) ON CONFLICT(user_id) DO UPDATE SET
+         account_created_at = excluded.account_created_at WHERE account_created_at IS NOT excluded.account_created_at`,
       userId,
       createdAt,
     );

@@ -133,6 +133,7 @@ export class ChatRoom extends DurableObject<Env> {
       limits: () => this.limits,
       label: () => `stream=${this.state.streamId}`,
       isStaff: (a) => seesStaffState(this.state, a.userId, effectiveRole(this.state, a.userId, a.role), Date.now()),
+      staffNotes: () => this.staffNotes(),
       onSent: (acceptedAt, sentAt) => this.metrics.sent(acceptedAt, sentAt),
       streamId: () => this.state.streamId,
       epoch: this.epoch,
@@ -200,6 +201,22 @@ export class ChatRoom extends DurableObject<Env> {
     if (queue) server.send(queue);
     this.maybeReport(now);
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * For staff-only frames on shards (src/audience.ts AudienceHost.staffNotes): the room's moderator
+   * grants (not banned), and the banned users it knows as staff (known roles and grants), few either way.
+   */
+  private staffNotes(): { granted: string[]; banned: string[] } {
+    const granted: string[] = [];
+    const banned = new Set<string>();
+    for (const [u, r] of this.state.grants) {
+      if (r !== "moderator") continue;
+      if (this.state.bans.has(u)) banned.add(u);
+      else granted.push(u);
+    }
+    for (const [u, r] of this.state.knownRoles) if (r !== "viewer" && this.state.bans.has(u) && effectiveRole(this.state, u, r) !== "owner") banned.add(u);
+    return { granted, banned: [...banned] };
   }
 
   /** The `review_queue` frame for `userId` when they see staff state (src/rules/review.ts), else null. */
@@ -492,10 +509,25 @@ export class ChatRoom extends DurableObject<Env> {
     // answer (an ack with no id and no seq), so no client waits forever.
     if (outcome.kind === "ignored") return cmid !== undefined ? { kind: "ok", events: [] } : outcome;
     if (outcome.kind === "error") return outcome;
-    if (outcome.kind === "held") return this.hold(actor, outcome.held, cmid);
+    // The user card's account age (no database: the token's claim) is remembered for those who post.
+    const noteAccount = () => {
+      if (typeof actor.accountCreatedAt === "number") this.store.noteAccount(actor.userId, actor.accountCreatedAt);
+    };
+    // A held or hidden message is a message to slow mode (decide() checked it) though it makes no
+    // event: otherwise a shadow-hidden user would notice slow mode never applies, and a first-timer
+    // could fill their review slots at once.
+    if ((outcome.kind === "held" || outcome.kind === "hidden") && this.state.slowModeS > 0) {
+      this.state.lastMessageAt.set(actor.userId, now);
+      this.store.slowLast(actor.userId, now);
+    }
+    if (outcome.kind === "held") {
+      noteAccount();
+      return this.hold(actor, outcome.held, cmid);
+    }
     if (outcome.kind === "hidden") {
       // Not sequenced: to its author's sockets and staff only (never the ring, Redis or Kafka).
       this.store.countPost(actor.userId, now);
+      noteAccount();
       if (cmid !== undefined) this.store.saveAck(actor.userId, cmid, { id: outcome.comment.id });
       this.audience.direct(JSON.stringify({ type: "hidden_comment", comment: outcome.comment } satisfies HiddenCommentFrame), { staff: true, users: [actor.userId] });
       return { kind: "ok", events: [], id: outcome.comment.id };
@@ -517,6 +549,7 @@ export class ChatRoom extends DurableObject<Env> {
       if (this.ring.length > HISTORY_SIZE) this.ring.shift();
       this.outbox.add(e.seq, toQueueEvent(e, this.state.streamId, at, actor.userId));
       entries.push(entry);
+      if (e.type === "comment" && e.comment.user_id === actor.userId) noteAccount();
     }
     if (outcome.blockedTerms) {
       this.state.blockedTerms = outcome.blockedTerms;

@@ -57,6 +57,11 @@ export interface ShardReport {
  */
 export interface Recipients {
   staff?: boolean;
+  /**
+   * With `staff`: users who are not staff for it whatever their socket's role says — banned owners'
+   * and moderators' (a shard's mirror holds the bans made since its snapshot, not those before).
+   */
+  except?: string[];
   users?: string[];
 }
 

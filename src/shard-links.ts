@@ -213,14 +213,21 @@ export class ShardLinks {
 
   /**
    * Sends an unsequenced frame (src/shard-api.ts Recipients) to the shards that may hold its
-   * recipients: for staff, those with staff sockets (or not heard from yet); for users, the shard
-   * each was last placed on (every shard when the room does not remember). At most once: a failed
-   * RPC is logged, not retried (the recipient gets the state again when it next joins).
+   * recipients: for staff, those with staff sockets (or not heard from yet) and the shards of
+   * `staffUsers` (moderators by a room grant, admitted as viewers: no shard counts them as staff);
+   * for users, the shard each was last placed on (every shard when the room does not remember). At
+   * most once: a failed RPC is logged, not retried (the recipient gets the state again when it next joins).
    */
-  direct(frame: string, to: Recipients): void {
+  direct(frame: string, to: Recipients, staffUsers: readonly string[] = []): void {
     const targets = new Set<Link>();
     for (const link of this.links.values()) {
       if (to.staff && (!link.known || (link.staff ?? 0) + link.staffAdmitted > 0)) targets.add(link);
+    }
+    if (to.staff) {
+      for (const u of staffUsers) {
+        const link = this.links.get(this.affinity.get(u) ?? "");
+        if (link) targets.add(link);
+      }
     }
     for (const u of to.users ?? []) {
       const name = this.affinity.get(u);

@@ -22,7 +22,7 @@ import { AnswerQueue, commandAnswer } from "./answers";
 import { Fanout, answerClose, type Conn, type SocketActor } from "./fanout";
 import { regionOf } from "./metrics";
 import { RoomMirror, eventFrame, welcomeFrame, type RingEntry } from "./mirror";
-import { PING_FRAME, PONG_FRAME, errorFrame } from "./protocol";
+import { PING_FRAME, PONG_FRAME, errorFrame, type HeldFrame, type ReviewQueueFrame } from "./protocol";
 import { BucketMap } from "./rules/budget";
 import { SHED_FACTOR, roomLimits, shedding, type RoomLimits } from "./rules/limits";
 import { effectiveRole } from "./rules/room-state";
@@ -170,12 +170,24 @@ export class ChatShard extends DurableObject<Env> {
       this.ctx.waitUntil(
         withTimeout(this.room().reviewQueueFrame(this.streamId, identity.id), UPLINK_TIMEOUT_MS, "the room's reviewQueueFrame() RPC")
           .then((frame) => {
-            if (frame && server.readyState === WebSocket.OPEN) server.send(frame);
+            if (frame && server.readyState === WebSocket.OPEN) server.send(this.pruneQueue(frame));
           })
           .catch((err) => console.warn(`ChatShard ${this.key}: review queue for ${identity.id} failed: ${describeError(err)}`)),
       );
     }
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * The room's `review_queue` frame without the messages this shard's mirror saw decided since the
+   * room answered (the answer and the review's delivery are separate RPCs: either may come first).
+   */
+  private pruneQueue(frame: string): string {
+    const mirror = this.mirror;
+    if (!mirror) return frame;
+    const q = JSON.parse(frame) as ReviewQueueFrame;
+    const items = q.items.filter((i) => !mirror.heldGone(i.id, i.comment.user_id));
+    return items.length === q.items.length ? frame : JSON.stringify({ type: "review_queue", items } satisfies ReviewQueueFrame);
   }
 
   /**
@@ -187,8 +199,15 @@ export class ChatShard extends DurableObject<Env> {
   async direct(streamId: string, key: string, frame: string, to: Recipients): Promise<number> {
     this.bind(streamId, key);
     const now = Date.now();
+    // A held message to staff that was decided before this frame got here (see pruneQueue): not sent.
+    if (this.mirror && frame.startsWith('{"type":"held"')) {
+      const h = JSON.parse(frame) as HeldFrame;
+      if (h.comment && this.mirror.heldGone(h.id, h.comment.user_id)) return 0;
+    }
     const users = to.users ? new Set(to.users) : null;
+    const except = new Set(to.except ?? []);
     const staff = (a: SocketActor) => {
+      if (except.has(a.userId)) return false;
       if (!this.mirror) return a.role !== "viewer";
       return seesStaffState(this.mirror.state, a.userId, effectiveRole(this.mirror.state, a.userId, a.role), now);
     };

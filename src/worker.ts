@@ -272,6 +272,8 @@ const ACTION_STATUS: Partial<Record<ErrorCode, 400 | 403 | 404 | 409 | 429 | 503
   muted: 403,
   edit_window_passed: 409,
   target_restricted: 409,
+  // A held message someone else decided first (or that expired): a conflict, not a malformed request.
+  already_reviewed: 409,
   rate_limited: 429,
   room_busy: 503,
   slow_mode: 429,

@@ -193,28 +193,35 @@ export function decideTool(state: RoomState, actor: Actor, role: Role, cmd: Tool
       }
       if (deleted.length === 0) return ok([]);
       const users = [...authors];
-      const e = m({ action: "purge", phrase, seconds: cmd.seconds, deleted, ...(reason ? { reason } : {}) });
+      // `users` always names the authors whose messages went (the "messages from X were removed"
+      // notice, the user card's history); `then` says what else happened to them.
+      const e = m({ action: "purge", phrase, seconds: cmd.seconds, deleted, users, ...(reason ? { reason } : {}) });
       if (cmd.then === "timeout") {
         const fresh = users.filter((u) => !state.timeouts.has(u)).length;
         if (state.timeouts.size + fresh > MAX_TIMEOUTS) return err("limit_reached");
-        Object.assign(e, { then: "timeout", users, until: iso(now + (cmd.timeout_s ?? PURGE_DEFAULT_TIMEOUT_S) * 1000) });
+        Object.assign(e, { then: "timeout", until: iso(now + (cmd.timeout_s ?? PURGE_DEFAULT_TIMEOUT_S) * 1000) });
       } else if (cmd.then === "ban") {
         const fresh = users.filter((u) => !state.bans.has(u)).length;
         if (state.bans.size + fresh > MAX_BANS) return err("limit_reached");
         // As a ban does: every comment of theirs still in the ring goes.
         const banned = new Set(users);
         for (const { comment: c } of state.comments.values()) if (banned.has(c.user_id) && !deleted.includes(c.id)) deleted.push(c.id);
-        Object.assign(e, { then: "ban", users });
+        Object.assign(e, { then: "ban" });
       }
       const events: RoomEvent[] = [e];
-      if (state.pinned && deleted.includes(state.pinned.id)) events.push({ type: "pinned", seq: next + 1, comment: null, by });
+      // The pin goes with a removed comment, and (as a ban does) with a banned author's pin even
+      // when it is no longer in the ring.
+      const pin = state.pinned;
+      if (pin && (deleted.includes(pin.id) || (cmd.then === "ban" && authors.has(pin.user_id)))) events.push({ type: "pinned", seq: next + 1, comment: null, by });
       return ok(events);
     }
 
     case "title": {
       if (role !== "owner") return err("forbidden");
       const t = prepareText(cmd.title, MAX_TITLE_CODE_POINTS);
-      if (t.kind === "invalid") return err(t.code);
+      // Too long is a bound of this frame (invalid_frame), not `message_too_long`: that code names the
+      // message limit and counts as abuse on a socket (src/answers.ts).
+      if (t.kind === "invalid") return err(t.code === "message_too_long" ? "invalid_frame" : t.code);
       const title = t.kind === "ok" ? t.text.replace(/\s+/g, " ") : "";
       if (title === state.title) return ok([]);
       return ok([m({ action: "title", title })]);

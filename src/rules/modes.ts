@@ -58,16 +58,25 @@ export function isEmoteOnly(text: string): boolean {
   return /\p{Extended_Pictographic}|\p{Regional_Indicator}|\u{20E3}/u.test(text);
 }
 
+/** Grapheme segmenter, where the runtime has one (workerd, Node, browsers); null = code points. */
+let segmenter: Intl.Segmenter | null | undefined;
+
 /**
  * r9k's normal form of a message (issue 18 §1 `unique`): NFKC, lower case, whitespace and
  * punctuation removed, every run of one repeated character folded to one ("HELLOOO  world!!" and
  * "hello world" are the same message). Emoji are kept, so "🔥" and "🔥🔥🔥" are the same too.
+ * Repeats are folded by grapheme cluster, so an emoji of several code points ("❤️" with its
+ * variation selector, "👍🏽" with a skin tone, a ZWJ family) folds like one of a single code point.
  */
 export function uniqueKey(text: string): string {
   const folded = text.normalize("NFKC").toLowerCase().replace(/[\s\p{P}\p{Z}]+/gu, "");
   let out = "";
   let last = "";
-  for (const ch of folded) {
+  // Below U+0300 every code point is its own cluster (no marks, joiners or emoji): no segmenter needed.
+  segmenter ??= typeof Intl.Segmenter === "function" ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : null;
+  const units = segmenter === null || /^[\u0000-\u02ff]*$/.test(folded) ? folded : segmenter.segment(folded);
+  for (const part of units) {
+    const ch = typeof part === "string" ? part : part.segment;
     if (ch !== last) out += ch;
     last = ch;
   }
