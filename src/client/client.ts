@@ -1230,7 +1230,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
           until: frame.until,
         });
         if (isRetryable(frame.code)) {
-          // Transient (./recovery.ts: rate_limited, room_busy, internal_error). Throttled: nothing
+          // Transient (./recovery.ts: rate_limited, room_busy, review_queue_full, internal_error). Throttled: nothing
           // goes out before the server's time; the message itself is resent then (same
           // client_msg_id), unless it has been throttled too often already. An
           // `internal_error` (e.g. a fan-out shard that could not reach the room in time) may or may

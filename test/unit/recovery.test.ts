@@ -15,7 +15,8 @@ describe("error recovery: retry or final", () => {
   });
 
   it("retries exactly the transient server codes (what the SDK resends by itself)", () => {
-    expect(ErrorCode.options.filter(isRetryable).sort()).toEqual(["internal_error", "rate_limited", "room_busy"]);
+    // review_queue_full (issue 18): the queue empties as moderators work, and the refusal says when to try again.
+    expect(ErrorCode.options.filter(isRetryable).sort()).toEqual(["internal_error", "rate_limited", "review_queue_full", "room_busy"]);
   });
 
   it("retries the client's transient failures: the network, storage, a full outbox, sign-in", () => {
