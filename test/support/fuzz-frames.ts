@@ -191,7 +191,7 @@ export const UPLOAD_FIELDS: ReadonlySet<string> = new Set(["attachments"]);
  */
 export const SAFE_SECONDS = 3_600;
 /** How often a valid command of each type is chosen, relative to 1 (types not named here: 1). */
-export const TYPE_WEIGHTS: Readonly<Record<string, number>> = { message: 8, edit: 2, ping: 0.5 };
+export const TYPE_WEIGHTS: Readonly<Record<string, number>> = { message: 8, edit: 2, unban: 3, ban: 0.5, timeout: 0.5, ping: 0.5 };
 
 const isTimeField = (name: string) => name === "seconds" || name.endsWith("_s");
 const UUID_PATTERN = /\[0-9a-f\]\{8\}-/;
@@ -298,7 +298,7 @@ function setOwn(o: { [k: string]: Tree }, key: string, value: Tree): void {
 const LONE_SURROGATES = ["\ud800", "\udfff", "\udc00\ud800", "a\ud83d", "\ude00b"];
 /** Strings the text rules, the stores and the JSON layers must survive. */
 const NASTY_STRINGS: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom(...LONE_SURROGATES.map((s) => `x${s}y`)),
+  { weight: 3, arbitrary: fc.constantFrom(...LONE_SURROGATES.map((s) => `x${s}y`), ...LONE_SURROGATES) },
   fc.constantFrom("\u0000", "a\u0007b", "\u0085", "\u202eevil\u202c", "\u2066iso\u2069", "\u200b\u200b", "\u3164", "\ufeff", "\r\n\r\n", "\t"),
   fc.integer({ min: 9, max: 60 }).map((n) => `a${"\u0301".repeat(n)}`),
   fc.constantFrom(501, 502, 1_000).map((n) => "x".repeat(n)),
@@ -438,7 +438,7 @@ function randomPayloads(specs: readonly CommandSpec[]): fc.Arbitrary<{ payload: 
     fc.string({ unit: "binary", maxLength: 60 }).map((text) => ({ payload: { kind: "text", text } as Payload, origin: r("any_text") })),
     fc.constantFrom("", " ", "null", "true", "0", "[]", "{}", '""', "{", "}", '{"type":}', '{"type":"message"', "\ud800", "[".repeat(5_000), '{"type":"ping"}', '{ "type": "ping" }', '{"type":"ping","x":1}').map((text) => ({ payload: { kind: "text", text } as Payload, origin: r("literal") })),
     fc.uint8Array({ maxLength: 64 }).map((b) => ({ payload: { kind: "bytes", bytes: [...b] } as Payload, origin: r("bytes") })),
-    fc.constantFrom([0xff, 0xfe], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xef, 0xbb, 0xbf, 0x7b, 0x7d], [0x7b, 0x22, 0x74, 0x79, 0x70, 0x65, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]).map((bytes) => ({ payload: { kind: "bytes", bytes } as Payload, origin: r("bad_utf8") })),
+    fc.constantFrom<number[]>([0xff, 0xfe], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xef, 0xbb, 0xbf, 0x7b, 0x7d], [0x7b, 0x22, 0x74, 0x79, 0x70, 0x65, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]).map((bytes) => ({ payload: { kind: "bytes", bytes: [...bytes] } as Payload, origin: r("bad_utf8") })),
     fc.tuple(anySpec(specs), textEdit).chain(([spec, edit]) => validObject(spec.schema).map((tree) => ({ payload: { kind: "json", tree, edit } as Payload, origin: r(`text_edit:${edit.kind}`, spec.type) }))),
     fc.tuple(anySpec(specs), fc.constantFrom(8_192, 9_000, 70_000)).chain(([spec, size]) =>
       validObject(spec.schema).map((tree) => ({ payload: { kind: "json", tree: withField(tree, ["pad"], "p".repeat(size)) } as Payload, origin: r("oversized", spec.type) })),
@@ -525,7 +525,7 @@ export function renderTree(t: Tree, resolve: Resolver): string {
 }
 
 /** What one step sends: a text frame / text body, or bytes (a binary frame / a raw body). */
-export type Wire = { text: string } | { bytes: Uint8Array };
+export type Wire = { text: string } | { bytes: Uint8Array<ArrayBuffer> };
 
 /** The wire form of a step's payload, its holes filled by `resolve`. */
 export function render(payload: Payload, resolve: Resolver): Wire {
@@ -560,7 +560,7 @@ export function socketVerdict(wire: Wire): Verdict {
 }
 
 /** The bytes of an HTTP action's body (a text body is UTF-8 encoded, lone surrogates as U+FFFD). */
-export function httpBody(wire: Wire): Uint8Array {
+export function httpBody(wire: Wire): Uint8Array<ArrayBuffer> {
   return "bytes" in wire ? wire.bytes : new TextEncoder().encode(wire.text);
 }
 
