@@ -31,21 +31,24 @@ export interface CastMember {
   name: string;
   role: Role;
   fuzz: boolean;
+  /** connects with `?batch=1` (its frames may come coalesced, its answers held behind them) */
+  batch?: boolean;
 }
 
 /**
  * The users of every run, in the order they connect (the same in the fuzzed and the reference run,
- * so the room knows the same staff in both). Staff fuzzers reach the rules behind the role checks.
+ * so the room knows the same staff in both). Staff fuzzers reach the rules behind the role checks;
+ * batched members exercise coalesced delivery and answers held behind it.
  */
 export const FUZZ_CAST: readonly CastMember[] = [
   { name: "owner", role: "owner", fuzz: false },
   { name: "mod", role: "moderator", fuzz: false },
   { name: "viewer1", role: "viewer", fuzz: false },
-  { name: "viewer2", role: "viewer", fuzz: false },
+  { name: "viewer2", role: "viewer", fuzz: false, batch: true },
   { name: "fuzz_owner", role: "owner", fuzz: true },
-  { name: "fuzz_mod", role: "moderator", fuzz: true },
+  { name: "fuzz_mod", role: "moderator", fuzz: true, batch: true },
   { name: "fuzz_viewer1", role: "viewer", fuzz: true },
-  { name: "fuzz_viewer2", role: "viewer", fuzz: true },
+  { name: "fuzz_viewer2", role: "viewer", fuzz: true, batch: true },
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -176,6 +176,8 @@ export class Stage {
     readonly label: string,
     /** one bearer token per cast member, in FUZZ_CAST order */
     private readonly tokens: string[],
+    /** per cast member: connects with `?batch=1` */
+    private readonly batched: boolean[],
     private readonly watcherToken: string,
     /** the cast's user ids and a few users nobody connects as: what user holes are filled from */
     private readonly users: string[],
@@ -194,7 +196,7 @@ export class Stage {
   /** Connects the watcher, then every cast member in order (so the room learns the same staff in every run). */
   async start(): Promise<void> {
     this.watcher = await this.open(this.watcherToken, "watcher", (e) => this.record(e));
-    for (let i = 0; i < this.tokens.length; i++) this.sockets[i] = await this.open(this.tokens[i]!, `actor ${i}`, () => {});
+    for (let i = 0; i < this.tokens.length; i++) this.sockets[i] = await this.open(this.tokens[i]!, `actor ${i}`, () => {}, undefined, this.batched[i]);
   }
 
   private record(e: RoomEvent): void {
@@ -208,9 +210,11 @@ export class Stage {
     for (const w of [...this.seqWaiters]) w();
   }
 
-  /** Opens a socket for `token` (resuming after `since` when given) and waits for its welcome and history. */
-  async open(token: string, label: string, onEvent: (e: RoomEvent) => void, resume?: { since: number; epoch: string }): Promise<FuzzSocket> {
-    const query = resume ? `?since=${resume.since}&epoch=${encodeURIComponent(resume.epoch)}` : "";
+  /** Opens a socket for `token` (resuming after `since` when given; batched with `batch`) and waits for its welcome and history. */
+  async open(token: string, label: string, onEvent: (e: RoomEvent) => void, resume?: { since: number; epoch: string }, batch = false): Promise<FuzzSocket> {
+    const params = new URLSearchParams(resume ? { since: String(resume.since), epoch: resume.epoch } : {});
+    if (batch) params.set("batch", "1");
+    const query = params.size > 0 ? `?${params}` : "";
     const res = await upgrade(this.sid, { token, query });
     if (res.status !== 101 || !res.webSocket) throw new Error(`${this.label} ${label}: upgrade failed: ${res.status} ${await res.text()}`);
     const s = new FuzzSocket(res.webSocket, `${this.label} ${label}`, this.problems, onEvent);
@@ -223,7 +227,7 @@ export class Stage {
     const s = this.sockets[actor]!;
     if (!s.closed) return s;
     this.tally.reopens++;
-    const fresh = await this.open(this.tokens[actor]!, `actor ${actor}`, () => {}, { since: s.lastSeq, epoch: s.epoch });
+    const fresh = await this.open(this.tokens[actor]!, `actor ${actor}`, () => {}, { since: s.lastSeq, epoch: s.epoch }, this.batched[actor]);
     this.sockets[actor] = fresh;
     return fresh;
   }
