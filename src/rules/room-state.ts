@@ -65,7 +65,7 @@ export interface RoomState {
   timeouts: Map<string, { until: number; by: string }>;
   /** normalizeTerm() forms. */
   blockedTerms: Set<string>;
-  /** user id → when their last comment was accepted, ms (slow mode; stored while slow mode is on). */
+  /** user id → when their last comment was accepted while slow mode was on, ms (slow mode spaces from it; stored too). */
   lastMessageAt: Map<string, number>;
 }
 
@@ -345,7 +345,9 @@ export function apply(state: RoomState, e: RoomEvent, now: number, maxComments =
     case "comment": {
       state.comments.set(e.comment.id, { seq: e.seq, comment: e.comment });
       while (state.comments.size > maxComments) state.comments.delete(state.comments.keys().next().value!);
-      state.lastMessageAt.set(e.comment.user_id, now);
+      // Slow mode spaces from the last message posted while it is on — what the room stores (slow_last,
+      // src/room-store.ts), so a room started again from storage spaces exactly as the live one did.
+      if (state.slowModeS > 0) state.lastMessageAt.set(e.comment.user_id, now);
       return [];
     }
     case "comment_edited": {
