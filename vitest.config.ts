@@ -120,6 +120,9 @@ export default defineConfig({
           KAFKA_REST_TOKEN: "kafka-test-token",
           SHARD_MAX_SOCKETS: process.env.SHARD_MAX_SOCKETS ?? "3",
           TEST_PRIVATE_JWKS: JSON.stringify(priv),
+          // The frame fuzzer's size and seed (test/worker/fuzz.test.ts; `npm run fuzz -- --count N --seed S`).
+          FUZZ_COUNT: process.env.FUZZ_COUNT ?? "",
+          FUZZ_SEED: process.env.FUZZ_SEED ?? "",
         },
         outboundService: outbound,
       },

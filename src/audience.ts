@@ -149,8 +149,9 @@ export class LocalAudience implements Audience {
       console.error(`ChatRoom webSocketMessage ${this.host.label()} user=${conn.actor.userId}: ${(err as Error)?.stack ?? err}`);
       answer = { frame: errorFrame({ code: "internal_error" }, cmid), seq: 0, strike: false };
     }
-    if (answer.strike) this.fanout.strike(conn);
+    // The answer first: a strike may close the socket (1008), and the refusal that did it must reach the client (as Fanout.gate's own).
     if (answer.frame) this.fanout.send(conn, answer.frame);
+    if (answer.strike) this.fanout.strike(conn);
   }
 
   closed(ws: WebSocket, code: number, reason: string): void {

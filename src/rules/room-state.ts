@@ -71,7 +71,7 @@ export interface RoomState {
   timeouts: Map<string, { until: number; by: string }>;
   /** normalizeTerm() forms → what a match does (refuse, or hold for review). */
   blockedTerms: Map<string, TermAction>;
-  /** user id → when their last comment was accepted, ms (slow mode; stored while slow mode is on). */
+  /** user id → when their last comment was accepted while slow mode was on, ms (slow mode spaces from it; stored too). */
   lastMessageAt: Map<string, number>;
   /** The chat modes (src/rules/modes.ts). */
   modes: ChatModes;
@@ -414,7 +414,9 @@ export function apply(state: RoomState, e: RoomEvent, now: number, maxComments =
     case "comment": {
       state.comments.set(e.comment.id, { seq: e.seq, comment: e.comment });
       while (state.comments.size > maxComments) state.comments.delete(state.comments.keys().next().value!);
-      state.lastMessageAt.set(e.comment.user_id, now);
+      // Slow mode spaces from the last message posted while it is on — what the room stores (slow_last,
+      // src/room-store.ts), so a room started again from storage spaces exactly as the live one did.
+      if (state.slowModeS > 0) state.lastMessageAt.set(e.comment.user_id, now);
       if (state.modes.unique_s > 0) state.recent.add(uniqueKey(e.comment.message), now);
       return [];
     }

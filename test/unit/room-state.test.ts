@@ -187,6 +187,14 @@ describe("timeout, ban, slow mode, roles", () => {
     expect(code(run(s, alice, { type: "slow_mode", seconds: 0 }))).toBe("forbidden");
   });
 
+  it("slow mode spaces from messages posted while it is on, not from one posted before (what the room stores)", () => {
+    const s = fresh();
+    expect(code(run(s, alice, { type: "message", text: "before" }, 0))).toBe("ok");
+    run(s, owner, { type: "slow_mode", seconds: 10 }, 1_000);
+    expect(code(run(s, alice, { type: "message", text: "first under slow mode" }, 2_000))).toBe("ok");
+    expect(run(s, alice, { type: "message", text: "too soon" }, 3_000)).toEqual({ kind: "error", code: "slow_mode", retry_after_ms: 9_000 });
+  });
+
   it("only the owner grants roles; a granted moderator acts, a demoted one does not", () => {
     const s = fresh();
     expect(code(run(s, mod, { type: "role", user_id: alice.userId, role: "moderator" }))).toBe("forbidden");

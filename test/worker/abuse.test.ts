@@ -205,6 +205,28 @@ describe("kind 6: sockets per user per stream are capped", () => {
   });
 });
 
+describe("kind 8: the refusal that closes a socket still reaches it (found by the fuzzer, issue 19 §5)", () => {
+  // MAX_STRIKES (20) malformed frames, then a rule refusal that is a strike too (message_too_long):
+  // the 21st strike closes the socket with 1008, and the sender must first get that command's
+  // answer — unsharded, the room used to close the socket before sending it, so the error was lost.
+  for (const [what, last] of [
+    ["message_too_long", msg("z".repeat(501), "the-21st")],
+    ["invalid_text", msg("a\u0007b", "the-21st")],
+  ] as const) {
+    it(`the 21st strike (${what}) is answered with its error, then the socket is closed with 1008`, async () => {
+      const sid = newStreamId();
+      const c = await connect(sid);
+      for (let i = 0; i < 20; i++) c.send("{");
+      await c.until((x) => x.of("error").length === 20, "20 invalid_json");
+      expect(c.closed).toBeNull();
+      c.send(last);
+      await c.until((x) => x.closed !== null, "the close");
+      expect(c.closed!.code).toBe(CLOSE_POLICY_VIOLATION);
+      expect(c.of("error").at(-1)).toMatchObject({ code: what, client_msg_id: "the-21st" });
+    });
+  }
+});
+
 describe("kind 7: a request value copied into a header", () => {
   it("?ticket=ab%00cd is a 401, not a 500", async () => {
     await expect401(await upgrade(newStreamId(), { query: "?ticket=ab%00cd" }));

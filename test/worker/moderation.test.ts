@@ -282,6 +282,27 @@ describe("resume reaches the state of a client that stayed connected", () => {
     expect((await refused(other, { type: "message", text: "NOPE" })).code).toBe("blocked_term");
     await Promise.all([banned.close(), other.close()]);
   });
+
+  it("slow mode spaces from the last message posted while it is on, in the live room and after an eviction alike (found by the fuzzer, issue 19 §5)", async () => {
+    // The live room used to count a message posted before slow mode was turned on (kept in memory),
+    // the room's storage only those posted while it was on: after a restart the same viewer could
+    // post at once where the live room refused.
+    const sid = newStreamId();
+    const owner = await connect(sid, { token: await ownerToken(sid) });
+    const viewerId = newUserId();
+    const viewer = await connect(sid, { token: await token({ sub: viewerId, username: "v" }) });
+    await ok(viewer, { type: "message", text: "before slow mode" });
+    await ok(owner, { type: "slow_mode", seconds: 600 });
+    await ok(viewer, { type: "message", text: "the first under slow mode" });
+    expect((await refused(viewer, { type: "message", text: "too soon" })).code).toBe("slow_mode");
+    await Promise.all([owner.close(), viewer.close()]);
+    await evictDurableObject(roomStub(sid));
+    const back = await connect(sid, { token: await token({ sub: viewerId, username: "v" }) });
+    const r = await refused(back, { type: "message", text: "after the eviction" });
+    expect(r.code).toBe("slow_mode");
+    expect(r.retry_after_ms).toBeGreaterThan(500_000);
+    await back.close();
+  });
 });
 
 describe("presence", () => {
