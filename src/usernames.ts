@@ -31,14 +31,18 @@ export interface UserRow {
 
 /**
  * The `users` row of `userId` in Postgres: the username (cleaned by cleanLine) and `created_at` (ms)
- * when the table has that column. Read as `to_jsonb(u)`, so a table without `created_at` works
- * unchanged. Rejects on a database failure.
+ * when the table has that column (read through `to_jsonb(u)->>'created_at'`, so a table without it
+ * works unchanged; only these two values are selected). Rejects on a database failure.
  */
 export async function lookupUser(cfg: Config, userId: string): Promise<UserRow> {
   return withNeonClient(cfg, "usernames", USERNAME_LOOKUP_TIMEOUT_MS, async (client) => {
-    const res = await client.query<{ row: { username?: unknown; created_at?: unknown } | string }>("SELECT to_jsonb(u) AS row FROM users u WHERE id = $1", [userId]);
-    const raw = res.rows[0]?.row;
-    const row = typeof raw === "string" ? (JSON.parse(raw) as { username?: unknown; created_at?: unknown }) : raw;
+    // Only the two columns leave Postgres: `to_jsonb(u)->>'created_at'` is null (not an error) on a
+    // table without that column, and the rest of the row (e-mail, hashes …) is never sent.
+    const res = await client.query<{ username?: unknown; created_at?: unknown }>(
+      "SELECT username, to_jsonb(u)->>'created_at' AS created_at FROM users u WHERE id = $1",
+      [userId],
+    );
+    const row = res.rows[0];
     // Shown to every viewer: the message text rules apply (cleanLine); an unusable name counts as none.
     const name = typeof row?.username === "string" ? cleanLine(row.username, MAX_USERNAME_CODE_POINTS) : null;
     const created = typeof row?.created_at === "string" ? Date.parse(row.created_at) : NaN;

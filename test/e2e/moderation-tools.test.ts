@@ -15,6 +15,11 @@ import { devToken, startWorker, type RunningWorker } from "../support/worker";
 
 const KAFKA = process.env.KAFKA_BROKERS ?? "127.0.0.1:9092";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const PG = process.env.PG_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
+
+function psql(sql: string) {
+  return execFileSync("psql", [PG, "-v", "ON_ERROR_STOP=1", "-qtA", "-c", sql], { encoding: "utf8" }).trim();
+}
 
 let bridge: RunningBridge;
 let worker: RunningWorker;
@@ -108,5 +113,31 @@ describe("moderation tools → Redis history and Kafka", () => {
     // The raider is banned by the purge: refused on a new send.
     expect(await command(r, { type: "message", text: "again" })).toMatchObject({ type: "error", code: "banned" });
     for (const s of [o, n, h, r]) s.close();
+  });
+
+  it("account_age reads users.created_at from Postgres, which wins over the token's claim; the user card shows it", { timeout: 120_000 }, async () => {
+    // A column the seed's table may lack: the lookup reads it when it is there (README "Account age").
+    psql("ALTER TABLE users ADD COLUMN IF NOT EXISTS created_at timestamptz");
+    const sid = crypto.randomUUID();
+    const owner = await devToken(worker.url, "age-owner", sid);
+    const fresh = await devToken(worker.url, "age-fresh-in-postgres");
+    const created = new Date(Date.now() - 60_000).toISOString();
+    psql(`INSERT INTO users (id, username, created_at) VALUES ('${fresh.user_id}', 'age-fresh', '${created}') ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, created_at = EXCLUDED.created_at`);
+    // Its token claims an account from 2001: Postgres says a minute ago, and Postgres wins.
+    const claimed = (await (
+      await fetch(`${worker.url}/dev/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "age-fresh-in-postgres", account_created_at: 1_000_000_000 }) })
+    ).json()) as { token: string; user_id: string };
+    expect(claimed.user_id).toBe(fresh.user_id);
+    const o = await ChatSocket.open(worker.url, sid, owner.token);
+    await o.until(() => o.frames.some((f) => f.type === "history"), "owner history");
+    expect(await command(o, { type: "chat_mode", mode: "account_age", on: true, seconds: 3600 })).toMatchObject({ type: "ack" });
+    const f = await ChatSocket.open(worker.url, sid, claimed.token);
+    await f.until(() => f.frames.some((x) => x.type === "history"), "history");
+    expect(await command(f, { type: "message", text: "let me in" })).toMatchObject({ type: "error", code: "account_too_new" });
+    const card = (await (await fetch(`${worker.url}/v1/streams/${sid}/chat/users/${fresh.user_id}`, { headers: { authorization: `Bearer ${owner.token}` } })).json()) as { username: string; account_created_at: string };
+    expect(card.username).toBe("age-fresh");
+    expect(Date.parse(card.account_created_at)).toBe(Date.parse(created));
+    o.close();
+    f.close();
   });
 });
