@@ -447,7 +447,7 @@ export const ChatModeFrame = z.object({
   /** unique: the window (1 … UNIQUE_MAX_S, default UNIQUE_DEFAULT_S); account_age: the minimum age (1 … ACCOUNT_AGE_MAX_S, default ACCOUNT_AGE_DEFAULT_S) */
   seconds: z.number().int().min(1).max(Math.max(UNIQUE_MAX_S, ACCOUNT_AGE_MAX_S)).optional(),
   client_msg_id: ClientMsgId,
-});
+}).refine((f) => f.mode !== "unique" || (f.seconds ?? 0) <= UNIQUE_MAX_S, { message: `unique: seconds at most ${UNIQUE_MAX_S}`, path: ["seconds"] });
 export const ReviewFrame = z.object({ type: z.literal("review"), id: CommentId, decision: z.enum(["allow", "deny"]), client_msg_id: ClientMsgId });
 export const WarnFrame = z.object({ type: z.literal("warn"), user_id: TargetUser, reason: z.string().min(1).max(MAX_REASON_CODE_POINTS * 2), client_msg_id: ClientMsgId });
 export const AcknowledgeWarningFrame = z.object({ type: z.literal("acknowledge_warning"), client_msg_id: ClientMsgId });
@@ -477,7 +477,12 @@ export const PurgeFrame = z.object({
   reason: Reason,
   client_msg_id: ClientMsgId,
 });
-export const TitleFrame = z.object({ type: z.literal("title"), title: z.string().max(MAX_TITLE_CODE_POINTS * 2), client_msg_id: ClientMsgId });
+export const TitleFrame = z.object({
+  type: z.literal("title"),
+  /** at most MAX_TITLE_CODE_POINTS code points (checked here, so a longer one is `invalid_frame` at the gate) */
+  title: z.string().max(MAX_TITLE_CODE_POINTS * 2).refine((t) => [...t].length <= MAX_TITLE_CODE_POINTS, { message: `at most ${MAX_TITLE_CODE_POINTS} code points` }),
+  client_msg_id: ClientMsgId,
+});
 
 /** The moderation commands, also accepted by `POST /v1/streams/{id}/chat/actions`. */
 export const ModerationCommand = z.discriminatedUnion("type", [

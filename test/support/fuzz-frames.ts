@@ -20,7 +20,7 @@
  */
 import * as fc from "fast-check";
 import * as z from "zod";
-import { ClientFrame, MAX_FRAME_BYTES, ModerationCommand, type Role } from "../../src/protocol";
+import { ClientFrame, MAX_FRAME_BYTES, MAX_TITLE_CODE_POINTS, ModerationCommand, UNIQUE_MAX_S, type Role } from "../../src/protocol";
 
 // ---------------------------------------------------------------------------------------------
 // The cast
@@ -285,8 +285,20 @@ export function validObject(schema: JsonSchema): fc.Arbitrary<{ [k: string]: Tre
   return fc.tuple(...entries).map((pairs) => {
     const out: { [k: string]: Tree } = {};
     for (const p of pairs) if (p) setOwn(out, p[0], p[1]);
-    return out;
+    return withinRefinements(out);
   });
+}
+
+/**
+ * The protocol's refinements that its JSON Schema cannot carry (src/protocol.ts `.refine`): a
+ * `unique` window of at most UNIQUE_MAX_S (the field's bound is account_age's), a title of at most
+ * MAX_TITLE_CODE_POINTS code points (the schema's bound is in UTF-16 units). A valid value is brought
+ * inside them; mutations still cross them.
+ */
+function withinRefinements(o: { [k: string]: Tree }): { [k: string]: Tree } {
+  if (o.type === "chat_mode" && o.mode === "unique" && typeof o.seconds === "number" && o.seconds > UNIQUE_MAX_S) o.seconds = UNIQUE_MAX_S;
+  if (o.type === "title" && typeof o.title === "string" && [...o.title].length > MAX_TITLE_CODE_POINTS) o.title = [...o.title].slice(0, MAX_TITLE_CODE_POINTS).join("");
+  return o;
 }
 
 /** Sets an own property even for keys like `__proto__` (an assignment would change the prototype instead). */

@@ -31,7 +31,7 @@ const USER = "22222222-2222-4222-8222-222222222222";
 const resolve: Resolver = (pool) => (pool === "user" ? USER : pool === "comment" ? COMMENT : "upload-1");
 const verdict = (s: FuzzStep) => (s.channel === "socket" ? socketVerdict(render(s.payload, resolve)) : httpVerdict(render(s.payload, resolve)));
 
-const steps = fuzzSteps(19, 4_000);
+const steps = fuzzSteps(19, 12_000);
 
 describe("fuzzSteps is deterministic for a seed", () => {
   it("the same seed gives the same steps; another seed others", () => {
