@@ -5,7 +5,7 @@
 import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { Client, SHARDED, connect, newStreamId, newUserId, roomStub, setLimits, shardStubs, staffToken } from "./helpers";
-import { heldFor, moderation, okay, refusal, viewer } from "./tools-helpers";
+import { getJson, heldFor, moderation, okay, refusal, viewer } from "./tools-helpers";
 
 /** Resolves once every frame the server sent `c` before now has arrived (the pong of an exact ping comes after them). */
 async function drained(c: Client): Promise<void> {
@@ -68,5 +68,18 @@ describe.skipIf(!SHARDED)("a moderator demoted by the room, on a shard that lost
     expect(demoted.of("held").filter((f) => f.id === h.id)).toEqual([]);
     expect(demoted.of("modlog").filter((f) => f.entry.action === "slow_mode")).toEqual([]);
     await Promise.all([owner, demoted, sender.c].map((c) => c.close()));
+  });
+});
+
+describe("GET …/chat/modlog parses limit as strictly as before", () => {
+  it("a limit written as an exponent, in hex, padded or as a float is 400 invalid_limit", async () => {
+    const sid = newStreamId();
+    const ownerToken = await staffToken(sid, "owner");
+    for (const q of ["?limit=1e2", "?limit=0x10", "?limit=%205", "?limit=5.0", "?limit=+5", "?limit=0b11"]) {
+      const r = await getJson<{ error: string }>(`/v1/streams/${sid}/chat/modlog${q}`, ownerToken);
+      expect(r.status, q).toBe(400);
+      expect(r.body.error, q).toBe("invalid_limit");
+    }
+    expect((await getJson(`/v1/streams/${sid}/chat/modlog?limit=200`, ownerToken)).status).toBe(200);
   });
 });
