@@ -83,3 +83,24 @@ describe("GET …/chat/modlog parses limit as strictly as before", () => {
     expect((await getJson(`/v1/streams/${sid}/chat/modlog?limit=200`, ownerToken)).status).toBe(200);
   });
 });
+
+describe("purge skips staff messages, also when the owner purges", () => {
+  it("an owner's purge-and-ban leaves a moderator who quoted the phrase alone", async () => {
+    const sid = newStreamId();
+    const ownerToken = await staffToken(sid, "owner");
+    const owner = await connect(sid, { token: ownerToken });
+    const modId = newUserId();
+    const mod = await connect(sid, { token: await staffToken(sid, "moderator", modId) });
+    const raider = await viewer(sid);
+    const quoted = await okay(mod, { type: "message", text: "stop posting raidword please" });
+    const raid = await okay(raider.c, { type: "message", text: "RAIDWORD" });
+    await okay(owner, { type: "purge", phrase: "raidword", seconds: 60, then: "ban" });
+    const e = await moderation(owner, "purge");
+    expect(e.deleted).toEqual([raid.id]);
+    expect(e.users).toEqual([raider.userId]);
+    expect(e.deleted).not.toContain(quoted.id);
+    // The moderator can still moderate: not banned.
+    await okay(mod, { type: "slow_mode", seconds: 3 });
+    await Promise.all([owner, mod, raider.c].map((c) => c.close()));
+  });
+});
