@@ -67,7 +67,8 @@ export interface AudienceHost {
   /**
    * Sharded: who staff-only frames must reach or skip beyond what the shards know: `granted`, the
    * users the room made moderators (admitted as viewers, their shards may count no staff); `banned`,
-   * the banned users the room knows as staff (a shard's mirror may not hold their ban).
+   * the users the room knows as staff who are banned or demoted by a room grant (a shard's mirror
+   * may not hold the ban or the grant, or may be gone after an eviction).
    */
   staffNotes?: () => { granted: string[]; banned: string[] };
   /** An entry accepted at `acceptedAt` has gone to its last socket (or shard) at `sentAt` (ms): the fan-out latency. */

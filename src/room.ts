@@ -205,7 +205,8 @@ export class ChatRoom extends DurableObject<Env> {
 
   /**
    * For staff-only frames on shards (src/audience.ts AudienceHost.staffNotes): the room's moderator
-   * grants (not banned), and the banned users it knows as staff (known roles and grants), few either way.
+   * grants (not banned), and the users it knows as staff (known roles and grants) who are banned or
+   * were demoted by a room grant, few either way.
    */
   private staffNotes(): { granted: string[]; banned: string[] } {
     const granted: string[] = [];
@@ -215,7 +216,13 @@ export class ChatRoom extends DurableObject<Env> {
       if (this.state.bans.has(u)) banned.add(u);
       else granted.push(u);
     }
-    for (const [u, r] of this.state.knownRoles) if (r !== "viewer" && this.state.bans.has(u) && effectiveRole(this.state, u, r) !== "owner") banned.add(u);
+    for (const [u, r] of this.state.knownRoles) {
+      if (r === "viewer") continue;
+      const now = effectiveRole(this.state, u, r);
+      // Banned, or demoted by a room grant (`role` → viewer): a shard without its mirror (evicted)
+      // judges by the role the socket was admitted with, so both are named to skip.
+      if ((this.state.bans.has(u) && now !== "owner") || now === "viewer") banned.add(u);
+    }
     return { granted, banned: [...banned] };
   }
 

@@ -317,7 +317,8 @@ app.get("/v1/streams/:stream_id/chat/modlog", async (c) => {
   const limitRaw = c.req.query("limit");
   const beforeRaw = c.req.query("before");
   const limit = limitRaw === undefined ? MODLOG_PAGE_DEFAULT : Number(limitRaw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MODLOG_PAGE_MAX) fail(400, "invalid_limit", `limit must be an integer from 1 to ${MODLOG_PAGE_MAX}`);
+  // Digits only, like `before`: Number() would also take "1e2", "0x10", " 5" and "5.0".
+  if ((limitRaw !== undefined && !/^\d{1,3}$/.test(limitRaw)) || !Number.isInteger(limit) || limit < 1 || limit > MODLOG_PAGE_MAX) fail(400, "invalid_limit", `limit must be an integer from 1 to ${MODLOG_PAGE_MAX}`);
   const before = beforeRaw === undefined ? null : Number(beforeRaw);
   if (before !== null && (!/^\d{1,15}$/.test(beforeRaw!) || before < 1)) fail(400, "invalid_before", "before must be a log seq (a positive integer)");
   const r = await roomFor(c, streamId).modlog(streamId, who, before, limit);

@@ -32,7 +32,7 @@ import {
   type RoomEvent,
 } from "../protocol";
 import { assertNever, exhaustive } from "./never";
-import { err, guardTarget, isStaff, removeComments, dropHeldOf, MAX_BANS, MAX_TIMEOUTS, type Actor, type Outcome, type RoomState } from "./room-state";
+import { err, guardTarget, isStaff, removeComments, targetRole, dropHeldOf, MAX_BANS, MAX_TIMEOUTS, type Actor, type Outcome, type RoomState } from "./room-state";
 import { excerpt, findBlockedTerm, normalizeTerm, prepareText } from "./text";
 
 /** Hidden users per stream, at most (`limit_reached` past it), like MAX_BANS. */
@@ -177,7 +177,10 @@ export function decideTool(state: RoomState, actor: Actor, role: Role, cmd: Tool
       const deleted: string[] = [];
       const authors = new Set<string>();
       const matches = (c: { user_id: string; message: string; created_at: string }) =>
-        Date.parse(c.created_at) >= since && findBlockedTerm(c.message, [phrase]) !== null && guardTarget(state, by, role, c.user_id) === null;
+        Date.parse(c.created_at) >= since && findBlockedTerm(c.message, [phrase]) !== null && guardTarget(state, by, role, c.user_id) === null &&
+        // Staff messages are skipped also when the owner purges (a moderator quoting the raid
+        // phrase must not be purged, and with `then: "ban"` banned, alongside the raiders).
+        !isStaff(targetRole(state, c.user_id));
       for (const { comment: c } of state.comments.values()) {
         if (matches(c)) {
           deleted.push(c.id);

@@ -47,9 +47,11 @@ export interface ModeSubject {
 }
 
 // An emoji: a pictographic base with its modifiers, variation selectors, keycaps and ZWJ sequences,
-// or a regional-indicator pair (a flag), or a tag sequence (subdivision flags).
+// or a regional-indicator pair (a flag), or a tag sequence (subdivision flags: U+1F3F4, tags, the
+// cancel tag). Tag characters anywhere else are invisible ASCII ("🔥" + tags "hi" would smuggle text
+// past the mode), and a lone regional indicator draws a letter: neither is an emoji.
 const EMOJI_ONLY =
-  /^(?:\s|\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Regional_Indicator}|[\u{FE0F}\u{20E3}\u{200D}]|[\u{E0020}-\u{E007F}]|[#*0-9]\u{FE0F}?\u{20E3})+$/u;
+  /^(?:\s|\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F}|\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Regional_Indicator}{2}|[\u{FE0F}\u{20E3}\u{200D}]|[#*0-9]\u{FE0F}?\u{20E3})+$/u;
 
 /** True when `text` (non-empty after trimming) holds only emoji and whitespace. Digits alone are not emoji. */
 export function isEmoteOnly(text: string): boolean {
@@ -58,18 +60,38 @@ export function isEmoteOnly(text: string): boolean {
   return /\p{Extended_Pictographic}|\p{Regional_Indicator}|\u{20E3}/u.test(text);
 }
 
+/**
+ * Generic combining diacritics (as blocked-term matching strips them, src/rules/text.ts), so
+ * "hellö" repeats "hello"; script-specific marks stay. Enclosing marks (keycap U+20E3) are kept.
+ */
+const ACCENTS = /[\u0300-\u036F\u1AB0-\u1AFF\u1DC0-\u1DFF\u20D0-\u20DC\uFE20-\uFE2F]+/gu;
+/**
+ * Characters that draw nothing (format characters, default-ignorables: ZWNJ, ZWJ, CGJ, variation
+ * selectors, Hangul fillers, tags, and the braille blank and U+1D159): removed, so a repeat with one
+ * inserted is still a repeat — except a ZWJ joining two pictographs and a flag's tag sequence,
+ * which are part of one emoji (the family, the Scottish flag).
+ */
+const INVISIBLE =
+  /((?<=\p{Extended_Pictographic}[\p{Emoji_Modifier}\u{FE0F}]*)\u{200D}(?=\p{Extended_Pictographic})|\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F})|[\p{Cf}\p{Default_Ignorable_Code_Point}\u2800\u{1D159}]/gu;
+
 /** Grapheme segmenter, where the runtime has one (workerd, Node, browsers); null = code points. */
 let segmenter: Intl.Segmenter | null | undefined;
 
 /**
- * r9k's normal form of a message (issue 18 §1 `unique`): NFKC, lower case, whitespace and
- * punctuation removed, every run of one repeated character folded to one ("HELLOOO  world!!" and
+ * r9k's normal form of a message (issue 18 §1 `unique`): NFKC, lower case, whitespace,
+ * punctuation, invisible characters and generic accents removed, every run of one repeated character folded to one ("HELLOOO  world!!" and
  * "hello world" are the same message). Emoji are kept, so "🔥" and "🔥🔥🔥" are the same too.
  * Repeats are folded by grapheme cluster, so an emoji of several code points ("❤️" with its
  * variation selector, "👍🏽" with a skin tone, a ZWJ family) folds like one of a single code point.
  */
 export function uniqueKey(text: string): string {
-  const folded = text.normalize("NFKC").toLowerCase().replace(/[\s\p{P}\p{Z}]+/gu, "");
+  const folded = text
+    .normalize("NFKD")
+    .replace(ACCENTS, "")
+    .replace(INVISIBLE, (_ch, kept: string | undefined) => kept ?? "")
+    .normalize("NFKC")
+    .toLowerCase()
+    .replace(/[\s\p{P}\p{Z}]+/gu, "");
   let out = "";
   let last = "";
   // Below U+0300 every code point is its own cluster (no marks, joiners or emoji): no segmenter needed.
