@@ -116,8 +116,8 @@ export interface ModerationPanels {
    * with the answer, so an answer older than a change made here meanwhile cannot undo it.
    */
   termsVersion(): number;
-  /** The stream's blocked terms as GET …/chat/state lists them (folded), read at `version`; ignored when stale. */
-  setTerms(terms: readonly string[], version: number): void;
+  /** The stream's blocked terms as GET …/chat/state lists them (folded), read at `version`; ignored when stale. `hold`: those whose action is `hold`. */
+  setTerms(terms: readonly string[], version: number, hold?: readonly string[]): void;
   /** Leaving the stream: dialogs closed, terms forgotten. */
   clear(): void;
 }
@@ -152,6 +152,7 @@ export function moderationPanels(page: ModerationPage): ModerationPanels {
     form: $<HTMLFormElement>("terms-form"),
     input: $<HTMLInputElement>("term-input"),
     add: $<HTMLButtonElement>("term-add"),
+    hold: $<HTMLButtonElement>("term-hold"),
     error: $("terms-error"),
     list: $<HTMLUListElement>("terms-list"),
     empty: $("terms-empty"),
@@ -159,6 +160,8 @@ export function moderationPanels(page: ModerationPage): ModerationPanels {
   let timeoutTarget: Target | null = null;
   let banTarget: Target | null = null;
   let terms: string[] = [];
+  /** The terms whose action is `hold` (issue 18 §2: held for review, not refused). */
+  let holdTerms = new Set<string>();
   /** Changes made here so far (see termsVersion). */
   let version = 0;
 
@@ -205,26 +208,31 @@ export function moderationPanels(page: ModerationPage): ModerationPanels {
     for (const term of terms) {
       const li = el("li");
       li.dataset.term = term;
-      add(li, el("span", "term", term), " ", button("Remove", () => change({ remove: [term] }), { ariaLabel: `Remove blocked term ${term}` }));
+      add(li, el("span", "term", term), " ", holdTerms.has(term) ? el("span", "hint", "held for review") : el("span", "hint", "blocked"), " ", button("Remove", () => change({ remove: [term] }), { ariaLabel: `Remove blocked term ${term}` }));
       add(k.list, li);
     }
     k.count.textContent = `(${terms.length})`;
     k.empty.hidden = terms.length > 0;
   }
 
-  function change(what: { add?: string[]; remove?: string[] }): void {
+  function change(what: { add?: string[]; remove?: string[]; action?: "block" | "hold" }): void {
     const c = page.client();
     if (!c) return;
     showError(k.error, null);
     k.add.disabled = true;
+    k.hold.disabled = true;
     c.blockTerms(what).then(
       () => {
         // Not broadcast: the ack is all we hear. The room stores terms folded, as normalizeTerm folds them.
         const gone = new Set((what.remove ?? []).map(normalizeTerm));
         terms = terms.filter((x) => !gone.has(x));
+        for (const t of gone) if (t !== null) holdTerms.delete(t);
         for (const raw of what.add ?? []) {
           const folded = normalizeTerm(raw);
-          if (folded !== null && !terms.includes(folded)) terms.push(folded);
+          if (folded === null) continue;
+          if (!terms.includes(folded)) terms.push(folded);
+          if (what.action === "hold") holdTerms.add(folded);
+          else holdTerms.delete(folded);
         }
         if (what.add) k.input.value = "";
         version++;
@@ -233,6 +241,7 @@ export function moderationPanels(page: ModerationPage): ModerationPanels {
       (err: unknown) => showError(k.error, termsError(err, page.say)),
     ).finally(() => {
       k.add.disabled = false;
+      k.hold.disabled = false;
     });
   }
 
@@ -244,6 +253,14 @@ export function moderationPanels(page: ModerationPage): ModerationPanels {
       return;
     }
     change({ add: [term] });
+  });
+  k.hold.addEventListener("click", () => {
+    const term = k.input.value;
+    if (term.trim() === "") {
+      showError(k.error, "Type a word or phrase to hold for review.");
+      return;
+    }
+    change({ add: [term], action: "hold" });
   });
   // Opening the panel reads the list again: another moderator may have changed it.
   k.panel.addEventListener("toggle", () => {
@@ -269,15 +286,17 @@ export function moderationPanels(page: ModerationPage): ModerationPanels {
       open(b);
     },
     termsVersion: () => version,
-    setTerms(list, at) {
+    setTerms(list, at, hold: readonly string[] = []) {
       if (at !== version) return;
       terms = [...list];
+      holdTerms = new Set(hold);
       drawTerms();
     },
     clear() {
       t.dialog.close();
       b.dialog.close();
       terms = [];
+      holdTerms = new Set();
       version++;
       k.input.value = "";
       showError(k.error, null);

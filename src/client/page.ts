@@ -560,7 +560,7 @@ async function loadModeration(id: string): Promise<void> {
   const termsAt = panels.termsVersion();
   const res = await fetch(`/v1/streams/${id}/chat/state`, { headers: { authorization: `Bearer ${session.token}` } }).catch(() => null);
   if (!res?.ok || streamId !== id) return;
-  const body = (await res.json().catch(() => null)) as { bans?: unknown; timeouts?: unknown; moderators?: unknown; blocked_terms?: unknown } | null;
+  const body = (await res.json().catch(() => null)) as { bans?: unknown; timeouts?: unknown; moderators?: unknown; blocked_terms?: unknown; hold_terms?: unknown } | null;
   if (Array.isArray(body?.bans)) {
     for (const b of body.bans as Array<{ user_id?: unknown }>) {
       if (typeof b?.user_id === "string") bannedUsers.set(b.user_id, names.get(b.user_id) ?? b.user_id.slice(0, 8));
@@ -573,7 +573,10 @@ async function loadModeration(id: string): Promise<void> {
     }
   }
   if (Array.isArray(body?.moderators)) for (const m of body.moderators) if (typeof m === "string") moderators.add(m);
-  if (Array.isArray(body?.blocked_terms)) panels.setTerms(body.blocked_terms.filter((x): x is string => typeof x === "string"), termsAt);
+  if (Array.isArray(body?.blocked_terms)) {
+    const hold = Array.isArray(body.hold_terms) ? body.hold_terms.filter((x): x is string => typeof x === "string") : [];
+    panels.setTerms(body.blocked_terms.filter((x): x is string => typeof x === "string"), termsAt, hold);
+  }
   if (view) render(view, { redraw: true });
 }
 

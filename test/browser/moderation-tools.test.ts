@@ -149,6 +149,25 @@ describe("demo page: the moderator's tools and the viewer's composer", () => {
     expect(viewer.problems).toEqual([]);
   });
 
+  it("blocked terms: Hold for review sends a matching message to the review queue, where the streamer allows it (issue 18 §2, §6)", async () => {
+    const streamer = await rig.person();
+    const viewer = await rig.person();
+    const [s, v] = [streamer.page, viewer.page];
+    await openStream(s, v);
+    await s.locator("#blocked-terms summary").click();
+    await s.getByRole("textbox", { name: "Word or phrase to block" }).fill("giveaway");
+    await s.getByRole("button", { name: "Hold for review" }).click();
+    await s.locator("#terms-list li", { hasText: "giveaway" }).locator(".hint", { hasText: "held for review" }).waitFor();
+
+    await say(v, "free GIVEAWAY link");
+    await v.locator("#outgoing li", { hasText: "free GIVEAWAY link" }).locator(".note", { hasText: "Held for review" }).waitFor();
+    const queue = s.locator("#review-panel");
+    await queue.locator(".held-item", { hasText: "free GIVEAWAY link" }).waitFor();
+    await queue.locator(".held-item", { hasText: "free GIVEAWAY link" }).getByRole("button", { name: /^Allow/ }).click();
+    await row(v, "free GIVEAWAY link").waitFor();
+    await row(s, "free GIVEAWAY link").waitFor();
+  });
+
   it("blocked terms: a list read before a change made meanwhile does not undo that change", async () => {
     const streamer = await rig.person();
     const viewer = await rig.person();
