@@ -9,9 +9,13 @@
  *                             its last accepted one: src/rules/room-state.ts decide)
  *   refusals                  `banned`, `muted` with `until`, `slow_mode` with `retry_after_ms`:
  *                             what the room told us that the store did not know yet
+ *   the pending warning       `warning` (welcome, warn events about us): the room refuses our
+ *                             messages with `warning_pending` until we acknowledge it
  *
  * The room's rules, mirrored: the owner is never restricted; a ban holds until an unban; a timeout
- * until its end or an unban; slow mode spaces viewers only (owner and moderators are exempt).
+ * until its end or an unban; a warning until we press "I understand" (acknowledge_warning); slow
+ * mode spaces viewers only (owner and moderators are exempt). One gate for all of them, so no
+ * redraw can reopen a composer another rule closed.
  */
 import type { Role } from "./types.js";
 
@@ -23,6 +27,8 @@ export interface GateFacts {
   banned: boolean;
   /** End of our timeout (the later of the store's `mutedUntil` and a `muted` refusal's `until`), or null. */
   mutedUntil: number | null;
+  /** A moderator's warning we have not acknowledged yet (the store's `warning`). */
+  warned: boolean;
   /** Slow mode spacing, seconds (0 = off). */
   slowModeS: number;
   /** When our last comment arrived since slow mode was last off, or null. */
@@ -32,13 +38,14 @@ export interface GateFacts {
 }
 
 /** The composer's state: open, or closed for a reason (with the end of the wait when it has one). */
-export type Gate = { kind: "open" } | { kind: "banned" } | { kind: "muted"; until: number } | { kind: "slow"; until: number };
+export type Gate = { kind: "open" } | { kind: "banned" } | { kind: "muted"; until: number } | { kind: "warned" } | { kind: "slow"; until: number };
 
 /** The composer's state at `now` (ms) from `facts` (see the module comment for the rules). */
 export function composerGate(facts: GateFacts, now: number): Gate {
   if (facts.role === "owner") return { kind: "open" };
   if (facts.banned) return { kind: "banned" };
   if (facts.mutedUntil !== null && facts.mutedUntil > now) return { kind: "muted", until: facts.mutedUntil };
+  if (facts.warned) return { kind: "warned" };
   if (facts.role !== "moderator" && facts.slowModeS > 0) {
     const spaced = facts.lastOwnCommentAt === null ? -Infinity : facts.lastOwnCommentAt + facts.slowModeS * 1000;
     const until = Math.max(spaced, facts.slowUntil ?? -Infinity);
@@ -56,6 +63,8 @@ export function gateReason(gate: Gate): string {
       return "You are banned from this chat. You can still read it.";
     case "muted":
       return "You are timed out: you can read the chat, but not send messages.";
+    case "warned":
+      return "Read the moderator's warning above and press “I understand” to chat again.";
     case "slow":
       return "Slow mode is on: wait before sending your next message.";
   }

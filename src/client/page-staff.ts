@@ -70,7 +70,7 @@ export function mountModeration(ctx: ModerationContext): Moderation {
     heading: byId("chat-title"),
     streamLabel: byId("stream-label"),
     after: byId("slow-info"),
-    composer: { text: byId<HTMLInputElement>("text"), send: byId<HTMLButtonElement>("send-button"), form: byId("composer") },
+    composer: { text: byId<HTMLInputElement>("text"), form: byId("composer") },
   });
 
   const root = el("section", "staff-panels");

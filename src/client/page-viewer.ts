@@ -1,21 +1,20 @@
 /// <reference lib="dom" />
 /**
  * What every viewer sees of issue 18 on the demo page (staff too): the stream title instead of its
- * UUID, the chat modes in force, a pending warning with its "I understand" button (the composer stays
- * locked until then), and the state of our own messages the room held for review — "Held for
+ * UUID, the chat modes in force, a pending warning with its "I understand" button (page.ts's composer
+ * gate keeps the composer closed until then), and the state of our own messages the room held for review — "Held for
  * review", then "Not approved by a moderator" (or "Not reviewed in time"), with no Retry: resending
  * would only be held or refused again.
  *
  * Rendered from the SDK's store (`room.title`, `room.modes`, `room.warning`, `room.held`); the rows
  * of #outgoing are page.ts's (one per send, found by `data-client-msg-id`).
  */
-import { ChatError, isMuted, isStaffRole, type ChatClient, type OwnHeldMessage, type RoomView } from "./index.js";
+import { ChatError, isStaffRole, type ChatClient, type OwnHeldMessage, type RoomView } from "./index.js";
 import { add, button, clock, durationText, el, insertAfter, insertBefore } from "./page-dom.js";
 
-/** The composer page.ts owns, which a pending warning locks. */
+/** The composer page.ts owns (its gate, composer-gate.ts, keeps it closed while a warning is pending). */
 export interface ComposerParts {
   text: HTMLInputElement;
-  send: HTMLButtonElement;
   /** Where the warning banner goes: just before this (the composer form). */
   form: HTMLElement;
 }
@@ -80,8 +79,6 @@ export function mountViewerNotices(client: ChatClient, parts: { heading: HTMLEle
   insertBefore(composer.form, banner);
 
   let shownTitle: string | null | undefined;
-  let lockedByWarning = false;
-  let placeholder = composer.text.placeholder;
 
   function renderTitle(title: string | null): void {
     if (title === shownTitle) return;
@@ -107,23 +104,9 @@ export function mountViewerNotices(client: ChatClient, parts: { heading: HTMLEle
     if (w) {
       reasonText.textContent = w.reason;
       understand.disabled = false;
-      if (!lockedByWarning) {
-        lockedByWarning = true;
-        placeholder = composer.text.placeholder;
-        composer.text.disabled = true;
-        composer.send.disabled = true;
-        composer.text.placeholder = "Read the moderator's warning above first";
-      }
       if (!was) understand.focus();
-    } else if (lockedByWarning) {
-      lockedByWarning = false;
-      composer.text.placeholder = placeholder;
-      // Only what the warning locked: a ban or a timeout keeps the composer as page.ts set it.
-      if (!view.banned && !isMuted(view)) {
-        composer.text.disabled = false;
-        composer.send.disabled = false;
-      }
     }
+    // The composer itself is page.ts's: its gate (composer-gate.ts) keeps it closed while warned.
   }
 
   /** Marks the outgoing row of a held message (page.ts made it with `data-client-msg-id`). */
@@ -168,11 +151,6 @@ export function mountViewerNotices(client: ChatClient, parts: { heading: HTMLEle
     dispose() {
       modesInfo.remove();
       banner.remove();
-      if (lockedByWarning) {
-        composer.text.disabled = false;
-        composer.send.disabled = false;
-        composer.text.placeholder = placeholder;
-      }
       renderTitle(null);
     },
   };

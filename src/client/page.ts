@@ -585,7 +585,7 @@ function updateEmpty(): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Composer gate: closed while banned, timed out or in slow mode's wait (composer-gate.ts)
+// Composer gate: closed while banned, timed out, warned or in slow mode's wait (composer-gate.ts)
 // ---------------------------------------------------------------------------------------------
 
 /** What the room's refusals told us that the store may not know yet (cleared by the events that lift them). */
@@ -605,6 +605,7 @@ function currentGate(now: number): Gate {
       role: v?.role ?? null,
       banned: (v?.banned ?? false) || refused.banned,
       mutedUntil: Number.isFinite(mutedUntil) ? mutedUntil : null,
+      warned: (v?.warning ?? null) !== null,
       slowModeS: v?.slowModeS ?? 0,
       lastOwnCommentAt,
       slowUntil: refused.slowUntil,
@@ -613,11 +614,18 @@ function currentGate(now: number): Gate {
   );
 }
 
+/** The text box's placeholder while the gate keeps it closed. */
+const PLACEHOLDERS: Partial<Record<Gate["kind"], string>> = {
+  banned: "You are banned from this chat",
+  muted: "You are timed out",
+  warned: "Read the moderator's warning above first",
+};
+
 /** Whether the gate stops what the composer would send now (an edit is not a message: slow mode lets it through). */
 const blocks = (gate: Gate) => gate.kind !== "open" && !(gate.kind === "slow" && mode.kind === "edit");
 
 /**
- * Brings the composer in line with the gate: banned or timed out, the text box, Image and Send are
+ * Brings the composer in line with the gate: banned, timed out or warned, the text box, Image and Send are
  * disabled; in slow mode's wait only Send (typing ahead is fine); the reason is said once (a status)
  * and the countdown beside it (a timer), redrawn when its second changes, until it ends and the
  * composer opens again by itself.
@@ -627,10 +635,10 @@ function updateComposer(): void {
   gateTimer = null;
   const now = Date.now();
   const gate = currentGate(now);
-  const reader = gate.kind === "banned" || gate.kind === "muted";
+  const reader = gate.kind === "banned" || gate.kind === "muted" || gate.kind === "warned";
   ui.composer.dataset.gate = gate.kind;
   ui.text.disabled = reader;
-  ui.text.placeholder = gate.kind === "banned" ? "You are banned from this chat" : gate.kind === "muted" ? "You are timed out" : "Say something, or paste an image…";
+  ui.text.placeholder = PLACEHOLDERS[gate.kind] ?? "Say something, or paste an image…";
   ui.attach.disabled = reader || tray.length >= MAX_IMAGES;
   ui.sendButton.disabled = waitingForUploads || blocks(gate);
   const reason = gateReason(gate);

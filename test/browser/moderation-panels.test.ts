@@ -96,6 +96,12 @@ describe("a streamer moderates from the page (issue 18 §1–§4, §6)", () => {
     await a.getByRole("alert").filter({ hasText: "A moderator warned you: please no links" }).waitFor();
     expect(await a.getByRole("textbox", { name: "Message" }).isDisabled()).toBe(true);
     await card.locator("dd", { hasText: "Warned: has not acknowledged yet" }).waitFor();
+    // Another message redraws alice's page: her composer stays closed, and says why.
+    await say(b, "bob talks meanwhile");
+    await a.locator("#messages li .text", { hasText: "bob talks meanwhile" }).waitFor();
+    expect(await a.getByRole("textbox", { name: "Message" }).isDisabled()).toBe(true);
+    expect(await a.getByRole("button", { name: "Send" }).isDisabled()).toBe(true);
+    await a.locator("#restriction", { hasText: "press “I understand” to chat again" }).waitFor();
     await a.getByRole("button", { name: "I understand" }).click();
     await a.getByRole("alert").filter({ hasText: "A moderator warned you" }).waitFor({ state: "hidden" });
     expect(await a.getByRole("textbox", { name: "Message" }).isEnabled()).toBe(true);

@@ -1,13 +1,13 @@
 /**
  * The demo page's composer gate (src/client/composer-gate.ts, issue 18 §6 item 4): closed while
- * banned, timed out or waiting out slow mode — by the room's rules (the owner never restricted,
+ * banned, timed out, warned or waiting out slow mode — by the room's rules (the owner never restricted,
  * staff exempt from slow mode only) — with a countdown that says the wait and knows when it changes.
  */
 import { describe, expect, it } from "vitest";
 import { composerGate, countdown, gateCountdown, gateReason, nextChangeIn, type GateFacts } from "../../src/client/composer-gate";
 
 const NOW = 1_000_000;
-const viewer: GateFacts = { role: "viewer", banned: false, mutedUntil: null, slowModeS: 0, lastOwnCommentAt: null, slowUntil: null };
+const viewer: GateFacts = { role: "viewer", banned: false, mutedUntil: null, warned: false, slowModeS: 0, lastOwnCommentAt: null, slowUntil: null };
 
 describe("composerGate", () => {
   it("is open for a viewer with nothing against them", () => {
@@ -19,6 +19,19 @@ describe("composerGate", () => {
     expect(composerGate({ ...viewer, mutedUntil: NOW + 5000 }, NOW)).toEqual({ kind: "muted", until: NOW + 5000 });
     expect(composerGate({ ...viewer, mutedUntil: NOW + 5000 }, NOW + 5000)).toEqual({ kind: "open" });
     expect(composerGate({ ...viewer, mutedUntil: NOW - 1 }, NOW)).toEqual({ kind: "open" });
+  });
+
+  it("closes while a warning waits for its acknowledgement, after a ban or timeout and before slow mode", () => {
+    expect(composerGate({ ...viewer, warned: true }, NOW)).toEqual({ kind: "warned" });
+    expect(composerGate({ ...viewer, warned: true, banned: true }, NOW)).toEqual({ kind: "banned" });
+    expect(composerGate({ ...viewer, warned: true, mutedUntil: NOW + 5000 }, NOW)).toEqual({ kind: "muted", until: NOW + 5000 });
+    expect(composerGate({ ...viewer, warned: true, mutedUntil: NOW + 5000 }, NOW + 5000)).toEqual({ kind: "warned" });
+    expect(composerGate({ ...viewer, warned: true, slowModeS: 30, lastOwnCommentAt: NOW }, NOW)).toEqual({ kind: "warned" });
+    expect(composerGate({ ...viewer, role: "moderator", warned: true }, NOW)).toEqual({ kind: "warned" });
+    expect(composerGate({ ...viewer, role: "owner", warned: true }, NOW)).toEqual({ kind: "open" });
+    expect(gateReason({ kind: "warned" })).toMatch(/I understand/);
+    expect(gateCountdown({ kind: "warned" }, NOW)).toBe("");
+    expect(nextChangeIn({ kind: "warned" }, NOW)).toBeNull();
   });
 
   it("holds a moderator to bans and timeouts, never the owner", () => {
