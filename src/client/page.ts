@@ -334,21 +334,27 @@ function commentRow(sc: ViewComment): HTMLLIElement {
   }
   const images = imageList(comment.attachments ?? [], nameOf(comment));
   if (images) add(li, images);
-  add(li, actionsFor(comment));
+  add(li, actionsFor(comment, sc.hidden === true));
   moderation?.decorateRow(li, sc);
   return li;
 }
 
-/** The buttons under a message: reply; edit/delete our own; staff: delete, pin, and user actions. */
-function actionsFor(c: StreamComment): HTMLElement {
+/**
+ * The buttons under a message: reply; edit/delete our own; staff: delete, pin, and user actions.
+ * `hidden` (staff only: a shadow-hidden user's message, never sequenced, so the room has no comment
+ * to reply to, delete or pin) leaves only the user actions.
+ */
+function actionsFor(c: StreamComment, hidden = false): HTMLElement {
   const box = el("div", "actions");
   const short = c.message === "" ? "image" : c.message.slice(0, 40);
-  add(box, button("Reply", () => startReply(c), { ariaLabel: `Reply to ${nameOf(c)}: ${short}` }));
-  if (mine(c)) add(box, button("Edit", () => startEdit(c), { ariaLabel: `Edit your message: ${short}` }));
-  if (mine(c) || isStaff()) add(box, button("Delete", () => act(client!.delete(c.id)), { ariaLabel: `Delete message: ${short}` }));
+  if (!hidden) {
+    add(box, button("Reply", () => startReply(c), { ariaLabel: `Reply to ${nameOf(c)}: ${short}` }));
+    if (mine(c)) add(box, button("Edit", () => startEdit(c), { ariaLabel: `Edit your message: ${short}` }));
+    if (mine(c) || isStaff()) add(box, button("Delete", () => act(client!.delete(c.id)), { ariaLabel: `Delete message: ${short}` }));
+  }
   if (isStaff()) {
-    if (view?.pinned?.id === c.id) add(box, button("Unpin", () => act(client!.unpin())));
-    else add(box, button("Pin", () => act(client!.pin(c.id)), { ariaLabel: `Pin message: ${short}` }));
+    if (!hidden && view?.pinned?.id === c.id) add(box, button("Unpin", () => act(client!.unpin())));
+    else if (!hidden) add(box, button("Pin", () => act(client!.pin(c.id)), { ariaLabel: `Pin message: ${short}` }));
     if (!mine(c) && !(view?.role === "moderator" && moderators.has(c.user_id))) {
       const who = nameOf(c);
       add(

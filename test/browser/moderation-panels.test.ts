@@ -111,7 +111,11 @@ describe("a streamer moderates from the page (issue 18 §1–§4, §6)", () => {
     await card.locator("dd", { hasText: "Hidden" }).waitFor();
     await say(a, "does anyone hear me");
     await a.locator("#messages li .text", { hasText: "does anyone hear me" }).waitFor();
-    await s.locator("#messages li.hidden-comment", { hasText: "does anyone hear me" }).waitFor();
+    const hiddenRow = s.locator("#messages li.hidden-comment", { hasText: "does anyone hear me" });
+    await hiddenRow.waitFor();
+    // The room never sequenced it: nothing to reply to, delete or pin — only the user actions.
+    expect(await hiddenRow.getByRole("button", { name: /^(Reply|Delete|Pin)/ }).count()).toBe(0);
+    expect(await hiddenRow.getByRole("button", { name: "Ban alice" }).count()).toBe(1);
     await say(s, "streamer speaks after");
 
     await b.locator("#messages li .text", { hasText: "streamer speaks after" }).waitFor();
