@@ -23,9 +23,14 @@ const PAGE = 50;
 const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+/** How many: the log stores counts (a ban's or purge's `deleted`), an event lists ids; either is read. */
+const count = (v: unknown): number => num(v) ?? list(v).length;
 
 /**
- * One entry in words, e.g. "timed out raider for 10 minutes" (the actor is shown beside it). The
+ * One entry in words, e.g. "timed out raider for 10 minutes" (the actor is shown beside it, so the
+ * words never repeat them). Reads the details the room's log writes (src/rules/modlog.ts
+ * logEntries: a ban's and purge's `deleted` is a count, blocked terms `added: [{term, action}]` and
+ * `removed: [term]`); test/unit/modlog-words.test.ts checks every action against those entries. The
  * action names are the commands' (and events') names; an unknown one is shown as it is.
  */
 export function describeEntry(e: ModlogEntry, name: (userId: string | undefined) => string): string {
@@ -36,7 +41,7 @@ export function describeEntry(e: ModlogEntry, name: (userId: string | undefined)
     case "timeout":
       return `timed out ${who}${seconds !== null ? ` for ${durationText(seconds)}` : ""}`;
     case "ban": {
-      const n = list(d.deleted).length;
+      const n = count(d.deleted);
       return `banned ${who}${n > 0 ? ` (${n} message${n === 1 ? "" : "s"} removed)` : ""}`;
     }
     case "unban":
@@ -46,15 +51,18 @@ export function describeEntry(e: ModlogEntry, name: (userId: string | undefined)
       return `deleted a message of ${who}`;
     case "pin":
     case "pinned":
-      return d.comment === null || d.id === null ? "unpinned the pinned message" : `pinned a message of ${who}`;
+      return d.comment_id === null ? "unpinned the pinned message" : `pinned a message of ${who}`;
     case "unpin":
       return "unpinned the pinned message";
     case "slow_mode":
       return seconds ? `set slow mode to ${durationText(seconds)}` : "turned slow mode off";
     case "blocked_terms": {
-      const added = list(d.add).length;
-      const removed = list(d.remove).length;
-      const parts = [added ? `added ${added} blocked term${added === 1 ? "" : "s"}${str(d.action) === "hold" ? " (hold for review)" : ""}` : "", removed ? `removed ${removed}` : ""];
+      const added = list(d.added);
+      const held = added.filter((a) => typeof a === "object" && a !== null && (a as { action?: unknown }).action === "hold").length;
+      const removed = count(d.removed);
+      const terms = (n: number) => `${n} blocked term${n === 1 ? "" : "s"}`;
+      const kind = held === 0 ? "" : held === added.length ? " (hold for review)" : ` (${held} hold for review)`;
+      const parts = [added.length ? `added ${terms(added.length)}${kind}` : "", removed ? `removed ${terms(removed)}` : ""];
       return parts.filter(Boolean).join(", ") || "changed the blocked terms";
     }
     case "role":
@@ -69,7 +77,7 @@ export function describeEntry(e: ModlogEntry, name: (userId: string | undefined)
       return `warned ${who}`;
     case "warning_acknowledged":
     case "acknowledge_warning":
-      return `${who} acknowledged a warning`;
+      return "acknowledged a warning";
     case "hide":
     case "hide_user":
       return `hid ${who}'s messages from everyone else`;
@@ -81,7 +89,7 @@ export function describeEntry(e: ModlogEntry, name: (userId: string | undefined)
     case "lockdown_preset":
       return "saved the lockdown preset";
     case "purge": {
-      const n = list(d.deleted).length;
+      const n = count(d.deleted);
       const users = list(d.users).length;
       const then = str(d.then);
       const phrase = str(d.phrase);

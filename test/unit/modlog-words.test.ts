@@ -1,0 +1,61 @@
+/**
+ * The mod log in words (src/client/page-modlog.ts describeEntry, shown by the log panel and the user
+ * card) read against the entries the room really writes: each command is decided by the room's
+ * rules (src/rules/room-state.ts decide) and logged by src/rules/modlog.ts logEntries, so a detail
+ * the page reads under another name or shape (a count where it expected a list) shows up here.
+ */
+import { describe, expect, it } from "vitest";
+import type { Command, ModlogEntry } from "../../src/protocol";
+import { describeEntry } from "../../src/client/page-modlog";
+import { logEntries } from "../../src/rules/modlog";
+import { decide, type Actor } from "../../src/rules/room-state";
+import { T0, alice, bob, fresh, mod, options, owner, post, run, type Fixture } from "./rules-fixture";
+
+const names = new Map([alice, bob, mod, owner].map((a) => [a.userId, a.username!]));
+const name = (id: string | undefined) => (id === undefined ? "someone" : (names.get(id) ?? "?"));
+
+/** The words of every log entry `cmd` writes (decided and logged like the room, then applied). */
+function words(f: Fixture, actor: Actor, cmd: Command, now = T0): string[] {
+  const o = decide(f.state, actor, cmd, now, options(f));
+  if (o.kind !== "ok") throw new Error(`refused: ${JSON.stringify(o)}`);
+  const drafts = logEntries(f.state, actor.userId, cmd, o, now);
+  run(f, actor, cmd, now);
+  return drafts.map((d, i) => describeEntry({ ...d, seq: i + 1 } as ModlogEntry, name));
+}
+
+describe("describeEntry, on the room's own log entries", () => {
+  it("a ban says how many messages it removed; a purge how many and what it did to their authors", () => {
+    const f = fresh();
+    post(f, alice, "spam one");
+    post(f, alice, "spam two");
+    post(f, bob, "spam three");
+    post(f, bob, "hello");
+    expect(words(f, mod, { type: "ban", user_id: alice.userId })).toEqual(["banned alice (2 messages removed)"]);
+    // bob's "spam three" matches; banning him removes his "hello" too.
+    expect(words(f, mod, { type: "purge", phrase: "spam", seconds: 600, then: "ban" })).toEqual(["removed 2 messages containing “spam” and banned 1 user"]);
+  });
+
+  it("blocked terms: how many were added (and whether they hold for review) and removed", () => {
+    const f = fresh();
+    expect(words(f, mod, { type: "blocked_terms", add: ["scam", "link"], action: "hold" })).toEqual(["added 2 blocked terms (hold for review)"]);
+    expect(words(f, mod, { type: "blocked_terms", add: ["raid"], remove: ["link"] })).toEqual(["added 1 blocked term, removed 1 blocked term"]);
+  });
+
+  it("a warning and its acknowledgement never name the actor twice (the panel shows them beside the words)", () => {
+    const f = fresh();
+    post(f, alice, "hi");
+    expect(words(f, mod, { type: "warn", user_id: alice.userId, reason: "no links" })).toEqual(["warned alice"]);
+    expect(words(f, alice, { type: "acknowledge_warning" })).toEqual(["acknowledged a warning"]);
+  });
+
+  it("pins, timeouts, slow mode, modes, lockdown and the title", () => {
+    const f = fresh();
+    const id = post(f, alice, "pin me");
+    expect(words(f, mod, { type: "pin", id })).toEqual(["pinned a message of alice"]);
+    expect(words(f, mod, { type: "unpin" })).toEqual(["unpinned the pinned message"]);
+    expect(words(f, mod, { type: "timeout", user_id: bob.userId, seconds: 600 })).toEqual(["timed out bob for 10 minutes"]);
+    expect(words(f, mod, { type: "slow_mode", seconds: 30 })).toEqual(["set slow mode to 30 seconds"]);
+    expect(words(f, mod, { type: "chat_mode", mode: "emote_only", on: true })).toEqual(["turned emote only mode on"]);
+    expect(words(f, owner, { type: "title", title: "Cozy Friday" })).toEqual(["set the title to “Cozy Friday”"]);
+  });
+});
