@@ -104,6 +104,28 @@ export function describeEntry(e: ModlogEntry, name: (userId: string | undefined)
   }
 }
 
+/**
+ * The log seqs of the entries that still offer Unban / Remove timeout: per target, only the newest
+ * `ban` or `timeout` entry, when no `unban` came after it and (a timeout) it has not ended at `now`
+ * (ms). So a lifted ban's button does not come back when the log redraws. `newestFirst` is the log
+ * as the panel knows it, newest first.
+ */
+export function liftableEntries(newestFirst: readonly ModlogEntry[], now: number): Set<number> {
+  const out = new Set<number>();
+  const settled = new Set<string>();
+  for (const e of newestFirst) {
+    const target = e.target;
+    if (target === undefined || settled.has(target)) continue;
+    if (e.action === "unban") settled.add(target);
+    else if (e.action === "ban" || e.action === "timeout") {
+      settled.add(target);
+      const until = typeof e.details.until === "string" ? Date.parse(e.details.until) : NaN;
+      if (e.action === "ban" || !(until <= now)) out.add(e.seq);
+    }
+  }
+  return out;
+}
+
 export function mountModlogPanel(
   client: ChatClient,
   deps: { describeError(err: unknown): string; name(userId: string | undefined): string; openCard(userId: string, name: string, opener: HTMLElement): void },
@@ -153,7 +175,7 @@ export function mountModlogPanel(
     }
   }
 
-  function entryRow(e: ModlogEntry): HTMLLIElement {
+  function entryRow(e: ModlogEntry, liftable: boolean): HTMLLIElement {
     const li = el("li", "modlog-entry");
     li.dataset.seq = String(e.seq);
     li.dataset.action = e.action;
@@ -168,7 +190,7 @@ export function mountModlogPanel(
       const name = deps.name(target);
       const card = button("Card", () => deps.openCard(target, name, card), { ariaLabel: `Open the user card of ${name}` });
       add(li, " ", card);
-      if (e.action === "ban" || e.action === "timeout") {
+      if (liftable) {
         const unban = button(e.action === "ban" ? "Unban" : "Remove timeout", () => {
           unban.disabled = true;
           client.unban(target).then(
@@ -188,7 +210,8 @@ export function mountModlogPanel(
   function draw(): void {
     for (const e of live) known.set(e.seq, e);
     const sorted = [...known.values()].sort((a, b) => b.seq - a.seq);
-    entries.replaceChildren(...sorted.map(entryRow));
+    const lift = liftableEntries(sorted, Date.now());
+    entries.replaceChildren(...sorted.map((e) => entryRow(e, lift.has(e.seq))));
     empty.hidden = sorted.length > 0 || !loadedOnce;
     older.hidden = nextBefore === null;
   }

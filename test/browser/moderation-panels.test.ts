@@ -158,6 +158,9 @@ describe("a streamer moderates from the page (issue 18 §1–§4, §6)", () => {
     await log.locator(".modlog-entry", { hasText: "warned alice" }).locator(".reason", { hasText: "please no links" }).waitFor();
     await log.locator(".modlog-entry", { hasText: "timed out alice" }).getByRole("button", { name: "Remove timeout of alice" }).click();
     await a.locator("#restriction:empty").waitFor({ state: "attached" });
+    // The lift is in the log, and the lifted timeout offers no button again when the log redraws.
+    await log.locator(".modlog-entry", { hasText: "lifted the ban or timeout of alice" }).waitFor();
+    expect(await log.getByRole("button", { name: "Remove timeout of alice" }).count()).toBe(0);
     await say(a, "thanks, back");
     await b.locator("#messages li .text", { hasText: "thanks, back" }).waitFor();
 

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Command, ModlogEntry } from "../../src/protocol";
-import { describeEntry } from "../../src/client/page-modlog";
+import { describeEntry, liftableEntries } from "../../src/client/page-modlog";
 import { logEntries } from "../../src/rules/modlog";
 import { decide, type Actor } from "../../src/rules/room-state";
 import { T0, alice, bob, fresh, mod, options, owner, post, run, type Fixture } from "./rules-fixture";
@@ -57,5 +57,28 @@ describe("describeEntry, on the room's own log entries", () => {
     expect(words(f, mod, { type: "slow_mode", seconds: 30 })).toEqual(["set slow mode to 30 seconds"]);
     expect(words(f, mod, { type: "chat_mode", mode: "emote_only", on: true })).toEqual(["turned emote only mode on"]);
     expect(words(f, owner, { type: "title", title: "Cozy Friday" })).toEqual(["set the title to “Cozy Friday”"]);
+  });
+});
+
+describe("liftableEntries: which entries still offer Unban", () => {
+  it("only the newest ban or running timeout of each target, and none once an unban followed", () => {
+    const f = fresh();
+    post(f, alice, "hi");
+    const entries: ModlogEntry[] = [];
+    const log = (actor: Actor, cmd: Command, now = T0) => {
+      const o = decide(f.state, actor, cmd, now, options(f));
+      if (o.kind !== "ok") throw new Error(`refused: ${JSON.stringify(o)}`);
+      for (const d of logEntries(f.state, actor.userId, cmd, o, now)) entries.push({ ...d, seq: entries.length + 1 } as ModlogEntry);
+      run(f, actor, cmd, now);
+    };
+    log(mod, { type: "timeout", user_id: alice.userId, seconds: 60 }); // 1
+    log(mod, { type: "ban", user_id: alice.userId }); // 2
+    log(mod, { type: "timeout", user_id: bob.userId, seconds: 60 }); // 3
+    const newest = () => [...entries].reverse();
+    expect([...liftableEntries(newest(), T0)].sort()).toEqual([2, 3]);
+    // bob's timeout has ended by itself: nothing to lift.
+    expect([...liftableEntries(newest(), T0 + 61_000)]).toEqual([2]);
+    log(mod, { type: "unban", user_id: alice.userId }); // 4
+    expect([...liftableEntries(newest(), T0)]).toEqual([3]);
   });
 });
