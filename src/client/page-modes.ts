@@ -23,10 +23,15 @@ export interface ModesPanel {
   /** The collapsible panel of modes, title and preset. */
   readonly element: HTMLElement;
   render(view: RoomView): void;
+  /**
+   * The owner's saved preset (the state route's `lockdown_preset`, staff only): the editor shows it
+   * instead of DEFAULT_PRESET, unless the owner is editing it right now.
+   */
+  showPreset(preset: LockdownPreset): void;
   dispose(): void;
 }
 
-/** What the preset editor starts from (issue 18 §5's example, members-only aside: it needs membership claims). */
+/** What the preset editor starts from before the room said what is saved (issue 18 §5's example, members-only aside: it needs membership claims). */
 export const DEFAULT_PRESET: LockdownPreset = {
   emote_only: false,
   unique_s: UNIQUE_DEFAULT_S,
@@ -210,6 +215,15 @@ export function mountModesPanel(client: ChatClient, deps: { describeError(err: u
       }
       if (document.activeElement !== titleInput) titleInput.value = view.title ?? "";
       preset.hidden = view.role !== "owner";
+    },
+    showPreset(saved) {
+      if (pForm.contains(document.activeElement)) return;
+      p.slow.value = String(saved.slow_mode_s);
+      p.unique.value = String(saved.unique_s);
+      p.age.value = String(saved.account_age_s);
+      p.emote.checked = saved.emote_only;
+      p.members.checked = saved.members_only;
+      p.first.checked = saved.first_time_hold;
     },
     dispose() {
       bar.remove();

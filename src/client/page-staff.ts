@@ -19,7 +19,7 @@
  *                  page-usercard.ts  the user card dialog
  *                  page-purge.ts     the "Remove similar messages" dialog
  */
-import { isStaffRole, type ChatClient, type RoomView, type ViewComment } from "./index.js";
+import { isStaffRole, type ChatClient, type LockdownPreset, type RoomView, type ViewComment } from "./index.js";
 import { ICONS, add, button, el, icon, insertAfter } from "./page-dom.js";
 import { mountModesPanel } from "./page-modes.js";
 import { mountModlogPanel } from "./page-modlog.js";
@@ -43,6 +43,8 @@ export interface Moderation {
   settledHeld(li: HTMLLIElement, err: unknown): boolean;
   /** Opens the user card (staff). */
   openUserCard(userId: string, name: string, opener?: HTMLElement): void;
+  /** The saved lockdown preset, from the state route page.ts reads (owner's editor). */
+  showPreset(preset: LockdownPreset): void;
   dispose(): void;
 }
 
@@ -140,6 +142,7 @@ export function mountModeration(ctx: ModerationContext): Moderation {
     },
     settledHeld: (li, err) => viewer.settledHeld(li, err),
     openUserCard: openCard,
+    showPreset: (preset) => modes.showPreset(preset),
     dispose() {
       for (const off of offs) off();
       viewer.dispose();

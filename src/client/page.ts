@@ -29,6 +29,7 @@ import {
   uuid,
   type Attachment,
   type Entity,
+  type LockdownPreset,
   type ModerationFrame,
   type RoomEvent,
   type RoomView,
@@ -560,13 +561,22 @@ function noteModeration(e: ModerationFrame, userId: string): void {
   }
 }
 
-/** Staff: the bans and moderators the room knows (GET /v1/streams/{id}/chat/state). */
+/** The state route's `lockdown_preset` when it has the preset's shape (every field), else null. */
+function asLockdownPreset(v: unknown): LockdownPreset | null {
+  if (typeof v !== "object" || v === null) return null;
+  const o = v as Record<string, unknown>;
+  const n = (k: string) => typeof o[k] === "number" && Number.isFinite(o[k]);
+  const b = (k: string) => typeof o[k] === "boolean";
+  return n("slow_mode_s") && n("unique_s") && n("account_age_s") && b("emote_only") && b("members_only") && b("first_time_hold") ? (o as unknown as LockdownPreset) : null;
+}
+
+/** Staff: the bans, moderators, blocked terms and lockdown preset the room knows (GET /v1/streams/{id}/chat/state). */
 async function loadModeration(id: string): Promise<void> {
   if (!session) return;
   const termsAt = panels.termsVersion();
   const res = await fetch(`/v1/streams/${id}/chat/state`, { headers: { authorization: `Bearer ${session.token}` } }).catch(() => null);
   if (!res?.ok || streamId !== id) return;
-  const body = (await res.json().catch(() => null)) as { bans?: unknown; timeouts?: unknown; moderators?: unknown; blocked_terms?: unknown; hold_terms?: unknown } | null;
+  const body = (await res.json().catch(() => null)) as { bans?: unknown; timeouts?: unknown; moderators?: unknown; blocked_terms?: unknown; hold_terms?: unknown; lockdown_preset?: unknown } | null;
   if (Array.isArray(body?.bans)) {
     for (const b of body.bans as Array<{ user_id?: unknown }>) {
       if (typeof b?.user_id === "string") bannedUsers.set(b.user_id, names.get(b.user_id) ?? b.user_id.slice(0, 8));
@@ -583,6 +593,8 @@ async function loadModeration(id: string): Promise<void> {
     const hold = Array.isArray(body.hold_terms) ? body.hold_terms.filter((x): x is string => typeof x === "string") : [];
     panels.setTerms(body.blocked_terms.filter((x): x is string => typeof x === "string"), termsAt, hold);
   }
+  const preset = asLockdownPreset(body?.lockdown_preset);
+  if (preset) moderation?.showPreset(preset);
   if (view) render(view, { redraw: true });
 }
 

@@ -174,6 +174,15 @@ describe("a streamer moderates from the page (issue 18 §1–§4, §6)", () => {
 
     mkdirSync(ARTIFACTS, { recursive: true });
     await s.screenshot({ path: `${ARTIFACTS}/moderation-panels-streamer.png`, fullPage: true });
+
+    // After a reload the preset editor shows the preset the room saved, not the page's defaults.
+    await s.reload();
+    await joinAs(s, "streamer");
+    await s.getByText("You own this stream").waitFor();
+    await s.locator("#modes-panel > summary").click();
+    await s.locator("#lockdown-preset > summary").click();
+    await expect.poll(() => s.getByLabel("Minimum account age (seconds)").inputValue()).toBe("0");
+    expect(await s.getByLabel("Slow mode (seconds)").inputValue()).toBe("30");
     expect(streamer.problems).toEqual([]);
     expect(alice.problems).toEqual([]);
     expect(bob.problems).toEqual([]);
