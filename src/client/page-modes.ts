@@ -16,6 +16,7 @@ import { ACCOUNT_AGE_DEFAULT_S, ACCOUNT_AGE_MAX_S, MAX_TITLE_CODE_POINTS, SLOW_M
 import type { ChatClient, ChatMode, LockdownPreset, RoomView } from "./index.js";
 import { ICONS, add, button, durationText, el, icon, labelled, numberInput } from "./page-dom.js";
 import { modesText } from "./page-viewer.js";
+import { DEFAULT_LOCKDOWN_PRESET } from "../rules/modes.js";
 
 export interface ModesPanel {
   /** The lockdown bar (always shown to staff). */
@@ -31,15 +32,8 @@ export interface ModesPanel {
   dispose(): void;
 }
 
-/** What the preset editor starts from before the room said what is saved (issue 18 §5's example, members-only aside: it needs membership claims). */
-export const DEFAULT_PRESET: LockdownPreset = {
-  emote_only: false,
-  unique_s: UNIQUE_DEFAULT_S,
-  members_only: false,
-  account_age_s: 3600,
-  first_time_hold: true,
-  slow_mode_s: 30,
-};
+/** What the preset editor starts from before the state route says what is saved: the room's own default (src/rules/modes.ts). */
+export const DEFAULT_PRESET: LockdownPreset = DEFAULT_LOCKDOWN_PRESET;
 
 interface Toggle {
   mode: ChatMode;

@@ -233,7 +233,7 @@ describe("staff panels against a scripted room", () => {
     await page.locator("#lockdown-preset > summary").click();
     await page.getByLabel("Slow mode (seconds)").fill("60");
     await page.getByRole("button", { name: "Save preset" }).click();
-    expect(await room.waitSent(page, (f) => f.type === "lockdown_preset", "a preset")).toMatchObject({ preset: { slow_mode_s: 60, unique_s: 600, account_age_s: 3600, first_time_hold: true, emote_only: false, members_only: false } });
+    expect(await room.waitSent(page, (f) => f.type === "lockdown_preset", "a preset")).toMatchObject({ preset: { slow_mode_s: 60, unique_s: 0, account_age_s: 3600, first_time_hold: true, emote_only: false, members_only: false } });
 
     // "Remove similar" on a raid message: phrase prefilled, then ban.
     const raidRow = page.locator("#messages li", { hasText: "follow my channel" }).first();
