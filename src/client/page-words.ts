@@ -162,3 +162,15 @@ export function waitText(ms: number | undefined): string {
   return plural(Math.ceil(s / 3600), "hour");
 }
 
+
+/**
+ * The one notice every page shows for a purge (whatever its size): the authors by name up to three
+ * (`null` = a name the page never saw), else how many. A raid of twenty gets one line, not twenty.
+ */
+export function purgeNotice(authors: ReadonlyArray<string | null>): string {
+  const named = authors.filter((a): a is string => a !== null);
+  if (authors.length === 0) return "Messages were removed by a moderator.";
+  if (authors.length > 3 || named.length < authors.length) return `Messages from ${authors.length} ${authors.length === 1 ? "user" : "users"} were removed by a moderator.`;
+  const list = named.length === 1 ? named[0] : `${named.slice(0, -1).join(", ")} and ${named[named.length - 1]}`;
+  return `Messages from ${list} were removed by a moderator.`;
+}

@@ -41,7 +41,7 @@ import {
 } from "./index.js";
 import { mountModeration, type Moderation } from "./page-staff.js";
 import { $, add, button, el, safeHref, showError } from "./page-dom.js";
-import { clock, describeState, errorText, plural, uploadErrorText } from "./page-words.js";
+import { clock, describeState, errorText, plural, purgeNotice, uploadErrorText } from "./page-words.js";
 import { moderationPanels } from "./page-moderation.js";
 import { composerGate, gateCountdown, gateReason, nextChangeIn, type Gate } from "./composer-gate.js";
 
@@ -510,8 +510,13 @@ function noteEvent(e: RoomEvent, live: boolean): void {
         if ((e.seconds ?? 0) === 0) lastOwnCommentAt = null;
       }
       if (e.user_id !== undefined) noteModeration(e, e.user_id);
-      // A purge that timed out or banned its authors: each as its own timeout/ban event.
-      else if (e.action === "purge" && e.then) for (const u of e.users ?? []) noteModeration({ ...e, action: e.then }, u);
+      else if (e.action === "purge") {
+        // A purge that timed out or banned its authors: each as its own timeout/ban event (without
+        // the ban's per-author notice), then one notice for the whole purge, however many authors.
+        const { deleted, ...rest } = e;
+        if (e.then) for (const u of e.users ?? []) noteModeration({ ...rest, action: e.then }, u);
+        if (deleted && deleted.length > 0) notices.push({ seq: e.seq, text: purgeNotice((e.users ?? []).map((u) => names.get(u) ?? null)) });
+      }
       return;
     default:
       exhaustive(e);

@@ -166,6 +166,11 @@ describe("a hate raid, handled from the page (issue 18 §5)", () => {
     for (const p of [...viewers.map((v) => v.page), mod.page]) {
       await p.waitForFunction((phrase) => !Array.from(document.querySelectorAll("#messages li .text")).some((e) => e.textContent?.toLowerCase().includes(phrase.toLowerCase())), PHRASE);
     }
+    // Every viewer is told once why the messages went: one line for the purge, not one per raider.
+    for (const v of viewers) {
+      await v.page.locator("#messages li.notice-line", { hasText: "Messages from 20 users were removed by a moderator." }).waitFor();
+      expect(await v.page.locator("#messages li.notice-line", { hasText: "were removed by a moderator" }).count()).toBe(1);
+    }
     // The chat goes on (staff are exempt from the lockdown); a newcomer's backlog is the last 50
     // comments after the purge: the moderator's, and no raid message (the raid pushed "good evening"
     // out of the room's 200-comment ring long before).

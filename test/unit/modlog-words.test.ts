@@ -1,5 +1,5 @@
 /**
- * The mod log in words (src/client/page-modlog.ts describeEntry, shown by the log panel and the user
+ * The mod log in words (src/client/page-modlog.ts describeEntry; and page-words.ts purgeNotice, shown by the log panel and the user
  * card) read against the entries the room really writes: each command is decided by the room's
  * rules (src/rules/room-state.ts decide) and logged by src/rules/modlog.ts logEntries, so a detail
  * the page reads under another name or shape (a count where it expected a list) shows up here.
@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import type { Command, ModlogEntry } from "../../src/protocol";
 import { describeEntry, liftableEntries } from "../../src/client/page-modlog";
+import { purgeNotice } from "../../src/client/page-words";
 import { logEntries } from "../../src/rules/modlog";
 import { decide, type Actor } from "../../src/rules/room-state";
 import { T0, alice, bob, fresh, mod, options, owner, post, run, type Fixture } from "./rules-fixture";
@@ -80,5 +81,15 @@ describe("liftableEntries: which entries still offer Unban", () => {
     expect([...liftableEntries(newest(), T0 + 61_000)]).toEqual([2]);
     log(mod, { type: "unban", user_id: alice.userId }); // 4
     expect([...liftableEntries(newest(), T0)]).toEqual([3]);
+  });
+});
+
+describe("purgeNotice: one line per purge", () => {
+  it("names up to three authors, else counts them; an author the page never saw is counted", () => {
+    expect(purgeNotice(["alice"])).toBe("Messages from alice were removed by a moderator.");
+    expect(purgeNotice(["alice", "bob", "carol"])).toBe("Messages from alice, bob and carol were removed by a moderator.");
+    expect(purgeNotice(Array.from({ length: 20 }, (_, i) => `raider${i}`))).toBe("Messages from 20 users were removed by a moderator.");
+    expect(purgeNotice(["alice", null])).toBe("Messages from 2 users were removed by a moderator.");
+    expect(purgeNotice([])).toBe("Messages were removed by a moderator.");
   });
 });
