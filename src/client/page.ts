@@ -1156,9 +1156,19 @@ ui.copyLink.addEventListener("click", async () => {
 
 ui.leave.addEventListener("click", leave);
 
+// A stream link followed in this tab: joined, switch to it; not joined yet, it becomes the stream
+// to join (and is joined at once when the name is known, as when the page opens with it).
 window.addEventListener("hashchange", () => {
   const id = parseStream(location.hash);
-  if (id && id !== streamId && session) void join(session.username, id);
+  if (!id || id === streamId) return;
+  if (session) {
+    void join(session.username, id);
+    return;
+  }
+  ui.stream.value = id;
+  updateJoinMode();
+  const name = ui.name.value.trim();
+  if (name) void join(name, id);
 });
 
 // Start: remember the name; a link with #<stream> joins straight away (as a viewer, unless

@@ -69,8 +69,11 @@ describe("chat page: two viewers, one goes offline", () => {
     const streamId = new URL(alice.page.url()).hash.slice(1);
     expect(streamId).toMatch(/^[0-9a-f-]{36}$/);
 
-    // Bob opens Alice's link: the stream is prefilled from the hash.
-    await bob.page.goto(`${worker.url}/#${streamId}`);
+    // Bob has the page open, not joined, when he follows Alice's link in the same tab: the stream is
+    // prefilled from the hash (a hash change, not a new page load).
+    await bob.page.goto(`${worker.url}/`);
+    await bob.page.evaluate((id) => (location.hash = id), streamId);
+    await bob.page.waitForFunction((id) => (document.getElementById("stream") as HTMLInputElement | null)?.value === id, streamId);
     expect(await bob.page.getByRole("textbox", { name: "Stream ID" }).inputValue()).toBe(streamId);
     await joinAs(bob.page, "bob");
     expect(await bob.page.locator("#stream-label").textContent()).toBe(streamId);
