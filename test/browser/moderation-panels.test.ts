@@ -176,8 +176,9 @@ describe("a streamer moderates from the page (issue 18 §1–§4, §6)", () => {
     await s.screenshot({ path: `${ARTIFACTS}/moderation-panels-streamer.png`, fullPage: true });
 
     // After a reload the preset editor shows the preset the room saved, not the page's defaults.
+    // The page remembers the name and the link names the stream, so the reload joins at once.
     await s.reload();
-    await joinAs(s, "streamer");
+    await s.locator('#status[data-state="open"]').waitFor();
     await s.getByText("You own this stream").waitFor();
     await s.locator("#modes-panel > summary").click();
     await s.locator("#lockdown-preset > summary").click();
