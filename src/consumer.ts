@@ -41,6 +41,7 @@ import { backoffMs } from "./rules/backoff";
 import { KafkaRestSink } from "./sinks/kafka-rest";
 import { RedisHistorySink, redisClient } from "./sinks/redis-history";
 import { failureReason, isStored, type Outcome, type Sink } from "./sinks/sink";
+import { InjectedQueueFailure, takeQueueFailure } from "./dev-faults";
 
 // Which sink drains which queue, and which dead letter queue receives which queue's dead messages
 // (queue names as in wrangler.toml): in src/dead-letter-rules.ts, where test/unit checks them
@@ -144,9 +145,14 @@ export async function handleQueueBatch(
   valid.sort((a, b) => (a.event.stream_id < b.event.stream_id ? -1 : a.event.stream_id > b.event.stream_id ? 1 : a.event.seq - b.event.seq));
   const events = valid.map((v) => v.event);
 
+  // Development only (README "Faults"): a failure armed by POST /dev/faults/queue.
+  const injected = cfg.DEV_TOKENS ? takeQueueFailure(batch.queue) : null;
+  if (injected === "before") throw new InjectedQueueFailure(batch.queue, injected);
+
   let outcomes: Outcome[];
   try {
     const r = events.length > 0 ? await target.deliver(events) : [];
+    if (injected === "after") throw new InjectedQueueFailure(batch.queue, injected);
     outcomes = r.length === events.length ? r : events.map(() => `sink ${target.name} answered ${r.length} outcomes for ${events.length} events`);
   } catch (err) {
     const why = `sink ${target.name} threw: ${describeError(err)}`;

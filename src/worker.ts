@@ -73,6 +73,7 @@ import { replayDeadLetters } from "./replay";
 import { lookupUser, resolveUser } from "./usernames";
 import { HISTORY_SOURCE_HEADER, noteRoomFallback, readHistory } from "./history";
 import { getUpload, postUpload } from "./uploads";
+import { FAULT_QUEUES, MAX_ARMED_BATCHES, armQueueFailure, type FaultQueue, type InjectedWhen } from "./dev-faults";
 
 export { ChatRoom } from "./room";
 export { ChatShard } from "./shard";
@@ -501,6 +502,28 @@ app.post("/v1/admin/dead-letters/discard", async (c) => {
   const discarded = await deadLetters(c.env).discard(ids);
   console.warn(`dead letters: admin ${admin.userId} discarded ${discarded} rows (${ids.length} asked)`);
   return c.json({ discarded });
+});
+
+/**
+ * Fault injection for the fault matrix (DEV_TOKENS=true only; README "Faults"):
+ * `{"queue": "chat-events"|"chat-history", "batches"?: 1..10, "when"?: "before"|"after"}` arms a
+ * failure of that queue consumer's next batches (src/dev-faults.ts) → 200 {"armed": {...}}.
+ */
+app.post("/dev/faults/queue", async (c) => {
+  if (!c.get("config").DEV_TOKENS) fail(404, "not_found", "No such route");
+  const body = (await jsonBody(c)) as { queue?: unknown; batches?: unknown; when?: unknown } | null;
+  const queue = body?.queue;
+  if (typeof queue !== "string" || !(FAULT_QUEUES as readonly string[]).includes(queue)) {
+    fail(400, "invalid_queue", `queue must be one of ${FAULT_QUEUES.join(", ")}`);
+  }
+  const batches = body?.batches ?? 1;
+  if (typeof batches !== "number" || !Number.isInteger(batches) || batches < 1 || batches > MAX_ARMED_BATCHES) {
+    fail(400, "invalid_batches", `batches must be an integer 1..${MAX_ARMED_BATCHES}`);
+  }
+  const when = body?.when ?? "before";
+  if (when !== "before" && when !== "after") fail(400, "invalid_when", 'when must be "before" or "after"');
+  armQueueFailure(queue as FaultQueue, batches as number, when as InjectedWhen);
+  return c.json({ armed: { queue, batches, when } });
 });
 
 /** Development tokens for the demo page (DEV_TOKENS=true only; never enable in production). */

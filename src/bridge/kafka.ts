@@ -153,7 +153,9 @@ export interface KafkaBackend {
   partitions(topic: string): Promise<PartitionMetadata[] | null>;
   /**
    * Produces with acks=all; resolves with each record's partition/offset, in order. An abort
-   * before the records were handed to Kafka withdraws them.
+   * before the records were handed to Kafka withdraws them (rejects with KafkaUnavailableError,
+   * nothing written): an abort while queued, or while the send waits for a broker connection,
+   * or an already aborted signal. Once kafkajs has the records an abort changes nothing.
    */
   produce(topic: string, records: OutRecord[], signal?: AbortSignal): Promise<RecordOffset[]>;
   close(): Promise<void>;
@@ -163,6 +165,7 @@ interface Pending {
   topic: string;
   records: OutRecord[];
   bytes: number;
+  signal?: AbortSignal;
   resolve: (r: RecordOffset[]) => void;
   reject: (e: unknown) => void;
 }
@@ -227,9 +230,10 @@ export class KafkaProducerService implements KafkaBackend {
 
   produce(topic: string, records: OutRecord[], signal?: AbortSignal): Promise<RecordOffset[]> {
     if (this.closed) return Promise.reject(new KafkaUnavailableError("the bridge is shutting down"));
+    if (signal?.aborted) return Promise.reject(new KafkaUnavailableError("gave up before the records were sent"));
     const bytes = records.reduce((n, r) => n + (r.key?.length ?? 0) + (r.value?.length ?? 0), 0);
     return new Promise((resolve, reject) => {
-      const entry: Pending = { topic, records, bytes, resolve, reject };
+      const entry: Pending = { topic, records, bytes, signal, resolve, reject };
       this.queue.push(entry);
       // Given up before it was sent: take it out, so it is certainly not written later.
       signal?.addEventListener("abort", () => {
@@ -279,11 +283,18 @@ export class KafkaProducerService implements KafkaBackend {
     })();
   }
 
-  private async send(batch: Pending[]): Promise<void> {
+  private async send(taken: Pending[]): Promise<void> {
     const started = process.hrtime.bigint();
-    const recordCount = batch.reduce((n, p) => n + p.records.length, 0);
+    let batch = taken;
+    let recordCount = batch.reduce((n, p) => n + p.records.length, 0);
     try {
       const producer = await this.connectProducer();
+      // Connecting can take seconds while a broker is down or starting; a request whose caller
+      // gave up meanwhile is withdrawn here, the last moment before Kafka takes it. Sending it
+      // anyway wrote a record nobody was told about, and the caller's retry wrote it again.
+      batch = this.withdrawAborted(batch);
+      recordCount = batch.reduce((n, p) => n + p.records.length, 0);
+      if (batch.length === 0) return;
       // Group by topic, keeping each request's records in order.
       const byTopic = new Map<string, { partition: number; key: Buffer | null; value: Buffer | null }[]>();
       for (const p of batch) {
@@ -327,6 +338,18 @@ export class KafkaProducerService implements KafkaBackend {
       for (const p of batch) p.reject(err);
       this.dropProducer();
     }
+  }
+
+  /** Rejects (and drops) the requests whose signal aborted; returns the others, in order. */
+  private withdrawAborted(batch: Pending[]): Pending[] {
+    const kept: Pending[] = [];
+    for (const p of batch) {
+      if (p.signal?.aborted) {
+        this.metrics.errors.inc({ component: "kafka", kind: "withdrawn" });
+        p.reject(new KafkaUnavailableError("gave up before the records were sent"));
+      } else kept.push(p);
+    }
+    return kept;
   }
 
   private connectProducer(): Promise<Producer> {
@@ -466,6 +489,13 @@ export async function handleProduce(
     );
   }
   const format = type === BINARY_PRODUCE_CONTENT_TYPE ? "binary" : "json";
+  // The caller gone (its connection closed before an answer, e.g. its own timeout fired): its
+  // records are withdrawn if Kafka does not have them yet. It will retry; producing them as well
+  // would put the same event in Kafka twice (README "Faults": the withdrawn produce).
+  const callerGone = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) callerGone.abort();
+  });
   const raw = await readBody(req, MAX_BODY_BYTES, () =>
     kafkaError(413, 413, `Request body larger than ${MAX_BODY_BYTES} bytes.`),
   );
@@ -512,12 +542,16 @@ export async function handleProduce(
     records.push({ partition, key, value });
   }
 
+  if (callerGone.signal.aborted) {
+    deps.log.warn("produce withdrawn: the caller left before it was sent", { topic, records: records.length });
+    return;
+  }
   let offsets: RecordOffset[];
   let timer: NodeJS.Timeout | undefined;
   const deadline = new AbortController();
   try {
     offsets = await Promise.race([
-      deps.backend.produce(topic, records, deadline.signal),
+      deps.backend.produce(topic, records, AbortSignal.any([deadline.signal, callerGone.signal])),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           deadline.abort();
