@@ -17,6 +17,7 @@ import {
   DEFAULT_ROOM_MAX_MESSAGES_PER_SEC,
   DEFAULT_SOCKET_MAX_FRAMES_PER_SEC,
 } from "./protocol";
+import { DEFAULT_ROOM_MAX_JOINS_PER_SEC } from "./rules/joins";
 
 /** Bindings declared in wrangler.toml, plus every variable the worker reads (all strings). */
 export interface Env {
@@ -54,6 +55,8 @@ export interface Env {
   ROOM_MAX_MESSAGES_PER_SEC?: string;
   /** Sends per second to unbatched sockets one stream allows; caps its message rate by audience (default 30,000). */
   ROOM_MAX_DELIVERIES_PER_SEC?: string;
+  /** Viewer joins per second one stream admits, burst the same; more → closed 1013 `joins_busy` (default 250; src/rules/joins.ts). */
+  ROOM_MAX_JOINS_PER_SEC?: string;
   /** Frames per second one socket may send, of any kind (default 20, burst 2×). */
   SOCKET_MAX_FRAMES_PER_SEC?: string;
   /** Sockets one user may hold open to one stream; the oldest is closed with 4429 (default 5). */
@@ -164,6 +167,7 @@ const ConfigSchema = z
     TICKET_SECRET: z.preprocess(blankToUndefined, z.string().min(16, "must be at least 16 characters").optional()),
     ROOM_MAX_MESSAGES_PER_SEC: positiveInt(DEFAULT_ROOM_MAX_MESSAGES_PER_SEC),
     ROOM_MAX_DELIVERIES_PER_SEC: positiveInt(DEFAULT_ROOM_MAX_DELIVERIES_PER_SEC, 100_000_000),
+    ROOM_MAX_JOINS_PER_SEC: positiveInt(DEFAULT_ROOM_MAX_JOINS_PER_SEC, 1_000_000),
     SOCKET_MAX_FRAMES_PER_SEC: positiveInt(DEFAULT_SOCKET_MAX_FRAMES_PER_SEC),
     MAX_SOCKETS_PER_USER: positiveInt(DEFAULT_MAX_SOCKETS_PER_USER, 1_000),
     EDIT_WINDOW_S: positiveInt(DEFAULT_EDIT_WINDOW_S, 86_400),

@@ -52,9 +52,17 @@ export interface HeldResult {
 
 /**
  * An upgrade refused before any socket exists and before a ticket is used up (ChatRoom admission,
- * both modes): 503 `stream_full` + Retry-After seconds past MAX_VIEWERS_PER_STREAM, 401 for a used ticket.
+ * both modes): 503 `stream_full` + Retry-After seconds past MAX_VIEWERS_PER_STREAM, 401 for a used
+ * ticket, `joins_busy` (a socket closed 1013) past ROOM_MAX_JOINS_PER_SEC.
  */
-export type AdmissionRefusal = { ok: false; status: 401 | 503; error: "unauthorized" | "stream_full"; message: string; retry_after_s?: number };
+export type AdmissionRefusal =
+  | { ok: false; status: 401 | 503; error: "unauthorized" | "stream_full"; message: string; retry_after_s?: number }
+  /**
+   * Past ROOM_MAX_JOINS_PER_SEC (src/rules/joins.ts): the upgrade is accepted and the socket closed
+   * at once with 1013 and reason `{"error":"joins_busy","retry_after_ms":N}` (src/join-refusal.ts),
+   * so that a browser — which sees no HTTP status of a refused upgrade — learns when to come back.
+   */
+  | { ok: false; status: 101; error: "joins_busy"; retry_after_ms: number };
 
 /** An upload the worker has checked (type by magic bytes, size, header bounds) and asks the room to record. */
 export interface UploadRegistration {

@@ -67,6 +67,8 @@ import type { AdmitResult, ShardCommand, ShardCommandResult, ShardReport } from 
 import { RoomStore, type RingEntry } from "./room-store";
 import { fullBucket, take, type Bucket } from "./rules/budget";
 import { roomLimits, roomMessageRate, type RoomLimits } from "./rules/limits";
+import { JoinGate } from "./rules/joins";
+import { joinsBusyResponse } from "./join-refusal";
 import { apply, decide, effectiveRole, pruneTimeouts, restriction, type Actor, type Outcome, type RoomState } from "./rules/room-state";
 import { seesStaffState, standing } from "./rules/standing";
 import { logEntries } from "./rules/modlog";
@@ -99,6 +101,8 @@ export class ChatRoom extends DurableObject<Env> {
   /** The room's rates (a field, so tests can give one room other limits). */
   private limits: RoomLimits;
   private readonly roomBucket: Bucket;
+  /** Viewer joins per second (src/rules/joins.ts), made from `limits.joinsPerSec` on first use and when it changes. */
+  private joinGate: JoinGate | null = null;
   private readonly outbox: Outbox;
   private readonly uploads: UploadStore;
   /** Messages/s and fan-out latency, in memory (src/metrics.ts). */
@@ -188,6 +192,7 @@ export class ChatRoom extends DurableObject<Env> {
     const { url, streamId, identity } = checked;
     const now = Date.now();
     const refused = this.admission(identity, request.headers.get(H_TICKET_NONCE), now);
+    if (refused?.error === "joins_busy") return joinsBusyResponse(refused.retry_after_ms);
     if (refused) {
       const { status, ok: _ok, retry_after_s, ...body } = refused;
       return jsonResponse(status, body, retry_after_s !== undefined ? { "retry-after": String(retry_after_s) } : {});
@@ -256,12 +261,18 @@ export class ChatRoom extends DurableObject<Env> {
   /**
    * Admission, before any upgrade and before a ticket is used up: past MAX_VIEWERS_PER_STREAM open
    * sockets a viewer gets 503 `stream_full` (the owner and moderators always get in: a full chat is
-   * when they are needed most); a ticket's nonce (`<nonce>.<expires_at>`) is used once. Null = admitted.
+   * when they are needed most); past ROOM_MAX_JOINS_PER_SEC viewer joins a viewer is refused
+   * `joins_busy` (src/rules/joins.ts; staff exempt); a ticket's nonce (`<nonce>.<expires_at>`) is used
+   * once, after both. Null = admitted.
    */
   private admission(identity: RoomIdentity, ticketNonce: string | null, now: number): AdmissionRefusal | null {
-    if (this.audience.sockets >= this.limits.maxViewers && identity.role === "viewer") {
+    const viewer = identity.role === "viewer";
+    if (this.audience.sockets >= this.limits.maxViewers && viewer) {
       return { ok: false, status: 503, error: "stream_full", message: "This chat is full, try again shortly", retry_after_s: STREAM_FULL_RETRY_AFTER_S };
     }
+    if (!this.joinGate || this.joinGate.ratePerSec !== this.limits.joinsPerSec) this.joinGate = new JoinGate(this.limits.joinsPerSec, now);
+    const gate = this.joinGate.join(!viewer, now);
+    if (!gate.ok) return { ok: false, status: 101, error: "joins_busy", retry_after_ms: gate.retryAfterMs };
     if (ticketNonce !== null) {
       const ticket = /^([A-Za-z0-9_-]{1,64})\.(\d{1,15})$/.exec(ticketNonce);
       if (!ticket || this.store.useTicket(ticket[1]!, Number(ticket[2]), now)) {

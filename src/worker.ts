@@ -26,6 +26,7 @@
  *   RATE_LIMIT_PER_SEC             messages per user per stream per second (default 10)
  *   ROOM_MAX_MESSAGES_PER_SEC      messages per stream per second, all users (default 100)
  *   ROOM_MAX_DELIVERIES_PER_SEC    sends/s to unbatched sockets; caps the message rate by audience (default 30,000)
+ *   ROOM_MAX_JOINS_PER_SEC         viewer joins/s per stream, burst the same; more → closed 1013 joins_busy (default 250)
  *   MAX_VIEWERS_PER_STREAM         open sockets per stream; viewers past it get 503 stream_full (default 30,000)
  *   SHARD_MAX_SOCKETS              sockets per fan-out shard (default 5,000, ≤ 32,768); 0 = the room holds every socket
  *   BATCH_MAX_WINDOW_MS            longest coalescing window for ?batch=1 sockets, ms (default 25; adaptive below it)
@@ -74,6 +75,7 @@ import { lookupUser, resolveUser } from "./usernames";
 import { HISTORY_SOURCE_HEADER, noteRoomFallback, readHistory } from "./history";
 import { getUpload, postUpload } from "./uploads";
 import { FAULT_QUEUES, MAX_ARMED_BATCHES, armQueueFailure, type FaultQueue, type InjectedWhen } from "./dev-faults";
+import { joinsBusyResponse } from "./join-refusal";
 
 export { ChatRoom } from "./room";
 export { ChatShard } from "./shard";
@@ -234,6 +236,7 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
   // Sharded (DESIGN.md "Hot streams and global viewers"): the room admits (and uses the ticket) and
   // picks a shard of the viewer's region; the socket lives there, created near that region on first use.
   const verdict = await roomFor(c, streamId).admit(streamId, identity, headers.get(H_REGION)!, ticketNonce);
+  if (!verdict.ok && verdict.error === "joins_busy") return joinsBusyResponse(verdict.retry_after_ms);
   if (!verdict.ok) {
     const { status, error, message, retry_after_s } = verdict;
     return c.json({ error, message }, status, retry_after_s !== undefined ? { "retry-after": String(retry_after_s) } : {});

@@ -4,6 +4,8 @@
 //   node bench/lib/miniflare-launch.mjs --config wrangler.toml --script bench/.build/ours/index.js \
 //        --port 9010 [--var NAME=value ...] [--no-assets] [--inspector-port N]
 // Prints one JSON line {"ready":true,"url":...} when listening; SIGTERM disposes.
+// --persist DIR: Durable Object storage (SQLite) is kept in DIR instead of memory, so a second
+// launch on the same DIR is the same worker restarted (bench/redeploy.mjs: a redeploy with state).
 // --inspector-port N (0 = any free port): workerd's V8 inspector (Chrome DevTools Protocol) listens
 // on 127.0.0.1:N; the ready line then also carries "inspector_url" (ws://127.0.0.1:<port>, from
 // mf.getInspectorURL()). workerd lists one target per worker isolate at http://127.0.0.1:<port>/json
@@ -29,6 +31,7 @@ const configPath = opt("config");
 const scriptPath = path.resolve(opt("script"));
 const port = Number(opt("port") ?? 0);
 const inspectorPort = opt("inspector-port") === undefined ? undefined : Number(opt("inspector-port"));
+const persistDir = opt("persist") === undefined ? undefined : path.resolve(opt("persist"));
 
 const { workerOptions } = unstable_getMiniflareWorkerOptions(configPath);
 delete workerOptions.rootPath;
@@ -54,7 +57,8 @@ const v4 = {
   ],
   host: "127.0.0.1",
   port,
-  // In-memory storage (the Miniflare default): every start is a fresh room.
+  // In-memory storage (the Miniflare default: every start is a fresh room) unless --persist.
+  ...(persistDir !== undefined ? { resourcePersistencePath: persistDir } : {}),
   log: new Log(LogLevel.WARN),
   cf: false, // no fetch of the Request.cf template from the network (loopback only)
   ...(inspectorPort !== undefined ? { inspectorPort, inspectorHost: "127.0.0.1" } : {}),

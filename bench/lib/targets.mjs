@@ -100,7 +100,7 @@ export function sourceInfo() {
  * Spawns `args` under Node 22, pinned with taskset when cpu is set, in its own process group.
  * Ready when stdout prints a JSON line with "ready", or when `probe()` resolves true.
  */
-async function startProcess({ name, args, cpu, logDir, probe, timeoutMs = 90_000 }) {
+export async function startProcess({ name, args, cpu, logDir, probe, timeoutMs = 90_000 }) {
   mkdirSync(logDir, { recursive: true });
   const log = createWriteStream(path.join(logDir, `${name}.log`), { flags: "a" });
   const cmd = cpu === null || cpu === undefined ? nodeBin() : "taskset";

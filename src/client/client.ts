@@ -34,6 +34,7 @@ import {
   type SingleServerFrame,
 } from "../protocol.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
+import { advisedDelay, CLOSE_GOING_AWAY, CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER, DEFAULT_RESTART_SPREAD_MS, restartDelay } from "./reconnect.js";
 import { Emitter } from "./emitter.js";
 import { ChatError } from "./errors.js";
 import { RESPONSE_SCHEMAS, getChecked, modlogPath, userCardPath, type ModlogQuery } from "./http.js";
@@ -167,6 +168,12 @@ export interface ChatClientOptions {
   backoff?: BackoffOptions;
   /** A connection that lasted this long resets the backoff. Default 5 s. */
   stableAfterMs?: number;
+  /**
+   * After the server closes with 1001 (going away) or 1012 (service restart), the first reconnect is
+   * uniform over [0, this] ms, so an audience dropped at once does not return at once. Default 3 s
+   * (DEFAULT_RESTART_SPREAD_MS). A 1013 close waits the server's hint instead (src/client/reconnect.ts).
+   */
+  restartSpreadMs?: number;
   /** Max messages waiting for an ack. Default 100. */
   outboxLimit?: number;
   /**
@@ -227,6 +234,12 @@ export type DisconnectReason =
    * misbehaving client cannot hammer the room.
    */
   | "policy_violation"
+  /**
+   * The server closed with 1013: the room admits joins at a bounded rate and this one came while it
+   * was busy (reason `{"error":"joins_busy","retry_after_ms":N}`). Reconnects after N plus jitter
+   * in [0, N] (src/client/reconnect.ts advisedDelay).
+   */
+  | "server_busy"
   /** The server closed with 4429: the user has too many sockets on this stream. Final ("closed"). */
   | "too_many_sockets"
   /** reconnect() or close() was called. */
@@ -382,6 +395,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   readonly #network: NetworkMonitor | null;
 
   readonly #backoff: Backoff;
+  /** The randomness of the reconnect delays (options.backoff.random, else Math.random). */
+  readonly #random: () => number;
+  readonly #restartSpreadMs: number;
   readonly #outbox: Outbox;
   readonly #pacer = new SendPacer();
   readonly #throttleRetries: number;
@@ -434,6 +450,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#stableAfterMs = positive("stableAfterMs", options.stableAfterMs, DEFAULT_STABLE_AFTER_MS);
     this.#gapTimeoutMs = positive("gapTimeoutMs", options.gapTimeoutMs, DEFAULT_GAP_TIMEOUT_MS);
     this.#backoff = new Backoff(options.backoff);
+    this.#random = options.backoff?.random ?? Math.random;
+    this.#restartSpreadMs = positive("restartSpreadMs", options.restartSpreadMs, DEFAULT_RESTART_SPREAD_MS);
     this.#outbox = new Outbox(options.outboxLimit ?? DEFAULT_OUTBOX_LIMIT);
     const retries = options.throttleRetries ?? DEFAULT_THROTTLE_RETRIES;
     if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`throttleRetries must be an integer ≥ 0, got ${retries}`);
@@ -1018,6 +1036,15 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         this.#shutdown({ reason: "too_many_sockets", closeCode: ev.code, detail }, (clientMsgId) => new ChatError("too_many_sockets", message, { clientMsgId }));
         return;
       }
+      if (ev.code === CLOSE_TRY_AGAIN_LATER) {
+        this.#drop(conn, "server_busy", { closeCode: ev.code, detail, delayMs: advisedDelay(ev.reason, this.#random) });
+        return;
+      }
+      if (ev.code === CLOSE_GOING_AWAY || ev.code === CLOSE_SERVICE_RESTART) {
+        // The server is restarting: spread the audience's first reconnect (later ones back off as usual).
+        this.#drop(conn, "connection_lost", { closeCode: ev.code, detail, delayMs: restartDelay(this.#random, this.#restartSpreadMs) });
+        return;
+      }
       if (ev.code === CLOSE_POLICY_VIOLATION) {
         this.emit("error", new ChatError("policy_violation", `The server closed the chat: ${ev.reason || "policy violation"}`));
         this.#drop(conn, "policy_violation", { closeCode: ev.code, detail, slow: true });
@@ -1058,7 +1085,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * Ends a connection or attempt and schedules the next one. Idempotent per connection: the
    * first cause wins, later ones (e.g. the close event that follows our own close()) are ignored.
    */
-  #drop(conn: Connection, reason: DisconnectReason, opts: { immediate?: boolean; slow?: boolean; closeCode?: number; detail?: string } = {}): void {
+  #drop(conn: Connection, reason: DisconnectReason, opts: { immediate?: boolean; slow?: boolean; delayMs?: number; closeCode?: number; detail?: string } = {}): void {
     if (this.#conn !== conn) return;
     this.#conn = null;
     this.#teardown(conn, CLOSE_ABANDONED, reason);
@@ -1070,7 +1097,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       this.#setState("reconnecting", { ...why, retryInMs: 0 });
       this.#attempt();
     } else {
-      this.#scheduleRetry(why, opts.slow ? this.#backoff.maxMs : 0);
+      this.#scheduleRetry(why, opts.slow ? this.#backoff.maxMs : 0, opts.delayMs);
     }
   }
 
@@ -1094,14 +1121,19 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     }
   }
 
-  /** Next attempt after the backoff's delay, plus `extraMs` (a 1008 close waits the ceiling on top). */
-  #scheduleRetry(why: { reason: DisconnectReason; closeCode?: number; detail?: string }, extraMs = 0): void {
+  /**
+   * Next attempt after the backoff's delay, plus `extraMs` (a 1008 close waits the ceiling on top);
+   * or after `fixedMs` when the server said when (1013, 1001/1012: src/client/reconnect.ts) — the
+   * attempt still counts, so a refusal after that backs off from a higher ceiling.
+   */
+  #scheduleRetry(why: { reason: DisconnectReason; closeCode?: number; detail?: string }, extraMs = 0, fixedMs?: number): void {
     if (this.#state === "closed") return;
     if (this.#network && !this.#network.isOnline()) {
       this.#waitForNetwork();
       return;
     }
-    const delay = extraMs + this.#backoff.next();
+    const backoff = this.#backoff.next();
+    const delay = fixedMs ?? extraMs + backoff;
     this.#setState("reconnecting", { ...why, retryInMs: delay });
     this.#reconnectTimer = setTimeout(() => this.#retryNow(), delay);
   }

@@ -32,6 +32,15 @@ export {
 export { ChatError, type ChatErrorCode, type ClientErrorCode } from "./errors.js";
 export { ERROR_RECOVERY, isRetryable, type Recovery } from "./recovery.js";
 export { Backoff, backoffCeiling, backoffDelay, DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, type BackoffOptions } from "./backoff.js";
+export {
+  advisedDelay,
+  CLOSE_GOING_AWAY,
+  CLOSE_SERVICE_RESTART,
+  CLOSE_TRY_AGAIN_LATER,
+  DEFAULT_BUSY_RETRY_MS,
+  DEFAULT_RESTART_SPREAD_MS,
+  restartDelay,
+} from "./reconnect.js";
 export { Outbox, DEFAULT_OUTBOX_LIMIT, type ActionResult, type CommandInput, type DetachedEntry, type OutboxEntry, type SendResult } from "./outbox.js";
 export { MODLOG_PAGE_MAX, type ModlogQuery } from "./http.js";
 export { SequenceTracker, DEFAULT_MAX_PENDING, type HistoryOutcome, type ResumePoint, type Sequenced } from "./sequence.js";

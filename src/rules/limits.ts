@@ -14,6 +14,7 @@
  *                         more than MAX_STRIKES rejected frames
  *                         within STRIKE_WINDOW_MS                        → closed 1008
  *   per user, at a shard  SHED_FACTOR × RATE_LIMIT_PER_SEC              → `rate_limited` before the room (shedding)
+ *   viewer joins per stream  ROOM_MAX_JOINS_PER_SEC (burst = rate)      → closed 1013 `joins_busy` + retry_after_ms (src/rules/joins.ts)
  *   image uploads         UPLOADS_PER_MIN per user per stream, burst the same → 429 `rate_limited`
  *   batched delivery      coalescing window 0 … BATCH_MAX_WINDOW_MS (25 ms), adapted to the load (coalescingWindowMs)
  *
@@ -54,6 +55,7 @@ export interface LimitSettings {
   UPLOADS_PER_MIN: number;
   MAX_VIEWERS_PER_STREAM: number;
   BATCH_MAX_WINDOW_MS: number;
+  ROOM_MAX_JOINS_PER_SEC: number;
 }
 
 /** A room's rates and caps, from the worker's configuration (README "Limits"). */
@@ -78,6 +80,8 @@ export interface RoomLimits {
   uploads: BucketMap;
   /** MAX_VIEWERS_PER_STREAM: open sockets past which viewers get 503 `stream_full`. */
   maxViewers: number;
+  /** ROOM_MAX_JOINS_PER_SEC: viewer joins per second (burst the same) before 1013 `joins_busy` (src/rules/joins.ts). */
+  joinsPerSec: number;
   /** BATCH_MAX_WINDOW_MS: the longest coalescing window for `?batch=1` sockets, ms ({@link coalescingWindowMs}). */
   batchMaxWindowMs: number;
   /** The modelled CPU of one send, µs: {@link SEND_COST_US} (a test raises it to make a small room coalesce). */
@@ -95,6 +99,7 @@ export function roomLimits(c: LimitSettings): RoomLimits {
     socketsPerUser: c.MAX_SOCKETS_PER_USER,
     editWindowMs: c.EDIT_WINDOW_S * 1000,
     maxViewers: c.MAX_VIEWERS_PER_STREAM,
+    joinsPerSec: c.ROOM_MAX_JOINS_PER_SEC,
     batchMaxWindowMs: c.BATCH_MAX_WINDOW_MS,
     sendCostUs: SEND_COST_US,
   };

@@ -26,6 +26,7 @@ const settings = {
   UPLOADS_PER_MIN: 10,
   MAX_VIEWERS_PER_STREAM: 30_000,
   BATCH_MAX_WINDOW_MS: 25,
+  ROOM_MAX_JOINS_PER_SEC: 250,
 };
 
 describe("rate policy", () => {
