@@ -2,7 +2,10 @@
 // derive from the worker's config (durable objects, queues, assets, vars) — no `wrangler dev`
 // proxy in between: the client talks to workerd's own socket.
 //   node bench/lib/miniflare-launch.mjs --config wrangler.toml --script bench/.build/ours/index.js \
-//        --port 9010 [--var NAME=value ...] [--no-assets] [--inspector-port N]
+//        --port 9010 [--var NAME=value ...] [--no-assets] [--inspector-port N] [--persist-to DIR]
+// --persist-to DIR: Durable Object (SQLite), queue and R2 state under DIR (Miniflare's
+// resourcePersistencePath) instead of Miniflare's scratch directory, so a caller can measure it
+// (scripts/soak.mjs reports its size every minute).
 // Prints one JSON line {"ready":true,"url":...} when listening; SIGTERM disposes.
 // --inspector-port N (0 = any free port): workerd's V8 inspector (Chrome DevTools Protocol) listens
 // on 127.0.0.1:N; the ready line then also carries "inspector_url" (ws://127.0.0.1:<port>, from
@@ -28,6 +31,7 @@ argv.forEach((a, i) => {
 const configPath = opt("config");
 const scriptPath = path.resolve(opt("script"));
 const port = Number(opt("port") ?? 0);
+const persistTo = opt("persist-to");
 const inspectorPort = opt("inspector-port") === undefined ? undefined : Number(opt("inspector-port"));
 
 const { workerOptions } = unstable_getMiniflareWorkerOptions(configPath);
@@ -57,6 +61,7 @@ const v4 = {
   // In-memory storage (the Miniflare default): every start is a fresh room.
   log: new Log(LogLevel.WARN),
   cf: false, // no fetch of the Request.cf template from the network (loopback only)
+  ...(persistTo !== undefined ? { resourcePersistencePath: path.resolve(persistTo) } : {}),
   ...(inspectorPort !== undefined ? { inspectorPort, inspectorHost: "127.0.0.1" } : {}),
 };
 const mf = new Miniflare(typeof convertV4MiniflareOptions === "function" ? convertV4MiniflareOptions(v4) : v4);
