@@ -2,7 +2,10 @@
 // derive from the worker's config (durable objects, queues, assets, vars) — no `wrangler dev`
 // proxy in between: the client talks to workerd's own socket.
 //   node bench/lib/miniflare-launch.mjs --config wrangler.toml --script bench/.build/ours/index.js \
-//        --port 9010 [--var NAME=value ...] [--no-assets] [--inspector-port N]
+//        --port 9010 [--var NAME=value ...] [--no-assets] [--inspector-port N] [--persist-to DIR]
+// --persist-to DIR: Durable Object (SQLite), queue and R2 state under DIR (Miniflare's
+// resourcePersistencePath) instead of Miniflare's scratch directory, so a caller can measure it
+// (scripts/soak.mjs reports its size every minute).
 // Prints one JSON line {"ready":true,"url":...} when listening; SIGTERM disposes.
 // --persist DIR: Durable Object storage (SQLite) is kept in DIR instead of memory, so a second
 // launch on the same DIR is the same worker restarted (bench/redeploy.mjs: a redeploy with state).
@@ -30,6 +33,7 @@ argv.forEach((a, i) => {
 const configPath = opt("config");
 const scriptPath = path.resolve(opt("script"));
 const port = Number(opt("port") ?? 0);
+const persistTo = opt("persist-to");
 const inspectorPort = opt("inspector-port") === undefined ? undefined : Number(opt("inspector-port"));
 const persistDir = opt("persist") === undefined ? undefined : path.resolve(opt("persist"));
 
@@ -61,6 +65,7 @@ const v4 = {
   ...(persistDir !== undefined ? { resourcePersistencePath: persistDir } : {}),
   log: new Log(LogLevel.WARN),
   cf: false, // no fetch of the Request.cf template from the network (loopback only)
+  ...(persistTo !== undefined ? { resourcePersistencePath: path.resolve(persistTo) } : {}),
   ...(inspectorPort !== undefined ? { inspectorPort, inspectorHost: "127.0.0.1" } : {}),
 };
 const mf = new Miniflare(typeof convertV4MiniflareOptions === "function" ? convertV4MiniflareOptions(v4) : v4);
