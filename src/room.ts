@@ -65,7 +65,7 @@ import {
 } from "./room-api";
 import type { AdmitResult, ShardCommand, ShardCommandResult, ShardReport } from "./shard-api";
 import { RoomStore, type RingEntry } from "./room-store";
-import { fullBucket, take, type Bucket } from "./rules/budget";
+import { fullBucket, refund, take, type Bucket } from "./rules/budget";
 import { roomLimits, roomMessageRate, type RoomLimits } from "./rules/limits";
 import { JoinGate } from "./rules/joins";
 import { joinsBusyResponse } from "./join-refusal";
@@ -507,6 +507,8 @@ export class ChatRoom extends DurableObject<Env> {
     // Every command draws on its user's rate (RATE_LIMIT_PER_SEC), whichever way it came (socket
     // or HTTP action): each may make a sequenced event that every viewer receives.
     const userWait = this.limits.user.take(actor.userId, now);
+    /** The burst of the room budget a token was taken from (0 = none): refunded when the rules refuse or ignore the message. */
+    let roomTaken = 0;
     if (userWait > 0) return { kind: "error", code: "rate_limited", retry_after_ms: userWait };
     if (cmd.type === "message" || cmd.type === "edit") {
       // The stream's total budget for what viewers post (src/rules/limits.ts roomMessageRate),
@@ -514,6 +516,7 @@ export class ChatRoom extends DurableObject<Env> {
       const rate = roomMessageRate(this.limits, this.audience.unbatched);
       const roomWait = take(this.roomBucket, rate, rate, now);
       if (roomWait > 0) return { kind: "error", code: "room_busy", retry_after_ms: roomWait };
+      roomTaken = rate;
     }
     const outcome: Outcome = decide(this.state, actor, cmd, now, {
       editWindowMs: this.limits.editWindowMs,
@@ -525,6 +528,9 @@ export class ChatRoom extends DurableObject<Env> {
     });
     // A visually empty text changes nothing; a sender waiting on its client_msg_id still gets an
     // answer (an ack with no id and no seq), so no client waits forever.
+    // Only what the rules accept spends the stream's budget (issue 19 §4): a blank or refused
+    // message gives its token back, so a flood of them cannot shed everybody else's with room_busy.
+    if ((outcome.kind === "ignored" || outcome.kind === "error") && roomTaken > 0) refund(this.roomBucket, roomTaken);
     if (outcome.kind === "ignored") return cmid !== undefined ? { kind: "ok", events: [] } : outcome;
     if (outcome.kind === "error") return outcome;
     // The user card's account age (no database: the token's claim) is remembered for those who post.

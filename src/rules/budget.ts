@@ -38,6 +38,16 @@ export function take(b: Bucket, ratePerSec: number, burst: number, now: number):
 }
 
 /**
+ * Gives back one token taken by {@link take} (up to `burst`): for a budget that must count only
+ * what was accepted — the stream's message budget is taken before the rules decide, and a message
+ * they refuse or ignore (blank, too long, muted, …) returns its token, so one socket's refused
+ * frames cannot drain the room's budget for everyone (issue 19 §4).
+ */
+export function refund(b: Bucket, burst: number): void {
+  b.tokens = Math.min(burst, b.tokens + 1);
+}
+
+/**
  * A map of buckets by key (users of one stream) that forgets idle ones, so a stream that has seen
  * a million users does not keep a million buckets: a bucket idle long enough to be full again is
  * indistinguishable from a new one, and is dropped when the map grows past `maxKeys`.

@@ -187,6 +187,30 @@ describe("kind 5b: the room budget follows the audience (ROOM_MAX_DELIVERIES_PER
   });
 });
 
+describe("kind 5c: refused and blank messages do not spend the room's budget (issue 19 §4)", () => {
+  // Found by the flood bench: the stream's budget was taken before the rules decided, so a socket's
+  // blank or refused messages (each within its own user limit) shed everybody else with room_busy.
+  it("after one user's blank and too-long messages, another viewer's message is accepted at once", async () => {
+    const sid = newStreamId();
+    const stub = roomStub(sid);
+    const flooder = await connect(sid);
+    const viewer = await connect(sid);
+    await setLimits(stub, { ROOM_MAX_MESSAGES_PER_SEC: 1 });
+    await sleep(20); // let the room bucket settle to the smaller burst (1 token, 1 per second)
+    for (let i = 0; i < 4; i++) flooder.send(msg("  \n ", `blank-${i}`));
+    for (let i = 0; i < 4; i++) flooder.send(msg("z".repeat(501), `long-${i}`));
+    await flooder.until((x) => x.of("ack").length + x.of("error").length === 8, "8 answers");
+    expect(flooder.of("ack").every((a) => a.seq === undefined)).toBe(true);
+    expect(flooder.of("error").map((e) => e.code)).toEqual(Array(4).fill("message_too_long"));
+    viewer.send(msg("still heard", "v-1"));
+    await viewer.until((x) => x.of("ack").length + x.of("error").length === 1, "the viewer's answer");
+    expect(viewer.of("error")).toEqual([]);
+    expect(viewer.of("ack")[0]!.seq).toBeGreaterThan(0);
+    await flooder.until((x) => x.comments().some((c) => c.text === "still heard"), "the broadcast");
+    await Promise.all([flooder.close(), viewer.close()]);
+  });
+});
+
 describe("kind 6: sockets per user per stream are capped", () => {
   it("the 6th socket of one user closes their oldest with 4429; other users are unaffected", async () => {
     const sid = newStreamId();
