@@ -4,19 +4,10 @@
  * the BENCHMARKS.md section rewrite and the SVG chart.
  */
 import { describe, expect, it } from "vitest";
-import {
-  checkKafka,
-  checkKafkaActions,
-  checkRedis,
-  leastSquares,
-  memoryTrend,
-  minuteTable,
-  percentile,
-  replaceSection,
-  SOAK_BEGIN,
-  SOAK_END,
-  verdict,
-} from "../../bench/lib/soak-rules.mjs";
+// Plain-JS bench modules without declaration files (the bench runs them with node); vitest loads them.
+// @ts-expect-error TS7016: no .d.ts for a .mjs bench module
+import { checkKafka, checkKafkaActions, checkRedis, leastSquares, memoryTrend, minuteTable, percentile, replaceSection, SOAK_BEGIN, SOAK_END, verdict } from "../../bench/lib/soak-rules.mjs";
+// @ts-expect-error TS7016: no .d.ts for a .mjs bench module
 import { lineChart, stackedCharts } from "../../bench/lib/soak-svg.mjs";
 
 const MB = 1048576;

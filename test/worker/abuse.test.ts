@@ -206,7 +206,7 @@ describe("kind 5c: refused and blank messages do not spend the room's budget (is
     await viewer.until((x) => x.of("ack").length + x.of("error").length === 1, "the viewer's answer");
     expect(viewer.of("error")).toEqual([]);
     expect(viewer.of("ack")[0]!.seq).toBeGreaterThan(0);
-    await flooder.until((x) => x.comments().some((c) => c.text === "still heard"), "the broadcast");
+    await flooder.until((x) => x.comments().some((c) => c.comment.message === "still heard"), "the broadcast");
     await Promise.all([flooder.close(), viewer.close()]);
   });
 });
