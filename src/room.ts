@@ -346,6 +346,11 @@ export class ChatRoom extends DurableObject<Env> {
     return this.audience.keys();
   }
 
+  /** Development only: resets this object as an eviction would (see ChatShard.devReset; README "Faults"). */
+  async devReset(reason: string): Promise<void> {
+    this.ctx.abort(reason);
+  }
+
   /** `history` (src/mirror.ts historyFrame): exact missed frames on a covered resume, else the cached backlog. */
   private historyFrame(sinceParam: string | null, epoch: string | null): string {
     if (sinceParam !== null && epoch === this.epoch) {

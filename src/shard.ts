@@ -300,6 +300,15 @@ export class ChatShard extends DurableObject<Env> {
     this.answers.release(now);
   }
 
+  /**
+   * Development only (README "Faults"; the worker's `POST /dev/faults/evict`, DEV_TOKENS=true):
+   * resets this object as an eviction or crash would (`DurableObjectState.abort`): its memory is
+   * gone, its storage stays. The RPC call itself rejects (the object went away under it).
+   */
+  async devReset(reason: string): Promise<void> {
+    this.ctx.abort(reason);
+  }
+
   /** RPC from the room (starting again): this shard's counts. */
   async counts(): Promise<ShardReport> {
     return this.currentCounts();

@@ -529,6 +529,31 @@ app.post("/dev/faults/queue", async (c) => {
   return c.json({ armed: { queue, batches, when } });
 });
 
+/**
+ * Fault injection for the fault matrix (DEV_TOKENS=true only; README "Faults"):
+ * `{"stream_id": "...", "target": "room"|"shards"}` resets the stream's Durable Object or every
+ * one of its fan-out shards as an eviction or crash would (memory gone, storage kept; their sockets
+ * drop) → 200 {"reset": [names]}.
+ */
+app.post("/dev/faults/evict", async (c) => {
+  if (!c.get("config").DEV_TOKENS) fail(404, "not_found", "No such route");
+  const body = (await jsonBody(c)) as { stream_id?: unknown; target?: unknown } | null;
+  const streamId = body?.stream_id;
+  if (typeof streamId !== "string" || !isUuid(streamId)) fail(400, "invalid_stream_id", "stream_id must be a UUID");
+  const target = body?.target;
+  if (target !== "room" && target !== "shards") fail(400, "invalid_target", 'target must be "room" or "shards"');
+  const room = roomFor(c, streamId as string);
+  // Each reset rejects its own call (the object went away under it): that is the success here.
+  const reset = async (name: string, run: () => Promise<void>) => {
+    await run().catch(() => undefined);
+    return name;
+  };
+  if (target === "room") return c.json({ reset: [await reset("room", () => room.devReset("dev fault: room reset"))] });
+  const keys = await room.shardKeys();
+  const names = await Promise.all(keys.map((key) => reset(key, () => c.env.CHAT_SHARD.get(c.env.CHAT_SHARD.idFromName(key)).devReset("dev fault: shard reset"))));
+  return c.json({ reset: names });
+});
+
 /** Development tokens for the demo page (DEV_TOKENS=true only; never enable in production). */
 app.post("/dev/token", async (c) => {
   const cfg = c.get("config");

@@ -12,7 +12,8 @@
  * stops sending, waits for the sinks to drain, then checks, independently of the worker's code:
  *
  *   accepted     comments a sender got an ack for (SendResult)
- *   lost         accepted comments missing from Redis history or from Kafka (or never seen by a viewer)
+ *   lost         accepted comments missing from Kafka, or from Redis history within its last-200
+ *                window (historyWindow: a full history's trimmed members are not lost)
  *   dupKafka     extra Kafka records of an accepted comment_id (read with kcat)
  *   dupRedis     extra history members of one comment id or one sent text (redis-cli ZRANGE)
  *   outOfOrder   per stream, history members not in seq order
@@ -27,6 +28,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ChatClient } from "../../src/client/index";
+import { HISTORY_SIZE } from "../../src/protocol";
 import { historyKey } from "../../src/sinks/redis-history";
 import { startFaultServices, type FaultServices } from "./fault-services";
 import { devToken, startWorker, type RunningWorker } from "./worker";
@@ -40,7 +42,7 @@ export interface Rig {
 }
 
 /** Starts the services and wrangler dev wired to them (limits raised: the load, not the budget, is under test). */
-export async function startRig(opts: { basePort: number; instance: string }): Promise<Rig> {
+export async function startRig(opts: { basePort: number; instance: string; shardMaxSockets?: number }): Promise<Rig> {
   const services = await startFaultServices(opts);
   const persistTo = mkdtempSync(join(tmpdir(), "chat-faults-wrangler-"));
   let worker: RunningWorker;
@@ -59,6 +61,9 @@ export async function startRig(opts: { basePort: number; instance: string }): Pr
         SOCKET_MAX_FRAMES_PER_SEC: "1000",
         ROOM_MAX_MESSAGES_PER_SEC: "1000",
         SINK_RETRY_MAX_DELAY_S: "2",
+        // Viewers sit on fan-out shards (the hot-stream path; RIG_SHARD_MAX_SOCKETS sockets each), so a
+        // shard's reset is a fault of its own and every other fault crosses the room → shard feed.
+        SHARD_MAX_SOCKETS: String(opts.shardMaxSockets ?? RIG_SHARD_MAX_SOCKETS),
       },
     });
   } catch (err) {
@@ -76,6 +81,9 @@ export async function startRig(opts: { basePort: number; instance: string }): Pr
   };
 }
 
+/** SHARD_MAX_SOCKETS of the rig's worker: each stream's four sockets spread over two shards. */
+export const RIG_SHARD_MAX_SOCKETS = 2;
+
 /** What a fault does to the rig; `during` runs while it holds (e.g. joins while Postgres is down). */
 export interface Fault {
   name: string;
@@ -90,25 +98,32 @@ export interface RunContext {
   join(streamId: string, name: string): Promise<{ ok: boolean; username: string | null; error?: string; ms: number }>;
 }
 
+/** A fault that is one service stopped and started again. */
+function outage(name: string, what: string, down: (r: Rig) => Promise<void>, up: (r: Rig) => Promise<void>): Fault {
+  return { name, what, inject: down, restore: up };
+}
+
+/** Resets every stream's room or shards (POST /dev/faults/evict): memory gone, storage kept, sockets dropped. */
+function evict(target: "room" | "shards"): (r: Rig, run: RunContext) => Promise<string> {
+  return async (r, run) => {
+    const reset: string[] = [];
+    for (const streamId of run.streams) {
+      const res = await fetch(`${r.worker.url}/dev/faults/evict`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ stream_id: streamId, target }),
+      });
+      if (!res.ok) throw new Error(`evicting ${target} of ${streamId}: ${res.status} ${await res.text()}`);
+      reset.push(...((await res.json()) as { reset: string[] }).reset);
+    }
+    return `reset ${reset.length} ${target === "room" ? "rooms" : "shards"}`;
+  };
+}
+
 export const FAULTS: Record<string, Fault> = {
-  "kafka-down": {
-    name: "kafka-down",
-    what: "Kafka broker stopped (services.sh kafka-down), then started again",
-    inject: (r) => r.services.kafkaDown(),
-    restore: (r) => r.services.kafkaUp(),
-  },
-  "bridge-kill": {
-    name: "bridge-kill",
-    what: "bridge process killed (SIGKILL, no drain), restarted on the same port",
-    inject: (r) => r.services.bridgeKill(),
-    restore: (r) => r.services.bridgeStart(),
-  },
-  "redis-down": {
-    name: "redis-down",
-    what: "Redis stopped (SHUTDOWN; append-only file), then started again",
-    inject: (r) => r.services.redisDown(),
-    restore: (r) => r.services.redisUp(),
-  },
+  "kafka-down": outage("kafka-down", "Kafka broker stopped (services.sh kafka-down), then started again", (r) => r.services.kafkaDown(), (r) => r.services.kafkaUp()),
+  "bridge-kill": outage("bridge-kill", "bridge process killed (SIGKILL, no drain), restarted on the same port", (r) => r.services.bridgeKill(), (r) => r.services.bridgeStart()),
+  "redis-down": outage("redis-down", "Redis stopped (SHUTDOWN; append-only file), then started again", (r) => r.services.redisDown(), (r) => r.services.redisUp()),
   "postgres-down": {
     name: "postgres-down",
     what: "Postgres unreachable (proxy refuses and resets connections); new viewers join meanwhile",
@@ -142,6 +157,20 @@ export const FAULTS: Record<string, Fault> = {
     what: "queue consumer throws for one batch of each queue after the sinks wrote it (a crash before the ack)",
     inject: (r) => armQueues(r, "after"),
     restore: async () => undefined,
+  },
+  "room-evict": {
+    name: "room-evict",
+    what: "every stream's Durable Object reset mid-stream (DurableObjectState.abort via POST /dev/faults/evict): memory gone, storage kept",
+    inject: async () => undefined,
+    restore: async () => undefined,
+    during: evict("room"),
+  },
+  "shard-evict": {
+    name: "shard-evict",
+    what: "every fan-out shard of every stream reset mid-stream (POST /dev/faults/evict): its sockets drop, the room keeps going",
+    inject: async () => undefined,
+    restore: async () => undefined,
+    during: evict("shards"),
   },
   "worker-restart": {
     name: "worker-restart",
@@ -179,7 +208,7 @@ export const DEFAULT_LOAD: LoadShape = {
   streams: 3,
   sendersPerStream: 2,
   viewersPerStream: 2,
-  sendEveryMs: 250,
+  sendEveryMs: 500,
   warmMs: 3_000,
   outageMs: 30_000,
   drainTimeoutMs: 120_000,
@@ -209,7 +238,7 @@ interface Viewer {
   delivered: Map<string, number>;
 }
 
-interface Acked {
+export interface Acked {
   id: string;
   seq: number;
   text: string;
@@ -248,6 +277,18 @@ async function redisHistory(port: number, streamId: string): Promise<Array<{ seq
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The accepted comments a stream's Redis history must hold: all of them while the history is not
+ * full, else those at or above its oldest member's seq (history keeps the last HISTORY_SIZE per
+ * stream, README "Pipeline guarantees": older ones are trimmed, not lost). The default load sends
+ * fewer than HISTORY_SIZE per stream, so a full run checks every comment.
+ */
+export function historyWindow(accepted: readonly Acked[], history: ReadonlyArray<{ seq: number }>): Acked[] {
+  if (history.length < HISTORY_SIZE) return [...accepted];
+  const floor = Math.min(...history.map((h) => h.seq));
+  return accepted.filter((a) => a.seq >= floor);
+}
+
 /** Runs one fault under load on fresh streams of a running rig; returns its row. */
 export async function runFault(rig: Rig, fault: Fault, load: Partial<LoadShape> = {}): Promise<FaultRow> {
   const shape = { ...DEFAULT_LOAD, ...load };
@@ -273,7 +314,8 @@ export async function runFault(rig: Rig, fault: Fault, load: Partial<LoadShape> 
         const seen = (id: string) => viewer.delivered.set(id, (viewer.delivered.get(id) ?? 0) + 1);
         client.on("comment", (c) => seen(c.comment.id));
         client.on("history", (h) => h.comments.forEach((c) => seen(c.comment.id)));
-        client.on("reset", (h) => h.comments.forEach((c) => seen(c.comment.id)));
+        // A reset (new epoch) replaces the viewer's list: what it restates is not delivered twice.
+        client.on("reset", (h) => h.comments.forEach((c) => viewer.delivered.set(c.comment.id, viewer.delivered.get(c.comment.id) ?? 1)));
         client.on("error", () => undefined);
         client.connect();
         await client.ready();
@@ -359,7 +401,8 @@ export async function runFault(rig: Rig, fault: Fault, load: Partial<LoadShape> 
       history = new Map(await Promise.all(streams.map(async (s) => [s, await redisHistory(rig.services.redisPort, s).catch(() => [])] as const)));
       const inKafka = new Set(kafka.map((r) => r.id));
       const inRedis = new Set([...history.values()].flat().map((h) => h.id));
-      const sinksHaveAll = all.every((a) => inKafka.has(a.id) && inRedis.has(a.id));
+      const sinksHaveAll =
+        all.every((a) => inKafka.has(a.id)) && streams.every((s) => historyWindow(acked.get(s)!, history.get(s) ?? []).every((a) => inRedis.has(a.id)));
       if (sinksHaveAll && drainMs === null) drainMs = Date.now() - restoredAt;
       const viewersHaveAll = viewers.every((v) => acked.get(v.streamId)!.every((a) => v.delivered.has(a.id)));
       if ((sinksHaveAll && viewersHaveAll) || Date.now() > deadline) break;
@@ -383,8 +426,10 @@ export async function runFault(rig: Rig, fault: Fault, load: Partial<LoadShape> 
       const h = history.get(s) ?? [];
       const kIds = new Set(k.map((r) => r.id));
       const hIds = new Set(h.map((r) => r.id));
-      lost += mine.filter((a) => !kIds.has(a.id) || !hIds.has(a.id)).length;
-      lostIn.redis.push(...mine.filter((a) => !hIds.has(a.id)).map((a) => a.seq));
+      const inWindow = new Set(historyWindow(mine, h).map((a) => a.id));
+      const missing = (a: Acked) => !kIds.has(a.id) || (inWindow.has(a.id) && !hIds.has(a.id));
+      lost += mine.filter(missing).length;
+      lostIn.redis.push(...mine.filter((a) => inWindow.has(a.id) && !hIds.has(a.id)).map((a) => a.seq));
       lostIn.kafka.push(...mine.filter((a) => !kIds.has(a.id)).map((a) => a.seq));
       dupKafka += k.filter((r) => ids.has(r.id)).length - new Set(k.filter((r) => ids.has(r.id)).map((r) => r.id)).size;
       // Twice in history: the same comment twice, or the same sent text stored under two comments (a resend accepted twice).

@@ -21,7 +21,7 @@ afterAll(async () => {
   await rig?.stop();
 }, 120_000);
 
-describe.each(["kafka-down", "bridge-kill", "redis-down", "consumer-throw"])("fault %s", (name) => {
+describe.each(["kafka-down", "bridge-kill", "redis-down", "consumer-throw", "shard-evict"])("fault %s", (name) => {
   it("loses nothing and duplicates nothing", async () => {
     const row = await runFault(rig, FAULTS[name]!, SHORT);
     rows.push(row);
