@@ -6,7 +6,7 @@
  * replaces the published one). Exit code 1 when any row lost or duplicated something.
  */
 import { cpus, totalmem } from "node:os";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_LOAD, FAULTS, faultTable, runFault, startRig, type FaultRow } from "../test/support/fault-matrix";
 import { ROOT } from "../test/support/process";
@@ -45,6 +45,10 @@ try {
       `out of order ${row.outOfOrder}, viewers missed ${row.viewerMissed} / dup ${row.viewerDup}, drain ${row.drainMs} ms ${row.note}`);
   }
 } finally {
+  // The worker's and the bridge's logs, for a row that needs explaining (test-artifacts/ is not committed).
+  mkdirSync(join(ROOT, "test-artifacts"), { recursive: true });
+  writeFileSync(join(ROOT, "test-artifacts", "faults-worker.log"), rig.worker.logs());
+  writeFileSync(join(ROOT, "test-artifacts", "faults-bridge.log"), rig.services.bridgeLogs());
   await rig.stop();
 }
 

@@ -364,7 +364,8 @@ async function moderateOnce() {
   }
 }
 const modTimer = cfg.modPerS > 0 ? setInterval(() => running && moderateOnce(), 1000 / cfg.modPerS) : null;
-const redisTimer = setInterval(sampleRedis, 2000);
+// Every 500 ms: 200 history members last 10 s at the default 20 msg/s, so a member is in several snapshots.
+const redisTimer = setInterval(sampleRedis, 500);
 
 // ----------------------------------------------------------------------------------- per minute
 const rows = [];

@@ -7,6 +7,8 @@
  *   BRIDGE_PORT        default 8788 (0 = any free port).
  *   BRIDGE_HOST        default 127.0.0.1 (0.0.0.0 to serve other machines, e.g. in a container).
  *   KAFKA_BROKERS      comma list of host:port → Kafka REST proxy at POST /topics/{topic}.
+ *   KAFKA_DEDUPE_WINDOW  default 250000: records remembered for requests that ask to be deduped
+ *                      (header x-kafka-dedupe: record-bytes; src/bridge/produced.ts).
  *   REDIS_URL          redis://[user:password@]host:port[/db] (rediss:// for TLS)
  *                      → Upstash-compatible REST under /redis.
  *   REDIS_MAX_REQUEST_BYTES   default 4 MiB: larger /redis request bodies get 413.
@@ -20,6 +22,7 @@
  * names the variable.
  */
 import { z } from "zod";
+import { DEFAULT_DEDUPE_WINDOW } from "./produced";
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
@@ -32,6 +35,8 @@ export interface KafkaConfig {
   retries: number;
   /** Longest an HTTP produce request waits for Kafka before answering 503. */
   produceDeadlineMs: number;
+  /** Records the dedupe window remembers (KAFKA_DEDUPE_WINDOW; src/bridge/produced.ts). */
+  dedupeWindow: number;
 }
 
 export interface RedisConfig {
@@ -188,6 +193,7 @@ const EnvSchema = z.object({
     z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   ),
   KAFKA_BROKERS: hostPortList,
+  KAFKA_DEDUPE_WINDOW: positiveInt(DEFAULT_DEDUPE_WINDOW),
   REDIS_URL: redisUrl,
   REDIS_MAX_REQUEST_BYTES: positiveInt(REDIS_LIMIT_DEFAULTS.maxRequestBytes),
   REDIS_MAX_COMMANDS: positiveInt(REDIS_LIMIT_DEFAULTS.maxCommands),
@@ -214,6 +220,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           requestTimeoutMs: 5_000,
           retries: 4,
           produceDeadlineMs: 30_000,
+          dedupeWindow: e.KAFKA_DEDUPE_WINDOW,
         }
       : undefined,
     redis: e.REDIS_URL

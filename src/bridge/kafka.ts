@@ -49,6 +49,7 @@ import type { KafkaConfig } from "./config";
 import { HttpError, mediaType, readBody, sendJson } from "./http";
 import type { Logger } from "./log";
 import type { BridgeMetrics } from "./metrics";
+import { DEDUPE_BY_BYTES, DEDUPE_HEADER, recordFingerprint, type Landed, type ProducedWindow } from "./produced";
 
 /** The JSON embedded format: key and value are written as their JSON text. */
 export const PRODUCE_CONTENT_TYPE = "application/vnd.kafka.json.v2+json";
@@ -452,6 +453,8 @@ export interface KafkaRouteDeps {
   log: Logger;
   metrics: BridgeMetrics;
   produceDeadlineMs: number;
+  /** The dedupe window for requests sending DEDUPE_HEADER (src/bridge/produced.ts); null = never dedupe. */
+  window?: ProducedWindow | null;
 }
 
 /** POST /topics/{topic}. Throws HttpError for every expected failure. */
@@ -489,6 +492,11 @@ export async function handleProduce(
     );
   }
   const format = type === BINARY_PRODUCE_CONTENT_TYPE ? "binary" : "json";
+  const dedupeAsked = req.headers[DEDUPE_HEADER];
+  if (dedupeAsked !== undefined && dedupeAsked !== DEDUPE_BY_BYTES) {
+    throw kafkaError(400, 400, `${DEDUPE_HEADER}: expected ${JSON.stringify(DEDUPE_BY_BYTES)}, got ${JSON.stringify(String(dedupeAsked).slice(0, 64))}`);
+  }
+  const window = dedupeAsked === DEDUPE_BY_BYTES ? (deps.window ?? null) : null;
   // The caller gone (its connection closed before an answer, e.g. its own timeout fired): its
   // records are withdrawn if Kafka does not have them yet. It will retry; producing them as well
   // would put the same event in Kafka twice (README "Faults": the withdrawn produce).
@@ -549,9 +557,10 @@ export async function handleProduce(
   let offsets: RecordOffset[];
   let timer: NodeJS.Timeout | undefined;
   const deadline = new AbortController();
+  const signal = AbortSignal.any([deadline.signal, callerGone.signal]);
   try {
     offsets = await Promise.race([
-      deps.backend.produce(topic, records, AbortSignal.any([deadline.signal, callerGone.signal])),
+      window ? produceOnce({ ...deps, backend: deps.backend }, window, topic, records, signal) : deps.backend.produce(topic, records, signal),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           deadline.abort();
@@ -599,6 +608,48 @@ export async function handleProduce(
     },
     { "content-type": RESPONSE_CONTENT_TYPE },
   );
+}
+
+/**
+ * Produces the records the window does not know (src/bridge/produced.ts): one already written is
+ * answered with its first offset, one another request is writing waits for that write (its failure
+ * fails this request: the caller retries, and the window no longer holds it). Offsets in request
+ * order; a record twice in one request is written once.
+ */
+async function produceOnce(deps: KafkaRouteDeps & { backend: KafkaBackend }, window: ProducedWindow, topic: string, records: OutRecord[], signal: AbortSignal): Promise<RecordOffset[]> {
+  type Slot = { fresh: number } | { wait: Promise<Landed | null> } | { at: Landed };
+  const fresh: OutRecord[] = [];
+  const freshFps: string[] = [];
+  const inRequest = new Map<string, number>();
+  const slots: Slot[] = records.map((r) => {
+    const fp = recordFingerprint(topic, r.key, r.value);
+    const again = inRequest.get(fp);
+    if (again !== undefined) return { fresh: again };
+    const known = window.lookup(fp);
+    if (known.state === "written") return { at: known.at };
+    if (known.state === "pending") return { wait: known.outcome };
+    inRequest.set(fp, fresh.length);
+    freshFps.push(fp);
+    fresh.push(r);
+    return { fresh: fresh.length - 1 };
+  });
+  const skipped = records.length - fresh.length;
+  if (skipped > 0) {
+    deps.metrics.kafkaRecords.inc({ result: "deduplicated" }, skipped);
+    deps.log.info("produce deduplicated", { topic, records: records.length, known: skipped });
+  }
+  const landed = fresh.length ? await window.track(freshFps, deps.backend.produce(topic, fresh, signal)) : [];
+  const out: RecordOffset[] = [];
+  for (const slot of slots) {
+    if ("fresh" in slot) out.push(landed[slot.fresh]!);
+    else if ("at" in slot) out.push(slot.at);
+    else {
+      const at = await slot.wait;
+      if (!at) throw new KafkaUnavailableError("another request writing the same record failed; retry");
+      out.push(at);
+    }
+  }
+  return out;
 }
 
 // One partitioner per topic keeps the round-robin for keyless records going across requests.

@@ -21,6 +21,7 @@ import type { Duplex } from "node:stream";
 import type { BridgeConfig } from "./config";
 import { HttpError, bearerToken, sendJson, tokenMatches } from "./http";
 import { handleProduce, KafkaProducerService, type KafkaBackend } from "./kafka";
+import { DEFAULT_DEDUPE_WINDOW, ProducedWindow } from "./produced";
 import { createLogger, type Logger } from "./log";
 import { BridgeMetrics, Gauge } from "./metrics";
 import { PgProxy, pgQuery, rejectUpgrade } from "./pg-proxy";
@@ -87,6 +88,8 @@ export function createBridge(config: BridgeConfig, options: BridgeOptions = {}):
 
   const kafka: KafkaBackend | null =
     options.kafkaBackend ?? (config.kafka ? new KafkaProducerService(config.kafka, log, metrics) : null);
+  // Remembers what this process wrote, for requests that ask to be deduped (src/bridge/produced.ts).
+  const window = kafka ? new ProducedWindow(config.kafka?.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW) : null;
   const redis = config.redis ? { connection: new RedisConnection(config.redis, log), config: config.redis } : null;
   const pg = config.pg ? new PgProxy(config.pg, log, metrics) : null;
 
@@ -121,6 +124,7 @@ export function createBridge(config: BridgeConfig, options: BridgeOptions = {}):
           log,
           metrics,
           produceDeadlineMs: config.kafka?.produceDeadlineMs ?? 30_000,
+          window,
         });
       case "/redis":
       case "/redis/pipeline":

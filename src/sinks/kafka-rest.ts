@@ -17,6 +17,10 @@ import { describeError } from "../errors";
 import { toChatEvent, type QueueEvent } from "../protocol";
 import type { Outcome, Sink } from "./sink";
 
+/** The bridge's dedupe request header and its value (src/bridge/produced.ts DEDUPE_HEADER; a header other proxies ignore). */
+export const KAFKA_DEDUPE_HEADER = "x-kafka-dedupe";
+export const KAFKA_DEDUPE_BY_BYTES = "record-bytes";
+
 /** Content type of the v2 produce API's binary embedded format (Confluent REST Proxy, Redpanda, the bridge). */
 export const BINARY_PRODUCE_CONTENT_TYPE = "application/vnd.kafka.binary.v2+json";
 
@@ -65,9 +69,10 @@ export class KafkaRestSink implements Sink {
   /**
    * Produces the events in one request. Outcomes: true per record the proxy acknowledged; otherwise
    * the reason (`request failed: …`, `proxy answered <status>: …`, `record failed: <code> <error>`).
-   * Not idempotent by itself: a second request for the same event writes a second record (the
-   * proxy's idempotent producer dedupes only its own retries); README "Dead letters" says what a
-   * replay does about it.
+   * Idempotent through the bridge: it remembers the records it wrote (a window of the last
+   * KAFKA_DEDUPE_WINDOW, in its memory) and answers a retried one with the first offset. Through
+   * another proxy, or across a bridge restart, a second request for the same event can write a
+   * second record: at least once (README "Pipeline guarantees").
    */
   async deliver(events: readonly QueueEvent[]): Promise<Outcome[]> {
     if (events.length === 0) return [];
@@ -75,6 +80,9 @@ export class KafkaRestSink implements Sink {
     const headers: Record<string, string> = {
       "content-type": BINARY_PRODUCE_CONTENT_TYPE,
       accept: "application/vnd.kafka.v2+json, application/json",
+      // The bridge answers a record it already wrote with the first write's offset (src/bridge/produced.ts):
+      // a retry after a timeout or a crash before the queue's ack writes nothing twice. Other proxies ignore it.
+      [KAFKA_DEDUPE_HEADER]: KAFKA_DEDUPE_BY_BYTES,
     };
     const auth = this.authHeader();
     if (auth) headers.authorization = auth;
