@@ -92,12 +92,17 @@ const events = [];
 const latencies = [];
 let resets = 0;
 let duplicates = 0;
+/** Why clients went to "reconnecting" (reason + close code), and the SDK's error codes: what held them back. */
+const reasons = {};
+const errors = {};
 
 for (let i = 0; i < N; i++) {
   const sub = crypto.randomUUID();
   const token = signHs256({ sub, username: `v${i}`, iat: Math.floor(Date.now() / 1000), exp }, JWT_SECRET);
   const c = { i, state: "idle", firstSeq: null, seen: new Set(), attemptAt: null, client: null };
-  c.client = new ChatClient({ baseUrl: base, streamId, credentials: () => ({ token }), WebSocket, network: false });
+  // maxComments 20: the harness is 1,000 clients in one Node process; each keeps an immutable view,
+  // and with the default (200) copying it per comment made the load generator the bottleneck.
+  c.client = new ChatClient({ baseUrl: base, streamId, credentials: () => ({ token }), WebSocket, network: false, maxComments: 20 });
   c.client.on("state", (s) => {
     c.state = s.state;
     const t = now();
@@ -109,6 +114,8 @@ for (let i = 0; i < N; i++) {
       if (c.attemptAt !== null) latencies.push([t, t - c.attemptAt]);
     } else if (s.state === "reconnecting") {
       events.push([t, s.reason === "server_busy" ? "busy" : "lost"]);
+      const why = `${s.reason ?? "?"}${s.closeCode ? ` ${s.closeCode}` : ""}${s.reason === "network_error" && s.detail ? `: ${s.detail.slice(0, 60)}` : ""}`;
+      reasons[why] = (reasons[why] ?? 0) + 1;
     }
   });
   c.client.on("welcome", (w) => {
@@ -126,7 +133,10 @@ for (let i = 0; i < N; i++) {
     resets++;
     see(r.comments);
   });
-  c.client.on("error", () => {});
+  c.client.on("error", (e) => {
+    const code = e?.code ?? String(e);
+    errors[code] = (errors[code] ?? 0) + 1;
+  });
   clients.push(c);
 }
 const openCount = () => clients.reduce((n, c) => n + (c.state === "open" ? 1 : 0), 0);
@@ -254,6 +264,8 @@ const result = {
   clients_missing: clientsMissing,
   resets,
   duplicates,
+  reconnect_reasons: reasons,
+  errors,
   bins,
   connected: samples.filter(([t]) => t >= tStop - WARM_S * 1000).map(([t, n]) => [+rel(t).toFixed(1), n]),
 };

@@ -158,7 +158,7 @@ export interface ChatClientOptions {
   fetch?: typeof fetch;
   /** Ask the server for batched delivery (`?batch=1`). Default true. */
   batch?: boolean;
-  /** From attempt start to history received. Default 10 s. */
+  /** From attempt start to the socket open, and again from open to history received (each: this long). Default 10 s. */
   connectTimeoutMs?: number;
   /** Ping after this long without any frame from the server. Default 20 s. */
   heartbeatIntervalMs?: number;
@@ -1022,6 +1022,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       return;
     }
     conn.ws = ws;
+    ws.onopen = () => {
+      if (this.#conn !== conn || conn.synced) return;
+      // Admitted: the room has our socket and its welcome and history are on the way. A busy link
+      // or client gets a fresh connect timeout for them instead of dropping a socket the room has
+      // already served — after a redeploy, a crowd timing out its own joins redid them (issue 19 §2).
+      clearTimeout(conn.connectTimer);
+      conn.connectTimer = setTimeout(() => this.#drop(conn, "connect_timeout"), this.#connectTimeoutMs);
+    };
     ws.onmessage = (ev: { data: unknown }) => {
       if (this.#conn === conn) this.#onData(conn, ev.data);
     };

@@ -153,6 +153,22 @@ describe("connecting", () => {
     h.client.close();
   });
 
+  it("an admitted socket gets the connect timeout afresh for its welcome and history (a slow join is not redone)", async () => {
+    const h = harness({ connectTimeoutMs: 5000 });
+    h.client.connect();
+    await settle();
+    const s = h.last();
+    await vi.advanceTimersByTimeAsync(4000);
+    s.open(); // the upgrade took 4 s (a crowd after a redeploy); the room has us now
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(h.client.state).toBe("connecting");
+    expect(s.closedWith).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(s.closedWith?.code).toBe(4000);
+    expect(h.states.at(-1)).toMatchObject({ state: "reconnecting", reason: "connect_timeout" });
+    h.client.close();
+  });
+
   it("validates its options at once", () => {
     const WebSocket = fakeWebSockets().WebSocket;
     expect(() => new ChatClient({ baseUrl: "http://x", streamId: "nope", credentials: () => ({ ticket: "t" }), WebSocket })).toThrow(/UUID/);
