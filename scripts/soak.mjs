@@ -14,7 +14,7 @@
 //     [--warmup-min 3] [--max-slope 1] [--in-memory] [--no-benchmarks] [--name soak]
 import { spawn, spawnSync } from "node:child_process";
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { randomBytes, randomUUID } from "node:crypto";
 import { Kafka, logLevel } from "kafkajs";
@@ -529,7 +529,7 @@ const trendLine = (name, t) => `${name} ${t.slope_mb_per_min === null ? `not jud
 const section = [
   `## Soak (\`npm run soak\`, issue 19 §6)`,
   ``,
-  `Produced by \`scripts/soak.mjs\` (do not edit by hand). Command: \`${doc.command}\`; ${doc.date}; ${doc.machine.cpu_model ?? "?"}, ${doc.machine.cpus ?? "?"} CPUs, Linux x86-64, shared with other test runs (1-min load average per row in \`bench/results/${cfg.name}.json\`).`,
+  `Produced by \`scripts/soak.mjs\` (do not edit by hand). Command: \`${doc.command}\`; ${doc.date}; ${doc.machine.cpu_model ?? "?"}, ${doc.machine.cpus ?? os.cpus().length} CPUs, Linux x86-64, shared with other test runs (1-min load average per row in \`bench/results/${cfg.name}.json\`).`,
   `Load: ${cfg.viewers} SDK viewers on one stream, ${cfg.senders} of them sending ${cfg.rate} msg/s in total, ${cfg.modPerS} moderation action/s (edit, delete, pin, timeout in turn) → worker + ChatRoom on workerd (Miniflare, ${doc.config.storage}) → queues → bridge → Redis + Kafka (${brokers}).`,
   ``,
   `**${v.pass ? "PASS" : "FAIL"}**${v.reasons.length ? `: ${v.reasons.join("; ")}` : ""}. Acked ${acked.length} comments; delivered ${pct(total.ratio)} (${total.got}/${total.expected}); Kafka lost ${kafkaCheck.lost.length}, duplicated ${kafkaCheck.duplicated.length}; Redis lost ${redisCheck.lost.length}, duplicated ${redisCheck.duplicated.length}, unseen ${redisCheck.trimmedBeforeSeen.length}; moderation events in Kafka ${Object.entries(actionCheck).map(([kd, a]) => `${kd} ${a.found}/${a.acked}`).join(", ")}; drained in ${drainS.toFixed(1)} s.`,
