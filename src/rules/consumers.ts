@@ -14,7 +14,14 @@
  * sequenced frame is at most ~3 KiB (500 code points × 4 bytes + envelope, reply excerpt, four
  * attachments), so what the room may have queued for one socket when it is closed is about
  * (maxBehind + graceMs × the stream's event rate) frames: with the defaults and the room budget's
- * 100 events/s, 300 frames, ≤ ~900 KiB, typically (300-byte comments) ~90 KiB.
+ * 100 events/s, 450 frames, ≤ ~1.3 MiB, typically (300-byte comments) ~135 KiB.
+ *
+ * Why 150 events and 3 s: a healthy client is behind its last report by what arrived since (up to
+ * a second's worth: the cadence) plus its delay; a report that lands within the bound clears the
+ * clock. So only a client more than 150 events behind what it has *read* — 1.5 s at the room's peak
+ * of 100 events/s, 15 s at a busy 10/s — for 3 s in a row is closed. The resume stays exact either
+ * way: everything queued before the close is still delivered ahead of the close frame, so the
+ * client misses only what is broadcast between the close and its reconnect (ring: 200 events).
  *
  * Clients that never report (raw clients, the bench's load generator, older SDKs) are not bounded by
  * this: the room cannot tell a quiet reader from a stuck one without the report, and closing sockets
@@ -32,9 +39,9 @@ export const CLOSE_SLOW_CONSUMER = 4408;
 /** The close reason of a 4408 (≤ 123 bytes). */
 export const SLOW_CONSUMER_REASON = "slow_consumer";
 /** SLOW_CONSUMER_MAX_BEHIND default: sequenced events a reporting socket may be behind its last report (0 = no bound). */
-export const DEFAULT_SLOW_CONSUMER_MAX_BEHIND = 100;
+export const DEFAULT_SLOW_CONSUMER_MAX_BEHIND = 150;
 /** SLOW_CONSUMER_GRACE_MS default: how long a socket may stay over the bound before it is closed, ms. */
-export const DEFAULT_SLOW_CONSUMER_GRACE_MS = 2_000;
+export const DEFAULT_SLOW_CONSUMER_GRACE_MS = 3_000;
 
 /**
  * The SDK's report cadence: a `seen` frame when at least {@link SEEN_REPORT_EVENTS} events arrived

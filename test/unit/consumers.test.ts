@@ -25,8 +25,8 @@ function deliver(state: ReturnType<typeof newConsumer>, from: number, to: number
 describe("slow consumers: the room's side", () => {
   it("has the documented defaults and close code", () => {
     expect(CLOSE_SLOW_CONSUMER).toBe(4408);
-    expect(DEFAULT_SLOW_CONSUMER_MAX_BEHIND).toBe(100);
-    expect(DEFAULT_SLOW_CONSUMER_GRACE_MS).toBe(2_000);
+    expect(DEFAULT_SLOW_CONSUMER_MAX_BEHIND).toBe(150);
+    expect(DEFAULT_SLOW_CONSUMER_GRACE_MS).toBe(3_000);
     // A healthy client reports at least every interval: the grace must outlast it.
     expect(DEFAULT_SLOW_CONSUMER_GRACE_MS).toBeGreaterThan(SEEN_REPORT_INTERVAL_MS);
     expect(DEFAULT_SLOW_CONSUMER_MAX_BEHIND).toBeGreaterThan(SEEN_REPORT_EVENTS);
