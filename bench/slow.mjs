@@ -94,12 +94,17 @@ setTimeout(async () => {
 const streamId = crypto.randomUUID();
 const exp = Math.floor(Date.now() / 1000) + 3600;
 const url = (q) => `ws://127.0.0.1:${PORT}/ws/streams/${streamId}/chat${q}`;
-const open = (name, q) =>
+/**
+ * Opens a socket with `onMessage` attached at once: `ws` may emit the welcome and history in the
+ * same tick as `open`, before an `await open(...)` could attach a listener.
+ */
+const open = (name, q, onMessage = () => {}) =>
   new Promise((resolve, reject) => {
     const token = signHs256({ sub: crypto.randomUUID(), username: name, iat: Math.floor(Date.now() / 1000), exp }, JWT_SECRET);
     // No permessage-deflate (as the other benches' load generators): one process reads every viewer's
     // frames, and inflating them per socket would make the load generator the slow consumer.
     const ws = new WebSocket(url(q), { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+    ws.on("message", (data) => onMessage(ws, data));
     ws.once("open", () => resolve(ws));
     ws.once("error", reject);
   });
@@ -108,16 +113,16 @@ const COMMENT_RE = /^\{"type":"comment","seq":(\d+),/;
 
 /** A viewer: reads everything, reports like the SDK, records each comment's latency. */
 async function viewer(i) {
-  const ws = await open(`v${i}`, VIEWER_QUERY);
-  const v = { ws, got: 0, lastSeq: 0, reportedSeq: -1, reportedAt: 0, timer: null, closed: null };
-  const report = () => {
+  const v = { ws: null, got: 0, lastSeq: 0, reportedSeq: -1, reportedAt: 0, timer: null, closed: null };
+  const ws = (v.ws = await open(`v${i}`, VIEWER_QUERY, (ws, data) => onData(ws, data)));
+  function report() {
     v.timer = null;
     if (ws.readyState !== WebSocket.OPEN || v.lastSeq <= v.reportedSeq) return;
     ws.send(`{"type":"seen","seq":${v.lastSeq}}`);
     v.reportedSeq = v.lastSeq;
     v.reportedAt = Date.now();
-  };
-  ws.on("message", (data) => {
+  }
+  function onData(ws, data) {
     const at = clock();
     const text = String(data);
     // A comment is read without JSON.parse (100 viewers × R frames/s in one process): its seq and the send time leading its message.
@@ -140,27 +145,27 @@ async function viewer(i) {
       if (due === 0) report();
       else v.timer = setTimeout(report, due);
     }
-  });
+  }
   ws.on("close", (code) => (v.closed = code));
   return v;
 }
 
 /** A paused reader: reports once what its history brought it to, then stops reading its socket. */
 async function pausedReader(i) {
-  const ws = await open(`p${i}`, "?seen=1");
-  const p = { ws, before: 0, drained: 0, drainedBytes: 0, closed: null, draining: false };
-  await new Promise((resolve) =>
-    ws.on("message", (data) => {
-      const text = String(data);
-      const f = COMMENT_RE.test(text) ? { type: "comment" } : JSON.parse(text);
-      if (p.draining) {
-        p.drained += f.type === "comment" ? 1 : 0;
-        p.drainedBytes += data.length;
-      } else if (f.type === "comment") p.before++;
-      if (f.type === "welcome") ws.send(`{"type":"seen","seq":${f.seq}}`);
-      if (f.type === "history") resolve();
-    }),
-  );
+  const p = { ws: null, before: 0, drained: 0, drainedBytes: 0, closed: null, draining: false };
+  let synced;
+  const history = new Promise((resolve) => (synced = resolve));
+  const ws = (p.ws = await open(`p${i}`, "?seen=1", (ws, data) => {
+    const text = String(data);
+    const f = COMMENT_RE.test(text) ? { type: "comment" } : JSON.parse(text);
+    if (p.draining) {
+      p.drained += f.type === "comment" ? 1 : 0;
+      p.drainedBytes += data.length;
+    } else if (f.type === "comment") p.before++;
+    if (f.type === "welcome") ws.send(`{"type":"seen","seq":${f.seq}}`);
+    if (f.type === "history") synced();
+  }));
+  await history;
   ws.on("close", (code, reason) => (p.closed = { code, reason: String(reason) }));
   return p;
 }
@@ -171,10 +176,9 @@ const viewers = [];
 for (let i = 0; i < VIEWERS; i++) viewers.push(await viewer(i));
 const paused = [];
 for (let i = 0; i < PAUSED; i++) paused.push(await pausedReader(i));
-const sender = await open("sender", "");
 let acked = 0;
 let refused = 0;
-sender.on("message", (data) => {
+const sender = await open("sender", "", (_ws, data) => {
   const f = JSON.parse(String(data));
   if (f.type === "ack") acked++;
   else if (f.type === "error") refused++;
@@ -262,6 +266,7 @@ const result = {
   viewer_deliveries: sorted.length,
   viewers_complete: viewers.filter((v) => v.got >= N).length,
   viewers_closed: viewers.filter((v) => v.closed !== null).length,
+  viewer_close_codes: viewers.reduce((m, v) => (v.closed === null ? m : { ...m, [v.closed]: (m[v.closed] ?? 0) + 1 }), {}),
   latency_ms: { p50: pct(50), p99: pct(99), max: sorted.length ? +sorted.at(-1).toFixed(1) : null },
   rss_mib: { before: mib(rss0), peak: mib(rssPeak), after: mib(rssEnd), growth_peak: mib(rssPeak - rss0) },
   kernel_tcp_mib_end: mib(kernelEnd),

@@ -380,7 +380,7 @@ export class Fanout {
    * others (a raw client may send one; it costs a frame of its budget like any other).
    */
   private noteSeen(conn: Conn, seq: number): void {
-    if (conn.consumer) reported(conn.consumer, seq, this.lastSeq, this.limits().slowConsumer);
+    if (conn.consumer) reported(conn.consumer, seq, this.lastSeq);
   }
 
   /**
@@ -391,7 +391,7 @@ export class Fanout {
     const now = Date.now();
     for (const c of candidates) {
       if (c.closing || !c.consumer || !deliveredOver(c.consumer, seq, now, bound)) continue;
-      console.warn(`ChatRoom closing slow consumer ${this.label()} user=${c.actor.userId}: ${seq - c.consumer.seen} events behind its last report for ${now - c.consumer.overSince} ms`);
+      console.warn(`ChatRoom closing slow consumer ${this.label()} user=${c.actor.userId}: ${seq - c.consumer.seen} events behind its last report, over the bound without progress for ${c.consumer.overSince < 0 ? 0 : now - c.consumer.overSince} ms`);
       this.closeConn(c, CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON);
     }
   }

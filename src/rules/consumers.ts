@@ -5,23 +5,32 @@
  * consumers" has the measurement). So the bound is the application's: a client that opts in
  * (`?seen=1` on the upgrade) reports the last seq it has read with `{"type":"seen","seq":N}`, and
  * the socket layer (src/fanout.ts, the same in a room and in a shard) keeps, per socket, that seq and
- * when it first saw the socket too far behind. A socket more than `maxBehind` sequenced events behind
- * its last report for at least `graceMs` is closed with {@link CLOSE_SLOW_CONSUMER} (4408, reason
- * {@link SLOW_CONSUMER_REASON}); the SDK reconnects with `since` and resumes from the ring.
+ * when it first saw the socket too far behind. A socket is closed with {@link CLOSE_SLOW_CONSUMER}
+ * (4408, reason {@link SLOW_CONSUMER_REASON}) when
+ *   - it is more than `maxBehind` sequenced events behind its last report and has reported no
+ *     progress for `graceMs` (a stuck reader: a frozen tab, a paused socket), or
+ *   - it is more than {@link HARD_BEHIND_FACTOR} × `maxBehind` behind, progress or not (a reader
+ *     slower than the stream: it would fall behind for ever).
+ * The SDK reconnects with `since` and resumes from the ring.
+ *
+ * Why progress, not "within the bound", clears the clock: "behind" is measured when a report is
+ * read, so it includes the report's own time in flight — the network, the client's event loop and
+ * the room's input queue. On a loaded room every report arrives late and every viewer looks far
+ * behind at once; closing them all would turn the room's overload into a reconnect storm
+ * (bench/slow.mjs did exactly that with 50 viewers at 200 events/s when only a report back within
+ * the bound cleared the clock). A client that keeps reporting progress is reading; only one that
+ * stops is stuck. The hard bound holds the rest.
  *
  * What is bounded: sequenced frames (comments and room events) sent since the last report. Frames
  * that are not sequenced (`viewers`, acks, errors) are few and small and not counted. In bytes: a
  * sequenced frame is at most ~3 KiB (500 code points × 4 bytes + envelope, reply excerpt, four
- * attachments), so what the room may have queued for one socket when it is closed is about
- * (maxBehind + graceMs × the stream's event rate) frames: with the defaults and the room budget's
- * 100 events/s, 450 frames, ≤ ~1.3 MiB, typically (300-byte comments) ~135 KiB.
+ * attachments). A stuck socket is closed with about (maxBehind + graceMs × the stream's event rate)
+ * frames queued for it: with the defaults and the room budget's 100 events/s, 450 frames, ≤ ~1.3 MiB,
+ * typically (300-byte comments) ~135 KiB; a slow reader with at most 5 × 150 = 750 (≤ ~2.2 MiB).
  *
- * Why 150 events and 3 s: a healthy client is behind its last report by what arrived since (up to
- * a second's worth: the cadence) plus its delay; a report that lands within the bound clears the
- * clock. So only a client more than 150 events behind what it has *read* — 1.5 s at the room's peak
- * of 100 events/s, 15 s at a busy 10/s — for 3 s in a row is closed. The resume stays exact either
- * way: everything queued before the close is still delivered ahead of the close frame, so the
- * client misses only what is broadcast between the close and its reconnect (ring: 200 events).
+ * The resume stays exact either way: everything queued before the close is still delivered ahead of
+ * the close frame, so the client misses only what is broadcast between the close and its reconnect
+ * (ring: 200 events).
  *
  * Clients that never report (raw clients, the bench's load generator, older SDKs) are not bounded by
  * this: the room cannot tell a quiet reader from a stuck one without the report, and closing sockets
@@ -29,9 +38,9 @@
  * workerd's buffers), as before.
  *
  * Cost: per delivery one subtraction and comparison per socket (`seq - seen > maxBehind`); the rule
- * below runs only for a socket already over the bound. No timers: time is read at deliveries and
- * reports, so a stuck socket is closed at the first delivery after its grace ran out (no deliveries,
- * nothing queued, nothing to bound). Pure: time is passed in (ms).
+ * below runs only for a socket already over the bound. No timers: time is read at deliveries, so a
+ * stuck socket is closed at the first delivery after its grace ran out (no deliveries, nothing
+ * queued, nothing to bound). Pure: time is passed in (ms).
  */
 
 /** WebSocket close code for a socket closed as a slow consumer (4000–4999 are the application's; mnemonic: HTTP 408). */
@@ -40,15 +49,18 @@ export const CLOSE_SLOW_CONSUMER = 4408;
 export const SLOW_CONSUMER_REASON = "slow_consumer";
 /** SLOW_CONSUMER_MAX_BEHIND default: sequenced events a reporting socket may be behind its last report (0 = no bound). */
 export const DEFAULT_SLOW_CONSUMER_MAX_BEHIND = 150;
-/** SLOW_CONSUMER_GRACE_MS default: how long a socket may stay over the bound before it is closed, ms. */
+/** SLOW_CONSUMER_GRACE_MS default: how long a socket over the bound may go without progress before it is closed, ms. */
 export const DEFAULT_SLOW_CONSUMER_GRACE_MS = 3_000;
+
+/** A socket more than this × `maxBehind` behind its last report is closed whatever its progress. */
+export const HARD_BEHIND_FACTOR = 5;
 
 /**
  * The SDK's report cadence: a `seen` frame when at least {@link SEEN_REPORT_EVENTS} events arrived
  * since the last one and at least {@link SEEN_REPORT_INTERVAL_MS} ms passed (whichever is later), so
  * a socket sends at most one per second and none in a quiet stream. A healthy client is therefore at
- * most max(SEEN_REPORT_EVENTS, rate × 1 s) + rate × its round trip behind its report; the grace
- * (longer than the interval) covers the time until the next report lands.
+ * most max(SEEN_REPORT_EVENTS, rate × 1 s) + rate × its round trip behind its report, and reports
+ * progress every second while events flow: the grace (longer than the interval) is never reached.
  */
 export const SEEN_REPORT_EVENTS = 50;
 export const SEEN_REPORT_INTERVAL_MS = 1_000;
@@ -57,7 +69,7 @@ export const SEEN_REPORT_INTERVAL_MS = 1_000;
 export interface ConsumerBound {
   /** Sequenced events a socket may be behind its last `seen` report; 0 = the bound is off. */
   maxBehind: number;
-  /** How long it may stay over `maxBehind` before it is closed, ms. */
+  /** How long it may stay over `maxBehind` without reporting progress before it is closed, ms. */
   graceMs: number;
 }
 
@@ -65,7 +77,7 @@ export interface ConsumerBound {
 export interface ConsumerState {
   /** The last seq the client reported read; -1 = none yet (the first delivery sets a baseline). */
   seen: number;
-  /** When the socket was first seen over the bound (ms); -1 = not over. */
+  /** When the socket was first seen over the bound since its last progress (ms); -1 = not over. */
   overSince: number;
 }
 
@@ -77,9 +89,10 @@ export function newConsumer(): ConsumerState {
 /**
  * A delivery of sequenced event `seq` at `now` (ms) to a reporting socket. Callers check the cheap
  * condition first (`seq - state.seen > bound.maxBehind`) and call this only when it holds. Returns
- * true when the socket must be closed with {@link CLOSE_SLOW_CONSUMER}. A socket without a report
- * yet (`seen` -1, just joined or woken from hibernation) starts counting from this delivery: its
- * welcome and history already told it everything before `seq`.
+ * true when the socket must be closed with {@link CLOSE_SLOW_CONSUMER}: over the hard bound, or over
+ * the bound for `graceMs` without progress. A socket without a report yet (`seen` -1, just joined or
+ * woken from hibernation) starts counting from this delivery: its welcome and history already told
+ * it everything before `seq`.
  */
 export function deliveredOver(state: ConsumerState, seq: number, now: number, bound: ConsumerBound): boolean {
   if (bound.maxBehind <= 0) return false;
@@ -87,10 +100,12 @@ export function deliveredOver(state: ConsumerState, seq: number, now: number, bo
     state.seen = seq - 1;
     return false;
   }
-  if (seq - state.seen <= bound.maxBehind) {
+  const behind = seq - state.seen;
+  if (behind <= bound.maxBehind) {
     state.overSince = -1;
     return false;
   }
+  if (behind > bound.maxBehind * HARD_BEHIND_FACTOR) return true;
   if (state.overSince < 0) {
     state.overSince = now;
     return false;
@@ -99,16 +114,16 @@ export function deliveredOver(state: ConsumerState, seq: number, now: number, bo
 }
 
 /**
- * A `seen` report of `seq` at the layer's `lastSeq` (the last sequenced event it delivered; null =
- * unknown). Reports only move forward (a stale or reordered one is ignored); one that brings the
- * socket within the bound clears its grace clock, so a client that catches up is never closed for
- * having been behind earlier. A report beyond `lastSeq` is taken as `lastSeq` (a client cannot buy
- * slack by claiming the future).
+ * A `seen` report of `seq`, at the layer's `lastSeq` (the last sequenced event it delivered; null =
+ * unknown). Reports only move forward (a stale or reordered one is ignored); one that moves forward
+ * is progress and clears the grace clock (the next delivery over the bound starts it again). A report
+ * beyond `lastSeq` is taken as `lastSeq` (a client cannot buy slack by claiming the future).
  */
-export function reported(state: ConsumerState, seq: number, lastSeq: number | null, bound: ConsumerBound): void {
+export function reported(state: ConsumerState, seq: number, lastSeq: number | null): void {
   const capped = lastSeq === null ? seq : Math.min(seq, lastSeq);
-  if (capped > state.seen) state.seen = capped;
-  if (lastSeq === null || lastSeq - state.seen <= bound.maxBehind) state.overSince = -1;
+  if (capped <= state.seen) return;
+  state.seen = capped;
+  state.overSince = -1;
 }
 
 /**

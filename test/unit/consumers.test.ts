@@ -5,6 +5,7 @@ import {
   DEFAULT_SLOW_CONSUMER_MAX_BEHIND,
   SEEN_REPORT_EVENTS,
   SEEN_REPORT_INTERVAL_MS,
+  HARD_BEHIND_FACTOR,
   deliveredOver,
   newConsumer,
   parseSeenFrame,
@@ -57,7 +58,7 @@ describe("slow consumers: the room's side", () => {
     for (let ms = 0; ms < 120_000; ms += 10) {
       seq++;
       if (seq - s.seen > bound.maxBehind && deliveredOver(s, seq, ms, bound)) closed = true;
-      if (ms % 1_000 === 300) reported(s, seq - 30, seq, bound);
+      if (ms % 1_000 === 300) reported(s, seq - 30, seq);
     }
     expect(closed).toBe(false);
   });
@@ -67,21 +68,55 @@ describe("slow consumers: the room's side", () => {
     deliveredOver(s, 1, 0, bound);
     deliver(s, 2, 150, 100);
     expect(s.overSince).toBe(100);
-    reported(s, 140, 150, bound);
+    reported(s, 140, 150);
     expect(s.overSince).toBe(-1);
     // Long after, one more delivery does not find it "over for 10 s".
     expect(deliver(s, 152, 152, 10_000)).toBe(false);
   });
 
+  it("progress clears the clock even while still over the bound: a room whose reports arrive late does not close its viewers", () => {
+    // Every report lands 250 events late (the room's input queue), once a second, at 200 events/s: always over the bound of 100.
+    const s = newConsumer();
+    deliveredOver(s, 1, 0, bound);
+    let seq = 1;
+    for (let ms = 5; ms <= 60_000; ms += 5) {
+      seq++;
+      expect(seq - s.seen > bound.maxBehind && deliveredOver(s, seq, ms, bound)).toBe(false);
+      if (ms % 1_000 === 0) reported(s, seq - 250, seq);
+    }
+  });
+
+  it("a stale report is no progress: the clock runs on", () => {
+    const s = newConsumer();
+    deliveredOver(s, 1, 0, bound);
+    deliver(s, 2, 150, 100);
+    reported(s, 0, 150); // older than what it reported before
+    expect(s.overSince).toBe(100);
+    expect(deliver(s, 151, 151, 2_100)).toBe(true);
+  });
+
+  it("closes a reader slower than the stream at the hard bound, however steadily it progresses", () => {
+    // Reads (and reports) 1 event for every 2 broadcast.
+    const s = newConsumer();
+    deliveredOver(s, 1, 0, bound);
+    let closedAt = -1;
+    for (let seq = 2; seq < 100_000 && closedAt < 0; seq++) {
+      if (seq - s.seen > bound.maxBehind && deliveredOver(s, seq, seq * 10, bound)) closedAt = seq;
+      if (seq % 100 === 0) reported(s, Math.floor(seq / 2), seq);
+    }
+    expect(s.seen).toBeLessThan(closedAt - bound.maxBehind * HARD_BEHIND_FACTOR);
+    expect(closedAt - s.seen).toBe(bound.maxBehind * HARD_BEHIND_FACTOR + 1);
+  });
+
   it("ignores stale reports and caps reports beyond the last delivery", () => {
     const s = newConsumer();
-    reported(s, 50, 80, bound);
+    reported(s, 50, 80);
     expect(s.seen).toBe(50);
-    reported(s, 40, 80, bound);
+    reported(s, 40, 80);
     expect(s.seen).toBe(50);
-    reported(s, 1_000_000, 80, bound);
+    reported(s, 1_000_000, 80);
     expect(s.seen).toBe(80);
-    reported(s, 90, null, bound); // woken up: nothing delivered yet, the report is taken as is
+    reported(s, 90, null); // woken up: nothing delivered yet, the report is taken as is
     expect(s.seen).toBe(90);
   });
 
