@@ -60,7 +60,7 @@ export interface Env {
   ROOM_MAX_JOINS_PER_SEC?: string;
   /** Sequenced events a `?seen=1` socket may be behind its last report (0 = off); src/rules/consumers.ts. */
   SLOW_CONSUMER_MAX_BEHIND?: string;
-  /** How long (ms) such a socket may stay over that bound before it is closed 4408. */
+  /** How long (ms) such a socket may stay over that bound without reporting progress before it is closed 4408. */
   SLOW_CONSUMER_GRACE_MS?: string;
   /** Frames per second one socket may send, of any kind (default 20, burst 2×). */
   SOCKET_MAX_FRAMES_PER_SEC?: string;
