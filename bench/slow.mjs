@@ -286,6 +286,12 @@ console.log(JSON.stringify(summary, null, 1));
 writeTable();
 process.exit(0);
 
+/** A bound setting as recorded ("default (150)" or a number) → its number. */
+function setting(v) {
+  const m = /(\d+)/.exec(String(v ?? "?"));
+  return m ? m[1] : "?";
+}
+
 /** Rewrites BENCHMARKS.md between the slow markers from every JSON in outDir. */
 function writeTable() {
   const rows = readdirSync(outDir)
@@ -299,7 +305,7 @@ function writeTable() {
     const p = r.paused_readers[0];
     const close = p?.closed ? `${p.closed.code} ${p.closed.reason}` : "still open";
     const drained = r.paused_readers.length ? `${p.drained_comments} comments, ${p.drained_mib} MiB; ${close}${r.paused_readers.length > 1 ? ` (first of ${r.paused_readers.length})` : ""}` : "—";
-    return `| ${r.bound ? `on (${String(r.bound_setting?.max_behind ?? "?").replace(/ .*/, "")} events, ${String(r.bound_setting?.grace_ms ?? "?").replace(/ .*/, "")} ms)` : "off"} | ${r.shard_max > 0 ? `sharded ${r.shard_max}` : "single"} | ${r.paused} / ${r.viewers}${r.viewers_report ? " (report)" : " (plain)"} | ${r.messages} × ${r.size_code_points} @ ${r.rate} | ${r.date.slice(0, 16).replace("T", " ")} | ${r.load_before[0]} → ${r.load_after[0]} | ${r.latency_ms.p50} / ${r.latency_ms.p99} / ${r.latency_ms.max} ms | ${r.viewers_complete}/${r.viewers} (${r.viewers_closed}) | ${r.rss_mib.before} → ${r.rss_mib.peak} (${r.rss_mib.after}) MiB | ${r.kernel_tcp_mib_end} MiB | ${drained} |`;
+    return `| ${r.bound ? `on (${setting(r.bound_setting?.max_behind)} events, ${setting(r.bound_setting?.grace_ms)} ms)` : "off"} | ${r.shard_max > 0 ? `sharded ${r.shard_max}` : "single"} | ${r.paused} / ${r.viewers}${r.viewers_report ? " (report)" : " (plain)"} | ${r.messages} × ${r.size_code_points} @ ${r.rate} | ${r.date.slice(0, 16).replace("T", " ")} | ${r.load_before[0]} → ${r.load_after[0]} | ${r.latency_ms.p50} / ${r.latency_ms.p99} / ${r.latency_ms.max} ms | ${r.viewers_complete}/${r.viewers} (${r.viewers_closed}) | ${r.rss_mib.before} → ${r.rss_mib.peak} (${r.rss_mib.after}) MiB | ${r.kernel_tcp_mib_end} MiB | ${drained} |`;
   });
   const machine = rows[0]?.machine ? String(rows[0].machine.cpu_model ?? "").trim() : "";
   const block = [
