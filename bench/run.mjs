@@ -13,7 +13,8 @@
 // with taskset; the run re-executes itself under taskset to get there. `--scenario flood` hands
 // every other argument to bench/flood.mjs (hostile input, issue 9), `--scenario profile` to
 // bench/profile.mjs (a CPU profile of the delivery path, issue 20), `--scenario redeploy` to
-// bench/redeploy.mjs (a worker restart under 1,000 SDK clients, issue 19 §2).
+// bench/redeploy.mjs (a worker restart under 1,000 SDK clients, issue 19 §2), `--scenario slow` to
+// bench/slow.mjs (paused readers while viewers read a burst, issue 19 §3).
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -35,7 +36,7 @@ const loadCpu = num("load-cpu", 1);
 
 // `--scenario flood` (issue 9's hostile-input figures) and `--scenario profile` (issue 20's CPU
 // profile of the delivery path) have their own drivers, bench/flood.mjs and bench/profile.mjs.
-const OWN_DRIVERS = { flood: "bench/flood.mjs", profile: "bench/profile.mjs", redeploy: "bench/redeploy.mjs" };
+const OWN_DRIVERS = { flood: "bench/flood.mjs", profile: "bench/profile.mjs", redeploy: "bench/redeploy.mjs", slow: "bench/slow.mjs" };
 if (OWN_DRIVERS[opt("scenario")]) {
   const rest = argv.filter((a, i) => a !== "--scenario" && argv[i - 1] !== "--scenario");
   const r = spawnSync(nodeBin(), [path.join(ROOT, OWN_DRIVERS[opt("scenario")]), ...rest], { stdio: "inherit" });

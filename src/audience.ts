@@ -42,7 +42,7 @@ export interface Audience {
   /** A room starting again: what it must know of its audience before it admits anyone. */
   restore(): Promise<void>;
   /** Unsharded: accepts an admitted upgrade's socket on the room. Throws when the viewers are on shards. */
-  join(actor: SocketActor, batch: boolean, now: number, region: string): { client: WebSocket; server: WebSocket };
+  join(actor: SocketActor, batch: boolean, now: number, region: string, seen?: boolean): { client: WebSocket; server: WebSocket };
   /** Sharded: places an admitted viewer (`staff`: an owner or moderator) on a shard of `region` and returns its key. Throws when unsharded. */
   place(userId: string, region: string, now: number, staff?: boolean): string;
   /** A shard's counts (its report); ignored when unsharded. */
@@ -116,7 +116,7 @@ export class LocalAudience implements Audience {
   }
 
   broadcast(entries: readonly RingEntry[], acceptedAt: number): void {
-    for (const e of entries) this.fanout.broadcast(eventFrame(e), acceptedAt);
+    for (const e of entries) this.fanout.broadcast(eventFrame(e), acceptedAt, e.seq);
   }
 
   direct(frame: string, to: Recipients): void {
@@ -126,8 +126,8 @@ export class LocalAudience implements Audience {
 
   async restore(): Promise<void> {}
 
-  join(actor: SocketActor, batch: boolean, now: number, region: string): { client: WebSocket; server: WebSocket } {
-    return this.fanout.accept(actor, batch, now, region);
+  join(actor: SocketActor, batch: boolean, now: number, region: string, seen = false): { client: WebSocket; server: WebSocket } {
+    return this.fanout.accept(actor, batch, now, region, seen);
   }
 
   place(): string {

@@ -18,6 +18,7 @@ import {
   DEFAULT_SOCKET_MAX_FRAMES_PER_SEC,
 } from "./protocol";
 import { DEFAULT_ROOM_MAX_JOINS_PER_SEC } from "./rules/joins";
+import { DEFAULT_SLOW_CONSUMER_GRACE_MS, DEFAULT_SLOW_CONSUMER_MAX_BEHIND } from "./rules/consumers";
 
 /** Bindings declared in wrangler.toml, plus every variable the worker reads (all strings). */
 export interface Env {
@@ -57,6 +58,10 @@ export interface Env {
   ROOM_MAX_DELIVERIES_PER_SEC?: string;
   /** Viewer joins per second one stream admits, burst the same; more → closed 1013 `joins_busy` (default 250; src/rules/joins.ts). */
   ROOM_MAX_JOINS_PER_SEC?: string;
+  /** Sequenced events a `?seen=1` socket may be behind its last report (0 = off); src/rules/consumers.ts. */
+  SLOW_CONSUMER_MAX_BEHIND?: string;
+  /** How long (ms) such a socket may stay over that bound without reporting progress before it is closed 4408. */
+  SLOW_CONSUMER_GRACE_MS?: string;
   /** Frames per second one socket may send, of any kind (default 20, burst 2×). */
   SOCKET_MAX_FRAMES_PER_SEC?: string;
   /** Sockets one user may hold open to one stream; the oldest is closed with 4429 (default 5). */
@@ -168,6 +173,9 @@ const ConfigSchema = z
     ROOM_MAX_MESSAGES_PER_SEC: positiveInt(DEFAULT_ROOM_MAX_MESSAGES_PER_SEC),
     ROOM_MAX_DELIVERIES_PER_SEC: positiveInt(DEFAULT_ROOM_MAX_DELIVERIES_PER_SEC, 100_000_000),
     ROOM_MAX_JOINS_PER_SEC: positiveInt(DEFAULT_ROOM_MAX_JOINS_PER_SEC, 1_000_000),
+    // The ring holds 200 events (src/mirror.ts HISTORY_SIZE): a bound past it could never resume exactly.
+    SLOW_CONSUMER_MAX_BEHIND: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).max(200).default(DEFAULT_SLOW_CONSUMER_MAX_BEHIND)),
+    SLOW_CONSUMER_GRACE_MS: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).max(600_000).default(DEFAULT_SLOW_CONSUMER_GRACE_MS)),
     SOCKET_MAX_FRAMES_PER_SEC: positiveInt(DEFAULT_SOCKET_MAX_FRAMES_PER_SEC),
     MAX_SOCKETS_PER_USER: positiveInt(DEFAULT_MAX_SOCKETS_PER_USER, 1_000),
     EDIT_WINDOW_S: positiveInt(DEFAULT_EDIT_WINDOW_S, 86_400),

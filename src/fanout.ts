@@ -3,7 +3,8 @@
  * every frame passes (frame budget, size, JSON, schema), broadcasting with optional batching,
  * presence counts, and closing abusive or surplus sockets for good. No rules, no storage: the
  * ChatRoom decides what a command does, this module only carries frames. The frame budget and the
- * strike rule it applies are src/rules/limits.ts.
+ * strike rule it applies are src/rules/limits.ts; the bound on slow consumers (sockets that report
+ * what they read and fall behind, closed 4408) is src/rules/consumers.ts.
  *
  * Everything a socket needs after a wake-up lives in its attachment (≤ 16 KiB, here ~150 bytes);
  * the maps below are caches rebuilt from ctx.getWebSockets().
@@ -23,6 +24,16 @@ import {
 import { UNKNOWN_REGION } from "./metrics";
 import { RateMeter, fullBucket, take, type Bucket } from "./rules/budget";
 import { MAX_STRIKES, STRIKE_WINDOW_MS, coalescingWindowMs, frameBurst, framesDroppedBeforeClose } from "./rules/limits";
+import {
+  CLOSE_SLOW_CONSUMER,
+  SLOW_CONSUMER_REASON,
+  deliveredOver,
+  newConsumer,
+  parseSeenFrame,
+  reported,
+  type ConsumerBound,
+  type ConsumerState,
+} from "./rules/consumers";
 
 /** `viewers` frames: at most one per interval, only when the count changed (DESIGN.md: every few seconds). */
 export const VIEWERS_INTERVAL_MS = 3_000;
@@ -56,6 +67,8 @@ interface Attachment {
   m?: 1;
   /** account created at, ms (absent = unknown) */
   c?: number;
+  /** 1 = reports what it read (`?seen=1`): held to the slow-consumer bound */
+  s?: 1;
 }
 
 /** One open socket, as the fan-out tracks it. */
@@ -73,6 +86,8 @@ export interface Conn {
   droppedWindowStart: number;
   /** closed by the fan-out, lingering (see FanoutOptions.linger): never served again */
   closing?: boolean;
+  /** Present when the socket reports what it read (`?seen=1`): src/rules/consumers.ts. */
+  consumer?: ConsumerState;
 }
 
 /** The socket limits, read on every use (tests give one room other limits). */
@@ -85,6 +100,8 @@ export interface SocketLimits {
   batchMaxWindowMs: number;
   /** The modelled CPU of one send, µs (src/rules/limits.ts SEND_COST_US). */
   sendCostUs: number;
+  /** SLOW_CONSUMER_MAX_BEHIND / SLOW_CONSUMER_GRACE_MS (src/rules/consumers.ts); maxBehind 0 = off. */
+  slowConsumer: ConsumerBound;
 }
 
 /**
@@ -138,6 +155,10 @@ export class Fanout {
   private batchPending: string[] = [];
   /** When the events in batchPending were accepted (ms), for the fan-out latency; same order. */
   private batchPendingAt: number[] = [];
+  /** The highest seq among batchPending (-1 = none sequenced): what a flush delivers, for the slow-consumer check. */
+  private batchPendingSeq = -1;
+  /** The last sequenced event broadcast (null = none since this object started): caps `seen` reports. */
+  private lastSeq: number | null = null;
   /** Open sockets per region. */
   private readonly regions = new Map<string, number>();
   // Presence: the last count sent, and whether a send is scheduled.
@@ -187,9 +208,10 @@ export class Fanout {
    * with 4429 (closing the oldest rather than refusing the newest keeps a reload or a new device
    * working when a dead socket has not been noticed yet), flushes the batch window (so the history
    * the caller sends next is the complete picture), and returns the pair's client end and the
-   * server end to send welcome/history on.
+   * server end to send welcome/history on. `seen`: the client asked for `?seen=1` (it reports what
+   * it read, and is closed 4408 when it falls behind: src/rules/consumers.ts).
    */
-  accept(actor: SocketActor, batch: boolean, now: number, region: string = UNKNOWN_REGION): { client: WebSocket; server: WebSocket } {
+  accept(actor: SocketActor, batch: boolean, now: number, region: string = UNKNOWN_REGION, seen = false): { client: WebSocket; server: WebSocket } {
     const mine = [...(this.byUser.get(actor.userId) ?? [])].filter((c) => !c.closing);
     const excess = mine.length - (this.limits().socketsPerUser - 1);
     if (excess > 0) {
@@ -201,6 +223,7 @@ export class Fanout {
     this.ctx.acceptWebSocket(server);
     const attachment: Attachment = { u: actor.userId, n: actor.username, r: actor.role, t: now, g: region };
     if (batch) attachment.b = 1;
+    if (seen) attachment.s = 1;
     if (actor.member) attachment.m = 1;
     if (typeof actor.accountCreatedAt === "number") attachment.c = actor.accountCreatedAt;
     server.serializeAttachment(attachment);
@@ -230,6 +253,12 @@ export class Fanout {
       return null;
     }
     if (typeof message !== "string") return this.reject(conn, "unsupported_binary");
+    // The SDK's `seen` report, once a second per socket: read without JSON.parse or the schema.
+    const seenSeq = parseSeenFrame(message);
+    if (seenSeq !== null) {
+      this.noteSeen(conn, seenSeq);
+      return null;
+    }
     // Cheap bound first: UTF-8 needs at least one byte per UTF-16 unit and at most three.
     if (message.length > MAX_FRAME_BYTES || (message.length * 3 > MAX_FRAME_BYTES && utf8Length(message) > MAX_FRAME_BYTES)) {
       return this.reject(conn, "frame_too_large");
@@ -247,6 +276,10 @@ export class Fanout {
     }
     if (parsed.data.type === "ping") {
       this.reply(conn, PONG_FRAME);
+      return null;
+    }
+    if (parsed.data.type === "seen") {
+      this.noteSeen(conn, parsed.data.seq);
       return null;
     }
     return { conn, command: parsed.data };
@@ -289,21 +322,38 @@ export class Fanout {
    * Sends `frame` to every open socket; `?batch=1` sockets may get it coalesced, within a window
    * that follows the load (0 when quiet, ≤ BATCH_MAX_WINDOW_MS: src/rules/limits.ts coalescingWindowMs).
    * With `acceptedAt` (ms), reports the event's fan-out to `onSent` once its last send is done.
+   * `seq`: the frame is that sequenced event; each socket that reports what it read is then checked
+   * against the slow-consumer bound (one comparison; src/rules/consumers.ts) and closed 4408 past it.
    */
-  broadcast(frame: string, acceptedAt?: number): void {
-    for (const c of this.plain) sendTo(c.ws, frame);
+  broadcast(frame: string, acceptedAt?: number, seq?: number): void {
+    const bound = this.limits().slowConsumer;
+    // One comparison per reporting socket; Infinity (no seq, or the bound off) never matches.
+    const max = seq === undefined || bound.maxBehind <= 0 ? Infinity : bound.maxBehind;
+    const at = seq ?? 0;
+    let slow: Conn[] | null = null;
+    if (seq !== undefined) this.lastSeq = seq;
+    for (const c of this.plain) {
+      sendTo(c.ws, frame);
+      if (c.consumer && at - c.consumer.seen > max) (slow ??= []).push(c);
+    }
     if (this.batched.size > 0) {
       const now = Date.now();
       this.broadcastRate.tick(now);
       if (this.batchWindowOpen) {
         this.batchPending.push(frame);
         if (acceptedAt !== undefined) this.batchPendingAt.push(acceptedAt);
+        if (seq !== undefined && seq > this.batchPendingSeq) this.batchPendingSeq = seq;
+        if (slow) this.closeSlow(slow, at, bound);
         return;
       }
       // A lone message is never held back: send it now and open a window for what follows, when the load asks for one.
-      for (const c of this.batched) sendTo(c.ws, frame);
+      for (const c of this.batched) {
+        sendTo(c.ws, frame);
+        if (c.consumer && at - c.consumer.seen > max) (slow ??= []).push(c);
+      }
       this.openBatchWindow(now);
     }
+    if (slow) this.closeSlow(slow, at, bound);
     if (acceptedAt !== undefined) this.options.onSent?.(acceptedAt, Date.now());
   }
 
@@ -323,6 +373,27 @@ export class Fanout {
     if (users) for (const u of users) for (const c of this.byUser.get(u) ?? []) pick(c);
     else for (const c of this.conns.values()) pick(c);
     return n;
+  }
+
+  /**
+   * A `seen` report (src/rules/consumers.ts reported): kept for a socket that opted in, ignored for
+   * others (a raw client may send one; it costs a frame of its budget like any other).
+   */
+  private noteSeen(conn: Conn, seq: number): void {
+    if (conn.consumer) reported(conn.consumer, seq, this.lastSeq);
+  }
+
+  /**
+   * The sockets a delivery of `seq` found over the bound: each goes through the rule (its grace
+   * clock), and those past it are closed for good with 4408 — after the loop that found them.
+   */
+  private closeSlow(candidates: Conn[], seq: number, bound: ConsumerBound): void {
+    const now = Date.now();
+    for (const c of candidates) {
+      if (c.closing || !c.consumer || !deliveredOver(c.consumer, seq, now, bound)) continue;
+      console.warn(`ChatRoom closing slow consumer ${this.label()} user=${c.actor.userId}: ${seq - c.consumer.seen} events behind its last report, over the bound without progress for ${c.consumer.overSince < 0 ? 0 : now - c.consumer.overSince} ms`);
+      this.closeConn(c, CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON);
+    }
   }
 
   /** Closes every socket for good (e.g. a shard that fell more than the ring behind: clients reconnect and resume). */
@@ -380,6 +451,7 @@ export class Fanout {
       frames: fullBucket(frameBurst(this.limits().framesPerSec), Date.now()),
       dropped: 0,
       droppedWindowStart: 0,
+      ...(a.s === 1 ? { consumer: newConsumer() } : {}),
     };
     this.conns.set(ws, conn);
     (conn.batch ? this.batched : this.plain).add(conn);
@@ -482,16 +554,25 @@ export class Fanout {
     const pending = this.batchPending;
     if (pending.length === 0) return;
     const pendingAt = this.batchPendingAt;
+    const seq = this.batchPendingSeq;
     this.batchPending = [];
     this.batchPendingAt = [];
+    this.batchPendingSeq = -1;
     const frame = pending.length === 1 ? pending[0]! : `{"type":"batch","frames":[${pending.join(",")}]}`;
-    for (const c of this.batched) sendTo(c.ws, frame);
+    const bound = this.limits().slowConsumer;
+    const max = seq < 0 || bound.maxBehind <= 0 ? Infinity : bound.maxBehind;
+    let slow: Conn[] | null = null;
+    for (const c of this.batched) {
+      sendTo(c.ws, frame);
+      if (c.consumer && seq - c.consumer.seen > max) (slow ??= []).push(c);
+    }
     const held = this.heldAnswers;
     this.heldAnswers = [];
     for (const [c, answer] of held) sendTo(c.ws, answer);
     // The clock read after the sends: inside one event it only moves across I/O (README "Stats and metrics").
     const sentAt = Date.now();
     for (const at of pendingAt) this.options.onSent?.(at, sentAt);
+    if (slow) this.closeSlow(slow, seq, bound);
   }
 
   /** Presence: one `viewers` frame per VIEWERS_INTERVAL_MS at most, only when the count changed; no storage. */

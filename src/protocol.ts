@@ -84,6 +84,8 @@ export const PONG_FRAME = '{"type":"pong"}';
  */
 export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_TOO_MANY_SOCKETS = 4429;
+/** 4408: a socket that reports what it read (`?seen=1`) fell too far behind (src/rules/consumers.ts); the client resumes with `since`. */
+export { CLOSE_SLOW_CONSUMER } from "./rules/consumers";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (s: string): boolean => UUID_RE.test(s);
@@ -404,6 +406,11 @@ export const MessageFrame = z.object({
   attachments: z.array(z.string().min(1).max(512)).max(MAX_ATTACHMENTS).optional(),
 });
 export const PingFrame = z.object({ type: z.literal("ping") });
+/**
+ * What a client has read (issue 19 §3, src/rules/consumers.ts): the last seq it processed. Only
+ * sockets that opted in with `?seen=1` are held to it; from others it is accepted and ignored.
+ */
+export const SeenFrame = z.object({ type: z.literal("seen"), seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
 export const EditFrame = z.object({ type: z.literal("edit"), id: CommentId, text: z.string(), client_msg_id: ClientMsgId });
 export const DeleteFrame = z.object({ type: z.literal("delete"), id: CommentId, client_msg_id: ClientMsgId });
 export const PinFrame = z.object({ type: z.literal("pin"), id: CommentId, client_msg_id: ClientMsgId });
@@ -511,7 +518,7 @@ export const Command = z.discriminatedUnion("type", [MessageFrame, EditFrame, ..
 export type Command = z.infer<typeof Command>;
 export type ModerationCommand = z.infer<typeof ModerationCommand>;
 
-export const ClientFrame = z.discriminatedUnion("type", [...Command.options, PingFrame]);
+export const ClientFrame = z.discriminatedUnion("type", [...Command.options, PingFrame, SeenFrame]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 export type MessageFrame = z.infer<typeof MessageFrame>;
 

@@ -198,7 +198,13 @@ export class ChatRoom extends DurableObject<Env> {
       return jsonResponse(status, body, retry_after_s !== undefined ? { "retry-after": String(retry_after_s) } : {});
     }
     this.bind(streamId, identity);
-    const { client, server } = this.audience.join(actorOf(identity), url.searchParams.get("batch") === "1", now, regionOf({ continent: request.headers.get(H_REGION) }));
+    const { client, server } = this.audience.join(
+      actorOf(identity),
+      url.searchParams.get("batch") === "1",
+      now,
+      regionOf({ continent: request.headers.get(H_REGION) }),
+      url.searchParams.get("seen") === "1",
+    );
     const welcome = this.welcome(identity, now);
     server.send(welcomeFrame(this.state, this.epoch, identity, welcome));
     server.send(this.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));

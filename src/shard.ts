@@ -162,7 +162,7 @@ export class ChatShard extends DurableObject<Env> {
       ...(identity.member ? { member: true } : {}),
       ...(typeof identity.created_at === "number" ? { accountCreatedAt: identity.created_at } : {}),
     };
-    const { client, server } = this.sockets.accept(actor, url.searchParams.get("batch") === "1", now, region);
+    const { client, server } = this.sockets.accept(actor, url.searchParams.get("batch") === "1", now, region, url.searchParams.get("seen") === "1");
     server.send(welcomeFrame(mirror.state, mirror.epoch, identity, welcome));
     server.send(mirror.historyFrame(url.searchParams.get("since"), url.searchParams.get("epoch")));
     // Staff get the review queue after history, from the room (the mirror holds none of it).
@@ -293,7 +293,7 @@ export class ChatShard extends DurableObject<Env> {
         console.warn(`ChatShard ${this.key}: sockets are more than the ring behind (sent=${this.sent}, seq=${mirror.seq}); closing them to resync`);
         this.sockets.closeAll(CLOSE_RESYNC, "fell behind: reconnect and resume");
       } else {
-        for (const e of missed) this.sockets.broadcast(eventFrame(e));
+        for (const e of missed) this.sockets.broadcast(eventFrame(e), undefined, e.seq);
       }
       this.sent = mirror.seq;
     }

@@ -30,6 +30,8 @@
  *   MAX_VIEWERS_PER_STREAM         open sockets per stream; viewers past it get 503 stream_full (default 30,000)
  *   SHARD_MAX_SOCKETS              sockets per fan-out shard (default 5,000, ≤ 32,768); 0 = the room holds every socket
  *   BATCH_MAX_WINDOW_MS            longest coalescing window for ?batch=1 sockets, ms (default 25; adaptive below it)
+ *   SLOW_CONSUMER_MAX_BEHIND       events a ?seen=1 socket may be behind its last `seen` report (default 150; 0 = off)
+ *   SLOW_CONSUMER_GRACE_MS         how long it may stay over that without progress before it is closed 4408 slow_consumer (default 3,000)
  *   EDIT_WINDOW_S                  how long an author may edit a comment (default 300)
  *   SOCKET_MAX_FRAMES_PER_SEC      frames per socket per second, any kind (default 20, burst 40)
  *   MAX_SOCKETS_PER_USER           sockets per user per stream; the oldest is closed with 4429 (default 5)
@@ -225,7 +227,7 @@ app.get("/ws/streams/:stream_id/chat", async (c) => {
   }
   headers.set(H_IDENTITY, encodeIdentity(identity));
   const inner = new URL("https://room/ws");
-  for (const key of ["since", "epoch", "batch"]) {
+  for (const key of ["since", "epoch", "batch", "seen"]) {
     const v = url.searchParams.get(key);
     if (v !== null) inner.searchParams.set(key, v);
   }

@@ -17,6 +17,7 @@
  * client keeps no process alive and sends nothing.
  */
 import { exhaustive } from "../rules/never.js";
+import { CLOSE_SLOW_CONSUMER, seenReportDelay } from "../rules/consumers.js";
 import { prepareText } from "../rules/text.js";
 import {
   CLOSE_POLICY_VIOLATION,
@@ -158,6 +159,13 @@ export interface ChatClientOptions {
   fetch?: typeof fetch;
   /** Ask the server for batched delivery (`?batch=1`). Default true. */
   batch?: boolean;
+  /**
+   * Report what we have read (`?seen=1` and `{"type":"seen","seq":N}` after 50 events and at least
+   * 1 s apart), so the server can close this socket with 4408 when it falls too far behind instead
+   * of queueing for it without bound (README "Slow consumers"); the client then resumes with
+   * `since`. Default true.
+   */
+  reportSeen?: boolean;
   /** From attempt start to the socket open, and again from open to history received (each: this long). Default 10 s. */
   connectTimeoutMs?: number;
   /** Ping after this long without any frame from the server. Default 20 s. */
@@ -242,6 +250,12 @@ export type DisconnectReason =
   | "server_busy"
   /** The server closed with 4429: the user has too many sockets on this stream. Final ("closed"). */
   | "too_many_sockets"
+  /**
+   * The server closed with 4408: this socket fell more than the server's bound behind what it
+   * reported reading (the app or the device stopped reading, e.g. a frozen tab). Reconnects with
+   * the usual backoff and resumes from the last seq read.
+   */
+  | "slow_consumer"
   /** reconnect() or close() was called. */
   | "manual";
 
@@ -355,6 +369,11 @@ interface Connection {
   pumpTimer?: Timer;
   /** Unsequenced staff/author frames (held, review_queue, modlog, hidden_comment) that came before the history: applied after it. */
   early: UnsequencedFrame[];
+  /** The last seq reported read (`seen`), or where the history left us; when (ms). */
+  seenSeq: number;
+  seenAt: number;
+  /** Sends the next `seen` report when the cadence allows it (src/rules/consumers.ts seenReportDelay). */
+  seenTimer?: Timer;
 }
 
 /** The server frames of issue 18 that carry no seq (README "Client SDK": moderation under a raid). */
@@ -387,6 +406,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   readonly #WebSocket: WebSocketConstructor;
   readonly #fetch: typeof fetch;
   readonly #batch: boolean;
+  readonly #reportSeen: boolean;
   readonly #connectTimeoutMs: number;
   readonly #heartbeatIntervalMs: number;
   readonly #heartbeatTimeoutMs: number;
@@ -444,6 +464,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#credentials = options.credentials;
     this.#batch = options.batch ?? true;
+    this.#reportSeen = options.reportSeen ?? true;
     this.#connectTimeoutMs = positive("connectTimeoutMs", options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS);
     this.#heartbeatIntervalMs = positive("heartbeatIntervalMs", options.heartbeatIntervalMs, DEFAULT_HEARTBEAT_INTERVAL_MS);
     this.#heartbeatTimeoutMs = positive("heartbeatTimeoutMs", options.heartbeatTimeoutMs, DEFAULT_HEARTBEAT_TIMEOUT_MS);
@@ -983,7 +1004,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       this.#waitForNetwork();
       return;
     }
-    const conn: Connection = { abort: new AbortController(), ws: null, synced: false, syncedAt: 0, lastFrameAt: 0, early: [] };
+    const conn: Connection = { abort: new AbortController(), ws: null, synced: false, syncedAt: 0, lastFrameAt: 0, early: [], seenSeq: 0, seenAt: 0 };
     this.#conn = conn;
     this.#welcome = null;
     this.#tracker.beginConnection();
@@ -1053,6 +1074,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         this.#drop(conn, "connection_lost", { closeCode: ev.code, detail, delayMs: restartDelay(this.#random, this.#restartSpreadMs) });
         return;
       }
+      if (ev.code === CLOSE_SLOW_CONSUMER) {
+        // We fell behind (the socket was not read): reconnect and resume from what we did read.
+        this.#drop(conn, "slow_consumer", { closeCode: ev.code, detail });
+        return;
+      }
       if (ev.code === CLOSE_POLICY_VIOLATION) {
         this.emit("error", new ChatError("policy_violation", `The server closed the chat: ${ev.reason || "policy violation"}`));
         this.#drop(conn, "policy_violation", { closeCode: ev.code, detail, slow: true });
@@ -1086,6 +1112,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       url.searchParams.set("epoch", resume.epoch);
     }
     if (this.#batch) url.searchParams.set("batch", "1");
+    if (this.#reportSeen) url.searchParams.set("seen", "1");
     return url.toString();
   }
 
@@ -1115,6 +1142,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     clearTimeout(conn.pongTimer);
     clearTimeout(conn.gapTimer);
     clearTimeout(conn.pumpTimer);
+    clearTimeout(conn.seenTimer);
     conn.abort.abort();
     const ws = conn.ws;
     if (!ws) return;
@@ -1211,6 +1239,36 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       this.#onFrame(conn, resolveFrameUrls(parsed.data, this.#httpBase));
       if (this.#conn !== conn) return; // a frame ended the connection (e.g. a resync)
     }
+    if (this.#reportSeen && conn.synced) this.#reportSeenSoon(conn);
+  }
+
+  /**
+   * The `seen` cadence (src/rules/consumers.ts seenReportDelay): after 50 unreported events and at
+   * least 1 s after the last report, one frame with the last seq delivered in order; none while
+   * fewer are unreported. A timer covers a burst that ends within the second.
+   */
+  #reportSeenSoon(conn: Connection): void {
+    if (conn.seenTimer !== undefined) return;
+    const delay = seenReportDelay(this.#tracker.lastSeq, conn.seenSeq, conn.seenAt, Date.now());
+    if (delay === null) return;
+    if (delay === 0) this.#sendSeen(conn);
+    else
+      conn.seenTimer = setTimeout(() => {
+        conn.seenTimer = undefined;
+        if (this.#conn === conn) this.#sendSeen(conn);
+      }, delay);
+  }
+
+  #sendSeen(conn: Connection): void {
+    const seq = this.#tracker.lastSeq;
+    if (!conn.ws || conn.ws.readyState !== WS_OPEN || seq <= conn.seenSeq) return;
+    try {
+      conn.ws.send(`{"type":"seen","seq":${seq}}`);
+    } catch {
+      return; // closing: the close event does the rest
+    }
+    conn.seenSeq = seq;
+    conn.seenAt = Date.now();
   }
 
   #onFrame(conn: Connection, frame: SingleServerFrame): void {
@@ -1306,6 +1364,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     conn.synced = true;
     if (firstSync) {
       conn.syncedAt = Date.now();
+      // The server counts this socket from its first delivery after the history: so do we.
+      conn.seenSeq = this.#tracker.lastSeq;
+      conn.seenAt = conn.syncedAt;
       clearTimeout(conn.connectTimer);
       conn.connectTimer = undefined;
     }

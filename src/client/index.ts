@@ -41,6 +41,7 @@ export {
   DEFAULT_RESTART_SPREAD_MS,
   restartDelay,
 } from "./reconnect.js";
+export { CLOSE_SLOW_CONSUMER, SEEN_REPORT_EVENTS, SEEN_REPORT_INTERVAL_MS } from "../rules/consumers.js";
 export { Outbox, DEFAULT_OUTBOX_LIMIT, type ActionResult, type CommandInput, type DetachedEntry, type OutboxEntry, type SendResult } from "./outbox.js";
 export { MODLOG_PAGE_MAX, type ModlogQuery } from "./http.js";
 export { SequenceTracker, DEFAULT_MAX_PENDING, type HistoryOutcome, type ResumePoint, type Sequenced } from "./sequence.js";

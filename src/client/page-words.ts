@@ -19,6 +19,7 @@ export function describeState(s: StateChange): string {
     case "reconnecting":
       if (s.reason === "policy_violation") return `Disconnected by the server — retrying in ${Math.max(1, Math.round((s.retryInMs ?? 0) / 1000))} s`;
       if (s.reason === "server_busy") return `The chat is busy — joining in ${Math.max(1, Math.round((s.retryInMs ?? 0) / 1000))} s`;
+      if (s.reason === "slow_consumer") return "This page fell behind the chat — catching up…";
       if (s.reason === "offline") return "Offline — waiting for the network";
       if (!s.retryInMs) return "Reconnecting…";
       return `Connection lost — retrying in ${Math.max(1, Math.round(s.retryInMs / 1000))} s`;

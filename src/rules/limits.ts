@@ -16,11 +16,14 @@
  *   per user, at a shard  SHED_FACTOR × RATE_LIMIT_PER_SEC              → `rate_limited` before the room (shedding)
  *   viewer joins per stream  ROOM_MAX_JOINS_PER_SEC (burst = rate)      → closed 1013 `joins_busy` + retry_after_ms (src/rules/joins.ts)
  *   image uploads         UPLOADS_PER_MIN per user per stream, burst the same → 429 `rate_limited`
+ *   slow consumers        a `?seen=1` socket over SLOW_CONSUMER_MAX_BEHIND events behind its
+ *                         last report for SLOW_CONSUMER_GRACE_MS           → closed 4408 `slow_consumer` (src/rules/consumers.ts)
  *   batched delivery      coalescing window 0 … BATCH_MAX_WINDOW_MS (25 ms), adapted to the load (coalescingWindowMs)
  *
  * Pure: no Workers APIs; time is passed in by the callers of the buckets.
  */
 import { BucketMap } from "./budget";
+import type { ConsumerBound } from "./consumers";
 
 /**
  * Per socket, frames of any kind (issue 9): SOCKET_MAX_FRAMES_PER_SEC, with a burst of
@@ -56,6 +59,8 @@ export interface LimitSettings {
   MAX_VIEWERS_PER_STREAM: number;
   BATCH_MAX_WINDOW_MS: number;
   ROOM_MAX_JOINS_PER_SEC: number;
+  SLOW_CONSUMER_MAX_BEHIND: number;
+  SLOW_CONSUMER_GRACE_MS: number;
 }
 
 /** A room's rates and caps, from the worker's configuration (README "Limits"). */
@@ -86,6 +91,8 @@ export interface RoomLimits {
   batchMaxWindowMs: number;
   /** The modelled CPU of one send, µs: {@link SEND_COST_US} (a test raises it to make a small room coalesce). */
   sendCostUs: number;
+  /** SLOW_CONSUMER_MAX_BEHIND / SLOW_CONSUMER_GRACE_MS: the bound on sockets that report what they read (src/rules/consumers.ts). */
+  slowConsumer: ConsumerBound;
 }
 
 /** The limits for a configuration (src/env.ts). */
@@ -102,6 +109,7 @@ export function roomLimits(c: LimitSettings): RoomLimits {
     joinsPerSec: c.ROOM_MAX_JOINS_PER_SEC,
     batchMaxWindowMs: c.BATCH_MAX_WINDOW_MS,
     sendCostUs: SEND_COST_US,
+    slowConsumer: { maxBehind: c.SLOW_CONSUMER_MAX_BEHIND, graceMs: c.SLOW_CONSUMER_GRACE_MS },
   };
 }
 

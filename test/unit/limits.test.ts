@@ -27,6 +27,8 @@ const settings = {
   MAX_VIEWERS_PER_STREAM: 30_000,
   BATCH_MAX_WINDOW_MS: 25,
   ROOM_MAX_JOINS_PER_SEC: 250,
+  SLOW_CONSUMER_MAX_BEHIND: 150,
+  SLOW_CONSUMER_GRACE_MS: 3_000,
 };
 
 describe("rate policy", () => {

@@ -156,7 +156,7 @@ export async function openSockets(streamId: string): Promise<number> {
  */
 export async function setLimits(
   stub: DurableObjectStub<ChatRoom>,
-  overrides: Partial<Pick<Config, "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "ROOM_MAX_DELIVERIES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "MAX_VIEWERS_PER_STREAM" | "BATCH_MAX_WINDOW_MS" | "EDIT_WINDOW_S" | "ROOM_MAX_JOINS_PER_SEC">>,
+  overrides: Partial<Pick<Config, "RATE_LIMIT_PER_SEC" | "ROOM_MAX_MESSAGES_PER_SEC" | "ROOM_MAX_DELIVERIES_PER_SEC" | "SOCKET_MAX_FRAMES_PER_SEC" | "MAX_SOCKETS_PER_USER" | "MAX_VIEWERS_PER_STREAM" | "BATCH_MAX_WINDOW_MS" | "EDIT_WINDOW_S" | "ROOM_MAX_JOINS_PER_SEC" | "SLOW_CONSUMER_MAX_BEHIND" | "SLOW_CONSUMER_GRACE_MS">>,
   extra: Partial<Pick<RoomLimits, "sendCostUs">> = {},
 ): Promise<void> {
   const limits = () => ({ ...roomLimits({ ...loadConfig(env), ...overrides }), ...extra });
