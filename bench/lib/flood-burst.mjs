@@ -18,10 +18,12 @@
 // same shape with no other traffic: (tree CPU from its start until quiet − the idle rate × that time)
 // ÷ frames written (burstRun's phase 1).
 //
-// Targets (--targets, default ours,rawdo): `ours` (the product limits of flood.mjs) and `rawdo`, the
+// Targets (--targets, default ours,rawdo): `ours` (the product limits of flood.mjs; `ours-noassets`:
+// the same without Miniflare's static-assets router in front, a diagnostic) and `rawdo`, the
 // bare Durable Object peer (bench/peers/rawdo, hibernatable sockets) whose flooders connect with
 // `sink=1`: their frames are read and dispatched by workerd and dropped at once by the object — the
 // platform's floor for the same frames. (The sender's messages are broadcast there as on ours.)
+// Results and reading: BENCHMARKS.md "Floods that cannot slow a room (issue 19 §4)".
 import { treeCpuSeconds, treeRunqueueWaitSeconds } from "./proc.mjs";
 import { busyUntil, cpuSampler, now, Peer, r1, sleep, SPACED_PING, summary, waitQuiet } from "./flood-kit.mjs";
 
