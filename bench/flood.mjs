@@ -29,7 +29,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { LoadGen } from "./lib/loadgen.mjs";
 import { machineInfo, selfAffinity, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
-import { busyUntil, countLog, cpuSampler, now, Peer, pingEvery, pingStats, r1, sleep, SPACED_PING, summary, waitQuiet } from "./lib/flood-kit.mjs";
+import { busyUntil, countLog, CPU_SAMPLE_MS, cpuSampler, now, Peer, pingEvery, pingStats, r1, sleep, SPACED_PING, summary, waitQuiet } from "./lib/flood-kit.mjs";
 import { freePort, JWT_SECRET, newRunContext, nodeBin, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
 import { parseArgs } from "./lib/args.mjs";
 import { burstRun, FREE_FRAMES } from "./lib/flood-burst.mjs";
