@@ -7,6 +7,7 @@
 //
 //   node bench/flood.mjs [--cases a,b,c,d,e,size] [--reps 1] [--out bench/results/flood] [--label NAME]
 //                        [--ladder 100,200,300,...] [--batch] [--no-pin] [--server-cpu 0] [--load-cpu 1]
+//                        [--variants sping,blank,xping] [--targets ours,ours-noassets,rawdo] [--profile]   (burst, many)
 //
 // Cases (each on a freshly started worker, product limits: RATE_LIMIT_PER_SEC 10,
 // SOCKET_MAX_FRAMES_PER_SEC 20, ROOM_MAX_MESSAGES_PER_SEC 100 — not the lifted ones of run.mjs):
@@ -16,18 +17,24 @@
 //   d  3,000 distinct messages (kind 2: what happens after the room closes the socket)
 //   e  kind 5: 40 users × 10 msg/s for 20 s on one room with 10 viewers
 //   size  100 msg/s from 20 users (5 msg/s each) to a growing number of unbatched viewers (--batch: batched)
+//   burst  one socket writes 9,000 free frames (pings, blank messages) at once; another viewer's
+//          message latency, µs of server CPU per frame, also on the bare DO peer (the floor)
+//   many   50 sockets × 500 free frames at once, the same measurements (bench/lib/flood-burst.mjs)
+// Not in the default run: burst, many (--cases burst,many). BENCH_PORTS=FROM-TO keeps every port in a range.
 // The same frames and measurements work against a worker without these limits (the old room):
 // there the flooder is never closed, which the report shows as "not closed".
 // See BENCHMARKS.md, "Hostile input and room events (issues 9 and 10)".
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { performance } from "node:perf_hooks";
 import { LoadGen } from "./lib/loadgen.mjs";
-import { machineInfo, selfAffinity, treeCpuSeconds, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
-import { RawWs } from "./lib/rawws.mjs";
+import { machineInfo, selfAffinity, treeRunqueueWaitSeconds } from "./lib/proc.mjs";
+import { busyUntil, countLog, CPU_SAMPLE_MS, cpuSampler, now, Peer, pingEvery, pingStats, r1, sleep, SPACED_PING, summary, waitQuiet } from "./lib/flood-kit.mjs";
 import { freePort, JWT_SECRET, newRunContext, nodeBin, ROOT, sourceInfo, TARGETS } from "./lib/targets.mjs";
 import { parseArgs } from "./lib/args.mjs";
+import { burstRun, FREE_FRAMES } from "./lib/flood-burst.mjs";
+import { CdpSession, listTargets } from "./lib/cdp.mjs";
+import { analyzeProfile, summaryMarkdown } from "./lib/cpuprofile.mjs";
 
 // ------------------------------------------------------------------------------------------ args
 const { argv, opt } = parseArgs();
@@ -42,7 +49,7 @@ if (pin && !process.env.BENCH_PINNED) {
   process.exit(r.status ?? 1);
 }
 
-const ALL_CASES = ["a", "b", "c", "d", "e", "size"];
+const ALL_CASES = ["a", "b", "c", "d", "e", "size", "burst", "many"];
 const cases = String(opt("cases", "a,b,c,d,e,size")).split(",");
 for (const c of cases) if (!ALL_CASES.includes(c)) throw new Error(`unknown case ${c} (known: ${ALL_CASES.join(", ")})`);
 const reps = Number(opt("reps", 1));
@@ -51,6 +58,12 @@ const label = String(opt("label", sourceInfo().commit ?? "unknown"));
 const ladder = String(opt("ladder", "100,200,300,400,500,600,800,1000")).split(",").map(Number);
 /** size: viewers connect with ?batch=1 (one flush per 25 ms window) instead of one frame per message. */
 const sizeBatch = argv.includes("--batch");
+/** burst, many: the free frames (FREE_FRAMES) and the servers (ours, rawdo) to run. */
+const burstVariants = String(opt("variants", "sping,blank,xping")).split(",");
+for (const v of burstVariants) if (!FREE_FRAMES[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(FREE_FRAMES).join(", ")})`);
+const burstTargets = String(opt("targets", "ours,rawdo")).split(",");
+const profileFlood = argv.includes("--profile");
+for (const t of burstTargets) if (!["ours", "ours-noassets", "rawdo"].includes(t)) throw new Error(`unknown target ${t} (known: ours, ours-noassets, rawdo)`);
 
 /** The product's defaults, spelled out (a worker that predates a variable ignores it). */
 const PRODUCT_VARS = {
@@ -59,198 +72,91 @@ const PRODUCT_VARS = {
   SOCKET_MAX_FRAMES_PER_SEC: "20",
   ROOM_MAX_MESSAGES_PER_SEC: "100",
 };
-/** A ping the runtime's auto-response does not match (it compares the exact string): it reaches the room. */
-const SPACED_PING = '{ "type": "ping" }';
-const PONG = '{"type":"pong"}';
-/** A quiet room: < QUIET_CPU of a core in every CPU sample for QUIET_MS. */
-const CPU_SAMPLE_MS = 100;
-const QUIET_CPU = 0.15;
-const QUIET_MS = 1000;
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const now = () => performance.now();
 const log = (...a) => console.log(`[flood ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
-// ------------------------------------------------------------------------------------ statistics
-function quantile(sorted, q) {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
-/** p50/p90/p99/max of a list of ms values (rounded to 0.1 ms). */
-function summary(values) {
-  const s = [...values].sort((a, b) => a - b);
-  const r = (x) => (x === null ? null : Math.round(x * 10) / 10);
-  return { n: s.length, p50: r(quantile(s, 0.5)), p90: r(quantile(s, 0.9)), p99: r(quantile(s, 0.99)), max: r(s.at(-1) ?? null) };
-}
-
-// ---------------------------------------------------------------------------------------- a peer
-/**
- * One client of the room on the bench's raw WebSocket client. Ready at the `welcome` frame; then
- * frames are classified by prefix (comments are parsed only when `watchComments`). Records its
- * spaced pings' round trips, acks, error codes, and the server's close frame.
- */
-class Peer {
-  constructor(spec, { watchComments = false } = {}) {
-    this.spec = spec;
-    this.watchComments = watchComments;
-    this.ready = false;
-    this.pingsOut = []; // send times of pings not answered yet, in order (pongs come back in order)
-    this.rtts = []; // [sentAt, rtt ms]
-    this.acks = 0;
-    this.pongs = 0;
-    this.errors = {};
-    this.comments = []; // [recvAt, user_id, sentUs | null]
-    this.close = null; // { at, code, reason } from the server's close frame
-    this.ended = null; // socket gone (ms)
-  }
-
-  open(timeoutMs = 30_000) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("welcome timeout")), timeoutMs);
-      this.ws = new RawWs(this.spec.url, {
-        headers: this.spec.headers,
-        onText: (buf) => this.onText(buf, resolve, timer),
-        onFail: (why) => {
-          clearTimeout(timer);
-          reject(new Error(`connect failed: ${why}`));
-        },
-        onClose: () => (this.ended ??= now()),
-        onCloseFrame: (code, reason) => (this.close ??= { at: now(), code, reason }),
-      });
-    });
-  }
-
-  onText(buf, resolve, timer) {
-    const t = now();
-    if (!this.ready) {
-      const f = JSON.parse(buf.toString("utf8"));
-      if (f.type === "welcome") {
-        this.ready = true;
-        clearTimeout(timer);
-        resolve();
-      }
-      return;
-    }
-    if (buf.length === PONG.length && buf.toString("latin1") === PONG) {
-      this.pongs++;
-      const sent = this.pingsOut.shift();
-      if (sent !== undefined) this.rtts.push([sent, t - sent]);
-      return;
-    }
-    // {"type":"comment"… / {"type":"error"… / {"type":"ack"…: the 9th byte tells them apart.
-    const c = buf[9];
-    if (c === 99 /* c */ && this.watchComments) {
-      const f = JSON.parse(buf.toString("utf8"));
-      if (f.type === "comment") {
-        const m = /~T(\d+)\./.exec(f.comment.message);
-        this.comments.push([t, f.comment.user_id, m ? Number(m[1]) : null]);
-      }
-    } else if (c === 101 /* e */) {
-      const f = JSON.parse(buf.toString("utf8"));
-      if (f.type === "error") this.errors[f.code] = (this.errors[f.code] ?? 0) + 1;
-    } else if (c === 97 /* a */) this.acks++;
-  }
-
-  send(text) {
-    try {
-      this.ws.send(text);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  ping() {
-    if (this.send(SPACED_PING)) this.pingsOut.push(now());
-  }
-
-  /** Bytes the client still holds for the kernel (0 once the flood has left this process). */
-  get unsent() {
-    return this.ws.sock.destroyed ? 0 : this.ws.sock.writableLength;
-  }
-
-  terminate() {
-    try {
-      this.ws.terminate();
-    } catch {}
-  }
-}
-
-/** Round trips of pings sent in [from, to) ms, plus those still unanswered (counted at their age). */
-function pingStats(peers, from, to, end) {
-  const v = [];
-  let lost = 0;
-  for (const p of peers) {
-    for (const [sent, rtt] of p.rtts) if (sent >= from && sent < to) v.push(rtt);
-    for (const sent of p.pingsOut)
-      if (sent >= from && sent < to) {
-        v.push(end - sent);
-        lost++;
-      }
-  }
-  return { ...summary(v), unanswered: lost };
-}
-
 // ------------------------------------------------------------------------------------ the server
-async function startServer(tag) {
+/**
+ * A fresh server: `ours` (our worker, product limits) or `rawdo` (the bare Durable Object peer, whose
+ * flooders connect with sink=1: bench/lib/flood-burst.mjs). `floodSpec` is the flooders' spec.
+ */
+async function startServer(tag, target = "ours", { inspect = false } = {}) {
   const ctx = newRunContext({ serverCpu, logDir: path.join(outDir, "logs"), logPrefix: `${label}-${tag}-`, vars: PRODUCT_VARS });
+  if (inspect) ctx.inspectorPort = await freePort();
   const port = await freePort();
-  const server = await TARGETS.ours.start(ctx, port);
-  const spec = TARGETS.ours.spec(port, ctx);
-  return { ctx, port, server, spec, logFile: path.join(ctx.logDir, `${ctx.logPrefix}ours.log`) };
-}
-
-/** Samples the server tree's CPU every CPU_SAMPLE_MS: [[t ms, share of a core], …]. */
-function cpuSampler(pid) {
-  const samples = [];
-  let last = [now(), treeCpuSeconds(pid)];
-  const timer = setInterval(() => {
-    const t = now();
-    const c = treeCpuSeconds(pid);
-    samples.push([t, (c - last[1]) / ((t - last[0]) / 1000)]);
-    last = [t, c];
-  }, CPU_SAMPLE_MS);
-  return { samples, stop: () => clearInterval(timer) };
-}
-
-/** End of the last busy CPU sample at or after `from` (the room's last work), or null. */
-function busyUntil(samples, from) {
-  let last = null;
-  for (const [t, u] of samples) if (t >= from && u >= QUIET_CPU) last = t;
-  return last;
-}
-
-/** Waits until the server has been quiet for QUIET_MS (after at least minMs), at most maxMs. */
-async function waitQuiet(cpu, since, { minMs = 2000, maxMs = 90_000 } = {}) {
-  for (;;) {
-    await sleep(200);
-    const t = now();
-    if (t - since > maxMs) return false;
-    if (t - since < minMs) continue;
-    const recent = cpu.samples.filter(([ts]) => ts > t - QUIET_MS);
-    if (recent.length >= QUIET_MS / CPU_SAMPLE_MS - 1 && recent.every(([, u]) => u < QUIET_CPU)) return true;
+  if (target === "rawdo") {
+    const server = await TARGETS["rawdo-hib"].start(ctx, port);
+    const spec = TARGETS["rawdo-hib"].spec(port, ctx);
+    return { target, plain: true, ctx, port, server, spec, floodSpec: (i) => ({ ...spec(i), url: `${spec(i).url}&sink=1` }) };
   }
+  // ours-noassets: without the static-assets router Miniflare puts in front (one WebSocket hop less locally)
+  const t = target === "ours-noassets" ? TARGETS["ours-noassets"] : TARGETS.ours;
+  const server = await t.start(ctx, port);
+  const spec = t.spec(port, ctx);
+  const logName = target === "ours-noassets" ? "noassets-ours" : "ours";
+  return { target, ctx, port, server, spec, floodSpec: spec, logFile: path.join(ctx.logDir, `${ctx.logPrefix}${logName}.log`) };
 }
 
-function countLog(file, re) {
-  try {
-    return (readFileSync(file, "utf8").match(re) ?? []).length;
-  } catch {
-    return null;
+/**
+ * --profile (burst, many): a V8 CPU profile of the worker's isolate (core:user:bench: the worker and
+ * its Durable Objects) from just before the flood until the server is quiet, written as
+ * <label>-<tag>.cpuprofile and summarised in <label>-<tag>.md (bench/lib/cpuprofile.mjs). The
+ * sampler slows the isolate: a profiled run's latency and CPU figures are not the benchmark's.
+ */
+async function profiler(s, tag) {
+  const url = s.server.info?.inspector_url;
+  if (!url) throw new Error("no inspector_url from the server");
+  const entry = (await listTargets(url)).find((x) => x.id === "core:user:bench");
+  if (!entry) throw new Error("no inspector target core:user:bench");
+  const cdp = await CdpSession.connect(entry.webSocketDebuggerUrl);
+  await cdp.send("Profiler.enable");
+  await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+  let profile = null;
+  return {
+    start: () => cdp.send("Profiler.start"),
+    stop: async () => void (profile = (await cdp.send("Profiler.stop", {}, 120_000)).profile),
+    async write() {
+      await cdp.close().catch(() => {});
+      if (!profile) return null;
+      const dir = path.join(ROOT, "bench/.build", s.target === "rawdo" ? "rawdo" : "ours");
+      let sourceMap = null;
+      for (const f of ["worker.js", "index.js"]) {
+        try {
+          sourceMap = { dir, script: f, map: JSON.parse(readFileSync(path.join(dir, `${f}.map`), "utf8")) };
+          break;
+        } catch {}
+      }
+      const base = path.join(outDir, `${label}-${tag}`);
+      writeFileSync(`${base}.cpuprofile`, JSON.stringify(profile));
+      const a = analyzeProfile(profile, { sourceMap, top: 25, requestedIntervalUs: 100 });
+      writeFileSync(`${base}.md`, summaryMarkdown({ label: `${label}-${tag}`, isolate: "core:user:bench", cfg: null, step: null, analysis: a }));
+      return { cpuprofile: `${base}.cpuprofile`, summary: `${base}.md`, sampled_ms: a.sampled_ms, durable_object_samples: a.durable_object_samples };
+    },
+  };
+}
+
+/** Cases burst and many (bench/lib/flood-burst.mjs), one fresh server per variant and target. */
+async function burstCases(shape, rep) {
+  const out = [];
+  for (const target of burstTargets) {
+    for (const variant of burstVariants) {
+      if (target === "rawdo" && variant === "xping") continue; // no auto-response there: not the same frames' path
+      const tag = `${shape}-${variant}-${target}-r${rep}`;
+      const s = await startServer(tag, target, { inspect: profileFlood });
+      try {
+        const prof = profileFlood ? await profiler(s, tag) : undefined;
+        const r = await burstRun(s, shape, variant, { log, profiler: prof });
+        if (prof) r.profile = await prof.write();
+        r.rep = rep;
+        if (s.logFile) r.abusive_close_logs = countLog(s.logFile, /closing abusive socket/g);
+        out.push(r);
+      } finally {
+        await s.server.stop();
+      }
+    }
   }
+  return out;
 }
 
-function pingEvery(peers, periodMs) {
-  const timers = peers.map((p, i) =>
-    setTimeout(() => {
-      p.ping();
-      timers[i] = setInterval(() => p.ping(), periodMs);
-    }, (periodMs * i) / peers.length),
-  );
-  return () => timers.forEach((t) => (clearTimeout(t), clearInterval(t)));
-}
-
-const r1 = (x) => (x === null || x === undefined ? null : Math.round(x));
 
 // ----------------------------------------------------------------------------- cases a, b, c, d
 const FLOODS = {
@@ -532,10 +438,12 @@ async function main() {
   for (let rep = 0; rep < reps; rep++) {
     for (const c of cases) {
       const la0 = loadavg();
-      const r = c === "e" ? await manyUsersCase(rep) : c === "size" ? await sizeCase(rep) : await floodCase(c, rep);
-      r.loadavg_before = la0;
-      r.loadavg_after = loadavg();
-      doc.results.push(r);
+      const rs = c === "burst" || c === "many" ? await burstCases(c, rep) : [c === "e" ? await manyUsersCase(rep) : c === "size" ? await sizeCase(rep) : await floodCase(c, rep)];
+      for (const r of rs) {
+        r.loadavg_before ??= la0;
+        r.loadavg_after ??= loadavg();
+        doc.results.push(r);
+      }
       writeFileSync(file, JSON.stringify(doc, null, 1));
     }
   }

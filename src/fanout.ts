@@ -137,13 +137,20 @@ export interface FanoutOptions {
   answer?: (conn: Conn, frame: string) => void;
 }
 
-const OPEN = 1; // WebSocket.READY_STATE_OPEN
+/** WebSocket.READY_STATE_OPEN. */
+export const WS_OPEN = 1;
+const OPEN = WS_OPEN;
 
 export class Fanout {
   private readonly conns = new Map<WebSocket, Conn>();
   private readonly plain = new Set<Conn>();
   private readonly batched = new Set<Conn>();
   private readonly byUser = new Map<string, Set<Conn>>();
+  /**
+   * Open sockets this layer will not serve and has already closed (an attachment marked closed by
+   * the room, or none): their later frames are dropped without reading the attachment again.
+   */
+  private readonly refused = new WeakSet<WebSocket>();
   private staffConns = 0;
   // Batched delivery (shared by every batch=1 client: one encoding per flush).
   private batchWindowOpen = false;
@@ -238,18 +245,21 @@ export class Fanout {
    * The gate every incoming frame passes, in order: a socket the room closed is never served;
    * the frame budget (before any other work); binary, size, JSON and schema checks (each refusal a
    * strike); a parsed ping is answered here. Returns the command to run with its sender, or null.
+   *
+   * The cheapest point comes first (issue 19 §4; BENCHMARKS.md "Floods that cannot slow a room"):
+   * workerd dispatches every frame a client had sent, also after the room closed its socket, so a
+   * flood's frames past the close cost one `readyState` read each (the socket is CLOSING from the
+   * moment close() is called); a lingering close (FanoutOptions.linger) or a refused socket, one
+   * lookup. A frame over the budget is dropped before the message is looked at.
    */
   gate(ws: WebSocket, message: string | ArrayBuffer): { conn: Conn; command: Command } | null {
     if (ws.readyState !== OPEN) return null;
-    const conn = this.conns.get(ws) ?? this.adopt(ws);
-    if (!conn) {
-      ws.close(1011, "unknown connection");
-      return null;
-    }
-    if (conn.closing) return null;
+    const conn = this.conns.get(ws) ?? this.adoptOrRefuse(ws);
+    if (conn === null || conn.closing) return null;
     const budget = this.limits().framesPerSec;
-    if (take(conn.frames, budget, frameBurst(budget), Date.now()) > 0) {
-      this.dropFrame(conn);
+    const now = Date.now();
+    if (take(conn.frames, budget, frameBurst(budget), now) > 0) {
+      this.dropFrame(conn, budget, now);
       return null;
     }
     if (typeof message !== "string") return this.reject(conn, "unsupported_binary");
@@ -429,6 +439,24 @@ export class Fanout {
 
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * A socket with no connection here (after a wake-up, adopted on its first frame): adopted, or —
+   * when its attachment says the room closed it, or it has none — closed (1011) once and remembered,
+   * so its later frames cost one WeakSet lookup instead of an attachment read and another close.
+   */
+  private adoptOrRefuse(ws: WebSocket): Conn | null {
+    if (this.refused.has(ws)) return null;
+    const conn = this.adopt(ws);
+    if (conn) return conn;
+    this.refused.add(ws);
+    try {
+      ws.close(1011, "unknown connection");
+    } catch {
+      // already closing
+    }
+    return null;
+  }
+
   /** Rebuilds a connection from its attachment. Null for a socket the room closed or that is not open. */
   private adopt(ws: WebSocket): Conn | null {
     if (ws.readyState !== OPEN) return null;
@@ -501,13 +529,11 @@ export class Fanout {
    * A frame over the socket's budget: dropped unread. The first drop in a window tells the client
    * (`rate_limited` + `retry_after_ms`); a socket that keeps sending is closed with 1008.
    */
-  private dropFrame(conn: Conn): void {
-    const now = Date.now();
+  private dropFrame(conn: Conn, framesPerSec: number, now: number): void {
     if (now - conn.droppedWindowStart > STRIKE_WINDOW_MS) {
       conn.droppedWindowStart = now;
       conn.dropped = 0;
     }
-    const framesPerSec = this.limits().framesPerSec;
     if (++conn.dropped > framesDroppedBeforeClose(framesPerSec)) {
       console.warn(`ChatRoom closing abusive socket ${this.label()} user=${conn.actor.userId}: frame budget exceeded`);
       this.closeConn(conn, CLOSE_POLICY_VIOLATION, "frame budget exceeded");

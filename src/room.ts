@@ -29,6 +29,7 @@ import { DurableObject } from "cloudflare:workers";
 import { createAudience, type Audience } from "./audience";
 import { loadConfig, type Env } from "./env";
 import { describeError } from "./errors";
+import { WS_OPEN } from "./fanout";
 import { BACKLOG_SIZE, backlogFrame, historyFrame, historyPage, snapshotOf, welcomeFor, welcomeFrame, type MirrorSnapshot, type WelcomeFor } from "./mirror";
 import { StreamMetrics, regionOf, streamDataPoints, streamStats, writePoints, type MetricsWriter } from "./metrics";
 import { Outbox } from "./outbox";
@@ -488,10 +489,20 @@ export class ChatRoom extends DurableObject<Env> {
   // WebSocket events (Hibernation API)
   // -------------------------------------------------------------------------------------------
 
-  /** A frame from one of this room's own sockets (unsharded): gate → command() → its answer (src/audience.ts). */
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    this.audience.message(ws, message, (actor, cmd) => this.command(actor, cmd));
+  /**
+   * A frame from one of this room's own sockets (unsharded): gate → command() → its answer
+   * (src/audience.ts). Synchronous, and a socket already closing (closed for abuse, moved to shards,
+   * 4429) is dropped before anything else: workerd dispatches every frame its client had sent, also
+   * after the close, and each one's cost is the flood's floor (issue 19 §4; BENCHMARKS.md "Floods
+   * that cannot slow a room").
+   */
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    if (ws.readyState !== WS_OPEN) return;
+    this.audience.message(ws, message, this.runCommand);
   }
+
+  /** command() bound once, not a closure per frame. */
+  private readonly runCommand: Parameters<Audience["message"]>[2] = (actor, cmd) => this.command(actor, cmd);
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     this.audience.closed(ws, code, reason);

@@ -22,7 +22,7 @@ import { AnswerQueue, commandAnswer } from "./answers";
 import { Fanout, answerClose, type Conn, type SocketActor } from "./fanout";
 import { regionOf } from "./metrics";
 import { RoomMirror, eventFrame, welcomeFrame, type RingEntry } from "./mirror";
-import { PING_FRAME, PONG_FRAME, errorFrame, type HeldFrame, type ReviewQueueFrame } from "./protocol";
+import { PING_FRAME, PONG_FRAME, errorFrame, type Command, type HeldFrame, type ReviewQueueFrame } from "./protocol";
 import { BucketMap } from "./rules/budget";
 import { SHED_FACTOR, roomLimits, shedding, type RoomLimits } from "./rules/limits";
 import { effectiveRole } from "./rules/room-state";
@@ -358,10 +358,18 @@ export class ChatShard extends DurableObject<Env> {
   // WebSocket events (Hibernation API): commands go to the room
   // -------------------------------------------------------------------------------------------
 
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+  /**
+   * A viewer's frame: the gate (src/fanout.ts), synchronously — a frame it drops (a closed or
+   * lingering socket, over the frame budget, malformed) costs no promise (issue 19 §4) — then the
+   * command's way to the room (serve), whose promise is the event's.
+   */
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void | Promise<void> {
     const gated = this.sockets.gate(ws, message);
-    if (!gated) return;
-    const { conn, command } = gated;
+    if (gated) return this.serve(gated.conn, gated.command);
+  }
+
+  /** A gated command: the shard's shedding, then the room; its answer in its place among the socket's answers. */
+  private async serve(conn: Conn, command: Command): Promise<void> {
     const cmid = command.client_msg_id;
     // This command's place among the socket's answers: they leave in the order the commands came.
     const slot = this.answers.slot(conn);

@@ -31,12 +31,31 @@ const OUR_VARS = {
   ROOM_MAX_DELIVERIES_PER_SEC: "100000000",
 };
 
-export function freePort() {
+/**
+ * A free TCP port on 127.0.0.1: any (the kernel's choice), or, when BENCH_PORTS=FROM-TO is set (a
+ * shared machine where each user keeps to a range), the next free one in that range, round robin
+ * (so a port just released is not handed out again at once). Rejects when the range is exhausted.
+ */
+export async function freePort() {
+  const range = /^(\d+)-(\d+)$/.exec(process.env.BENCH_PORTS ?? "");
+  if (!range) return listenOn(0);
+  const [from, to] = [Number(range[1]), Number(range[2])];
+  for (let k = 0; k <= to - from; k++) {
+    const port = from + ((nextInRange++ + k) % (to - from + 1));
+    try {
+      return await listenOn(port);
+    } catch {}
+  }
+  throw new Error(`BENCH_PORTS=${process.env.BENCH_PORTS}: no free port`);
+}
+let nextInRange = 0;
+
+function listenOn(want) {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.unref();
     s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
+    s.listen(want, "127.0.0.1", () => {
       const { port } = s.address();
       s.close(() => resolve(port));
     });

@@ -13,7 +13,12 @@
 //
 // Hibernatable sockets carry a tag: "p" (plain) or "b:<W>" (batched, window W), so a broadcast asks
 // the runtime for exactly the sockets it serves (getWebSockets(tag)), with no per-socket attachment
-// read; the windows in use are rebuilt from the tags after a wake-up. (Before the batch option,
+// read; the windows in use are rebuilt from the tags after a wake-up.
+//
+//   /room?...&sink=1  this socket's frames are received and dropped at once (webSocketMessage returns
+//   before reading anything): the platform's floor for a frame the room does nothing with — what a
+//   flood costs workerd to read and dispatch (bench/flood.mjs burst/many, issue 19 §4). Kept in memory
+//   (a WeakSet): the bench never lets the object hibernate. (Before the batch option,
 // plain sockets were untagged and a broadcast walked getWebSockets(): same sends, one tag lookup more.)
 import { DurableObject } from "cloudflare:workers";
 
@@ -58,6 +63,8 @@ export class Room extends DurableObject {
   std = new Set();
   /** window ms → { open, pending: string[], std: Set<WebSocket> } (one per W in use) */
   windows = new Map();
+  /** sockets opened with sink=1 */
+  sinks = new WeakSet();
 
   constructor(ctx, env) {
     super(ctx, env);
@@ -90,10 +97,12 @@ export class Room extends DurableObject {
       this.ctx.acceptWebSocket(server, [g ? batchTag(g.w) : PLAIN_TAG]);
       server.serializeAttachment({ uid });
     }
+    if (url.searchParams.get("sink") === "1") this.sinks.add(server);
     return new Response(null, { status: 101, webSocket: client });
   }
 
   webSocketMessage(ws, msg) {
+    if (this.sinks.has(ws)) return;
     if (typeof msg === "string") this.onMessage(ws.deserializeAttachment()?.uid ?? "anon", msg);
   }
 
