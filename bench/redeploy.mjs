@@ -26,7 +26,7 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "./lib/args.mjs";
 import { curveSvg } from "./lib/curve-svg.mjs";
 import { signHs256 } from "./lib/jwt.mjs";
-import { machineInfo } from "./lib/proc.mjs";
+import { machineInfo, treeCpuSeconds } from "./lib/proc.mjs";
 import { BUILD, bundle, JWT_SECRET, nodeBin, ROOT, sourceInfo, startProcess } from "./lib/targets.mjs";
 
 // The SDK is TypeScript: run under tsx's loader (re-exec once).
@@ -96,13 +96,35 @@ let duplicates = 0;
 const reasons = {};
 const errors = {};
 
+/**
+ * Where an attempt's time goes after the restart: the ticket POST (request → response) and the
+ * WebSocket's handshake (constructed → open), each [end time, ms]. Timed around the SDK's own
+ * fetch and WebSocket, so the clients behave exactly as without it.
+ */
+const phases = { ticket: [], upgrade: [] };
+const timedFetch = async (input, init) => {
+  const t0 = now();
+  try {
+    return await fetch(input, init);
+  } finally {
+    phases.ticket.push([now(), now() - t0]);
+  }
+};
+class TimedWebSocket extends WebSocket {
+  constructor(url, protocols) {
+    super(url, protocols);
+    const t0 = now();
+    this.addEventListener("open", () => phases.upgrade.push([now(), now() - t0]));
+  }
+}
+
 for (let i = 0; i < N; i++) {
   const sub = crypto.randomUUID();
   const token = signHs256({ sub, username: `v${i}`, iat: Math.floor(Date.now() / 1000), exp }, JWT_SECRET);
   const c = { i, state: "idle", firstSeq: null, seen: new Set(), attemptAt: null, client: null };
   // maxComments 20: the harness is 1,000 clients in one Node process; each keeps an immutable view,
   // and with the default (200) copying it per comment made the load generator the bottleneck.
-  c.client = new ChatClient({ baseUrl: base, streamId, credentials: () => ({ token }), WebSocket, network: false, maxComments: 20 });
+  c.client = new ChatClient({ baseUrl: base, streamId, credentials: () => ({ token }), WebSocket: TimedWebSocket, fetch: timedFetch, network: false, maxComments: 20 });
   c.client.on("state", (s) => {
     c.state = s.state;
     const t = now();
@@ -195,8 +217,16 @@ const tDown = now();
 worker = await startWorker(2);
 const tUp = now();
 log(`v2 ready: down ${((tUp - tStop) / 1000).toFixed(1)} s`);
+const cpu0 = { worker: treeCpuSeconds(worker.pid), loadgen: process.cpuUsage() };
 const backOk = await waitAllOpen("after restart");
 const tBack = now();
+// CPU while the crowd came back (v2 up → all open): the worker's process tree and this load generator.
+const lg = process.cpuUsage(cpu0.loadgen);
+const recoveryCpu = {
+  wall_s: +((tBack - tUp) / 1000).toFixed(2),
+  worker_cpu_s: +(treeCpuSeconds(worker.pid) - cpu0.worker).toFixed(2),
+  loadgen_cpu_s: +((lg.user + lg.system) / 1e6).toFixed(2),
+};
 log(`all back ${((tBack - tStop) / 1000).toFixed(1)} s after the stop`);
 await sleep(AFTER_S * 1000);
 sending = false;
@@ -265,6 +295,15 @@ const result = {
   resets,
   duplicates,
   reconnect_reasons: reasons,
+  recovery_cpu: recoveryCpu,
+  // After the stop: ticket POST and WebSocket handshake durations (ms), p50 / p99 / max / count.
+  phases_after_stop: Object.fromEntries(
+    Object.entries(phases).map(([k, list]) => {
+      const d = list.filter(([t]) => t >= tStop).map(([, ms]) => ms).sort((a, b) => a - b);
+      const q = (p) => (d.length ? Math.round(d[Math.min(d.length - 1, Math.floor(p * d.length))]) : null);
+      return [k, { p50: q(0.5), p99: q(0.99), max: d.length ? Math.round(d.at(-1)) : null, n: d.length }];
+    }),
+  ),
   errors,
   bins,
   connected: samples.filter(([t]) => t >= tStop - WARM_S * 1000).map(([t, n]) => [+rel(t).toFixed(1), n]),
