@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `node bench/join-profile.mjs [--clients 500] [--port 19611]` — issue 19 §2: where a join's CPU
+// `node bench/join-profile.mjs [--clients 500] [--shard-max 0] [--port 19611]` — issue 19 §2: where a join's CPU
 // goes. Starts the worker on workerd (Miniflare, as bench/redeploy.mjs) with the inspector on,
 // profiles the worker's isolate (V8 sampling profiler over CDP) while N SDK clients join one stream
 // at once (ticket POST, then the WebSocket), and prints the worker's CPU per join and the top
@@ -22,13 +22,15 @@ const { num } = parseArgs();
 const N = num("clients", 500);
 const PORT = num("port", 19611);
 const INSPECT = num("inspector-port", 19612);
+/** --shard-max N: SHARD_MAX_SOCKETS (0 = the room holds every socket; the product's default is 5,000: one shard). */
+const SHARD_MAX = num("shard-max", 0);
 const { ChatClient } = await import("../src/client/index.ts");
 const { WebSocket } = await import("ws");
 
 const script = bundle("ours", "wrangler.toml");
 const worker = await startProcess({
   name: "join-profile",
-  args: ["bench/lib/miniflare-launch.mjs", "--config", "wrangler.toml", "--script", script, "--port", String(PORT), "--inspector-port", String(INSPECT), "--var", `JWT_SECRET=${JWT_SECRET}`],
+  args: ["bench/lib/miniflare-launch.mjs", "--config", "wrangler.toml", "--script", script, "--port", String(PORT), "--inspector-port", String(INSPECT), "--var", `JWT_SECRET=${JWT_SECRET}`, "--var", `SHARD_MAX_SOCKETS=${SHARD_MAX}`],
   logDir: path.join(BUILD, "logs"),
 });
 const targets = await listTargets(`ws://127.0.0.1:${INSPECT}/`);
@@ -57,7 +59,7 @@ try {
   sourceMap = { dir: path.join(BUILD, "ours"), script: "worker.js", map: JSON.parse(readFileSync(path.join(BUILD, "ours", "worker.js.map"), "utf8")) };
 } catch {}
 const a = analyzeProfile(profile, { sourceMap, top: 30, requestedIntervalUs: 200 });
-console.log(JSON.stringify({ joins: N - 1, wall_ms: wall, worker_cpu_s: +cpu.toFixed(2), cpu_ms_per_join: +((cpu * 1000) / (N - 1)).toFixed(2), sampled_ms: a.sampled_ms, not_sampled_ms: a.not_sampled_ms }, null, 1));
+console.log(JSON.stringify({ shard_max_sockets: SHARD_MAX, joins: N - 1, wall_ms: wall, worker_cpu_s: +cpu.toFixed(2), cpu_ms_per_join: +((cpu * 1000) / (N - 1)).toFixed(2), sampled_ms: a.sampled_ms, not_sampled_ms: a.not_sampled_ms }, null, 1));
 for (const b of a.buckets.slice(0, 12)) console.log(`bucket ${b.bucket}: ${JSON.stringify(b)}`);
 for (const f of a.top_functions) console.log(`${f.function} ${f.location}${f.caller ? ` ← ${f.caller}` : ""}: ${JSON.stringify(Object.fromEntries(Object.entries(f).filter(([k]) => !["function", "location", "caller"].includes(k))))}`);
 for (const c of clients) c.close();
