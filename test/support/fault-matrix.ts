@@ -103,20 +103,28 @@ function outage(name: string, what: string, down: (r: Rig) => Promise<void>, up:
   return { name, what, inject: down, restore: up };
 }
 
-/** Resets every stream's room or shards (POST /dev/faults/evict): memory gone, storage kept, sockets dropped. */
-function evict(target: "room" | "shards"): (r: Rig, run: RunContext) => Promise<string> {
-  return async (r, run) => {
-    const reset: string[] = [];
-    for (const streamId of run.streams) {
-      const res = await fetch(`${r.worker.url}/dev/faults/evict`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ stream_id: streamId, target }),
-      });
-      if (!res.ok) throw new Error(`evicting ${target} of ${streamId}: ${res.status} ${await res.text()}`);
-      reset.push(...((await res.json()) as { reset: string[] }).reset);
-    }
-    return `reset ${reset.length} ${target === "room" ? "rooms" : "shards"}`;
+/** POSTs `body` to one of the worker's dev-only fault routes (src/worker.ts, DEV_TOKENS); its JSON answer, or throws naming `what`. */
+async function devPost(r: Rig, path: string, body: unknown, what: string): Promise<unknown> {
+  const res = await fetch(`${r.worker.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${what}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** A fault that resets every stream's room or shards at the outage's start (POST /dev/faults/evict): memory gone, storage kept, sockets dropped. */
+function eviction(name: string, what: string, target: "room" | "shards"): Fault {
+  return {
+    name,
+    what,
+    inject: async () => undefined,
+    restore: async () => undefined,
+    async during(r, run) {
+      const reset: string[] = [];
+      for (const streamId of run.streams) {
+        const answer = (await devPost(r, "/dev/faults/evict", { stream_id: streamId, target }, `evicting ${target} of ${streamId}`)) as { reset: string[] };
+        reset.push(...answer.reset);
+      }
+      return `reset ${reset.length} ${target === "room" ? "rooms" : "shards"}`;
+    },
   };
 }
 
@@ -136,16 +144,12 @@ export const FAULTS: Record<string, Fault> = {
       return `joins during the outage: ${ok.length}/${joins.length} admitted (name from the token: ${ok.filter((j) => j.username).length}), slowest ${Math.max(...joins.map((j) => j.ms))} ms${failed.length ? `; errors: ${failed.join(", ")}` : ""}`;
     },
   },
-  "kafka-redis-down": {
-    name: "kafka-redis-down",
-    what: "Kafka and Redis both stopped, then both started again",
-    inject: async (r) => {
-      await Promise.all([r.services.kafkaDown(), r.services.redisDown()]);
-    },
-    restore: async (r) => {
-      await Promise.all([r.services.kafkaUp(), r.services.redisUp()]);
-    },
-  },
+  "kafka-redis-down": outage(
+    "kafka-redis-down",
+    "Kafka and Redis both stopped, then both started again",
+    async (r) => void (await Promise.all([r.services.kafkaDown(), r.services.redisDown()])),
+    async (r) => void (await Promise.all([r.services.kafkaUp(), r.services.redisUp()])),
+  ),
   "consumer-throw": {
     name: "consumer-throw",
     what: "queue consumer throws for one batch of each queue, before writing (POST /dev/faults/queue)",
@@ -158,20 +162,8 @@ export const FAULTS: Record<string, Fault> = {
     inject: (r) => armQueues(r, "after"),
     restore: async () => undefined,
   },
-  "room-evict": {
-    name: "room-evict",
-    what: "every stream's Durable Object reset mid-stream (DurableObjectState.abort via POST /dev/faults/evict): memory gone, storage kept",
-    inject: async () => undefined,
-    restore: async () => undefined,
-    during: evict("room"),
-  },
-  "shard-evict": {
-    name: "shard-evict",
-    what: "every fan-out shard of every stream reset mid-stream (POST /dev/faults/evict): its sockets drop, the room keeps going",
-    inject: async () => undefined,
-    restore: async () => undefined,
-    during: evict("shards"),
-  },
+  "room-evict": eviction("room-evict", "every stream's Durable Object reset mid-stream (DurableObjectState.abort via POST /dev/faults/evict): memory gone, storage kept", "room"),
+  "shard-evict": eviction("shard-evict", "every fan-out shard of every stream reset mid-stream (POST /dev/faults/evict): its sockets drop, the room keeps going", "shards"),
   "worker-restart": {
     name: "worker-restart",
     what: "wrangler dev (workerd) stopped and started with the same --persist-to: every Durable Object evicted, sockets cut",
@@ -181,14 +173,7 @@ export const FAULTS: Record<string, Fault> = {
 };
 
 async function armQueues(r: Rig, when: "before" | "after"): Promise<void> {
-  for (const queue of ["chat-events", "chat-history"]) {
-    const res = await fetch(`${r.worker.url}/dev/faults/queue`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ queue, batches: 1, when }),
-    });
-    if (!res.ok) throw new Error(`arming ${queue}: ${res.status} ${await res.text()}`);
-  }
+  for (const queue of ["chat-events", "chat-history"]) await devPost(r, "/dev/faults/queue", { queue, batches: 1, when }, `arming ${queue}`);
 }
 
 export interface LoadShape {

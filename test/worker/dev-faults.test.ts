@@ -5,11 +5,10 @@
  * drop, storage stays, and a viewer who comes back resumes with nothing missed.
  */
 import { describe, expect, it } from "vitest";
-import { BASE, SHARDED, type Client, acked, connect, newStreamId, openSockets, shardStubs, token } from "./helpers";
-import { exports } from "cloudflare:workers";
+import { SHARDED, type Client, acked, connect, fetchWorker, newStreamId, openSockets, shardStubs, token } from "./helpers";
 
 function post(path: string, body: unknown): Promise<Response> {
-  return exports.default.fetch(new Request(`${BASE}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) }));
+  return fetchWorker(path, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
 }
 
 /** Sends `frame` with the given client_msg_id and waits for its ack. */
